@@ -1,0 +1,80 @@
+// swift-tools-version:6.0
+// The broker: one router process speaking AMQP 0-9-1 to clients, N worker processes each
+// owning a hash partition of the queues, linked by HTTP/2 (libnghttp2) over Unix sockets.
+// Dependency edges point down only: broker → servers → link → cores → wire → model.
+import PackageDescription
+
+let package = Package(
+    name: "broker",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "broker", targets: ["broker"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+    ],
+    targets: [
+        .target(name: "BrokerModel", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+        .target(name: "AMQPWire", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+        ], exclude: ["Generator"]),
+        .target(name: "LinkWire", dependencies: [
+            "BrokerModel",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+        .target(name: "PartitionEngine", dependencies: [
+            "BrokerModel", "LinkWire",
+            .product(name: "DequeModule", package: "swift-collections"),
+        ]),
+        .target(name: "RouterCore", dependencies: [
+            "BrokerModel", "AMQPWire", "LinkWire",
+            .product(name: "DequeModule", package: "swift-collections"),
+        ]),
+        .systemLibrary(
+            name: "CNGHTTP2",
+            pkgConfig: "libnghttp2",
+            providers: [.apt(["libnghttp2-dev"])]
+        ),
+        .target(name: "LinkHTTP2", dependencies: [
+            "CNGHTTP2",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "WorkerServer", dependencies: [
+            "BrokerModel", "LinkWire", "PartitionEngine", "LinkHTTP2",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "RouterServer", dependencies: [
+            "BrokerModel", "AMQPWire", "LinkWire", "RouterCore", "LinkHTTP2",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Atomics", package: "swift-atomics"),
+        ]),
+        .executableTarget(name: "broker", dependencies: [
+            "BrokerModel", "RouterServer", "WorkerServer",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+        .testTarget(name: "BrokerModelTests", dependencies: ["BrokerModel"]),
+        .testTarget(name: "AMQPWireTests", dependencies: ["AMQPWire"]),
+        .testTarget(name: "LinkWireTests", dependencies: ["LinkWire"]),
+        .testTarget(name: "PartitionEngineTests", dependencies: ["PartitionEngine"]),
+        .testTarget(name: "RouterCoreTests", dependencies: ["RouterCore"]),
+        .testTarget(name: "LinkHTTP2Tests", dependencies: [
+            "LinkHTTP2",
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,118 @@
+// Encoding of worker → router messages. Kind numbers are part of the link format: never
+// reuse one for another meaning.
+import BrokerModel
+import NIOCore
+
+extension LinkEvent: LinkCodable {
+    enum Kind: UInt8 {
+        case queueDeclared = 64, queueDeleted, queuePurged, consumeOk, cancelOk, getOk, getEmpty,
+             recoverOk, failed, deliver, accepted, rejected, consumerCancelled, queueGone
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        switch self {
+        case .queueDeclared(let id, let queue, let messageCount, let consumerCount):
+            buffer.writeInteger(Kind.queueDeclared.rawValue)
+            buffer.writeRequestID(id)
+            buffer.writeLinkString(queue.name)
+            buffer.writeInteger(messageCount)
+            buffer.writeInteger(consumerCount)
+        case .queueDeleted(let id, let messageCount):
+            buffer.writeInteger(Kind.queueDeleted.rawValue)
+            buffer.writeRequestID(id)
+            buffer.writeInteger(messageCount)
+        case .queuePurged(let id, let messageCount):
+            buffer.writeInteger(Kind.queuePurged.rawValue)
+            buffer.writeRequestID(id)
+            buffer.writeInteger(messageCount)
+        case .consumeOk(let id, let consumerTag):
+            buffer.writeInteger(Kind.consumeOk.rawValue)
+            buffer.writeRequestID(id)
+            buffer.writeLinkString(consumerTag)
+        case .cancelOk(let id, let consumerTag):
+            buffer.writeInteger(Kind.cancelOk.rawValue)
+            buffer.writeRequestID(id)
+            buffer.writeLinkString(consumerTag)
+        case .getOk(let id, let tag, let redelivered, let messageCount, let message):
+            buffer.writeInteger(Kind.getOk.rawValue)
+            buffer.writeRequestID(id)
+            buffer.writeInteger(tag.value)
+            buffer.writeLinkBool(redelivered)
+            buffer.writeInteger(messageCount)
+            buffer.writeLinkMessage(message)
+        case .getEmpty(let id):
+            buffer.writeInteger(Kind.getEmpty.rawValue)
+            buffer.writeRequestID(id)
+        case .recoverOk(let id):
+            buffer.writeInteger(Kind.recoverOk.rawValue)
+            buffer.writeRequestID(id)
+        case .failed(let id, let code, let text):
+            buffer.writeInteger(Kind.failed.rawValue)
+            buffer.writeRequestID(id)
+            buffer.writeInteger(code)
+            buffer.writeLinkString(text)
+        case .deliver(let delivery):
+            buffer.writeInteger(Kind.deliver.rawValue)
+            buffer.writeChannel(delivery.channel)
+            buffer.writeLinkString(delivery.consumerTag)
+            buffer.writeInteger(delivery.tag.value)
+            buffer.writeLinkBool(delivery.redelivered)
+            buffer.writeLinkMessage(delivery.message)
+        case .accepted(let channel, let sequence):
+            buffer.writeInteger(Kind.accepted.rawValue)
+            buffer.writeChannel(channel)
+            buffer.writeInteger(sequence)
+        case .rejected(let channel, let sequence):
+            buffer.writeInteger(Kind.rejected.rawValue)
+            buffer.writeChannel(channel)
+            buffer.writeInteger(sequence)
+        case .consumerCancelled(let channel, let consumerTag):
+            buffer.writeInteger(Kind.consumerCancelled.rawValue)
+            buffer.writeChannel(channel)
+            buffer.writeLinkString(consumerTag)
+        case .queueGone(let queue):
+            buffer.writeInteger(Kind.queueGone.rawValue)
+            buffer.writeQueueID(queue)
+        }
+    }
+
+    public static func decode(kind: UInt8, from buffer: inout ByteBuffer) throws(LinkDecodingError) -> LinkEvent {
+        guard let kind = Kind(rawValue: kind) else { throw LinkDecodingError("unknown event kind \(kind)") }
+        switch kind {
+        case .queueDeclared:
+            return .queueDeclared(try buffer.readRequestID(), queue: QueueName(try buffer.readLinkString()),
+                                  messageCount: try buffer.readLinkInteger(), consumerCount: try buffer.readLinkInteger())
+        case .queueDeleted:
+            return .queueDeleted(try buffer.readRequestID(), messageCount: try buffer.readLinkInteger())
+        case .queuePurged:
+            return .queuePurged(try buffer.readRequestID(), messageCount: try buffer.readLinkInteger())
+        case .consumeOk:
+            return .consumeOk(try buffer.readRequestID(), consumerTag: try buffer.readLinkString())
+        case .cancelOk:
+            return .cancelOk(try buffer.readRequestID(), consumerTag: try buffer.readLinkString())
+        case .getOk:
+            return .getOk(try buffer.readRequestID(), tag: PartitionDeliveryTag(try buffer.readLinkInteger()),
+                          redelivered: try buffer.readLinkBool(), messageCount: try buffer.readLinkInteger(),
+                          message: try buffer.readLinkMessage())
+        case .getEmpty:
+            return .getEmpty(try buffer.readRequestID())
+        case .recoverOk:
+            return .recoverOk(try buffer.readRequestID())
+        case .failed:
+            return .failed(try buffer.readRequestID(), code: try buffer.readLinkInteger(), text: try buffer.readLinkString())
+        case .deliver:
+            return .deliver(DeliveryEvent(
+                channel: try buffer.readChannel(), consumerTag: try buffer.readLinkString(),
+                tag: PartitionDeliveryTag(try buffer.readLinkInteger()), redelivered: try buffer.readLinkBool(),
+                message: try buffer.readLinkMessage()))
+        case .accepted:
+            return .accepted(channel: try buffer.readChannel(), confirmSequence: try buffer.readLinkInteger())
+        case .rejected:
+            return .rejected(channel: try buffer.readChannel(), confirmSequence: try buffer.readLinkInteger())
+        case .consumerCancelled:
+            return .consumerCancelled(channel: try buffer.readChannel(), consumerTag: try buffer.readLinkString())
+        case .queueGone:
+            return .queueGone(try buffer.readQueueID())
+        }
+    }
+}

@@ -1,0 +1,173 @@
+// LinkWire: the vocabulary the router and the workers speak over the internal HTTP/2 link,
+// and its compact binary codec. One data stream per (client connection, worker) carries a
+// sequence of length-prefixed messages; `LinkRequest`s flow router → worker, `LinkEvent`s
+// flow worker → router. The stream itself identifies the client connection, so no message
+// repeats it.
+//
+// Invariants: message bodies and properties travel as ByteBuffer slices (never copied by
+// the codec); a request that expects an answer carries a `LinkRequestID` that the answer
+// echoes; events for one channel arrive in the order the worker produced them.
+import BrokerModel
+import NIOCore
+
+/// Correlates a request with its answer on one stream.
+public struct LinkRequestID: Hashable, Sendable, CustomStringConvertible {
+    public var value: UInt32
+    public init(_ value: UInt32) { self.value = value }
+    public var description: String { "req-\(value)" }
+}
+
+/// A message as the worker stores and delivers it. `properties` are the AMQP content-header
+/// property bytes (flags + list) exactly as the publisher sent them.
+public struct LinkMessage: Hashable, Sendable {
+    public var exchange: String
+    public var routingKey: String
+    public var properties: ByteBuffer
+    public var body: ByteBuffer
+
+    public init(exchange: String, routingKey: String, properties: ByteBuffer, body: ByteBuffer) {
+        self.exchange = exchange
+        self.routingKey = routingKey
+        self.properties = properties
+        self.body = body
+    }
+}
+
+/// What to do with delivered messages named by an ack, nack or reject.
+public enum SettleOutcome: UInt8, Hashable, Sendable {
+    /// basic.ack: the message is done.
+    case ack = 0
+    /// basic.nack / basic.reject with requeue=true: back to its original position.
+    case requeue = 1
+    /// basic.nack / basic.reject with requeue=false: dropped.
+    case discard = 2
+}
+
+public struct QueueDeclareRequest: Hashable, Sendable {
+    public var channel: ChannelNumber
+    public var queue: QueueID
+    public var passive: Bool
+    public var durable: Bool
+    public var exclusive: Bool
+    public var autoDelete: Bool
+    /// The declare's `arguments` field table, AMQP-encoded (used to check equivalence).
+    public var arguments: ByteBuffer
+
+    public init(channel: ChannelNumber, queue: QueueID, passive: Bool = false, durable: Bool = false,
+                exclusive: Bool = false, autoDelete: Bool = false, arguments: ByteBuffer = ByteBuffer()) {
+        self.channel = channel
+        self.queue = queue
+        self.passive = passive
+        self.durable = durable
+        self.exclusive = exclusive
+        self.autoDelete = autoDelete
+        self.arguments = arguments
+    }
+}
+
+public struct PublishRequest: Hashable, Sendable {
+    public var channel: ChannelNumber
+    /// The channel's confirm sequence number, or 0 when the channel is not in confirm mode.
+    public var confirmSequence: UInt64
+    public var vhost: VHost
+    /// The queues of this worker's partition the message was routed to (at least one).
+    public var queues: [QueueName]
+    public var message: LinkMessage
+
+    public init(channel: ChannelNumber, confirmSequence: UInt64, vhost: VHost, queues: [QueueName], message: LinkMessage) {
+        self.channel = channel
+        self.confirmSequence = confirmSequence
+        self.vhost = vhost
+        self.queues = queues
+        self.message = message
+    }
+}
+
+public struct ConsumeRequest: Hashable, Sendable {
+    public var channel: ChannelNumber
+    public var queue: QueueID
+    public var consumerTag: String
+    public var noAck: Bool
+    public var exclusive: Bool
+    /// basic.qos prefetch-count in force for this consumer; 0 means unlimited.
+    public var prefetchCount: UInt16
+
+    public init(channel: ChannelNumber, queue: QueueID, consumerTag: String, noAck: Bool, exclusive: Bool, prefetchCount: UInt16) {
+        self.channel = channel
+        self.queue = queue
+        self.consumerTag = consumerTag
+        self.noAck = noAck
+        self.exclusive = exclusive
+        self.prefetchCount = prefetchCount
+    }
+}
+
+/// Router → worker.
+public enum LinkRequest: Hashable, Sendable {
+    /// queue.declare; answered by `.queueDeclared` or `.failed`.
+    case declareQueue(LinkRequestID, QueueDeclareRequest)
+    /// queue.delete; answered by `.queueDeleted` or `.failed`.
+    case deleteQueue(LinkRequestID, channel: ChannelNumber, queue: QueueID, ifUnused: Bool, ifEmpty: Bool)
+    /// queue.purge; answered by `.queuePurged` or `.failed`.
+    case purgeQueue(LinkRequestID, channel: ChannelNumber, queue: QueueID)
+    /// basic.publish routed to queues of this partition; answered by `.accepted` when
+    /// `confirmSequence` is not 0.
+    case publish(PublishRequest)
+    /// basic.consume; answered by `.consumeOk` or `.failed`.
+    case consume(LinkRequestID, ConsumeRequest)
+    /// basic.cancel; answered by `.cancelOk` (the worker answers even for unknown tags).
+    case cancel(LinkRequestID, channel: ChannelNumber, consumerTag: String)
+    /// basic.get; answered by `.getOk`, `.getEmpty` or `.failed`.
+    case get(LinkRequestID, channel: ChannelNumber, queue: QueueID, noAck: Bool)
+    /// basic.ack / nack / reject, already translated to this worker's tags. With
+    /// `multiple`, settles every unacked delivery of the channel up to and including `tag`.
+    case settle(channel: ChannelNumber, tag: PartitionDeliveryTag, multiple: Bool, outcome: SettleOutcome)
+    /// basic.recover: requeue (or redeliver) every unacked delivery of the channel.
+    case recover(LinkRequestID, channel: ChannelNumber, requeue: Bool)
+    /// The channel closed: cancel its consumers and requeue its unacked deliveries.
+    case closeChannel(channel: ChannelNumber)
+}
+
+public struct DeliveryEvent: Hashable, Sendable {
+    public var channel: ChannelNumber
+    public var consumerTag: String
+    public var tag: PartitionDeliveryTag
+    public var redelivered: Bool
+    public var message: LinkMessage
+
+    public init(channel: ChannelNumber, consumerTag: String, tag: PartitionDeliveryTag, redelivered: Bool, message: LinkMessage) {
+        self.channel = channel
+        self.consumerTag = consumerTag
+        self.tag = tag
+        self.redelivered = redelivered
+        self.message = message
+    }
+}
+
+/// Worker → router.
+public enum LinkEvent: Hashable, Sendable {
+    case queueDeclared(LinkRequestID, queue: QueueName, messageCount: UInt32, consumerCount: UInt32)
+    case queueDeleted(LinkRequestID, messageCount: UInt32)
+    case queuePurged(LinkRequestID, messageCount: UInt32)
+    case consumeOk(LinkRequestID, consumerTag: String)
+    case cancelOk(LinkRequestID, consumerTag: String)
+    /// basic.get-ok; `tag` is 0-free worker tag (noAck gets still carry one).
+    case getOk(LinkRequestID, tag: PartitionDeliveryTag, redelivered: Bool, messageCount: UInt32, message: LinkMessage)
+    case getEmpty(LinkRequestID)
+    case recoverOk(LinkRequestID)
+    /// The request failed with a channel error (e.g. 404, 405, 406): the router closes the
+    /// channel with this code and text.
+    case failed(LinkRequestID, code: UInt16, text: String)
+    /// basic.deliver to a consumer.
+    case deliver(DeliveryEvent)
+    /// The publish with this confirm sequence is held by every target queue of the partition.
+    case accepted(channel: ChannelNumber, confirmSequence: UInt64)
+    /// The publish with this confirm sequence could not be accepted (basic.nack to the client).
+    case rejected(channel: ChannelNumber, confirmSequence: UInt64)
+    /// The worker cancelled a consumer on its own (its queue was deleted): basic.cancel to
+    /// the client.
+    case consumerCancelled(channel: ChannelNumber, consumerTag: String)
+    /// A queue ceased to exist without a delete request on this stream (auto-delete, or
+    /// deleted by another connection): the router drops it and its bindings.
+    case queueGone(QueueID)
+}

@@ -1,0 +1,133 @@
+// Encoding of router → worker messages. Kind numbers are part of the link format: never
+// reuse one for another meaning.
+import BrokerModel
+import NIOCore
+
+extension LinkRequest: LinkCodable {
+    enum Kind: UInt8 {
+        case declareQueue = 1, deleteQueue, purgeQueue, publish, consume, cancel, get, settle, recover, closeChannel
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        switch self {
+        case .declareQueue(let id, let declare):
+            buffer.writeInteger(Kind.declareQueue.rawValue)
+            buffer.writeRequestID(id)
+            buffer.writeChannel(declare.channel)
+            buffer.writeQueueID(declare.queue)
+            let flags: UInt8 = (declare.passive ? 1 : 0) | (declare.durable ? 2 : 0)
+                | (declare.exclusive ? 4 : 0) | (declare.autoDelete ? 8 : 0)
+            buffer.writeInteger(flags)
+            buffer.writeLinkBlob(declare.arguments)
+        case .deleteQueue(let id, let channel, let queue, let ifUnused, let ifEmpty):
+            buffer.writeInteger(Kind.deleteQueue.rawValue)
+            buffer.writeRequestID(id)
+            buffer.writeChannel(channel)
+            buffer.writeQueueID(queue)
+            buffer.writeLinkBool(ifUnused)
+            buffer.writeLinkBool(ifEmpty)
+        case .purgeQueue(let id, let channel, let queue):
+            buffer.writeInteger(Kind.purgeQueue.rawValue)
+            buffer.writeRequestID(id)
+            buffer.writeChannel(channel)
+            buffer.writeQueueID(queue)
+        case .publish(let publish):
+            buffer.writeInteger(Kind.publish.rawValue)
+            buffer.writeChannel(publish.channel)
+            buffer.writeInteger(publish.confirmSequence)
+            buffer.writeLinkString(publish.vhost.name)
+            buffer.writeInteger(UInt16(publish.queues.count))
+            for queue in publish.queues { buffer.writeLinkString(queue.name) }
+            buffer.writeLinkMessage(publish.message)
+        case .consume(let id, let consume):
+            buffer.writeInteger(Kind.consume.rawValue)
+            buffer.writeRequestID(id)
+            buffer.writeChannel(consume.channel)
+            buffer.writeQueueID(consume.queue)
+            buffer.writeLinkString(consume.consumerTag)
+            buffer.writeLinkBool(consume.noAck)
+            buffer.writeLinkBool(consume.exclusive)
+            buffer.writeInteger(consume.prefetchCount)
+        case .cancel(let id, let channel, let consumerTag):
+            buffer.writeInteger(Kind.cancel.rawValue)
+            buffer.writeRequestID(id)
+            buffer.writeChannel(channel)
+            buffer.writeLinkString(consumerTag)
+        case .get(let id, let channel, let queue, let noAck):
+            buffer.writeInteger(Kind.get.rawValue)
+            buffer.writeRequestID(id)
+            buffer.writeChannel(channel)
+            buffer.writeQueueID(queue)
+            buffer.writeLinkBool(noAck)
+        case .settle(let channel, let tag, let multiple, let outcome):
+            buffer.writeInteger(Kind.settle.rawValue)
+            buffer.writeChannel(channel)
+            buffer.writeInteger(tag.value)
+            buffer.writeLinkBool(multiple)
+            buffer.writeInteger(outcome.rawValue)
+        case .recover(let id, let channel, let requeue):
+            buffer.writeInteger(Kind.recover.rawValue)
+            buffer.writeRequestID(id)
+            buffer.writeChannel(channel)
+            buffer.writeLinkBool(requeue)
+        case .closeChannel(let channel):
+            buffer.writeInteger(Kind.closeChannel.rawValue)
+            buffer.writeChannel(channel)
+        }
+    }
+
+    public static func decode(kind: UInt8, from buffer: inout ByteBuffer) throws(LinkDecodingError) -> LinkRequest {
+        guard let kind = Kind(rawValue: kind) else { throw LinkDecodingError("unknown request kind \(kind)") }
+        switch kind {
+        case .declareQueue:
+            let id = try buffer.readRequestID()
+            let channel = try buffer.readChannel()
+            let queue = try buffer.readQueueID()
+            let flags = try buffer.readLinkInteger(UInt8.self)
+            let arguments = try buffer.readLinkBlob()
+            return .declareQueue(id, QueueDeclareRequest(
+                channel: channel, queue: queue, passive: flags & 1 != 0, durable: flags & 2 != 0,
+                exclusive: flags & 4 != 0, autoDelete: flags & 8 != 0, arguments: arguments))
+        case .deleteQueue:
+            return .deleteQueue(try buffer.readRequestID(), channel: try buffer.readChannel(),
+                                queue: try buffer.readQueueID(), ifUnused: try buffer.readLinkBool(),
+                                ifEmpty: try buffer.readLinkBool())
+        case .purgeQueue:
+            return .purgeQueue(try buffer.readRequestID(), channel: try buffer.readChannel(), queue: try buffer.readQueueID())
+        case .publish:
+            let channel = try buffer.readChannel()
+            let sequence = try buffer.readLinkInteger(UInt64.self)
+            let vhost = VHost(try buffer.readLinkString())
+            let count = try buffer.readLinkInteger(UInt16.self)
+            var queues: [QueueName] = []
+            queues.reserveCapacity(Int(count))
+            for _ in 0..<count { queues.append(QueueName(try buffer.readLinkString())) }
+            let message = try buffer.readLinkMessage()
+            return .publish(PublishRequest(channel: channel, confirmSequence: sequence, vhost: vhost,
+                                           queues: queues, message: message))
+        case .consume:
+            let id = try buffer.readRequestID()
+            return .consume(id, ConsumeRequest(
+                channel: try buffer.readChannel(), queue: try buffer.readQueueID(),
+                consumerTag: try buffer.readLinkString(), noAck: try buffer.readLinkBool(),
+                exclusive: try buffer.readLinkBool(), prefetchCount: try buffer.readLinkInteger(UInt16.self)))
+        case .cancel:
+            return .cancel(try buffer.readRequestID(), channel: try buffer.readChannel(), consumerTag: try buffer.readLinkString())
+        case .get:
+            return .get(try buffer.readRequestID(), channel: try buffer.readChannel(),
+                        queue: try buffer.readQueueID(), noAck: try buffer.readLinkBool())
+        case .settle:
+            let channel = try buffer.readChannel()
+            let tag = PartitionDeliveryTag(try buffer.readLinkInteger(UInt64.self))
+            let multiple = try buffer.readLinkBool()
+            guard let outcome = SettleOutcome(rawValue: try buffer.readLinkInteger(UInt8.self)) else {
+                throw LinkDecodingError("unknown settle outcome")
+            }
+            return .settle(channel: channel, tag: tag, multiple: multiple, outcome: outcome)
+        case .recover:
+            return .recover(try buffer.readRequestID(), channel: try buffer.readChannel(), requeue: try buffer.readLinkBool())
+        case .closeChannel:
+            return .closeChannel(channel: try buffer.readChannel())
+        }
+    }
+}

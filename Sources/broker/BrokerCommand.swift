@@ -1,0 +1,1 @@
+@main struct BrokerMain { static func main() {} }

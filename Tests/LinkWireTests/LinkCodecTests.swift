@@ -1,0 +1,93 @@
+import BrokerModel
+import LinkWire
+import NIOCore
+import Testing
+
+@Suite("Link codec")
+struct LinkCodecTests {
+    static let message = LinkMessage(
+        exchange: "amq.topic", routingKey: "a.b.c",
+        properties: ByteBuffer(bytes: [0x90, 0x00, 0x0a] + Array("text/plain".utf8)),
+        body: ByteBuffer(string: "hello, world"))
+    static let queue = QueueID(vhost: VHost("/"), name: QueueName("orders"))
+
+    static let requests: [LinkRequest] = [
+        .declareQueue(LinkRequestID(1), QueueDeclareRequest(
+            channel: ChannelNumber(3), queue: queue, passive: true, durable: false, exclusive: true,
+            autoDelete: true, arguments: ByteBuffer(bytes: [0, 0, 0, 0]))),
+        .deleteQueue(LinkRequestID(2), channel: ChannelNumber(1), queue: queue, ifUnused: true, ifEmpty: false),
+        .purgeQueue(LinkRequestID(3), channel: ChannelNumber(1), queue: queue),
+        .publish(PublishRequest(channel: ChannelNumber(9), confirmSequence: 77, vhost: VHost("v"),
+                                queues: [QueueName("a"), QueueName("b")], message: message)),
+        .consume(LinkRequestID(4), ConsumeRequest(channel: ChannelNumber(2), queue: queue, consumerTag: "ctag",
+                                                   noAck: true, exclusive: false, prefetchCount: 100)),
+        .cancel(LinkRequestID(5), channel: ChannelNumber(2), consumerTag: "ctag"),
+        .get(LinkRequestID(6), channel: ChannelNumber(2), queue: queue, noAck: false),
+        .settle(channel: ChannelNumber(2), tag: PartitionDeliveryTag(12), multiple: true, outcome: .requeue),
+        .recover(LinkRequestID(7), channel: ChannelNumber(2), requeue: true),
+        .closeChannel(channel: ChannelNumber(65535)),
+    ]
+
+    static let events: [LinkEvent] = [
+        .queueDeclared(LinkRequestID(1), queue: QueueName("amq.gen-x"), messageCount: 5, consumerCount: 2),
+        .queueDeleted(LinkRequestID(2), messageCount: 9),
+        .queuePurged(LinkRequestID(3), messageCount: 1),
+        .consumeOk(LinkRequestID(4), consumerTag: "c"),
+        .cancelOk(LinkRequestID(5), consumerTag: "c"),
+        .getOk(LinkRequestID(6), tag: PartitionDeliveryTag(3), redelivered: true, messageCount: 4, message: message),
+        .getEmpty(LinkRequestID(7)),
+        .recoverOk(LinkRequestID(8)),
+        .failed(LinkRequestID(9), code: 404, text: "NOT_FOUND - no queue 'q' in vhost '/'"),
+        .deliver(DeliveryEvent(channel: ChannelNumber(1), consumerTag: "c", tag: PartitionDeliveryTag(1),
+                               redelivered: false, message: message)),
+        .accepted(channel: ChannelNumber(1), confirmSequence: 1 << 40),
+        .rejected(channel: ChannelNumber(1), confirmSequence: 2),
+        .consumerCancelled(channel: ChannelNumber(4), consumerTag: "c"),
+        .queueGone(queue),
+    ]
+
+    @Test("every request round-trips")
+    func requestsRoundTrip() throws {
+        var buffer = ByteBuffer()
+        for request in Self.requests { request.write(into: &buffer) }
+        var decoder = LinkMessageDecoder<LinkRequest>()
+        decoder.append(buffer)
+        var decoded: [LinkRequest] = []
+        while let request = try decoder.next() { decoded.append(request) }
+        #expect(decoded == Self.requests)
+    }
+
+    @Test("every event round-trips when drip-fed byte by byte")
+    func eventsRoundTripDripFed() throws {
+        var buffer = ByteBuffer()
+        for event in Self.events { event.write(into: &buffer) }
+        var decoder = LinkMessageDecoder<LinkEvent>()
+        var decoded: [LinkEvent] = []
+        while let byte = buffer.readSlice(length: 1) {
+            decoder.append(byte)
+            while let event = try decoder.next() { decoded.append(event) }
+        }
+        #expect(decoded == Self.events)
+    }
+
+    @Test("an unknown kind is an error, not a crash")
+    func unknownKind() {
+        var decoder = LinkMessageDecoder<LinkEvent>()
+        decoder.append(ByteBuffer(bytes: [0, 0, 0, 1, 200]))
+        #expect(throws: LinkDecodingError.self) { _ = try decoder.next() }
+    }
+
+    @Test("a truncated message body is an error, not a crash")
+    func truncatedFields() {
+        var decoder = LinkMessageDecoder<LinkRequest>()
+        decoder.append(ByteBuffer(bytes: [0, 0, 0, 3, 8, 0, 1]))  // settle with no tag
+        #expect(throws: LinkDecodingError.self) { _ = try decoder.next() }
+    }
+
+    @Test("an absurd length is rejected before buffering it")
+    func absurdLength() {
+        var decoder = LinkMessageDecoder<LinkRequest>(maxMessageSize: 1024)
+        decoder.append(ByteBuffer(bytes: [0xff, 0xff, 0xff, 0xff]))
+        #expect(throws: LinkDecodingError.self) { _ = try decoder.next() }
+    }
+}
