@@ -30,6 +30,7 @@ let package = Package(
         ]),
         .target(name: "PartitionEngine", dependencies: [
             "BrokerModel", "LinkWire",
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "DequeModule", package: "swift-collections"),
         ]),
         .target(name: "RouterCore", dependencies: [

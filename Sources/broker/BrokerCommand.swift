@@ -1,1 +1,18 @@
-@main struct BrokerMain { static func main() {} }
+// The `broker` executable: `cluster up` runs a whole cluster on one host; `router` and
+// `worker` run one process each (what the systemd units in Deploy/ start).
+import ArgumentParser
+
+@main
+struct BrokerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "broker",
+        abstract: "A RabbitMQ-compatible AMQP 0-9-1 broker: one router process and N worker processes.",
+        subcommands: [ClusterCommand.self, RouterCommand.self, WorkerCommand.self])
+}
+
+struct ClusterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cluster",
+        abstract: "Run a cluster of a router and its workers on this host.",
+        subcommands: [ClusterUpCommand.self])
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the system and Python packages the broker and its tests need (Debian).
+# Safe to run repeatedly; installs only what is missing.
+set -euo pipefail
+
+need_apt=()
+for pkg in libnghttp2-dev pkg-config curl python3-pip; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "== apt-get install ${need_apt[*]}"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! python3 -c 'import pika, pytest' >/dev/null 2>&1; then
+    echo "== pip install pika pytest"
+    python3 -m pip install -q --disable-pip-version-check pika pytest 2>&1 | grep -v "Running pip as the 'root' user" || true
+fi
+python3 -c 'import pika, pytest' || { echo "error: pika and pytest are required: pip install pika pytest" >&2; exit 1; }

@@ -1,0 +1,22 @@
+/// Limits both ends announce on a link connection.
+///
+/// The defaults are sized so that HTTP/2 framing and flow control never throttle the link
+/// (DESIGN.md, "The internal link"): a 1 MiB frame carries thousands of small messages, and
+/// the windows are far larger than anything one flush produces.
+public struct HTTP2LinkSettings: Sendable {
+    /// SETTINGS_MAX_FRAME_SIZE we accept; also the largest DATA payload we send when the peer
+    /// allows it. Clamped to 16 KiB…16 MiB−1 (RFC 9113 §6.5.2).
+    public var maxFrameSize: Int = 1 << 20
+    /// SETTINGS_INITIAL_WINDOW_SIZE: each stream's receive window. Clamped to 2^31−1.
+    public var initialStreamWindow: Int = 16 << 20
+    /// Receive window for the whole connection, raised with a WINDOW_UPDATE on stream 0.
+    public var connectionWindow: Int = 1 << 30
+    /// SETTINGS_MAX_CONCURRENT_STREAMS we allow the peer to open, and what we assume the peer
+    /// allows us until its SETTINGS arrive.
+    public var maxConcurrentStreams: Int = 100_000
+    /// Largest outbound buffer handed to the channel in one write; one flush may make several
+    /// writes when more is pending, and stops while the channel is not writable.
+    public var maxWriteSize: Int = 1 << 20
+
+    public init() {}
+}

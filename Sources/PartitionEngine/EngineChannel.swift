@@ -1,0 +1,58 @@
+// One (connection, channel) as the partition sees it: the worker delivery tags it has
+// handed out, its unacked deliveries sorted by tag, and its consumers.
+import BrokerModel
+import DequeModule
+import LinkWire
+
+/// A delivery waiting for ack, nack or reject.
+struct UnackedDelivery {
+    var tag: UInt64
+    var queue: EngineQueue
+    /// nil for basic.get.
+    var consumer: EngineConsumer?
+    var sequence: UInt64
+    var message: LinkMessage
+}
+
+/// A channel's partition-local state. Tags rise by one per delivery or get-ok (noAck ones
+/// too), so `unacked` is sorted by tag: `multiple` settles drain a prefix, single ones are
+/// found at the front or by binary search (as LavinMQ's channel unacked deque).
+final class EngineChannel {
+    let connection: ConnectionID
+    let number: ChannelNumber
+    private(set) var lastTag: UInt64 = 0
+    var unacked: Deque<UnackedDelivery> = []
+    /// In subscription order, so that closing the channel is deterministic.
+    var consumers: [EngineConsumer] = []
+
+    init(connection: ConnectionID, number: ChannelNumber) {
+        self.connection = connection
+        self.number = number
+    }
+
+    func nextTag() -> UInt64 {
+        lastTag &+= 1
+        return lastTag
+    }
+
+    func consumer(tag: String) -> EngineConsumer? {
+        consumers.first { $0.tag == tag }
+    }
+
+    func removeConsumer(_ consumer: EngineConsumer) {
+        if let index = consumers.firstIndex(where: { $0 === consumer }) { consumers.remove(at: index) }
+    }
+
+    /// Removes and returns the unacked delivery with this tag, if there is one.
+    func takeUnacked(tag: UInt64) -> UnackedDelivery? {
+        if let first = unacked.first, first.tag == tag { return unacked.removeFirst() }
+        var low = 0
+        var high = unacked.count
+        while low < high {
+            let mid = (low &+ high) / 2
+            if unacked[mid].tag < tag { low = mid &+ 1 } else { high = mid }
+        }
+        guard low < unacked.count, unacked[low].tag == tag else { return nil }
+        return unacked.remove(at: low)
+    }
+}

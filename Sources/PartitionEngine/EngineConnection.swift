@@ -1,0 +1,9 @@
+// One client connection as the partition sees it.
+import BrokerModel
+
+/// A connection's channels on this partition and the exclusive queues it declared here.
+final class EngineConnection {
+    var channels: [ChannelNumber: EngineChannel] = [:]
+    /// In declaration order, so that deleting them is deterministic.
+    var ownedQueues: [EngineQueue] = []
+}

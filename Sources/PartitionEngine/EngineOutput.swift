@@ -1,0 +1,35 @@
+// The effects one `PartitionEngine` call produces, in the order they must be sent.
+import BrokerModel
+import LinkWire
+
+/// Where an event produced by the engine goes.
+public enum EngineRecipient: Hashable, Sendable {
+    /// The stream of this client connection.
+    case connection(ConnectionID)
+    /// Every router link (e.g. `.queueGone`, which the router applies to its topology).
+    case router
+}
+
+/// The events produced by one or more engine calls. The caller sends them in order and then
+/// calls `removeAll()`, so that the storage is reused and the hot path does not allocate.
+public struct EngineOutput {
+    /// Events in production order; events for one connection must be sent in this order.
+    public var events: [(EngineRecipient, LinkEvent)]
+
+    public init() {
+        self.events = []
+    }
+
+    /// Forgets the events, keeping the capacity.
+    public mutating func removeAll() {
+        events.removeAll(keepingCapacity: true)
+    }
+
+    mutating func send(_ event: LinkEvent, to connection: ConnectionID) {
+        events.append((.connection(connection), event))
+    }
+
+    mutating func broadcast(_ event: LinkEvent) {
+        events.append((.router, event))
+    }
+}

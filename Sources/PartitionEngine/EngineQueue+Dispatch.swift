@@ -1,0 +1,24 @@
+// Handing a queue's ready messages to its consumers.
+import BrokerModel
+import LinkWire
+
+extension EngineQueue {
+    /// Delivers ready messages in queue order, round-robin over the consumers with capacity,
+    /// until the queue is empty or every consumer is full.
+    func dispatch(into output: inout EngineOutput) {
+        while !ready.isEmpty, !isDeleted, let consumer = nextConsumerWithCapacity() {
+            let entry = ready.removeFirst()
+            let channel = consumer.channel
+            let tag = channel.nextTag()
+            output.send(.deliver(DeliveryEvent(
+                channel: channel.number, consumerTag: consumer.tag, tag: PartitionDeliveryTag(tag),
+                redelivered: entry.redelivered, message: entry.message)), to: channel.connection)
+            if !consumer.noAck {
+                consumer.unacked &+= 1
+                unackedCount &+= 1
+                channel.unacked.append(UnackedDelivery(
+                    tag: tag, queue: self, consumer: consumer, sequence: entry.sequence, message: entry.message))
+            }
+        }
+    }
+}

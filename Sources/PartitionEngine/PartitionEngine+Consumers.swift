@@ -1,0 +1,80 @@
+// basic.consume, basic.cancel and basic.get.
+import BrokerModel
+import LinkWire
+
+extension PartitionEngine {
+    mutating func consume(_ id: LinkRequestID, _ request: ConsumeRequest, from connection: ConnectionID,
+                          into output: inout EngineOutput) {
+        guard let queue = queues[request.queue] else {
+            output.fail(id, .notFound(request.queue), to: connection)
+            return
+        }
+        guard queue.isAccessible(by: connection) else {
+            output.fail(id, .resourceLocked(request.queue), to: connection)
+            return
+        }
+        if queue.hasExclusiveConsumer || (request.exclusive && !queue.consumers.isEmpty) {
+            output.fail(id, .exclusiveUse(request.queue), to: connection)
+            return
+        }
+        let channel = self.channel(request.channel, of: connection)
+        // The router keeps consumer tags unique per channel; this only guards the engine.
+        if channel.consumer(tag: request.consumerTag) != nil {
+            output.fail(id, .reusedConsumerTag(request.consumerTag), to: connection)
+            return
+        }
+        let consumer = EngineConsumer(tag: request.consumerTag, channel: channel, queue: queue, noAck: request.noAck,
+                                      exclusive: request.exclusive, prefetch: Int(request.prefetchCount))
+        channel.consumers.append(consumer)
+        queue.addConsumer(consumer)
+        output.send(.consumeOk(id, consumerTag: request.consumerTag), to: connection)
+        queue.dispatch(into: &output)
+    }
+
+    mutating func cancel(_ id: LinkRequestID, channel number: ChannelNumber, consumerTag: String,
+                         from connection: ConnectionID, into output: inout EngineOutput) {
+        let consumer = channelIfPresent(number, of: connection)?.consumer(tag: consumerTag)
+        if let consumer { consumer.channel.removeConsumer(consumer) }
+        output.send(.cancelOk(id, consumerTag: consumerTag), to: connection)
+        if let consumer { detach(consumer, into: &output) }
+    }
+
+    /// Takes a cancelled consumer off its queue; its unacked deliveries stay unacked (as in
+    /// RabbitMQ) until settled or the channel closes. Deletes an auto-delete queue that lost
+    /// its last consumer.
+    mutating func detach(_ consumer: EngineConsumer, into output: inout EngineOutput) {
+        consumer.isActive = false
+        let queue = consumer.queue
+        queue.removeConsumer(consumer)
+        if queue.autoDelete && queue.consumers.isEmpty && !queue.isDeleted {
+            _ = delete(queue, into: &output)
+            output.broadcast(.queueGone(queue.id))
+        }
+    }
+
+    mutating func get(_ id: LinkRequestID, channel number: ChannelNumber, queue name: QueueID, noAck: Bool,
+                      from connection: ConnectionID, into output: inout EngineOutput) {
+        guard let queue = queues[name] else {
+            output.fail(id, .notFound(name), to: connection)
+            return
+        }
+        guard queue.isAccessible(by: connection) else {
+            output.fail(id, .resourceLocked(name), to: connection)
+            return
+        }
+        guard !queue.ready.isEmpty else {
+            output.send(.getEmpty(id), to: connection)
+            return
+        }
+        let channel = self.channel(number, of: connection)
+        let entry = queue.ready.removeFirst()
+        let tag = channel.nextTag()
+        output.send(.getOk(id, tag: PartitionDeliveryTag(tag), redelivered: entry.redelivered,
+                           messageCount: UInt32(clamping: queue.ready.count), message: entry.message), to: connection)
+        if !noAck {
+            queue.unackedCount &+= 1
+            channel.unacked.append(UnackedDelivery(tag: tag, queue: queue, consumer: nil,
+                                                   sequence: entry.sequence, message: entry.message))
+        }
+    }
+}

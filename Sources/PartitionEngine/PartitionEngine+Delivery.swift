@@ -1,0 +1,96 @@
+// basic.publish, ack / nack / reject, basic.recover and channel close: the per-message path.
+import BrokerModel
+import LinkWire
+
+extension PartitionEngine {
+    mutating func publish(_ request: PublishRequest, from connection: ConnectionID, into output: inout EngineOutput) {
+        if request.queues.count == 1 {
+            // The common case, without the scratch list.
+            let queue = queues[QueueID(vhost: request.vhost, name: request.queues[0])]
+            queue?.enqueue(request.message)
+            confirm(request, to: connection, into: &output)
+            queue?.dispatch(into: &output)
+            return
+        }
+        var touched = takeScratch()
+        for name in request.queues {
+            // A queue deleted since the router routed the message is skipped.
+            guard let queue = queues[QueueID(vhost: request.vhost, name: name)] else { continue }
+            queue.enqueue(request.message)
+            noteTouched(queue, in: &touched)
+        }
+        confirm(request, to: connection, into: &output)
+        for queue in touched { queue.dispatch(into: &output) }
+        returnScratch(&touched)
+    }
+
+    /// Accepted even when every target queue has gone: the router counts it as routed.
+    private func confirm(_ request: PublishRequest, to connection: ConnectionID, into output: inout EngineOutput) {
+        guard request.confirmSequence != 0 else { return }
+        output.send(.accepted(channel: request.channel, confirmSequence: request.confirmSequence), to: connection)
+    }
+
+    mutating func settle(channel number: ChannelNumber, tag: UInt64, multiple: Bool, outcome: SettleOutcome,
+                         from connection: ConnectionID, into output: inout EngineOutput) {
+        // Unknown tags are ignored: the router has already validated them.
+        guard let channel = channelIfPresent(number, of: connection) else { return }
+        if !multiple {
+            guard let delivery = channel.takeUnacked(tag: tag) else { return }
+            Self.settle(delivery, outcome)
+            delivery.queue.dispatch(into: &output)
+            return
+        }
+        var touched = takeScratch()
+        while let first = channel.unacked.first, first.tag <= tag {
+            let delivery = channel.unacked.removeFirst()
+            Self.settle(delivery, outcome)
+            noteTouched(delivery.queue, in: &touched)
+        }
+        for queue in touched { queue.dispatch(into: &output) }
+        returnScratch(&touched)
+    }
+
+    /// Frees the consumer's prefetch slot and acks, requeues or drops the message.
+    static func settle(_ delivery: UnackedDelivery, _ outcome: SettleOutcome) {
+        if let consumer = delivery.consumer { consumer.unacked &-= 1 }
+        let queue = delivery.queue
+        guard !queue.isDeleted else { return }
+        queue.unackedCount &-= 1
+        if outcome == .requeue { queue.requeue(sequence: delivery.sequence, message: delivery.message) }
+    }
+
+    mutating func recover(_ id: LinkRequestID, channel number: ChannelNumber, from connection: ConnectionID,
+                          into output: inout EngineOutput) {
+        var touched = takeScratch()
+        if let channel = channelIfPresent(number, of: connection) {
+            requeueAll(channel, touched: &touched)
+        }
+        output.send(.recoverOk(id), to: connection)
+        for queue in touched { queue.dispatch(into: &output) }
+        returnScratch(&touched)
+    }
+
+    mutating func closeChannel(_ number: ChannelNumber, of connection: ConnectionID, into output: inout EngineOutput) {
+        guard let channel = connections[connection]?.channels.removeValue(forKey: number) else { return }
+        var touched = takeScratch()
+        close(channel, touched: &touched, into: &output)
+        for queue in touched { queue.dispatch(into: &output) }
+        returnScratch(&touched)
+    }
+
+    /// Cancels the channel's consumers and requeues its unacked deliveries; the queues that
+    /// got messages back are added to `touched` for the caller to dispatch.
+    mutating func close(_ channel: EngineChannel, touched: inout [EngineQueue], into output: inout EngineOutput) {
+        let consumers = channel.consumers
+        channel.consumers.removeAll()
+        for consumer in consumers { detach(consumer, into: &output) }
+        requeueAll(channel, touched: &touched)
+    }
+
+    func requeueAll(_ channel: EngineChannel, touched: inout [EngineQueue]) {
+        while let delivery = channel.unacked.popFirst() {
+            Self.settle(delivery, .requeue)
+            if !delivery.queue.isDeleted { noteTouched(delivery.queue, in: &touched) }
+        }
+    }
+}

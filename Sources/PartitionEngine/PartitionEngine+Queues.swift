@@ -1,0 +1,110 @@
+// queue.declare, queue.delete and queue.purge (rabbit_channel's queue methods).
+import BrokerModel
+import LinkWire
+
+extension PartitionEngine {
+    mutating func declareQueue(_ id: LinkRequestID, _ declare: QueueDeclareRequest, from connection: ConnectionID,
+                               into output: inout EngineOutput) {
+        if let queue = queues[declare.queue] {
+            if let error = Self.redeclareError(queue, declare, from: connection) {
+                output.fail(id, error, to: connection)
+                return
+            }
+            output.send(.queueDeclared(id, queue: queue.id.name, messageCount: UInt32(clamping: queue.ready.count),
+                                       consumerCount: UInt32(clamping: queue.consumers.count)), to: connection)
+            return
+        }
+        if declare.passive {
+            output.fail(id, .notFound(declare.queue), to: connection)
+            return
+        }
+        let queue = EngineQueue(id: declare.queue, durable: declare.durable, exclusive: declare.exclusive,
+                                autoDelete: declare.autoDelete, arguments: declare.arguments,
+                                owner: declare.exclusive ? connection : nil)
+        queues[declare.queue] = queue
+        if declare.exclusive { connectionState(connection).ownedQueues.append(queue) }
+        output.send(.queueDeclared(id, queue: queue.id.name, messageCount: 0, consumerCount: 0), to: connection)
+    }
+
+    /// RabbitMQ's checks on an existing queue, in its order: exclusive access (lax for a
+    /// passive declare, strict otherwise, so an `exclusive` mismatch is 405), then durable,
+    /// auto_delete and the arguments (406).
+    static func redeclareError(_ queue: EngineQueue, _ declare: QueueDeclareRequest,
+                               from connection: ConnectionID) -> ChannelError? {
+        if declare.passive {
+            return queue.isAccessible(by: connection) ? nil : .resourceLocked(queue.id)
+        }
+        let owner: ConnectionID? = declare.exclusive ? connection : nil
+        if queue.owner != owner { return .resourceLocked(queue.id) }
+        if queue.durable != declare.durable {
+            return .inequivalent(queue.id, field: "durable", received: quoted(declare.durable), current: quoted(queue.durable))
+        }
+        if queue.autoDelete != declare.autoDelete {
+            return .inequivalent(queue.id, field: "auto_delete", received: quoted(declare.autoDelete), current: quoted(queue.autoDelete))
+        }
+        return QueueArguments.mismatch(current: queue.arguments, received: declare.arguments, queue: queue.id)
+    }
+
+    static func quoted(_ flag: Bool) -> String { flag ? "'true'" : "'false'" }
+
+    mutating func deleteQueue(_ id: LinkRequestID, queue name: QueueID, ifUnused: Bool, ifEmpty: Bool,
+                              from connection: ConnectionID, into output: inout EngineOutput) {
+        guard let queue = queues[name] else {
+            // RabbitMQ answers delete-ok for a queue that does not exist.
+            output.send(.queueDeleted(id, messageCount: 0), to: connection)
+            return
+        }
+        guard queue.isAccessible(by: connection) else {
+            output.fail(id, .resourceLocked(name), to: connection)
+            return
+        }
+        // rabbit_amqqueue_process checks if-empty before if-unused.
+        if ifEmpty && !queue.ready.isEmpty {
+            output.fail(id, .notEmpty(name), to: connection)
+            return
+        }
+        if ifUnused && !queue.consumers.isEmpty {
+            output.fail(id, .inUse(name), to: connection)
+            return
+        }
+        let count = delete(queue, into: &output)
+        output.send(.queueDeleted(id, messageCount: UInt32(clamping: count)), to: connection)
+    }
+
+    mutating func purgeQueue(_ id: LinkRequestID, queue name: QueueID, from connection: ConnectionID,
+                             into output: inout EngineOutput) {
+        guard let queue = queues[name] else {
+            output.fail(id, .notFound(name), to: connection)
+            return
+        }
+        guard queue.isAccessible(by: connection) else {
+            output.fail(id, .resourceLocked(name), to: connection)
+            return
+        }
+        let count = queue.ready.count
+        queue.ready.removeAll()
+        output.send(.queuePurged(id, messageCount: UInt32(clamping: count)), to: connection)
+    }
+
+    /// Removes the queue, cancels its consumers (basic.cancel to each, as RabbitMQ does for
+    /// consumers of a deleted queue) and forgets its ready messages. Its unacked deliveries
+    /// stay on their channels; settling them later does nothing. Returns the ready count.
+    mutating func delete(_ queue: EngineQueue, into output: inout EngineOutput) -> Int {
+        queue.isDeleted = true
+        queues[queue.id] = nil
+        if let owner = queue.owner, let state = connections[owner],
+           let index = state.ownedQueues.firstIndex(where: { $0 === queue }) {
+            state.ownedQueues.remove(at: index)
+        }
+        for consumer in queue.consumers {
+            consumer.isActive = false
+            consumer.channel.removeConsumer(consumer)
+            output.send(.consumerCancelled(channel: consumer.channel.number, consumerTag: consumer.tag),
+                        to: consumer.channel.connection)
+        }
+        queue.consumers.removeAll()
+        let count = queue.ready.count
+        queue.ready.removeAll()
+        return count
+    }
+}

@@ -1,0 +1,318 @@
+// The channel-level AMQP methods: channel lifecycle, exchanges, queues, consumers,
+// acknowledgements and publishing. Queue operations go to the owning worker; topology
+// operations change the router's snapshot.
+import AMQPWire
+import BrokerModel
+import LinkWire
+import NIOCore
+import RouterCore
+
+extension AMQPConnectionHandler {
+    func openChannel(_ number: UInt16) {
+        guard number >= 1, number <= channelMax else {
+            return closeConnection(.channelError, "CHANNEL_ERROR - channel number \(number) out of range 1..\(channelMax)", classID: 20, methodID: 10)
+        }
+        guard channels[number] == nil else {
+            return closeConnection(.channelError, "CHANNEL_ERROR - second 'channel.open' seen", classID: 20, methodID: 10)
+        }
+        channels[number] = RouterChannel(number: ChannelNumber(number))
+        sendMethod(number, .channelOpenOk(ChannelOpenOk()))
+    }
+
+    /// A channel exception: channel.close to the client; workers requeue what it held.
+    func closeChannel(_ channel: RouterChannel, _ code: UInt16, _ text: String, classID: UInt16, methodID: UInt16) {
+        guard channel.phase == .open else { return }
+        logger.info("closing channel with error", metadata: ["channel": "\(channel.number.value)", "code": "\(code)", "text": "\(text)"])
+        channel.phase = .closing
+        sendMethod(channel.number.value, .channelClose(ChannelClose(replyCode: code, replyText: text, classId: classID, methodId: methodID)))
+        releaseChannel(channel)
+    }
+
+    func closeChannel(_ channel: RouterChannel, _ error: TopologyError, method: AMQPMethod) {
+        closeChannel(channel, error.code, error.text, classID: method.classID, methodID: method.methodID)
+    }
+
+    /// The client's close-ok arrived: the channel number is free again.
+    func channelFinished(_ channel: RouterChannel) {
+        channels[channel.number.value] = nil
+    }
+
+    private func releaseChannel(_ channel: RouterChannel) {
+        for partition in channel.touchedPartitions {
+            _ = send(.closeChannel(channel: channel.number), to: partition)
+        }
+        channel.touchedPartitions.removeAll()
+        channel.waiting = nil
+        channel.deferred.removeAll()
+        channel.consumers.removeAll()
+        channel.tags.forgetAll()
+        channel.confirms = nil
+    }
+
+    func handleChannelCommand(_ command: Command, on channel: RouterChannel) {
+        let number = channel.number.value
+        switch command {
+        case .content(_, .basicPublish(let publish), let header, let body):
+            self.publish(publish, header: header, body: body, on: channel)
+        case .content(_, let method, _, _):
+            closeConnection(.commandInvalid, "COMMAND_INVALID - \(method.name) may not carry content from a client", method: method)
+        case .heartbeat:
+            break
+        case .method(_, let method):
+            handleChannelMethod(method, on: channel, number: number)
+        }
+    }
+
+    private func handleChannelMethod(_ method: AMQPMethod, on channel: RouterChannel, number: UInt16) {
+        switch method {
+        case .channelClose:
+            releaseChannel(channel)
+            channels[number] = nil
+            sendMethod(number, .channelCloseOk(ChannelCloseOk()))
+        case .channelCloseOk:
+            break
+        case .channelFlow(let flow):
+            guard flow.active else {
+                return closeConnection(.notImplemented, "NOT_IMPLEMENTED - active=false", method: method)
+            }
+            sendMethod(number, .channelFlowOk(ChannelFlowOk(active: true)))
+        case .exchangeDeclare(let declare):
+            exchangeDeclare(declare, method: method, on: channel)
+        case .exchangeDelete(let delete):
+            do {
+                try context.topology.update { (t: inout Topology) throws(TopologyError) in
+                    try t.deleteExchange(ExchangeName(delete.exchange), ifUnused: delete.ifUnused, in: vhost)
+                }
+                if !delete.noWait { sendMethod(number, .exchangeDeleteOk(ExchangeDeleteOk())) }
+            } catch {
+                closeChannel(channel, error, method: method)
+            }
+        case .queueDeclare(let declare):
+            queueDeclare(declare, method: method, on: channel)
+        case .queueBind(let bind):
+            queueBinding(queueName: bind.queue, exchange: bind.exchange, routingKey: bind.routingKey,
+                         arguments: bind.arguments, bind: true, method: method, on: channel)
+            if channel.phase == .open, !bind.noWait { sendMethod(number, .queueBindOk(QueueBindOk())) }
+        case .queueUnbind(let unbind):
+            queueBinding(queueName: unbind.queue, exchange: unbind.exchange, routingKey: unbind.routingKey,
+                         arguments: unbind.arguments, bind: false, method: method, on: channel)
+            if channel.phase == .open { sendMethod(number, .queueUnbindOk(QueueUnbindOk())) }
+        case .queuePurge(let purge):
+            guard let queue = resolveQueue(purge.queue, method: method, on: channel) else { return }
+            request(on: channel, to: context.partition(of: queue), method: method, .queuePurge(noWait: purge.noWait)) { id in
+                .purgeQueue(id, channel: channel.number, queue: queue)
+            }
+        case .queueDelete(let delete):
+            guard let queue = resolveQueue(delete.queue, method: method, on: channel) else { return }
+            request(on: channel, to: context.partition(of: queue), method: method, .queueDelete(queue, noWait: delete.noWait)) { id in
+                .deleteQueue(id, channel: channel.number, queue: queue, ifUnused: delete.ifUnused, ifEmpty: delete.ifEmpty)
+            }
+        case .basicQos(let qos):
+            guard qos.prefetchSize == 0 else {
+                return closeConnection(.notImplemented, "NOT_IMPLEMENTED - prefetch_size!=0 (\(qos.prefetchSize))", method: method)
+            }
+            // Per-consumer limit for consumers created from now on (RabbitMQ's
+            // per_consumer_qos). global=true is applied the same way until channel-wide
+            // credit lands (issue 3).
+            channel.prefetchCount = qos.prefetchCount
+            sendMethod(number, .basicQosOk(BasicQosOk()))
+        case .basicConsume(let consume):
+            basicConsume(consume, method: method, on: channel)
+        case .basicCancel(let cancel):
+            guard let consumer = channel.consumers[cancel.consumerTag] else {
+                if !cancel.noWait { sendMethod(number, .basicCancelOk(BasicCancelOk(consumerTag: cancel.consumerTag))) }
+                return
+            }
+            request(on: channel, to: consumer.partition, method: method, .cancel(tag: cancel.consumerTag, noWait: cancel.noWait)) { id in
+                .cancel(id, channel: channel.number, consumerTag: cancel.consumerTag)
+            }
+        case .basicGet(let get):
+            guard let queue = resolveQueue(get.queue, method: method, on: channel) else { return }
+            let partition = context.partition(of: queue)
+            request(on: channel, to: partition, method: method, .get(partition: partition, noAck: get.noAck)) { id in
+                .get(id, channel: channel.number, queue: queue, noAck: get.noAck)
+            }
+        case .basicAck(let ack):
+            settle(ack.deliveryTag, multiple: ack.multiple, outcome: .ack, method: method, on: channel)
+        case .basicReject(let reject):
+            settle(reject.deliveryTag, multiple: false, outcome: reject.requeue ? .requeue : .discard, method: method, on: channel)
+        case .basicNack(let nack):
+            settle(nack.deliveryTag, multiple: nack.multiple, outcome: nack.requeue ? .requeue : .discard, method: method, on: channel)
+        case .basicRecover(let recover):
+            basicRecover(requeue: recover.requeue, reply: true, method: method, on: channel)
+        case .basicRecoverAsync(let recover):
+            basicRecover(requeue: recover.requeue, reply: false, method: method, on: channel)
+        case .confirmSelect(let select):
+            if channel.confirms == nil { channel.confirms = ConfirmTracker() }
+            if !select.nowait { sendMethod(number, .confirmSelectOk(ConfirmSelectOk())) }
+        case .exchangeBind, .exchangeUnbind, .txSelect, .txCommit, .txRollback:
+            closeConnection(.notImplemented, "NOT_IMPLEMENTED - \(method.name) is not supported yet", method: method)
+        default:
+            closeConnection(.commandInvalid, "COMMAND_INVALID - unexpected method \(method.name) from a client", method: method)
+        }
+    }
+
+    // MARK: Exchanges and bindings
+
+    private func exchangeDeclare(_ declare: ExchangeDeclare, method: AMQPMethod, on channel: RouterChannel) {
+        guard let type = ExchangeType(rawValue: declare.type) else {
+            if declare.passive {
+                // A passive declare checks existence only; the type is not looked at.
+                return passiveExchangeCheck(declare, method: method, on: channel)
+            }
+            return closeConnection(.commandInvalid, "COMMAND_INVALID - unknown exchange type '\(declare.type)'", method: method)
+        }
+        let definition = ExchangeDefinition(
+            name: ExchangeName(declare.exchange), type: type, durable: declare.durable,
+            autoDelete: declare.autoDelete, internal: declare.`internal`, arguments: declare.arguments)
+        do {
+            try context.topology.update { (t: inout Topology) throws(TopologyError) in
+                try t.declareExchange(definition, passive: declare.passive, in: vhost)
+            }
+            if !declare.noWait { sendMethod(channel.number.value, .exchangeDeclareOk(ExchangeDeclareOk())) }
+        } catch {
+            closeChannel(channel, error, method: method)
+        }
+    }
+
+    private func passiveExchangeCheck(_ declare: ExchangeDeclare, method: AMQPMethod, on channel: RouterChannel) {
+        if context.topology.snapshot.exchange(ExchangeName(declare.exchange), in: vhost) != nil {
+            if !declare.noWait { sendMethod(channel.number.value, .exchangeDeclareOk(ExchangeDeclareOk())) }
+        } else {
+            closeChannel(channel, ReplyCode.notFound.rawValue, "NOT_FOUND - no exchange '\(declare.exchange)' in vhost '\(vhost.name)'",
+                         classID: method.classID, methodID: method.methodID)
+        }
+    }
+
+    private func queueBinding(queueName: String, exchange: String, routingKey: String, arguments: FieldTable,
+                              bind: Bool, method: AMQPMethod, on channel: RouterChannel) {
+        guard let queue = resolveQueue(queueName, method: method, on: channel) else { return }
+        if let record = context.topology.snapshot.queue(queue), let owner = record.exclusiveOwner, owner != id {
+            return closeChannel(channel, ReplyCode.resourceLocked.rawValue, Self.lockedText(queue), classID: method.classID, methodID: method.methodID)
+        }
+        let binding = Binding(source: ExchangeName(exchange), queue: queue.name, routingKey: routingKey, arguments: arguments)
+        do {
+            try context.topology.update { (t: inout Topology) throws(TopologyError) in
+                if bind { try t.bind(binding, in: vhost) } else { try t.unbind(binding, in: vhost) }
+            }
+        } catch {
+            closeChannel(channel, error, method: method)
+        }
+    }
+
+    static func lockedText(_ queue: QueueID) -> String {
+        "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '\(queue.name.name)' in vhost '\(queue.vhost.name)'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration."
+    }
+
+    // MARK: Queues
+
+    /// An empty queue name means the channel's last declared queue (spec, queue.bind etc.).
+    private func resolveQueue(_ name: String, method: AMQPMethod, on channel: RouterChannel) -> QueueID? {
+        if !name.isEmpty { return QueueID(vhost: vhost, name: QueueName(name)) }
+        if let last = channel.lastQueue { return QueueID(vhost: vhost, name: last) }
+        closeChannel(channel, ReplyCode.notFound.rawValue, "NOT_FOUND - no previously declared queue",
+                     classID: method.classID, methodID: method.methodID)
+        return nil
+    }
+
+    private func queueDeclare(_ declare: QueueDeclare, method: AMQPMethod, on channel: RouterChannel) {
+        var name = declare.queue
+        if name.isEmpty {
+            if declare.passive, let last = channel.lastQueue {
+                name = last.name
+            } else {
+                name = "amq.gen-" + RandomName.make(length: 22)
+            }
+        } else if name.hasPrefix("amq."), !declare.passive {
+            return closeChannel(channel, ReplyCode.accessRefused.rawValue,
+                                "ACCESS_REFUSED - queue name '\(name)' contains reserved prefix 'amq.*'",
+                                classID: method.classID, methodID: method.methodID)
+        }
+        let queue = QueueID(vhost: vhost, name: QueueName(name))
+        let partition = context.partition(of: queue)
+        let record = QueueRecord(id: queue, partition: partition, durable: declare.durable,
+                                 exclusiveOwner: declare.exclusive ? id : nil, autoDelete: declare.autoDelete)
+        var arguments = ByteBuffer()
+        arguments.writeFieldTable(declare.arguments)
+        request(on: channel, to: partition, method: method, .queueDeclare(record, noWait: declare.noWait)) { requestID in
+            .declareQueue(requestID, QueueDeclareRequest(
+                channel: channel.number, queue: queue, passive: declare.passive, durable: declare.durable,
+                exclusive: declare.exclusive, autoDelete: declare.autoDelete, arguments: arguments))
+        }
+    }
+
+    // MARK: Consumers and acknowledgements
+
+    private func basicConsume(_ consume: BasicConsume, method: AMQPMethod, on channel: RouterChannel) {
+        guard let queue = resolveQueue(consume.queue, method: method, on: channel) else { return }
+        let tag = consume.consumerTag.isEmpty ? "amq.ctag-" + RandomName.make(length: 22) : consume.consumerTag
+        guard channel.consumers[tag] == nil else {
+            return closeConnection(.notAllowed, "NOT_ALLOWED - attempt to reuse consumer tag '\(tag)'", method: method)
+        }
+        let partition = context.partition(of: queue)
+        let prefetch = channel.prefetchCount
+        request(on: channel, to: partition, method: method,
+                .consume(tag: tag, partition: partition, noAck: consume.noAck, noWait: consume.noWait)) { id in
+            .consume(id, ConsumeRequest(channel: channel.number, queue: queue, consumerTag: tag, noAck: consume.noAck,
+                                        exclusive: consume.exclusive, prefetchCount: prefetch))
+        }
+    }
+
+    private func settle(_ tag: UInt64, multiple: Bool, outcome: SettleOutcome, method: AMQPMethod, on channel: RouterChannel) {
+        do {
+            for settle in try channel.tags.settle(ClientDeliveryTag(tag), multiple: multiple) {
+                _ = send(.settle(channel: channel.number, tag: settle.tag, multiple: settle.multiple, outcome: outcome), to: settle.partition)
+            }
+        } catch {
+            closeChannel(channel, ReplyCode.preconditionFailed.rawValue, "PRECONDITION_FAILED - unknown delivery tag \(tag)",
+                         classID: method.classID, methodID: method.methodID)
+        }
+    }
+
+    private func basicRecover(requeue: Bool, reply: Bool, method: AMQPMethod, on channel: RouterChannel) {
+        guard requeue else {
+            return closeConnection(.notImplemented, "NOT_IMPLEMENTED - requeue=false", method: method)
+        }
+        // Workers requeue everything unacked on the channel; the old client tags are void.
+        channel.tags.forgetAll()
+        let partitions = channel.touchedPartitions
+        guard reply else {
+            for partition in partitions {
+                let requestID = makeRequestID(channel: channel.number, partition: partition)
+                requestChannels[requestID] = nil  // no answer awaited
+                _ = send(.recover(requestID, channel: channel.number, requeue: true), to: partition)
+            }
+            return
+        }
+        guard !partitions.isEmpty else {
+            return sendMethod(channel.number.value, .basicRecoverOk(BasicRecoverOk()))
+        }
+        channel.waiting = PendingOperation(kind: .recover(remaining: partitions.count), classID: method.classID, methodID: method.methodID)
+        for partition in partitions {
+            let requestID = makeRequestID(channel: channel.number, partition: partition)
+            _ = send(.recover(requestID, channel: channel.number, requeue: true), to: partition)
+        }
+    }
+
+    /// Sends a synchronous request to a worker; the channel waits for its answer.
+    private func request(on channel: RouterChannel, to partition: PartitionID, method: AMQPMethod,
+                         _ kind: PendingOperation.Kind, _ make: (LinkRequestID) -> LinkRequest) {
+        let requestID = makeRequestID(channel: channel.number, partition: partition)
+        guard send(make(requestID), to: partition) else {
+            requestChannels[requestID] = nil
+            return closeConnection(.internalError, "INTERNAL_ERROR - partition \(partition.index) is unavailable", method: method)
+        }
+        channel.touchedPartitions.insert(partition)
+        channel.waiting = PendingOperation(kind: kind, classID: method.classID, methodID: method.methodID)
+    }
+}
+
+/// Server-generated names (amq.gen-…, amq.ctag-…), URL-safe base64 alphabet as RabbitMQ.
+enum RandomName {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
+    static func make(length: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return String(decoding: (0..<length).map { _ in alphabet[Int(generator.next() % 64)] }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,112 @@
+// What the workers send back for this connection: answers to synchronous methods,
+// deliveries, publish acceptances, and consumer cancellations.
+import AMQPWire
+import BrokerModel
+import LinkWire
+import NIOCore
+import RouterCore
+
+extension AMQPConnectionHandler {
+    func linkEvent(_ event: LinkEvent, from partition: PartitionID) {
+        guard phase == .open else { return }
+        switch event {
+        case .deliver(let delivery):
+            deliver(delivery, from: partition)
+        case .accepted(let number, let sequence):
+            guard let channel = channels[number.value], channel.phase == .open else { return }
+            channel.confirms?.accepted(sequence, by: partition)
+            emitConfirms(channel)
+        case .rejected(let number, let sequence):
+            guard let channel = channels[number.value], channel.phase == .open else { return }
+            channel.confirms?.rejected(sequence, by: partition)
+            emitConfirms(channel)
+        case .consumerCancelled(let number, let tag):
+            guard let channel = channels[number.value], channel.phase == .open,
+                  channel.consumers.removeValue(forKey: tag) != nil else { return }
+            if clientCapabilities.flag("consumer_cancel_notify") {
+                sendMethod(number.value, .basicCancel(BasicCancel(consumerTag: tag, noWait: true)))
+            }
+        case .queueGone(let queue):
+            try? context.topology.update { (t: inout Topology) throws(TopologyError) in t.removeQueue(queue) }
+        case .queueDeclared(let id, _, _, _), .queueDeleted(let id, _), .queuePurged(let id, _),
+             .consumeOk(let id, _), .cancelOk(let id, _), .getOk(let id, _, _, _, _), .getEmpty(let id),
+             .recoverOk(let id), .failed(let id, _, _):
+            answer(id, event, from: partition)
+        }
+    }
+
+    func linkStreamClosed(partition: PartitionID) {
+        guard streams.removeValue(forKey: partition) != nil, phase == .open else { return }
+        for channel in channels.values {
+            channel.confirms?.partitionFailed(partition)
+            emitConfirms(channel)
+        }
+        closeConnection(.internalError, "INTERNAL_ERROR - partition \(partition.index) went away")
+    }
+
+    private func deliver(_ delivery: DeliveryEvent, from partition: PartitionID) {
+        // A delivery for a channel or consumer that is gone was already requeued by the
+        // worker's closeChannel, or is still unacked there until the channel closes.
+        guard let channel = channels[delivery.channel.value], channel.phase == .open,
+              let consumer = channel.consumers[delivery.consumerTag] else { return }
+        let tag = channel.tags.nextTag(partition: partition, partitionTag: delivery.tag, tracked: !consumer.noAck)
+        sendContent(channel.number.value, .basicDeliver(BasicDeliver(
+            consumerTag: delivery.consumerTag, deliveryTag: tag.value, redelivered: delivery.redelivered,
+            exchange: delivery.message.exchange, routingKey: delivery.message.routingKey)),
+            properties: delivery.message.properties, body: delivery.message.body)
+    }
+
+    private func answer(_ id: LinkRequestID, _ event: LinkEvent, from partition: PartitionID) {
+        guard let (number, _) = requestChannels.removeValue(forKey: id),
+              let channel = channels[number.value], channel.phase == .open,
+              let pending = channel.waiting else { return }
+        let n = number.value
+        channel.waiting = nil
+        switch (pending.kind, event) {
+        case (_, .failed(_, let code, let text)):
+            closeChannel(channel, code, text, classID: pending.classID, methodID: pending.methodID)
+        case (.queueDeclare(let record, let noWait), .queueDeclared(_, let queue, let messages, let consumers)):
+            context.topology.addQueue(record)
+            channel.lastQueue = queue
+            if !noWait {
+                sendMethod(n, .queueDeclareOk(QueueDeclareOk(queue: queue.name, messageCount: messages, consumerCount: consumers)))
+            }
+        case (.queueDelete(let queue, let noWait), .queueDeleted(_, let messages)):
+            try? context.topology.update { (t: inout Topology) throws(TopologyError) in t.removeQueue(queue) }
+            if !noWait { sendMethod(n, .queueDeleteOk(QueueDeleteOk(messageCount: messages))) }
+        case (.queuePurge(let noWait), .queuePurged(_, let messages)):
+            if !noWait { sendMethod(n, .queuePurgeOk(QueuePurgeOk(messageCount: messages))) }
+        case (.consume(let tag, let partition, let noAck, let noWait), .consumeOk):
+            channel.consumers[tag] = RouterChannel.ConsumerRecord(partition: partition, noAck: noAck)
+            if !noWait { sendMethod(n, .basicConsumeOk(BasicConsumeOk(consumerTag: tag))) }
+        case (.cancel(let tag, let noWait), .cancelOk):
+            channel.consumers[tag] = nil
+            if !noWait { sendMethod(n, .basicCancelOk(BasicCancelOk(consumerTag: tag))) }
+        case (.get(let partition, let noAck), .getOk(_, let workerTag, let redelivered, let remaining, let message)):
+            let tag = channel.tags.nextTag(partition: partition, partitionTag: workerTag, tracked: !noAck)
+            sendContent(n, .basicGetOk(BasicGetOk(
+                deliveryTag: tag.value, redelivered: redelivered, exchange: message.exchange,
+                routingKey: message.routingKey, messageCount: remaining)),
+                properties: message.properties, body: message.body)
+        case (.get, .getEmpty):
+            sendMethod(n, .basicGetEmpty(BasicGetEmpty()))
+        case (.recover(let remaining), .recoverOk):
+            if remaining > 1 {
+                channel.waiting = PendingOperation(kind: .recover(remaining: remaining - 1), classID: pending.classID, methodID: pending.methodID)
+                return
+            }
+            sendMethod(n, .basicRecoverOk(BasicRecoverOk()))
+        default:
+            logger.error("unexpected answer from worker", metadata: ["partition": "\(partition.index)", "event": "\(event)"])
+            closeConnection(.internalError, "INTERNAL_ERROR - unexpected answer from partition \(partition.index)")
+            return
+        }
+        resume(channel)
+    }
+}
+
+extension TopologyStore {
+    func addQueue(_ record: QueueRecord) {
+        try? update { (t: inout Topology) throws(TopologyError) in t.addQueue(record) }
+    }
+}

@@ -1,0 +1,76 @@
+// basic.publish: route through the current topology snapshot (no lock), group the target
+// queues by owning worker, forward once per worker, and track confirms.
+import AMQPWire
+import BrokerModel
+import LinkWire
+import NIOCore
+import RouterCore
+
+extension AMQPConnectionHandler {
+    func publish(_ publish: BasicPublish, header: ContentHeader, body: ByteBuffer, on channel: RouterChannel) {
+        if publish.immediate {
+            return closeConnection(.notImplemented, "NOT_IMPLEMENTED - immediate=true", classID: 60, methodID: 40)
+        }
+        let topology = context.topology.snapshot
+        let exchange = ExchangeName(publish.exchange)
+        var headers: FieldTable?
+        if topology.exchange(exchange, in: vhost)?.type == .headers {
+            headers = (try? header.decodeProperties())?.headers ?? FieldTable()
+        }
+        let queues: [QueueRecord]
+        do {
+            queues = try topology.route(exchange: exchange, routingKey: publish.routingKey, headers: headers, in: vhost)
+        } catch {
+            return closeChannel(channel, error.code, error.text, classID: 60, methodID: 40)
+        }
+        let sequence = channel.confirms?.nextSequence() ?? 0
+
+        guard !queues.isEmpty else {
+            if publish.mandatory {
+                sendContent(channel.number.value, .basicReturn(BasicReturn(
+                    replyCode: ReplyCode.noRoute.rawValue, replyText: "NO_ROUTE",
+                    exchange: publish.exchange, routingKey: publish.routingKey)),
+                    properties: header.rawProperties, body: body)
+            }
+            if sequence != 0 {
+                channel.confirms?.published(sequence, partitions: [])
+                emitConfirms(channel)
+            }
+            return
+        }
+
+        let message = LinkMessage(exchange: publish.exchange, routingKey: publish.routingKey,
+                                  properties: header.rawProperties, body: body)
+        var partitions: Set<PartitionID> = []
+        if queues.count == 1 {
+            // The common case: one queue, one worker, no grouping needed.
+            let queue = queues[0]
+            partitions.insert(queue.partition)
+        } else {
+            for queue in queues { partitions.insert(queue.partition) }
+        }
+        if sequence != 0 { channel.confirms?.published(sequence, partitions: partitions) }
+        for partition in partitions {
+            let names = queues.count == 1 ? [queues[0].id.name] : queues.filter { $0.partition == partition }.map(\.id.name)
+            let request = LinkRequest.publish(PublishRequest(
+                channel: channel.number, confirmSequence: sequence, vhost: vhost, queues: names, message: message))
+            if !send(request, to: partition), sequence != 0 {
+                channel.confirms?.rejected(sequence, by: partition)
+            }
+        }
+        if sequence != 0 { emitConfirms(channel) }
+    }
+
+    /// Sends the confirms that became due, coalesced by the tracker.
+    func emitConfirms(_ channel: RouterChannel) {
+        guard let actions = channel.confirms?.drainActions(), !actions.isEmpty else { return }
+        for action in actions {
+            switch action {
+            case .ack(let tag, let multiple):
+                sendMethod(channel.number.value, .basicAck(BasicAck(deliveryTag: tag, multiple: multiple)))
+            case .nack(let tag, let multiple):
+                sendMethod(channel.number.value, .basicNack(BasicNack(deliveryTag: tag, multiple: multiple, requeue: false)))
+            }
+        }
+    }
+}

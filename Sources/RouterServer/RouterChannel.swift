@@ -1,0 +1,60 @@
+// One open AMQP channel on the router: what it consumes, its delivery-tag translation, its
+// confirm numbering, and the commands held back while it waits for a worker's answer
+// (AMQP channels are processed strictly in order, so a publish sent right after a
+// queue.declare must not be routed before the declare has landed).
+import AMQPWire
+import BrokerModel
+import DequeModule
+import LinkWire
+import NIOCore
+import RouterCore
+
+final class RouterChannel {
+    let number: ChannelNumber
+
+    enum Phase {
+        case open
+        /// We sent channel.close; everything but channel.close-ok is dropped (spec 4.2.7... §channel.close).
+        case closing
+    }
+
+    var phase: Phase = .open
+    /// The synchronous operation this channel waits on, if any; commands wait in `deferred`.
+    var waiting: PendingOperation?
+    var deferred: Deque<Command> = []
+    var consumers: [String: ConsumerRecord] = [:]
+    var prefetchCount: UInt16 = 0
+    var tags = DeliveryTagMap()
+    var confirms: ConfirmTracker?
+    /// The last queue declared on the channel: an empty queue name in later methods means it.
+    var lastQueue: QueueName?
+    /// Partitions this channel has sent anything to (they learn when it closes).
+    var touchedPartitions: Set<PartitionID> = []
+
+    struct ConsumerRecord {
+        var partition: PartitionID
+        var noAck: Bool
+    }
+
+    init(number: ChannelNumber) { self.number = number }
+
+    var isBusy: Bool { waiting != nil }
+}
+
+/// A synchronous method in flight to one or more workers.
+struct PendingOperation {
+    enum Kind {
+        case queueDeclare(QueueRecord, noWait: Bool)
+        case queueDelete(QueueID, noWait: Bool)
+        case queuePurge(noWait: Bool)
+        case consume(tag: String, partition: PartitionID, noAck: Bool, noWait: Bool)
+        case cancel(tag: String, noWait: Bool)
+        case get(partition: PartitionID, noAck: Bool)
+        case recover(remaining: Int)
+    }
+
+    var kind: Kind
+    /// The AMQP method being answered, for the class/method ids of an error close.
+    var classID: UInt16
+    var methodID: UInt16
+}

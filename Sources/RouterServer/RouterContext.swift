@@ -1,0 +1,80 @@
+// What every connection on the router shares: limits, users, the topology, and the
+// connection.start the broker introduces itself with.
+import AMQPWire
+import BrokerModel
+import NIOCore
+
+final class RouterContext: Sendable {
+    static let maxFrameSize: UInt32 = 131_072
+    static let maxChannels: UInt16 = 2047
+    static let handshakeTimeout: TimeAmount = .seconds(10)
+    static let closeOkTimeout: TimeAmount = .seconds(3)
+
+    let partitions: Int
+    let heartbeatSeconds: UInt16
+    let users: UserDirectory
+    let topology = TopologyStore()
+    let connectionStart: ConnectionStart
+
+    init(partitions: Int, heartbeatSeconds: UInt16, users: UserDirectory) {
+        self.partitions = partitions
+        self.heartbeatSeconds = heartbeatSeconds
+        self.users = users
+        // Advertise only what is implemented: clients switch features on from this table.
+        let capabilities: FieldTable = [
+            "publisher_confirms": .bool(true),
+            "basic.nack": .bool(true),
+            "consumer_cancel_notify": .bool(true),
+            "per_consumer_qos": .bool(true),
+            "authentication_failure_close": .bool(true),
+        ]
+        let properties: FieldTable = [
+            "product": .longString(Array("broker".utf8)),
+            "version": .longString(Array(BrokerVersion.string.utf8)),
+            "platform": .longString(Array("Swift".utf8)),
+            "copyright": .longString(Array("The broker authors".utf8)),
+            "information": .longString(Array("A RabbitMQ-compatible AMQP 0-9-1 broker".utf8)),
+            "capabilities": .table(capabilities),
+        ]
+        connectionStart = ConnectionStart(
+            versionMajor: 0, versionMinor: 9, serverProperties: properties,
+            mechanisms: Array("PLAIN AMQPLAIN".utf8), locales: Array("en_US".utf8))
+    }
+
+    func partition(of queue: QueueID) -> PartitionID {
+        Placement.partition(of: queue, partitions: partitions)
+    }
+}
+
+public enum BrokerVersion {
+    public static let string = "0.1.0"
+}
+
+/// The broker's users. Until users are persisted (durability issue), the router is started
+/// with its users on the command line; guest/guest by default, as RabbitMQ.
+public struct UserDirectory: Sendable {
+    public var passwords: [String: String]
+    public init(passwords: [String: String] = ["guest": "guest"]) { self.passwords = passwords }
+
+    func authenticate(_ user: String, _ password: String) -> Bool {
+        guard let expected = passwords[user] else { return false }
+        // Compare without an early exit so timing does not reveal the matching prefix.
+        let a = Array(expected.utf8), b = Array(password.utf8)
+        var difference = a.count ^ b.count
+        for i in 0..<min(a.count, b.count) { difference |= Int(a[i] ^ b[i]) }
+        return difference == 0
+    }
+}
+
+extension FieldTable {
+    /// The client's `capabilities` sub-table (empty when absent).
+    var capabilities: FieldTable {
+        if case .table(let table)? = self["capabilities"] { return table }
+        return FieldTable()
+    }
+
+    func flag(_ key: String) -> Bool {
+        if case .bool(true)? = self[key] { return true }
+        return false
+    }
+}

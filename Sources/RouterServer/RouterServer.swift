@@ -1,0 +1,122 @@
+// RouterServer: the AMQP front door. K event loops (one per core); each loop has its own
+// HTTP/2 link to every worker, and every client connection lives on one loop and uses that
+// loop's links, so the data path shares nothing across threads except the topology
+// snapshot, which it only reads.
+import Atomics
+import BrokerModel
+import Logging
+import NIOCore
+import NIOPosix
+
+public struct RouterConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    public var partitions: Int
+    /// Where the workers' sockets are: `<runtimeDirectory>/worker-<i>.sock`.
+    public var runtimeDirectory: String
+    public var eventLoops: Int
+    public var heartbeatSeconds: UInt16
+    public var users: UserDirectory
+    /// How long to wait for the workers' sockets at start-up.
+    public var workerWait: TimeAmount
+
+    public init(host: String, port: Int, partitions: Int, runtimeDirectory: String, eventLoops: Int,
+                heartbeatSeconds: UInt16 = 60, users: UserDirectory = UserDirectory(), workerWait: TimeAmount = .seconds(30)) {
+        self.host = host
+        self.port = port
+        self.partitions = partitions
+        self.runtimeDirectory = runtimeDirectory
+        self.eventLoops = eventLoops
+        self.heartbeatSeconds = heartbeatSeconds
+        self.users = users
+        self.workerWait = workerWait
+    }
+
+    public static func workerSocketPath(runtimeDirectory: String, partition: Int) -> String {
+        "\(runtimeDirectory)/worker-\(partition).sock"
+    }
+}
+
+public final class RouterServer: Sendable {
+    public let configuration: RouterConfiguration
+    private let group: MultiThreadedEventLoopGroup
+    private let logger: Logger
+    private let context: RouterContext
+    private let connectionIDs = ManagedAtomic<UInt64>(0)
+
+    public init(configuration: RouterConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoops))
+        self.context = RouterContext(partitions: configuration.partitions, heartbeatSeconds: configuration.heartbeatSeconds,
+                                     users: configuration.users)
+    }
+
+    /// Connects every loop to every worker, then listens. Returns the listening channel.
+    public func start() async throws -> Channel {
+        var linksByLoop: [ObjectIdentifier: NIOLoopBound<[WorkerLinkClient]>] = [:]
+        for loop in group.makeIterator() {
+            let links = try await loop.flatSubmit { self.connectLinks(on: loop) }.get()
+            linksByLoop[ObjectIdentifier(loop)] = links
+        }
+        let allLinks = linksByLoop
+        let context = self.context
+        let logger = self.logger
+        let ids = self.connectionIDs
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let links = allLinks[ObjectIdentifier(channel.eventLoop)]!.value
+                    let id = ConnectionID(ids.wrappingIncrementThenLoad(ordering: .relaxed))
+                    let handler = AMQPConnectionHandler(id: id, context: context, links: links, logger: logger)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port)
+            .get()
+        logger.info("router listening", metadata: [
+            "address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
+            "partitions": "\(configuration.partitions)", "eventLoops": "\(configuration.eventLoops)",
+        ])
+        return channel
+    }
+
+    public func shutdown() async throws {
+        try await group.shutdownGracefully()
+    }
+
+    /// One link per worker for `loop`, retrying until the workers are up or time runs out.
+    private func connectLinks(on loop: EventLoop) -> EventLoopFuture<NIOLoopBound<[WorkerLinkClient]>> {
+        let links = (0..<configuration.partitions).map { index in
+            WorkerLinkClient(
+                partition: PartitionID(index),
+                socketPath: RouterConfiguration.workerSocketPath(runtimeDirectory: configuration.runtimeDirectory, partition: index),
+                eventLoop: loop, topology: context.topology, logger: logger)
+        }
+        let deadline = NIODeadline.now() + configuration.workerWait
+        let connected = links.map { link in connectWithRetry(link, until: deadline) }
+        return EventLoopFuture.andAllSucceed(connected, on: loop).map { NIOLoopBound(links, eventLoop: loop) }
+    }
+
+    private func connectWithRetry(_ link: WorkerLinkClient, until deadline: NIODeadline) -> EventLoopFuture<Void> {
+        link.connect().flatMapError { error in
+            guard NIODeadline.now() < deadline else {
+                return link.eventLoop.makeFailedFuture(WorkerUnreachable(partition: link.partition, path: link.socketPath, underlying: "\(error)"))
+            }
+            return link.eventLoop.scheduleTask(in: .milliseconds(100)) {}.futureResult.flatMap {
+                self.connectWithRetry(link, until: deadline)
+            }
+        }
+    }
+}
+
+public struct WorkerUnreachable: Error, CustomStringConvertible {
+    public var partition: PartitionID
+    public var path: String
+    public var underlying: String
+    public var description: String { "worker \(partition.index) is not reachable at \(path): \(underlying)" }
+}

@@ -1,0 +1,35 @@
+// The router's topology, shared by every event loop as an immutable snapshot. The publish
+// path only loads the current snapshot (one atomic load, no lock); the rare writers
+// (declare, bind, delete) serialise on a lock, build a new value and swap it in.
+import Atomics
+import BrokerModel
+import NIOConcurrencyHelpers
+import RouterCore
+
+final class TopologySnapshot: AtomicReference, Sendable {
+    let topology: Topology
+    init(_ topology: Topology) { self.topology = topology }
+}
+
+final class TopologyStore: Sendable {
+    private let current: ManagedAtomic<TopologySnapshot>
+    private let writers = NIOLock()
+
+    init(_ topology: Topology = Topology()) {
+        current = ManagedAtomic(TopologySnapshot(topology))
+    }
+
+    /// The topology as of now; never blocks.
+    var snapshot: Topology { current.load(ordering: .acquiring).topology }
+
+    /// Applies one change atomically with respect to other writers.
+    @discardableResult
+    func update<T>(_ change: (inout Topology) throws(TopologyError) -> T) throws(TopologyError) -> T {
+        writers.lock()
+        defer { writers.unlock() }
+        var topology = current.load(ordering: .acquiring).topology
+        let result = try change(&topology)
+        current.store(TopologySnapshot(topology), ordering: .releasing)
+        return result
+    }
+}

@@ -1,0 +1,158 @@
+// The router's link to one worker from one event loop: an HTTP/2 connection over the
+// worker's Unix socket. Each client connection on this loop that touches the worker gets
+// one stream; a control stream carries the worker's broadcasts (e.g. a queue that deleted
+// itself). Reconnects with back-off when the worker goes away.
+import BrokerModel
+import LinkHTTP2
+import LinkWire
+import Logging
+import NIOCore
+import NIOPosix
+import RouterCore
+
+/// Receives the worker's events for one client connection.
+protocol WorkerStreamSink: AnyObject {
+    func linkEvent(_ event: LinkEvent, from partition: PartitionID)
+    func linkStreamClosed(partition: PartitionID)
+}
+
+final class WorkerLinkClient: HTTP2LinkDelegate {
+    let partition: PartitionID
+    let socketPath: String
+    let eventLoop: EventLoop
+    let topology: TopologyStore
+    private var logger: Logger
+    private var handler: HTTP2LinkHandler?
+    private var channel: Channel?
+    private var controlStream: HTTP2StreamID?
+    private var controlDecoder = LinkMessageDecoder<LinkEvent>()
+    private var sinks: [HTTP2StreamID: (sink: WorkerStreamSink, decoder: LinkMessageDecoder<LinkEvent>)] = [:]
+    private var closed = false
+
+    var isConnected: Bool { handler != nil }
+
+    init(partition: PartitionID, socketPath: String, eventLoop: EventLoop, topology: TopologyStore, logger: Logger) {
+        self.partition = partition
+        self.socketPath = socketPath
+        self.eventLoop = eventLoop
+        self.topology = topology
+        self.logger = logger
+        self.logger[metadataKey: "partition"] = "\(partition.index)"
+    }
+
+    /// Connects once; the future fails if the worker is not there.
+    func connect() -> EventLoopFuture<Void> {
+        eventLoop.assertInEventLoop()
+        let handler = HTTP2LinkHandler(role: .client, logger: logger)
+        handler.delegate = self
+        return ClientBootstrap(group: eventLoop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
+            }
+            .connect(unixDomainSocketPath: socketPath)
+            .map { channel in
+                self.channel = channel
+                self.handler = handler
+                self.controlStream = handler.openStream(method: "POST", path: "/v1/control", endStream: false)
+                self.controlDecoder = LinkMessageDecoder()
+            }
+    }
+
+    func close() {
+        closed = true
+        channel?.close(promise: nil)
+    }
+
+    /// Opens the stream for one client connection, or nil when the worker is unreachable.
+    func openStream(for connection: ConnectionID, sink: WorkerStreamSink) -> HTTP2StreamID? {
+        guard let handler else { return nil }
+        let stream = handler.openStream(method: "POST", path: "/v1/connections/\(connection.value)", endStream: false)
+        sinks[stream] = (sink, LinkMessageDecoder())
+        return stream
+    }
+
+    func send(_ data: ByteBuffer, on stream: HTTP2StreamID) {
+        handler?.send(stream: stream, data: data)
+    }
+
+    func endStream(_ stream: HTTP2StreamID) {
+        guard sinks.removeValue(forKey: stream) != nil else { return }
+        handler?.endStream(stream)
+    }
+
+    // MARK: HTTP2LinkDelegate
+
+    func linkActive(_ link: HTTP2LinkHandler) {
+        logger.debug("link to worker up")
+    }
+
+    func link(_ link: HTTP2LinkHandler, didOpenStream stream: HTTP2StreamID, method: String, path: String) {}
+
+    func link(_ link: HTTP2LinkHandler, didReceiveResponse stream: HTTP2StreamID, status: Int) {
+        if status != 200 {
+            logger.error("worker refused a stream", metadata: ["status": "\(status)"])
+        }
+    }
+
+    func link(_ link: HTTP2LinkHandler, stream: HTTP2StreamID, didReceive data: ByteBuffer) {
+        do {
+            if stream == controlStream {
+                controlDecoder.append(data)
+                while let event = try controlDecoder.next() { controlEvent(event) }
+                return
+            }
+            guard var entry = sinks[stream] else { return }
+            entry.decoder.append(data)
+            // Store the decoder back before dispatching: a sink may end the stream.
+            var events: [LinkEvent] = []
+            while let event = try entry.decoder.next() { events.append(event) }
+            sinks[stream] = entry
+            for event in events { entry.sink.linkEvent(event, from: partition) }
+        } catch {
+            logger.error("malformed message from worker; closing the link", metadata: ["error": "\(error)"])
+            channel?.close(promise: nil)
+        }
+    }
+
+    func link(_ link: HTTP2LinkHandler, streamDidEnd stream: HTTP2StreamID) {
+        streamGone(stream)
+    }
+
+    func link(_ link: HTTP2LinkHandler, streamDidClose stream: HTTP2StreamID, errorCode: UInt32) {
+        streamGone(stream)
+    }
+
+    func linkInactive(_ link: HTTP2LinkHandler) {
+        guard handler === link else { return }
+        handler = nil
+        channel = nil
+        controlStream = nil
+        let orphaned = sinks
+        sinks.removeAll()
+        for entry in orphaned.values { entry.sink.linkStreamClosed(partition: partition) }
+        guard !closed else { return }
+        logger.warning("link to worker lost; reconnecting")
+        scheduleReconnect(after: .milliseconds(200))
+    }
+
+    private func streamGone(_ stream: HTTP2StreamID) {
+        if let entry = sinks.removeValue(forKey: stream) {
+            entry.sink.linkStreamClosed(partition: partition)
+        }
+    }
+
+    private func scheduleReconnect(after delay: TimeAmount) {
+        eventLoop.scheduleTask(in: delay) {
+            guard !self.closed, self.handler == nil else { return }
+            self.connect().whenFailure { _ in
+                self.scheduleReconnect(after: min(delay * 2, .seconds(2)))
+            }
+        }
+    }
+
+    private func controlEvent(_ event: LinkEvent) {
+        if case .queueGone(let queue) = event {
+            try? topology.update { (topology: inout Topology) throws(TopologyError) in topology.removeQueue(queue) }
+        }
+    }
+}

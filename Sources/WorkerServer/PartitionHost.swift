@@ -1,0 +1,100 @@
+// The partition engine and the streams of every router link, on the worker's one event loop.
+// Requests are applied as they arrive; the events they produce are encoded into one buffer
+// per destination stream and handed to the link once per event-loop tick.
+import BrokerModel
+import LinkHTTP2
+import LinkWire
+import Logging
+import NIOCore
+import PartitionEngine
+
+final class PartitionHost {
+    let configuration: WorkerConfiguration
+    let eventLoop: EventLoop
+    let logger: Logger
+    private(set) var engine: PartitionEngine
+    private var output = EngineOutput()
+
+    /// Where each client connection's stream is.
+    private var connections: [ConnectionID: StreamRef] = [:]
+    /// Control streams, one per router link: broadcasts go to all of them.
+    private var controlStreams: [StreamRef] = []
+    /// Encoded events waiting for the next flush, per stream.
+    private var pending: [StreamRef: ByteBuffer] = [:]
+    private var flushScheduled = false
+
+    struct StreamRef: Hashable {
+        let session: ObjectIdentifier
+        let stream: HTTP2StreamID
+        unowned let link: HTTP2LinkHandler
+
+        static func == (a: StreamRef, b: StreamRef) -> Bool { a.session == b.session && a.stream == b.stream }
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(session)
+            hasher.combine(stream)
+        }
+    }
+
+    init(configuration: WorkerConfiguration, eventLoop: EventLoop, logger: Logger) {
+        self.configuration = configuration
+        self.eventLoop = eventLoop
+        self.logger = logger
+        self.engine = PartitionEngine(partition: configuration.partition)
+    }
+
+    func attach(connection: ConnectionID, at ref: StreamRef) {
+        connections[connection] = ref
+    }
+
+    func attachControl(_ ref: StreamRef) {
+        controlStreams.append(ref)
+    }
+
+    func detachControl(_ ref: StreamRef) {
+        controlStreams.removeAll { $0 == ref }
+        pending[ref] = nil
+    }
+
+    func apply(_ request: LinkRequest, from connection: ConnectionID) {
+        engine.apply(request, from: connection, into: &output)
+        dispatchOutput()
+    }
+
+    /// The client connection is gone (its stream ended or was reset, or the link dropped).
+    func connectionGone(_ connection: ConnectionID) {
+        guard let ref = connections.removeValue(forKey: connection) else { return }
+        pending[ref] = nil
+        engine.connectionGone(connection, into: &output)
+        dispatchOutput()
+    }
+
+    private func dispatchOutput() {
+        guard !output.events.isEmpty else { return }
+        for (recipient, event) in output.events {
+            switch recipient {
+            case .connection(let connection):
+                guard let ref = connections[connection] else { continue }  // gone meanwhile
+                event.write(into: &pending[ref, default: ByteBuffer()])
+            case .router:
+                for ref in controlStreams { event.write(into: &pending[ref, default: ByteBuffer()]) }
+            }
+        }
+        output.removeAll()
+        scheduleFlush()
+    }
+
+    private func scheduleFlush() {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        eventLoop.execute { self.flush() }
+    }
+
+    /// Hands each stream's encoded events to its link: many link messages per DATA frame.
+    private func flush() {
+        flushScheduled = false
+        for (ref, buffer) in pending where buffer.readableBytes > 0 {
+            ref.link.send(stream: ref.stream, data: buffer)
+        }
+        pending.removeAll(keepingCapacity: true)
+    }
+}

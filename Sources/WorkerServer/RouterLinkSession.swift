@@ -1,0 +1,115 @@
+// One HTTP/2 connection from the router (one per router event loop). Maps its streams to
+// client connections and feeds their requests to the partition host.
+import BrokerModel
+import LinkHTTP2
+import LinkWire
+import Logging
+import NIOCore
+
+final class RouterLinkSession: HTTP2LinkDelegate {
+    private let host: PartitionHost
+    private let logger: Logger
+    weak var link: HTTP2LinkHandler?
+
+    private enum StreamRole {
+        case connection(ConnectionID, LinkMessageDecoder<LinkRequest>)
+        case control
+        case request(method: String, path: String)
+    }
+
+    private var streams: [HTTP2StreamID: StreamRole] = [:]
+
+    init(host: PartitionHost, logger: Logger) {
+        self.host = host
+        self.logger = logger
+    }
+
+    private func ref(_ stream: HTTP2StreamID) -> PartitionHost.StreamRef? {
+        guard let link else { return nil }
+        return PartitionHost.StreamRef(session: ObjectIdentifier(self), stream: stream, link: link)
+    }
+
+    func linkActive(_ link: HTTP2LinkHandler) {
+        logger.info("router link connected")
+    }
+
+    func link(_ link: HTTP2LinkHandler, didOpenStream stream: HTTP2StreamID, method: String, path: String) {
+        let connectionPrefix = "/v1/connections/"
+        if method == "POST", path.hasPrefix(connectionPrefix), let id = UInt64(path.dropFirst(connectionPrefix.count)) {
+            let connection = ConnectionID(id)
+            streams[stream] = .connection(connection, LinkMessageDecoder())
+            host.attach(connection: connection, at: ref(stream)!)
+            link.respond(stream: stream, status: 200, endStream: false)
+        } else if method == "POST", path == "/v1/control" {
+            streams[stream] = .control
+            host.attachControl(ref(stream)!)
+            link.respond(stream: stream, status: 200, endStream: false)
+        } else {
+            streams[stream] = .request(method: method, path: path)
+        }
+    }
+
+    func link(_ link: HTTP2LinkHandler, didReceiveResponse stream: HTTP2StreamID, status: Int) {}
+
+    func link(_ link: HTTP2LinkHandler, stream: HTTP2StreamID, didReceive data: ByteBuffer) {
+        guard case .connection(let connection, var decoder) = streams[stream] else { return }
+        decoder.append(data)
+        do {
+            while let request = try decoder.next() {
+                host.apply(request, from: connection)
+            }
+            streams[stream] = .connection(connection, decoder)
+        } catch {
+            logger.error("malformed link message; resetting the stream", metadata: [
+                "connection": "\(connection)", "error": "\(error)",
+            ])
+            streams[stream] = nil
+            link.resetStream(stream, errorCode: 1)  // PROTOCOL_ERROR
+            host.connectionGone(connection)
+        }
+    }
+
+    func link(_ link: HTTP2LinkHandler, streamDidEnd stream: HTTP2StreamID) {
+        switch streams[stream] {
+        case .connection(let connection, _):
+            host.connectionGone(connection)
+            link.endStream(stream)
+        case .control:
+            link.endStream(stream)
+        case .request(let method, let path):
+            answer(link, stream: stream, method: method, path: path)
+        case nil:
+            break
+        }
+    }
+
+    func link(_ link: HTTP2LinkHandler, streamDidClose stream: HTTP2StreamID, errorCode: UInt32) {
+        switch streams.removeValue(forKey: stream) {
+        case .connection(let connection, _):
+            host.connectionGone(connection)
+        case .control:
+            if let ref = ref(stream) { host.detachControl(ref) }
+        default:
+            break
+        }
+    }
+
+    func linkInactive(_ link: HTTP2LinkHandler) {
+        logger.info("router link closed")
+        for (stream, role) in streams {
+            switch role {
+            case .connection(let connection, _): host.connectionGone(connection)
+            case .control: if let ref = ref(stream) { host.detachControl(ref) }
+            case .request: break
+            }
+        }
+        streams.removeAll()
+    }
+
+    private func answer(_ link: HTTP2LinkHandler, stream: HTTP2StreamID, method: String, path: String) {
+        let (status, body) = WorkerIntrospection.answer(method: method, path: path, host: host)
+        link.respond(stream: stream, status: status, headers: [("content-type", "application/json")], endStream: false)
+        link.send(stream: stream, data: ByteBuffer(string: body))
+        link.endStream(stream)
+    }
+}

@@ -1,0 +1,39 @@
+// Answers to operators' plain HTTP/2 requests on the link socket, e.g.
+//   curl --http2-prior-knowledge --unix-socket <runtime-dir>/worker-0.sock http://worker/v1/queues
+import BrokerModel
+import PartitionEngine
+
+enum WorkerIntrospection {
+    static func answer(method: String, path: String, host: PartitionHost) -> (status: Int, body: String) {
+        switch (method, path) {
+        case ("GET", "/v1/health"):
+            let partition = host.configuration.partition.index
+            return (200, #"{"status":"ok","partition":\#(partition),"partitions":\#(host.configuration.partitions),"queues":\#(host.engine.queueCount)}"#)
+        case ("GET", "/v1/queues"):
+            let items = host.engine.queueSummaries().map { q in
+                #"{"vhost":\#(json(q.vhost.name)),"name":\#(json(q.name.name)),"durable":\#(q.durable),"exclusive":\#(q.exclusive),"auto_delete":\#(q.autoDelete),"messages_ready":\#(q.ready),"messages_unacknowledged":\#(q.unacked),"consumers":\#(q.consumers)}"#
+            }
+            return (200, "[" + items.joined(separator: ",") + "]")
+        default:
+            return (404, #"{"error":"not found"}"#)
+        }
+    }
+
+    /// A JSON string literal.
+    static func json(_ string: String) -> String {
+        var out = "\""
+        for scalar in string.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20: out += "\\u" + String(scalar.value, radix: 16).leftPad(4)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
+
+private extension String {
+    func leftPad(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}

@@ -1,0 +1,85 @@
+// Options and process plumbing shared by the subcommands.
+import ArgumentParser
+import Foundation
+import Logging
+
+struct LoggingOptions: ParsableArguments {
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func bootstrap(label: String) -> Logger {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { name in
+            var handler = StreamLogHandler.standardError(label: name)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: label)
+    }
+}
+
+enum ProcessSupport {
+    /// Creates the runtime directory private to the broker's user (0700).
+    static func prepareRuntimeDirectory(_ path: String) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        chmod(path, 0o700)
+    }
+
+    /// Tells a supervising `cluster up` that this process is ready (or why it is not).
+    static func report(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    }
+
+    /// Resolves when SIGINT or SIGTERM arrives.
+    static func waitForTermination() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let box = SignalWaiter(continuation)
+            box.start()
+        }
+    }
+
+    /// Exits when the parent that started us is gone, so no process outlives `cluster up`.
+    static func exitWithParent(_ parent: Int32?) {
+        guard let parent, parent > 1 else { return }
+        let timer = DispatchSource.makeTimerSource(queue: .global())
+        timer.schedule(deadline: .now() + 1, repeating: 1)
+        timer.setEventHandler {
+            if getppid() != parent { exit(0) }
+        }
+        timer.resume()
+        parentWatch = timer
+    }
+
+    nonisolated(unsafe) static var parentWatch: DispatchSourceTimer?
+}
+
+private final class SignalWaiter: @unchecked Sendable {
+    private let continuation: CheckedContinuation<Void, Never>
+    private var sources: [DispatchSourceSignal] = []
+    private var resumed = false
+    private let queue = DispatchQueue(label: "broker.signals")
+
+    init(_ continuation: CheckedContinuation<Void, Never>) { self.continuation = continuation }
+
+    func start() {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            source.setEventHandler { [self] in
+                guard !resumed else { return }
+                resumed = true
+                continuation.resume()
+            }
+            source.resume()
+            sources.append(source)
+        }
+        retained.append(self)
+    }
+
+    nonisolated(unsafe) private static var _retained: [SignalWaiter] = []
+    private var retained: [SignalWaiter] {
+        get { Self._retained }
+        set { Self._retained = newValue }
+    }
+}
