@@ -257,8 +257,9 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     private func startHeartbeats() {
         guard heartbeatSeconds > 0, let ctx = channelContext else { return }
         let interval = TimeAmount.seconds(Int64(heartbeatSeconds))
+        let half = TimeAmount.milliseconds(Int64(heartbeatSeconds) * 500)
         // Send at half the interval, as RabbitMQ does; a peer silent for two intervals is dead.
-        heartbeatTask = ctx.eventLoop.scheduleRepeatedTask(initialDelay: interval / 2, delay: interval / 2) { [weak self] _ in
+        heartbeatTask = ctx.eventLoop.scheduleRepeatedTask(initialDelay: half, delay: half) { [weak self] _ in
             guard let self, self.phase != .closed else { return }
             let now = NIODeadline.now()
             if now - self.lastReceived > interval * 2 {
@@ -266,7 +267,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
                 self.closeSocket()
                 return
             }
-            if now - self.lastSent >= interval / 2 {
+            if now - self.lastSent >= half {
                 FrameEncoder.encode(.heartbeat, into: &self.clientOutbound)
                 self.flush()
             }

@@ -43,18 +43,21 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     /// Connects once; the future fails if the worker is not there.
     func connect() -> EventLoopFuture<Void> {
         eventLoop.assertInEventLoop()
-        let handler = HTTP2LinkHandler(role: .client, logger: logger)
-        handler.delegate = self
+        let logger = self.logger
         return ClientBootstrap(group: eventLoop)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(HTTP2LinkHandler(role: .client, logger: logger))
+                }
             }
             .connect(unixDomainSocketPath: socketPath)
-            .map { channel in
+            .flatMapThrowing { channel in
+                let handler = try channel.pipeline.syncOperations.handler(type: HTTP2LinkHandler.self)
+                handler.delegate = self
                 self.channel = channel
                 self.handler = handler
-                self.controlStream = handler.openStream(method: "POST", path: "/v1/control", endStream: false)
                 self.controlDecoder = LinkMessageDecoder()
+                self.controlStream = handler.openStream(method: "POST", path: "/v1/control", endStream: false)
             }
     }
 

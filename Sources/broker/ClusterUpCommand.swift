@@ -46,11 +46,10 @@ struct ClusterUpCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         let host = router.host == "0.0.0.0" ? "localhost" : router.host
-        print("broker cluster up: \(workers) workers + router; connect to amqp://guest:guest@\(host):\(router.port)/ (runtime dir \(runtime)); Ctrl-C stops it")
-        fflush(stdout)
+        ProcessSupport.report("broker cluster up: \(workers) workers + router; connect to amqp://guest:guest@\(host):\(router.port)/ (runtime dir \(runtime)); Ctrl-C stops it")
         supervisor.superviseRestarts()
         await ProcessSupport.waitForTermination()
-        print("broker cluster stopping")
+        ProcessSupport.report("broker cluster stopping")
         supervisor.stopAll()
     }
 }

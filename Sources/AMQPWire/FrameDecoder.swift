@@ -1,0 +1,148 @@
+// AMQPWire: the AMQP 0-9-1 wire format, with no I/O.
+//
+// Responsibilities: frames (FrameDecoder, FrameEncoder), methods (generated from the spec by
+// Generator/generate.py into Methods.generated.swift), content headers and basic
+// properties, field tables, reply codes, and assembling frames into commands
+// (CommandAssembler). Collaborators: RouterCore feeds bytes in and gets Frames/Commands out;
+// RouterServer writes what FrameEncoder produces.
+//
+// Invariants:
+// - Malformed input never traps: every length is checked against the bytes present and
+//   every violation throws an AMQPWireError naming the spec's reply code (see that type).
+// - No copies of message data: body frames and header properties are ByteBuffer slices of
+//   the received bytes; a single-frame body is passed through as that same slice.
+// - A frame larger than frame_max is rejected as soon as its 7-byte header is read, before
+//   its payload is buffered.
+import NIOCore
+
+/// Splits a byte stream into AMQP frames, modelled on swift-nio-http2's HTTP2FrameParser:
+/// `append` bytes as they arrive, then call `nextFrame` until it returns `nil`.
+///
+/// The protocol header (``ProtocolHeader``) must be consumed before bytes are appended.
+/// After a thrown error the decoder keeps throwing it: the connection must be closed.
+public struct FrameDecoder {
+    private enum State {
+        case awaitingHeader
+        case awaitingPayload(type: UInt8, channel: UInt16, size: Int)
+        case failed(AMQPWireError)
+    }
+
+    /// The largest frame accepted, header and frame-end octet included (the negotiated
+    /// `frame_max`); 0 means no limit.
+    public var maxFrameSize: UInt32
+
+    private var buffer: ByteBuffer
+    private var state: State = .awaitingHeader
+
+    /// Creates a decoder that accepts frames of at most `maxFrameSize` bytes (0: no limit).
+    public init(maxFrameSize: UInt32) {
+        self.maxFrameSize = maxFrameSize
+        self.buffer = ByteBuffer()
+    }
+
+    /// Bytes buffered but not yet returned as frames.
+    public var bufferedBytes: Int { buffer.readableBytes }
+
+    /// Adds received bytes. When nothing is buffered the buffer is adopted as it is, so
+    /// frames decoded from it are slices of the caller's storage.
+    public mutating func append(_ bytes: ByteBuffer) {
+        if buffer.readableBytes == 0 {
+            buffer = bytes
+            return
+        }
+        // Like ByteToMessageDecoder: drop consumed bytes before growing a large buffer.
+        if buffer.readerIndex > 4096 && buffer.readerIndex > buffer.readableBytes {
+            buffer.discardReadBytes()
+        }
+        buffer.writeImmutableBuffer(bytes)
+    }
+
+    /// Returns the next complete frame, or `nil` when more bytes are needed.
+    /// - Throws: ``AMQPWireError`` with the code the spec assigns (501 for framing errors,
+    ///   502/540 for undecodable methods); the connection must then be closed.
+    public mutating func nextFrame() throws(AMQPWireError) -> Frame? {
+        do throws(AMQPWireError) {
+            return try decodeNext()
+        } catch {
+            state = .failed(error)
+            throw error
+        }
+    }
+
+    private mutating func decodeNext() throws(AMQPWireError) -> Frame? {
+        let type: UInt8
+        let channel: UInt16
+        let size: Int
+        switch state {
+        case .failed(let error):
+            throw error
+        case .awaitingHeader:
+            guard let (t, c, s) = buffer.readMultipleIntegers(as: (UInt8, UInt16, UInt32).self) else {
+                return nil
+            }
+            try checkHeader(type: t, channel: c, size: s)
+            (type, channel, size) = (t, c, Int(s))
+        case .awaitingPayload(let t, let c, let s):
+            (type, channel, size) = (t, c, s)
+        }
+
+        guard buffer.readableBytes > size else {
+            state = .awaitingPayload(type: type, channel: channel, size: size)
+            return nil
+        }
+        state = .awaitingHeader
+        var payload = buffer.readSlice(length: size)!
+        let end = buffer.readInteger(as: UInt8.self)!
+        guard end == FrameType.end else {
+            throw AMQPWireError(.frameError, "bad frame end octet 0x\(String(end, radix: 16))", channel: channel)
+        }
+        switch type {
+        case FrameType.method:
+            do throws(AMQPWireError) {
+                return .method(channel: channel, try AMQPMethod.decode(from: &payload))
+            } catch {
+                var error = error
+                error.channel = channel
+                throw error
+            }
+        case FrameType.header:
+            do throws(AMQPWireError) {
+                return .header(channel: channel, try ContentHeader(payload: &payload))
+            } catch {
+                var error = error
+                error.channel = channel
+                throw error
+            }
+        case FrameType.body:
+            return .body(channel: channel, payload)
+        default:
+            return .heartbeat
+        }
+    }
+
+    private func checkHeader(type: UInt8, channel: UInt16, size: UInt32) throws(AMQPWireError) {
+        switch type {
+        case FrameType.method, FrameType.header, FrameType.body:
+            break
+        case FrameType.heartbeat:
+            // Spec 4.2.7: heartbeat frames must be on channel 0 and carry no payload, and
+            // an invalid heartbeat frame is a connection exception 501 (frame error).
+            guard channel == 0 else {
+                throw AMQPWireError(.frameError, "heartbeat frame on channel \(channel)", channel: channel)
+            }
+            guard size == 0 else {
+                throw AMQPWireError(.frameError, "heartbeat frame with a payload", channel: channel)
+            }
+        default:
+            // Spec 4.2.3 / RabbitMQ rabbit_reader: an unknown frame type is a frame error.
+            throw AMQPWireError(.frameError, "unknown frame type \(type)", channel: channel)
+        }
+        // frame_max counts the whole frame (spec 4.9: "the frame-max ... includes the frame
+        // header and end-byte"), so the payload may be at most frame_max - 8.
+        if maxFrameSize != 0 && UInt64(size) + UInt64(FrameType.overhead) > UInt64(maxFrameSize) {
+            throw AMQPWireError(.frameError,
+                                "frame size \(UInt64(size) + 8) exceeds frame_max \(maxFrameSize)",
+                                channel: channel)
+        }
+    }
+}

@@ -1,0 +1,66 @@
+// Encoding frames into one contiguous buffer (callers flush many frames per write).
+import NIOCore
+
+/// Encodes frames and whole content-carrying commands.
+public enum FrameEncoder {
+    /// Appends one frame (header, payload, frame end) to `buffer`.
+    public static func encode(_ frame: Frame, into buffer: inout ByteBuffer) {
+        switch frame {
+        case .method(let channel, let method):
+            encodeMethod(channel: channel, method, into: &buffer)
+        case .header(let channel, let header):
+            let sizeIndex = writeFrameHeader(type: FrameType.header, channel: channel, into: &buffer)
+            header.encodePayload(into: &buffer)
+            finishFrame(sizeIndex: sizeIndex, into: &buffer)
+        case .body(let channel, let body):
+            buffer.writeMultipleIntegers(FrameType.body, channel, UInt32(truncatingIfNeeded: body.readableBytes))
+            buffer.writeImmutableBuffer(body)
+            buffer.writeInteger(FrameType.end)
+        case .heartbeat:
+            buffer.writeMultipleIntegers(FrameType.heartbeat, UInt16(0), UInt32(0), FrameType.end)
+        }
+    }
+
+    /// Appends a method frame to `buffer`.
+    public static func encodeMethod(channel: UInt16, _ method: AMQPMethod, into buffer: inout ByteBuffer) {
+        let sizeIndex = writeFrameHeader(type: FrameType.method, channel: channel, into: &buffer)
+        method.encode(into: &buffer)
+        finishFrame(sizeIndex: sizeIndex, into: &buffer)
+    }
+
+    /// Appends a content-carrying command: the method frame, the header frame, and the body
+    /// split into body frames of at most `frameMax - 8` bytes (no body frame for an empty
+    /// body). `frameMax` 0 means no limit. `header.bodySize` is written as given; it should
+    /// equal `body.readableBytes`.
+    public static func encodeContent(channel: UInt16, method: AMQPMethod, header: ContentHeader,
+                                     body: ByteBuffer, frameMax: UInt32, into buffer: inout ByteBuffer) {
+        let maxPayload = frameMax > UInt32(FrameType.overhead)
+            ? Int(frameMax) - FrameType.overhead : Int(UInt32.max)
+        buffer.reserveCapacity(minimumWritableBytes: 64 + header.rawProperties.readableBytes
+            + body.readableBytes + FrameType.overhead * (body.readableBytes / maxPayload + 1))
+        encodeMethod(channel: channel, method, into: &buffer)
+        encode(.header(channel: channel, header), into: &buffer)
+        var offset = body.readerIndex
+        var remaining = body.readableBytes
+        while remaining > 0 {
+            let n = min(remaining, maxPayload)
+            buffer.writeMultipleIntegers(FrameType.body, channel, UInt32(truncatingIfNeeded: n))
+            buffer.writeImmutableBuffer(body.getSlice(at: offset, length: n)!)
+            buffer.writeInteger(FrameType.end)
+            offset += n
+            remaining -= n
+        }
+    }
+
+    private static func writeFrameHeader(type: UInt8, channel: UInt16, into buffer: inout ByteBuffer) -> Int {
+        buffer.writeMultipleIntegers(type, channel)
+        let sizeIndex = buffer.writerIndex
+        buffer.writeInteger(UInt32(0))
+        return sizeIndex
+    }
+
+    private static func finishFrame(sizeIndex: Int, into buffer: inout ByteBuffer) {
+        buffer.setInteger(UInt32(truncatingIfNeeded: buffer.writerIndex - sizeIndex - 4), at: sizeIndex)
+        buffer.writeInteger(FrameType.end)
+    }
+}

@@ -1,0 +1,36 @@
+// What exchange.declare states about an exchange. Redeclaring must state the same thing
+// (RabbitMQ's rabbit_exchange:assert_equivalence), otherwise the channel closes with 406.
+import AMQPWire
+import BrokerModel
+
+/// An exchange as declared: its name, type, flags and arguments.
+public struct ExchangeDefinition: Hashable, Sendable {
+    public var name: ExchangeName
+    public var type: ExchangeType
+    public var durable: Bool
+    public var autoDelete: Bool
+    /// An internal exchange cannot be published to by clients (a RabbitMQ extension).
+    public var `internal`: Bool
+    public var arguments: FieldTable
+
+    public init(name: ExchangeName, type: ExchangeType, durable: Bool = false, autoDelete: Bool = false,
+                internal: Bool = false, arguments: FieldTable = FieldTable()) {
+        self.name = name
+        self.type = type
+        self.durable = durable
+        self.autoDelete = autoDelete
+        self.internal = `internal`
+        self.arguments = arguments
+    }
+
+    /// The exchanges every virtual host starts with: the default exchange "" and the `amq.*`
+    /// ones, all durable (AMQP 0-9-1 §3.1.3.1 and RabbitMQ's `amq.match`).
+    public static let standard: [ExchangeDefinition] = [
+        ExchangeDefinition(name: .default, type: .direct, durable: true),
+        ExchangeDefinition(name: ExchangeName("amq.direct"), type: .direct, durable: true),
+        ExchangeDefinition(name: ExchangeName("amq.fanout"), type: .fanout, durable: true),
+        ExchangeDefinition(name: ExchangeName("amq.topic"), type: .topic, durable: true),
+        ExchangeDefinition(name: ExchangeName("amq.headers"), type: .headers, durable: true),
+        ExchangeDefinition(name: ExchangeName("amq.match"), type: .headers, durable: true),
+    ]
+}

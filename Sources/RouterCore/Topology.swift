@@ -1,0 +1,207 @@
+// The router's view of virtual hosts, exchanges, bindings and queues: a value type that the
+// router publishes as an immutable snapshot (it swaps one reference atomically on change; the
+// publish path only reads). Mutations are the rare path: declare, delete, bind, unbind, and
+// queues appearing or going away as workers confirm them.
+// Invariants:
+// - every virtual host has the default exchange "" and amq.direct/fanout/topic/headers/match,
+//   which cannot be deleted; a vhost not yet touched reads as exactly those (so no separate
+//   "create vhost" step is needed before use);
+// - a binding exists only while its exchange and its queue both exist;
+// - an auto-delete exchange goes away when its last binding does (RabbitMQ), not before it
+//   ever had one.
+// Error texts are RabbitMQ's (rabbit_channel.erl, rabbit_exchange.erl, rabbit_misc.erl).
+import AMQPWire
+import BrokerModel
+
+/// Virtual hosts, exchanges, bindings and queues, and the routing over them.
+public struct Topology: Sendable {
+    struct Exchange: Sendable {
+        var definition: ExchangeDefinition
+        var routes: ExchangeRoutes
+    }
+
+    struct VHostState: Sendable {
+        var exchanges: [ExchangeName: Exchange] = [:]
+        var queues: [QueueName: QueueRecord] = [:]
+        // Reverse index so that deleting a queue finds its bindings without a scan.
+        var queueBindings: [QueueName: Set<Binding>] = [:]
+    }
+
+    static let standardVHost: VHostState = {
+        var state = VHostState()
+        for definition in ExchangeDefinition.standard {
+            state.exchanges[definition.name] = Exchange(definition: definition, routes: ExchangeRoutes(type: definition.type))
+        }
+        return state
+    }()
+
+    var vhosts: [VHost: VHostState] = [:]
+
+    /// A topology with the virtual host "/" and its standard exchanges.
+    public init() {
+        vhosts[.default] = Self.standardVHost
+    }
+
+    func state(_ vhost: VHost) -> VHostState { vhosts[vhost] ?? Self.standardVHost }
+
+    // MARK: Reading
+
+    /// The virtual hosts that have been touched (always includes "/"), sorted by name.
+    public var vhostNames: [VHost] { vhosts.keys.sorted { $0.name < $1.name } }
+
+    /// The exchange `name` in `vhost`, or nil.
+    public func exchange(_ name: ExchangeName, in vhost: VHost) -> ExchangeDefinition? {
+        state(vhost).exchanges[name]?.definition
+    }
+
+    /// Every exchange in `vhost`, sorted by name.
+    public func exchanges(in vhost: VHost) -> [ExchangeDefinition] {
+        state(vhost).exchanges.values.map(\.definition).sorted { $0.name.name < $1.name.name }
+    }
+
+    /// The queue `id`, or nil.
+    public func queue(_ id: QueueID) -> QueueRecord? {
+        vhosts[id.vhost]?.queues[id.name]
+    }
+
+    /// Every queue in `vhost`, sorted by name.
+    public func queues(in vhost: VHost) -> [QueueRecord] {
+        state(vhost).queues.values.sorted { $0.id.name.name < $1.id.name.name }
+    }
+
+    /// The explicit bindings in `vhost` (not the default exchange's implicit ones), sorted by
+    /// exchange, queue and routing key.
+    public func bindings(in vhost: VHost) -> [Binding] {
+        state(vhost).exchanges.values.flatMap(\.routes.bindings).sorted { a, b in
+            if a.source.name != b.source.name { return a.source.name < b.source.name }
+            if a.queue.name != b.queue.name { return a.queue.name < b.queue.name }
+            if a.routingKey != b.routingKey { return a.routingKey < b.routingKey }
+            return "\(a.arguments.entries)" < "\(b.arguments.entries)"
+        }
+    }
+
+    // MARK: Exchanges
+
+    /// exchange.declare. Passive: the exchange must exist (its type and flags are not
+    /// compared). Otherwise: creates it, or checks that an existing one is equivalent.
+    public mutating func declareExchange(_ definition: ExchangeDefinition, passive: Bool, in vhost: VHost) throws(TopologyError) {
+        let name = definition.name
+        if name == .default { throw TopologyError.defaultExchange }
+        if let existing = state(vhost).exchanges[name] {
+            if !passive { try Self.assertEquivalent(existing.definition, definition, in: vhost) }
+            return
+        }
+        if passive { throw TopologyError.noExchange(name, vhost) }
+        // AMQP reserves "amq." for the server, but only when creating (an existing amq.*
+        // exchange may be redeclared), as rabbit_channel:check_name does.
+        if name.name.hasPrefix("amq.") {
+            throw TopologyError.accessRefused("exchange name '\(name.name)' contains reserved prefix 'amq.*'")
+        }
+        vhosts[vhost, default: Self.standardVHost].exchanges[name] =
+            Exchange(definition: definition, routes: ExchangeRoutes(type: definition.type))
+    }
+
+    /// exchange.delete. A missing exchange is not an error (RabbitMQ answers delete-ok).
+    public mutating func deleteExchange(_ name: ExchangeName, ifUnused: Bool, in vhost: VHost) throws(TopologyError) {
+        if name == .default { throw TopologyError.defaultExchange }
+        if name.name.hasPrefix("amq.") {
+            throw TopologyError.accessRefused(
+                "deletion of system " + TopologyError.resource("exchange", name.name, vhost) + " not allowed")
+        }
+        guard let exchange = vhosts[vhost]?.exchanges[name] else { return }
+        if ifUnused, !exchange.routes.isEmpty {
+            throw TopologyError.preconditionFailed(TopologyError.resource("exchange", name.name, vhost) + " in use")
+        }
+        removeExchange(name, in: vhost)
+    }
+
+    private mutating func removeExchange(_ name: ExchangeName, in vhost: VHost) {
+        guard let exchange = vhosts[vhost]?.exchanges.removeValue(forKey: name) else { return }
+        for binding in exchange.routes.bindings {
+            forgetReverse(binding, in: vhost)
+        }
+    }
+
+    // MARK: Queues
+
+    /// Records a queue once its worker confirmed the declare; replaces an existing record.
+    public mutating func addQueue(_ record: QueueRecord) {
+        vhosts[record.id.vhost, default: Self.standardVHost].queues[record.id.name] = record
+    }
+
+    /// Forgets a queue and its bindings; auto-delete exchanges left without bindings go too.
+    public mutating func removeQueue(_ id: QueueID) {
+        guard vhosts[id.vhost]?.queues.removeValue(forKey: id.name) != nil else { return }
+        let bindings = vhosts[id.vhost]?.queueBindings.removeValue(forKey: id.name) ?? []
+        var touched: Set<ExchangeName> = []
+        for binding in bindings {
+            _ = vhosts[id.vhost]?.exchanges[binding.source]?.routes.remove(binding)
+            touched.insert(binding.source)
+        }
+        for name in touched { autoDeleteIfUnused(name, in: id.vhost) }
+    }
+
+    /// Forgets every exclusive queue owned by `connection` (it closed); returns their ids,
+    /// sorted by vhost and name.
+    public mutating func removeExclusiveQueues(of connection: ConnectionID) -> [QueueID] {
+        var owned: [QueueID] = []
+        for state in vhosts.values {
+            for record in state.queues.values where record.exclusiveOwner == connection {
+                owned.append(record.id)
+            }
+        }
+        owned.sort { ($0.vhost.name, $0.name.name) < ($1.vhost.name, $1.name.name) }
+        for id in owned { removeQueue(id) }
+        return owned
+    }
+
+    /// Forgets a virtual host and everything in it; returns the queues it held.
+    public mutating func deleteVHost(_ vhost: VHost) -> [QueueID] {
+        let removed = vhosts.removeValue(forKey: vhost)
+        return (removed?.queues.values.map(\.id) ?? []).sorted { $0.name.name < $1.name.name }
+    }
+
+    // MARK: Bindings
+
+    /// queue.bind. A binding that already exists is left as it is.
+    public mutating func bind(_ binding: Binding, in vhost: VHost) throws(TopologyError) {
+        if binding.source == .default { throw TopologyError.defaultExchange }
+        try checkBindable(binding, in: vhost)
+        // No copy of the vhost's state may be alive here, or the mutation below would copy it.
+        guard vhosts[vhost, default: Self.standardVHost].exchanges[binding.source]!.routes.add(binding) else { return }
+        vhosts[vhost]!.queueBindings[binding.queue, default: []].insert(binding)
+    }
+
+    private func checkBindable(_ binding: Binding, in vhost: VHost) throws(TopologyError) {
+        guard let type = vhosts[vhost]?.exchanges[binding.source]?.definition.type
+                ?? Self.standardVHost.exchanges[binding.source]?.definition.type else {
+            throw TopologyError.noExchange(binding.source, vhost)
+        }
+        guard vhosts[vhost]?.queues[binding.queue] != nil else { throw TopologyError.noQueue(binding.queue, vhost) }
+        if type == .headers, let error = HeadersMatcher.validate(arguments: binding.arguments) {
+            throw error
+        }
+    }
+
+    /// queue.unbind. As in RabbitMQ, a binding that does not exist (nor its exchange or queue)
+    /// is not an error; an auto-delete exchange that loses its last binding is deleted.
+    public mutating func unbind(_ binding: Binding, in vhost: VHost) throws(TopologyError) {
+        if binding.source == .default { throw TopologyError.defaultExchange }
+        guard vhosts[vhost]?.exchanges[binding.source] != nil,
+              vhosts[vhost]!.exchanges[binding.source]!.routes.remove(binding) else { return }
+        forgetReverse(binding, in: vhost)
+        autoDeleteIfUnused(binding.source, in: vhost)
+    }
+
+    private mutating func forgetReverse(_ binding: Binding, in vhost: VHost) {
+        guard var set = vhosts[vhost]?.queueBindings.removeValue(forKey: binding.queue) else { return }
+        set.remove(binding)
+        if !set.isEmpty { vhosts[vhost]!.queueBindings[binding.queue] = set }
+    }
+
+    private mutating func autoDeleteIfUnused(_ name: ExchangeName, in vhost: VHost) {
+        guard let exchange = vhosts[vhost]?.exchanges[name],
+              exchange.definition.autoDelete, exchange.routes.isEmpty else { return }
+        removeExchange(name, in: vhost)
+    }
+}
