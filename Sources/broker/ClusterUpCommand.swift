@@ -71,7 +71,8 @@ final class Supervisor: @unchecked Sendable {
     /// Launches one child and waits for its "ready" (or "error: …") line.
     func start(name: String, arguments: [String]) throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+        // The resolved path, so that `ps` shows "broker worker …" rather than "exe".
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         process.arguments = arguments
         let pipe = Pipe()
         process.standardOutput = pipe
