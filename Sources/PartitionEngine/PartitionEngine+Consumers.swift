@@ -5,14 +5,7 @@ import LinkWire
 extension PartitionEngine {
     mutating func consume(_ id: LinkRequestID, _ request: ConsumeRequest, from connection: ConnectionID,
                           into output: inout EngineOutput) {
-        guard let queue = queues[request.queue] else {
-            output.fail(id, .notFound(request.queue), to: connection)
-            return
-        }
-        guard queue.isAccessible(by: connection) else {
-            output.fail(id, .resourceLocked(request.queue), to: connection)
-            return
-        }
+        guard let queue = accessibleQueue(request.queue, for: id, from: connection, into: &output) else { return }
         if queue.hasExclusiveConsumer || (request.exclusive && !queue.consumers.isEmpty) {
             output.fail(id, .exclusiveUse(request.queue), to: connection)
             return
@@ -54,14 +47,7 @@ extension PartitionEngine {
 
     mutating func get(_ id: LinkRequestID, channel number: ChannelNumber, queue name: QueueID, noAck: Bool,
                       from connection: ConnectionID, into output: inout EngineOutput) {
-        guard let queue = queues[name] else {
-            output.fail(id, .notFound(name), to: connection)
-            return
-        }
-        guard queue.isAccessible(by: connection) else {
-            output.fail(id, .resourceLocked(name), to: connection)
-            return
-        }
+        guard let queue = accessibleQueue(name, for: id, from: connection, into: &output) else { return }
         guard !queue.ready.isEmpty else {
             output.send(.getEmpty(id), to: connection)
             return

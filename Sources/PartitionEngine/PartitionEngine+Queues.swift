@@ -73,14 +73,7 @@ extension PartitionEngine {
 
     mutating func purgeQueue(_ id: LinkRequestID, queue name: QueueID, from connection: ConnectionID,
                              into output: inout EngineOutput) {
-        guard let queue = queues[name] else {
-            output.fail(id, .notFound(name), to: connection)
-            return
-        }
-        guard queue.isAccessible(by: connection) else {
-            output.fail(id, .resourceLocked(name), to: connection)
-            return
-        }
+        guard let queue = accessibleQueue(name, for: id, from: connection, into: &output) else { return }
         let count = queue.ready.count
         queue.ready.removeAll()
         output.send(.queuePurged(id, messageCount: UInt32(clamping: count)), to: connection)
@@ -106,5 +99,20 @@ extension PartitionEngine {
         let count = queue.ready.count
         queue.ready.removeAll()
         return count
+    }
+
+    /// The queue a request names, or nil after answering 404 (missing) or 405 (another
+    /// connection's exclusive queue).
+    func accessibleQueue(_ name: QueueID, for id: LinkRequestID, from connection: ConnectionID,
+                         into output: inout EngineOutput) -> EngineQueue? {
+        guard let queue = queues[name] else {
+            output.fail(id, .notFound(name), to: connection)
+            return nil
+        }
+        guard queue.isAccessible(by: connection) else {
+            output.fail(id, .resourceLocked(name), to: connection)
+            return nil
+        }
+        return queue
     }
 }

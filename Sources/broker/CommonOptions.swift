@@ -18,6 +18,22 @@ struct LoggingOptions: ParsableArguments {
     }
 }
 
+/// What every process of a cluster must agree on.
+struct ClusterMemberOptions: ParsableArguments {
+    @Option(help: "The number of partitions (workers) in the cluster; the same for every process.")
+    var partitions: Int
+
+    @Option(help: "Private directory (0700) holding the workers' Unix sockets, worker-<i>.sock.")
+    var runtimeDir: String
+
+    @Option(help: "Exit when the process with this pid is no longer our parent (used by `cluster up`).")
+    var parentPid: Int32?
+
+    func validate() throws {
+        guard partitions >= 1 else { throw ValidationError("--partitions must be at least 1") }
+    }
+}
+
 enum ProcessSupport {
     /// Creates the runtime directory private to the broker's user (0700).
     static func prepareRuntimeDirectory(_ path: String) throws {

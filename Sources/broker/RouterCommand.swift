@@ -35,24 +35,16 @@ struct RouterCommand: AsyncParsableCommand {
         commandName: "router",
         abstract: "Run the router: accepts AMQP connections and forwards to the workers over HTTP/2 Unix sockets.")
 
-    @Option(help: "The number of partitions (workers) in the cluster.")
-    var partitions: Int
-
-    @Option(help: "Directory holding the workers' sockets (worker-<i>.sock).")
-    var runtimeDir: String
-
-    @Option(help: "Exit when the process with this pid is no longer our parent (used by `cluster up`).")
-    var parentPid: Int32?
-
+    @OptionGroup var member: ClusterMemberOptions
     @OptionGroup var router: RouterOptions
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
         let logger = logging.bootstrap(label: "broker.router")
-        ProcessSupport.exitWithParent(parentPid)
+        ProcessSupport.exitWithParent(member.parentPid)
         do {
             let server = RouterServer(configuration: RouterConfiguration(
-                host: router.host, port: router.port, partitions: partitions, runtimeDirectory: runtimeDir,
+                host: router.host, port: router.port, partitions: member.partitions, runtimeDirectory: member.runtimeDir,
                 eventLoops: router.eventLoops, heartbeatSeconds: router.heartbeat, users: try router.users()),
                 logger: logger)
             let channel = try await server.start()

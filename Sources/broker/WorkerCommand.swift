@@ -11,19 +11,13 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "This worker's partition index, 0 ..< partitions.")
     var partition: Int
 
-    @Option(help: "The number of partitions (workers) in the cluster; the same for every process.")
-    var partitions: Int
-
-    @Option(help: "Private directory (0700) for the workers' Unix sockets: worker-<partition>.sock.")
-    var runtimeDir: String
-
-    @Option(help: "Exit when the process with this pid is no longer our parent (used by `cluster up`).")
-    var parentPid: Int32?
-
+    @OptionGroup var member: ClusterMemberOptions
     @OptionGroup var logging: LoggingOptions
 
+    var partitions: Int { member.partitions }
+    var runtimeDir: String { member.runtimeDir }
+
     func validate() throws {
-        guard partitions >= 1 else { throw ValidationError("--partitions must be at least 1") }
         guard (0..<partitions).contains(partition) else {
             throw ValidationError("--partition must be in 0..<\(partitions)")
         }
@@ -31,7 +25,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.bootstrap(label: "broker.worker.\(partition)")
-        ProcessSupport.exitWithParent(parentPid)
+        ProcessSupport.exitWithParent(member.parentPid)
         do {
             try ProcessSupport.prepareRuntimeDirectory(runtimeDir)
             let server = WorkerServer(configuration: WorkerConfiguration(
