@@ -34,3 +34,13 @@ public struct ExchangeDefinition: Hashable, Sendable {
         ExchangeDefinition(name: ExchangeName("amq.match"), type: .headers, durable: true),
     ]
 }
+
+extension ExchangeDefinition {
+    /// The `alternate-exchange` argument: where messages this exchange cannot route go.
+    public var alternateExchange: ExchangeName? {
+        switch arguments["alternate-exchange"] {
+        case .longString(let bytes)?: ExchangeName(String(decoding: bytes, as: UTF8.self))
+        default: nil
+        }
+    }
+}

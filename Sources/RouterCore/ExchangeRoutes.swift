@@ -7,9 +7,9 @@ import BrokerModel
 
 struct ExchangeRoutes: Sendable {
     enum Index: Sendable {
-        case direct([String: [QueueName]])
-        case fanout([QueueName])
-        case topic(TopicMatcher.Trie<QueueName>)
+        case direct([String: [BindingDestination]])
+        case fanout([BindingDestination])
+        case topic(TopicMatcher.Trie<BindingDestination>)
         case headers([Binding])
     }
 
@@ -33,15 +33,15 @@ struct ExchangeRoutes: Sendable {
         switch index {
         case .direct(var keys):
             index = .fanout([])  // drop the enum's reference so `keys` stays unique (no copy)
-            keys[binding.routingKey, default: []].append(binding.queue)
+            keys[binding.routingKey, default: []].append(binding.destination)
             index = .direct(keys)
         case .fanout(var queues):
             index = .fanout([])
-            queues.append(binding.queue)
+            queues.append(binding.destination)
             index = .fanout(queues)
         case .topic(var trie):
             index = .fanout([])
-            trie.insert(pattern: binding.routingKey, value: binding.queue)
+            trie.insert(pattern: binding.routingKey, value: binding.destination)
             index = .topic(trie)
         case .headers(var list):
             index = .fanout([])
@@ -58,17 +58,17 @@ struct ExchangeRoutes: Sendable {
         case .direct(var keys):
             index = .fanout([])
             if var queues = keys.removeValue(forKey: binding.routingKey) {
-                if let at = queues.firstIndex(of: binding.queue) { queues.remove(at: at) }
+                if let at = queues.firstIndex(of: binding.destination) { queues.remove(at: at) }
                 if !queues.isEmpty { keys[binding.routingKey] = queues }
             }
             index = .direct(keys)
         case .fanout(var queues):
             index = .fanout([])
-            if let at = queues.firstIndex(of: binding.queue) { queues.remove(at: at) }
+            if let at = queues.firstIndex(of: binding.destination) { queues.remove(at: at) }
             index = .fanout(queues)
         case .topic(var trie):
             index = .fanout([])
-            trie.remove(pattern: binding.routingKey, value: binding.queue)
+            trie.remove(pattern: binding.routingKey, value: binding.destination)
             index = .topic(trie)
         case .headers(var list):
             index = .fanout([])
@@ -78,9 +78,9 @@ struct ExchangeRoutes: Sendable {
         return true
     }
 
-    /// Calls `body` with the queue of every binding that matches; a queue may come more than
-    /// once. Order: binding order (direct, fanout, headers) or trie order (topic).
-    func forEachMatch(routingKey: String, headers: FieldTable?, _ body: (QueueName) -> Void) {
+    /// Calls `body` with the destination of every binding that matches; one may come more
+    /// than once. Order: binding order (direct, fanout, headers) or trie order (topic).
+    func forEachMatch(routingKey: String, headers: FieldTable?, _ body: (BindingDestination) -> Void) {
         switch index {
         case .direct(let keys):
             if let queues = keys[routingKey] { for queue in queues { body(queue) } }
@@ -90,7 +90,7 @@ struct ExchangeRoutes: Sendable {
             trie.forEachMatch(routingKey: routingKey, body)
         case .headers(let list):
             for binding in list where HeadersMatcher.matches(arguments: binding.arguments, headers: headers) {
-                body(binding.queue)
+                body(binding.destination)
             }
         }
     }

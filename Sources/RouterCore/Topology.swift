@@ -23,8 +23,10 @@ public struct Topology: Sendable {
     struct VHostState: Sendable {
         var exchanges: [ExchangeName: Exchange] = [:]
         var queues: [QueueName: QueueRecord] = [:]
-        // Reverse index so that deleting a queue finds its bindings without a scan.
+        // Reverse indexes so that deleting a queue or an exchange finds the bindings that
+        // lead to it without a scan.
         var queueBindings: [QueueName: Set<Binding>] = [:]
+        var exchangeBindings: [ExchangeName: Set<Binding>] = [:]
     }
 
     static let standardVHost: VHostState = {
@@ -74,7 +76,7 @@ public struct Topology: Sendable {
     public func bindings(in vhost: VHost) -> [Binding] {
         state(vhost).exchanges.values.flatMap(\.routes.bindings).sorted { a, b in
             if a.source.name != b.source.name { return a.source.name < b.source.name }
-            if a.queue.name != b.queue.name { return a.queue.name < b.queue.name }
+            if a.destination != b.destination { return a.destination.sortKey < b.destination.sortKey }
             if a.routingKey != b.routingKey { return a.routingKey < b.routingKey }
             return "\(a.arguments.entries)" < "\(b.arguments.entries)"
         }
@@ -120,6 +122,18 @@ public struct Topology: Sendable {
         for binding in exchange.routes.bindings {
             forgetReverse(binding, in: vhost)
         }
+        // Bindings from other exchanges to this one go with it.
+        removeBindings(leadingTo: vhosts[vhost]?.exchangeBindings.removeValue(forKey: name) ?? [], in: vhost)
+    }
+
+    /// Drops bindings whose destination is gone; sources left unused may auto-delete.
+    private mutating func removeBindings(leadingTo bindings: Set<Binding>, in vhost: VHost) {
+        var touched: Set<ExchangeName> = []
+        for binding in bindings {
+            _ = vhosts[vhost]?.exchanges[binding.source]?.routes.remove(binding)
+            touched.insert(binding.source)
+        }
+        for name in touched { autoDeleteIfUnused(name, in: vhost) }
     }
 
     // MARK: Queues
@@ -132,13 +146,7 @@ public struct Topology: Sendable {
     /// Forgets a queue and its bindings; auto-delete exchanges left without bindings go too.
     public mutating func removeQueue(_ id: QueueID) {
         guard vhosts[id.vhost]?.queues.removeValue(forKey: id.name) != nil else { return }
-        let bindings = vhosts[id.vhost]?.queueBindings.removeValue(forKey: id.name) ?? []
-        var touched: Set<ExchangeName> = []
-        for binding in bindings {
-            _ = vhosts[id.vhost]?.exchanges[binding.source]?.routes.remove(binding)
-            touched.insert(binding.source)
-        }
-        for name in touched { autoDeleteIfUnused(name, in: id.vhost) }
+        removeBindings(leadingTo: vhosts[id.vhost]?.queueBindings.removeValue(forKey: id.name) ?? [], in: id.vhost)
     }
 
     /// Forgets every exclusive queue owned by `connection` (it closed); returns their ids,
@@ -163,13 +171,16 @@ public struct Topology: Sendable {
 
     // MARK: Bindings
 
-    /// queue.bind. A binding that already exists is left as it is.
+    /// queue.bind or exchange.bind. A binding that already exists is left as it is.
     public mutating func bind(_ binding: Binding, in vhost: VHost) throws(TopologyError) {
-        if binding.source == .default { throw TopologyError.defaultExchange }
+        if binding.source == .default || binding.destination == .exchange(.default) { throw TopologyError.defaultExchange }
         try checkBindable(binding, in: vhost)
         // No copy of the vhost's state may be alive here, or the mutation below would copy it.
         guard vhosts[vhost, default: Self.standardVHost].exchanges[binding.source]!.routes.add(binding) else { return }
-        vhosts[vhost]!.queueBindings[binding.queue, default: []].insert(binding)
+        switch binding.destination {
+        case .queue(let queue): vhosts[vhost]!.queueBindings[queue, default: []].insert(binding)
+        case .exchange(let exchange): vhosts[vhost]!.exchangeBindings[exchange, default: []].insert(binding)
+        }
     }
 
     private func checkBindable(_ binding: Binding, in vhost: VHost) throws(TopologyError) {
@@ -177,7 +188,12 @@ public struct Topology: Sendable {
                 ?? Self.standardVHost.exchanges[binding.source]?.definition.type else {
             throw TopologyError.noExchange(binding.source, vhost)
         }
-        guard vhosts[vhost]?.queues[binding.queue] != nil else { throw TopologyError.noQueue(binding.queue, vhost) }
+        switch binding.destination {
+        case .queue(let queue):
+            guard vhosts[vhost]?.queues[queue] != nil else { throw TopologyError.noQueue(queue, vhost) }
+        case .exchange(let exchange):
+            guard state(vhost).exchanges[exchange] != nil else { throw TopologyError.noExchange(exchange, vhost) }
+        }
         if type == .headers, let error = HeadersMatcher.validate(arguments: binding.arguments) {
             throw error
         }
@@ -186,7 +202,7 @@ public struct Topology: Sendable {
     /// queue.unbind. As in RabbitMQ, a binding that does not exist (nor its exchange or queue)
     /// is not an error; an auto-delete exchange that loses its last binding is deleted.
     public mutating func unbind(_ binding: Binding, in vhost: VHost) throws(TopologyError) {
-        if binding.source == .default { throw TopologyError.defaultExchange }
+        if binding.source == .default || binding.destination == .exchange(.default) { throw TopologyError.defaultExchange }
         guard vhosts[vhost]?.exchanges[binding.source] != nil,
               vhosts[vhost]!.exchanges[binding.source]!.routes.remove(binding) else { return }
         forgetReverse(binding, in: vhost)
@@ -194,14 +210,31 @@ public struct Topology: Sendable {
     }
 
     private mutating func forgetReverse(_ binding: Binding, in vhost: VHost) {
-        guard var set = vhosts[vhost]?.queueBindings.removeValue(forKey: binding.queue) else { return }
-        set.remove(binding)
-        if !set.isEmpty { vhosts[vhost]!.queueBindings[binding.queue] = set }
+        switch binding.destination {
+        case .queue(let queue):
+            guard var set = vhosts[vhost]?.queueBindings.removeValue(forKey: queue) else { return }
+            set.remove(binding)
+            if !set.isEmpty { vhosts[vhost]!.queueBindings[queue] = set }
+        case .exchange(let exchange):
+            guard var set = vhosts[vhost]?.exchangeBindings.removeValue(forKey: exchange) else { return }
+            set.remove(binding)
+            if !set.isEmpty { vhosts[vhost]!.exchangeBindings[exchange] = set }
+        }
     }
 
     private mutating func autoDeleteIfUnused(_ name: ExchangeName, in vhost: VHost) {
         guard let exchange = vhosts[vhost]?.exchanges[name],
               exchange.definition.autoDelete, exchange.routes.isEmpty else { return }
         removeExchange(name, in: vhost)
+    }
+}
+
+extension BindingDestination {
+    /// Orders listings: queues before exchanges, then by name.
+    var sortKey: String {
+        switch self {
+        case .queue(let name): "q:" + name.name
+        case .exchange(let name): "x:" + name.name
+        }
     }
 }

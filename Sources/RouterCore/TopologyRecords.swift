@@ -23,18 +23,35 @@ public struct QueueRecord: Hashable, Sendable {
     }
 }
 
-/// A binding from an exchange to a queue in the same virtual host. Two bindings that differ
-/// only in their arguments are distinct bindings, as in RabbitMQ.
+/// Where a binding leads: a queue (queue.bind) or another exchange (exchange.bind,
+/// RabbitMQ's exchange-to-exchange bindings).
+public enum BindingDestination: Hashable, Sendable {
+    case queue(QueueName)
+    case exchange(ExchangeName)
+}
+
+/// A binding from an exchange to a queue or exchange in the same virtual host. Two bindings
+/// that differ only in their arguments are distinct bindings, as in RabbitMQ.
 public struct Binding: Hashable, Sendable {
     public var source: ExchangeName
-    public var queue: QueueName
+    public var destination: BindingDestination
     public var routingKey: String
     public var arguments: FieldTable
 
-    public init(source: ExchangeName, queue: QueueName, routingKey: String, arguments: FieldTable = FieldTable()) {
+    public init(source: ExchangeName, destination: BindingDestination, routingKey: String, arguments: FieldTable = FieldTable()) {
         self.source = source
-        self.queue = queue
+        self.destination = destination
         self.routingKey = routingKey
         self.arguments = arguments
+    }
+
+    public init(source: ExchangeName, queue: QueueName, routingKey: String, arguments: FieldTable = FieldTable()) {
+        self.init(source: source, destination: .queue(queue), routingKey: routingKey, arguments: arguments)
+    }
+
+    /// The destination queue, when the binding leads to a queue.
+    public var queue: QueueName? {
+        if case .queue(let name) = destination { return name }
+        return nil
     }
 }

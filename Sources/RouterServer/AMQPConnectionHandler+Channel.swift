@@ -47,6 +47,7 @@ extension AMQPConnectionHandler {
         channel.consumers.removeAll()
         channel.tags.forgetAll()
         channel.confirms = nil
+        channel.transaction = nil
     }
 
     func handleChannelCommand(_ command: Command, on channel: RouterChannel) {
@@ -143,10 +144,42 @@ extension AMQPConnectionHandler {
         case .basicRecoverAsync(let recover):
             basicRecover(requeue: recover.requeue, reply: false, method: method, on: channel)
         case .confirmSelect(let select):
+            guard channel.transaction == nil else {
+                return closeChannel(channel, ReplyCode.preconditionFailed.rawValue,
+                                    "PRECONDITION_FAILED - cannot switch from tx to confirm mode",
+                                    classID: method.classID, methodID: method.methodID)
+            }
             if channel.confirms == nil { channel.confirms = ConfirmTracker() }
             if !select.nowait { sendMethod(number, .confirmSelectOk(ConfirmSelectOk())) }
-        case .exchangeBind, .exchangeUnbind, .txSelect, .txCommit, .txRollback:
-            closeConnection(.notImplemented, "NOT_IMPLEMENTED - \(method.name) is not supported yet", method: method)
+        case .exchangeBind(let bind):
+            exchangeBinding(Binding(source: ExchangeName(bind.source), destination: .exchange(ExchangeName(bind.destination)),
+                                    routingKey: bind.routingKey, arguments: bind.arguments), bind: true, method: method, on: channel)
+            if channel.phase == .open, !bind.noWait { sendMethod(number, .exchangeBindOk(ExchangeBindOk())) }
+        case .exchangeUnbind(let unbind):
+            exchangeBinding(Binding(source: ExchangeName(unbind.source), destination: .exchange(ExchangeName(unbind.destination)),
+                                    routingKey: unbind.routingKey, arguments: unbind.arguments), bind: false, method: method, on: channel)
+            if channel.phase == .open, !unbind.noWait { sendMethod(number, .exchangeUnbindOk(ExchangeUnbindOk())) }
+        case .txSelect:
+            guard channel.confirms == nil else {
+                return closeChannel(channel, ReplyCode.preconditionFailed.rawValue,
+                                    "PRECONDITION_FAILED - cannot switch from confirm to tx mode",
+                                    classID: method.classID, methodID: method.methodID)
+            }
+            if channel.transaction == nil { channel.transaction = RouterChannel.Transaction() }
+            sendMethod(number, .txSelectOk(TxSelectOk()))
+        case .txCommit, .txRollback:
+            guard let transaction = channel.transaction else {
+                return closeChannel(channel, ReplyCode.preconditionFailed.rawValue,
+                                    "PRECONDITION_FAILED - channel is not transactional",
+                                    classID: method.classID, methodID: method.methodID)
+            }
+            channel.transaction = RouterChannel.Transaction()
+            if case .txCommit = method {
+                commit(transaction, method: method, on: channel)
+                if channel.phase == .open { sendMethod(number, .txCommitOk(TxCommitOk())) }
+            } else {
+                sendMethod(number, .txRollbackOk(TxRollbackOk()))
+            }
         default:
             closeConnection(.commandInvalid, "COMMAND_INVALID - unexpected method \(method.name) from a client", method: method)
         }
@@ -197,6 +230,28 @@ extension AMQPConnectionHandler {
             }
         } catch {
             closeChannel(channel, error, method: method)
+        }
+    }
+
+    private func exchangeBinding(_ binding: Binding, bind: Bool, method: AMQPMethod, on channel: RouterChannel) {
+        do {
+            try context.topology.update { (t: inout Topology) throws(TopologyError) in
+                if bind { try t.bind(binding, in: vhost) } else { try t.unbind(binding, in: vhost) }
+            }
+        } catch {
+            closeChannel(channel, error, method: method)
+        }
+    }
+
+    /// tx.commit: the channel's publishes and acknowledgements, in the order they were made.
+    /// Each worker applies its share in order; there is no atomicity across workers (as with
+    /// RabbitMQ across queues: a transaction is not atomic across queues either).
+    private func commit(_ transaction: RouterChannel.Transaction, method: AMQPMethod, on channel: RouterChannel) {
+        for settle in transaction.settles where channel.phase == .open {
+            applySettle(settle.tag, multiple: settle.multiple, outcome: settle.outcome, method: method, on: channel)
+        }
+        for publish in transaction.publishes where channel.phase == .open {
+            route(publish.method, header: publish.header, body: publish.body, on: channel)
         }
     }
 
@@ -259,6 +314,19 @@ extension AMQPConnectionHandler {
     }
 
     private func settle(_ tag: UInt64, multiple: Bool, outcome: SettleOutcome, method: AMQPMethod, on channel: RouterChannel) {
+        guard channel.transaction == nil else {
+            // Checked now, applied at commit (RabbitMQ refuses an unknown tag at once).
+            guard tag == 0 && multiple || channel.tags.isOutstanding(ClientDeliveryTag(tag)) else {
+                return closeChannel(channel, ReplyCode.preconditionFailed.rawValue, "PRECONDITION_FAILED - unknown delivery tag \(tag)",
+                                    classID: method.classID, methodID: method.methodID)
+            }
+            channel.transaction!.settles.append((tag, multiple, outcome))
+            return
+        }
+        applySettle(tag, multiple: multiple, outcome: outcome, method: method, on: channel)
+    }
+
+    private func applySettle(_ tag: UInt64, multiple: Bool, outcome: SettleOutcome, method: AMQPMethod, on channel: RouterChannel) {
         do {
             for settle in try channel.tags.settle(ClientDeliveryTag(tag), multiple: multiple) {
                 _ = send(.settle(channel: channel.number, tag: settle.tag, multiple: settle.multiple, outcome: outcome), to: settle.partition)

@@ -11,15 +11,22 @@ extension AMQPConnectionHandler {
         if publish.immediate {
             return closeConnection(.notImplemented, "NOT_IMPLEMENTED - immediate=true", classID: 60, methodID: 40)
         }
+        if channel.transaction != nil {
+            channel.transaction!.publishes.append((publish, header, body))
+            return
+        }
+        route(publish, header: header, body: body, on: channel)
+    }
+
+    /// Routes and forwards one publish (outside a transaction, or at tx.commit).
+    func route(_ publish: BasicPublish, header: ContentHeader, body: ByteBuffer, on channel: RouterChannel) {
         let topology = context.topology.snapshot
         let exchange = ExchangeName(publish.exchange)
-        var headers: FieldTable?
-        if topology.exchange(exchange, in: vhost)?.type == .headers {
-            headers = (try? header.decodeProperties())?.headers ?? FieldTable()
-        }
         let queues: [QueueRecord]
         do {
-            queues = try topology.route(exchange: exchange, routingKey: publish.routingKey, headers: headers, in: vhost)
+            // Headers are decoded only when a headers exchange is on the message's way.
+            queues = try topology.route(exchange: exchange, routingKey: publish.routingKey,
+                                        headers: { (try? header.decodeProperties())?.headers ?? FieldTable() }, in: vhost)
         } catch {
             return closeChannel(channel, error.code, error.text, classID: 60, methodID: 40)
         }

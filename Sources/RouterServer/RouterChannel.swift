@@ -30,6 +30,13 @@ final class RouterChannel {
     var lastQueue: QueueName?
     /// Partitions this channel has sent anything to (they learn when it closes).
     var touchedPartitions: Set<PartitionID> = []
+    /// Set by tx.select: publishes and acknowledgements wait here until tx.commit.
+    var transaction: Transaction?
+
+    struct Transaction {
+        var publishes: [(method: BasicPublish, header: ContentHeader, body: ByteBuffer)] = []
+        var settles: [(tag: UInt64, multiple: Bool, outcome: SettleOutcome)] = []
+    }
 
     struct ConsumerRecord {
         var partition: PartitionID
