@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         .target(name: "BrokerModel", dependencies: [
@@ -60,8 +61,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Atomics", package: "swift-atomics"),
         ]),
+        .target(name: "BrokerPerf", dependencies: [
+            "AMQPWire",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
+        ]),
         .executableTarget(name: "broker", dependencies: [
-            "BrokerModel", "RouterServer", "WorkerServer",
+            "BrokerModel", "RouterServer", "WorkerServer", "BrokerPerf",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -72,6 +79,7 @@ let package = Package(
         .testTarget(name: "LinkWireTests", dependencies: ["LinkWire"]),
         .testTarget(name: "PartitionEngineTests", dependencies: ["PartitionEngine"]),
         .testTarget(name: "RouterCoreTests", dependencies: ["RouterCore"]),
+        .testTarget(name: "BrokerPerfTests", dependencies: ["BrokerPerf"]),
         .testTarget(name: "LinkHTTP2Tests", dependencies: [
             "LinkHTTP2",
             .product(name: "NIOCore", package: "swift-nio"),

@@ -6,7 +6,7 @@ import NIOCore
 extension LinkEvent: LinkCodable {
     enum Kind: UInt8 {
         case queueDeclared = 64, queueDeleted, queuePurged, consumeOk, cancelOk, getOk, getEmpty,
-             recoverOk, failed, deliver, accepted, rejected, consumerCancelled, queueGone
+             recoverOk, failed, deliver, accepted, rejected, consumerCancelled, queueGone, deadLetter
     }
 
     public func encode(into buffer: inout ByteBuffer) {
@@ -73,6 +73,14 @@ extension LinkEvent: LinkCodable {
         case .queueGone(let queue):
             buffer.writeInteger(Kind.queueGone.rawValue)
             buffer.writeQueueID(queue)
+        case .deadLetter(let dead):
+            buffer.writeInteger(Kind.deadLetter.rawValue)
+            buffer.writeQueueID(dead.queue)
+            buffer.writeInteger(dead.reason.rawValue)
+            buffer.writeLinkString(dead.deadLetterExchange)
+            buffer.writeLinkBool(dead.deadLetterRoutingKey != nil)
+            buffer.writeLinkString(dead.deadLetterRoutingKey ?? "")
+            buffer.writeLinkMessage(dead.message)
         }
     }
 
@@ -113,6 +121,16 @@ extension LinkEvent: LinkCodable {
             return .consumerCancelled(channel: try buffer.readChannel(), consumerTag: try buffer.readLinkString())
         case .queueGone:
             return .queueGone(try buffer.readQueueID())
+        case .deadLetter:
+            let queue = try buffer.readQueueID()
+            guard let reason = DeadLetterReason(rawValue: try buffer.readLinkInteger(UInt8.self)) else {
+                throw LinkDecodingError("unknown dead-letter reason")
+            }
+            let exchange = try buffer.readLinkString()
+            let hasKey = try buffer.readLinkBool()
+            let key = try buffer.readLinkString()
+            return .deadLetter(DeadLetterEvent(queue: queue, reason: reason, deadLetterExchange: exchange,
+                                               deadLetterRoutingKey: hasKey ? key : nil, message: try buffer.readLinkMessage()))
         }
     }
 }

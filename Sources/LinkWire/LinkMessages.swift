@@ -73,13 +73,17 @@ public struct PublishRequest: Hashable, Sendable {
     /// The queues of this worker's partition the message was routed to (at least one).
     public var queues: [QueueName]
     public var message: LinkMessage
+    /// The message's own time to live in milliseconds (its `expiration` property), if any.
+    public var expiration: UInt64?
 
-    public init(channel: ChannelNumber, confirmSequence: UInt64, vhost: VHost, queues: [QueueName], message: LinkMessage) {
+    public init(channel: ChannelNumber, confirmSequence: UInt64, vhost: VHost, queues: [QueueName], message: LinkMessage,
+                expiration: UInt64? = nil) {
         self.channel = channel
         self.confirmSequence = confirmSequence
         self.vhost = vhost
         self.queues = queues
         self.message = message
+        self.expiration = expiration
     }
 }
 
@@ -144,6 +148,38 @@ public struct DeliveryEvent: Hashable, Sendable {
     }
 }
 
+/// Why a queue dead-lettered a message (the `reason` of RabbitMQ's `x-death` header).
+public enum DeadLetterReason: UInt8, Hashable, Sendable {
+    case rejected = 0, expired, maxlen
+
+    public var name: String {
+        switch self {
+        case .rejected: "rejected"
+        case .expired: "expired"
+        case .maxlen: "maxlen"
+        }
+    }
+}
+
+/// A message a queue dead-lettered: the router adds the `x-death` header and routes it
+/// through the queue's dead-letter exchange.
+public struct DeadLetterEvent: Hashable, Sendable {
+    public var queue: QueueID
+    public var reason: DeadLetterReason
+    public var deadLetterExchange: String
+    /// `x-dead-letter-routing-key`, or nil to keep the message's own routing key.
+    public var deadLetterRoutingKey: String?
+    public var message: LinkMessage
+
+    public init(queue: QueueID, reason: DeadLetterReason, deadLetterExchange: String, deadLetterRoutingKey: String?, message: LinkMessage) {
+        self.queue = queue
+        self.reason = reason
+        self.deadLetterExchange = deadLetterExchange
+        self.deadLetterRoutingKey = deadLetterRoutingKey
+        self.message = message
+    }
+}
+
 /// Worker → router.
 public enum LinkEvent: Hashable, Sendable {
     case queueDeclared(LinkRequestID, queue: QueueName, messageCount: UInt32, consumerCount: UInt32)
@@ -170,4 +206,6 @@ public enum LinkEvent: Hashable, Sendable {
     /// A queue ceased to exist without a delete request on this stream (auto-delete, or
     /// deleted by another connection): the router drops it and its bindings.
     case queueGone(QueueID)
+    /// A message left a queue through dead-lettering (sent on one control stream).
+    case deadLetter(DeadLetterEvent)
 }

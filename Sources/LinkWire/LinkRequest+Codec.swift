@@ -39,6 +39,7 @@ extension LinkRequest: LinkCodable {
             buffer.writeInteger(UInt16(publish.queues.count))
             for queue in publish.queues { buffer.writeLinkString(queue.name) }
             buffer.writeLinkMessage(publish.message)
+            buffer.writeInteger(publish.expiration ?? UInt64.max)
         case .consume(let id, let consume):
             buffer.writeInteger(Kind.consume.rawValue)
             buffer.writeRequestID(id)
@@ -103,8 +104,10 @@ extension LinkRequest: LinkCodable {
             queues.reserveCapacity(Int(count))
             for _ in 0..<count { queues.append(QueueName(try buffer.readLinkString())) }
             let message = try buffer.readLinkMessage()
+            let expiration = try buffer.readLinkInteger(UInt64.self)
             return .publish(PublishRequest(channel: channel, confirmSequence: sequence, vhost: vhost,
-                                           queues: queues, message: message))
+                                           queues: queues, message: message,
+                                           expiration: expiration == .max ? nil : expiration))
         case .consume:
             let id = try buffer.readRequestID()
             return .consume(id, ConsumeRequest(

@@ -8,6 +8,8 @@ public enum EngineRecipient: Hashable, Sendable {
     case connection(ConnectionID)
     /// Every router link (e.g. `.queueGone`, which the router applies to its topology).
     case router
+    /// Any one router link (e.g. `.deadLetter`, which must be routed exactly once).
+    case anyRouterLink
 }
 
 /// The events produced by one or more engine calls. The caller sends them in order and then
@@ -31,5 +33,9 @@ public struct EngineOutput {
 
     mutating func broadcast(_ event: LinkEvent) {
         events.append((.router, event))
+    }
+
+    mutating func deadLetter(_ event: DeadLetterEvent) {
+        events.append((.anyRouterLink, .deadLetter(event)))
     }
 }

@@ -5,9 +5,10 @@ import LinkWire
 extension EngineQueue {
     /// Delivers ready messages in queue order, round-robin over the consumers with capacity,
     /// until the queue is empty or every consumer is full.
-    func dispatch(into output: inout EngineOutput) {
+    func dispatch(now: UInt64, into output: inout EngineOutput) {
+        expireHead(now: now, into: &output)
         while !ready.isEmpty, !isDeleted, let consumer = nextConsumerWithCapacity() {
-            let entry = ready.removeFirst()
+            let entry = removeHead()
             let channel = consumer.channel
             let tag = channel.nextTag()
             output.send(.deliver(DeliveryEvent(
@@ -19,6 +20,7 @@ extension EngineQueue {
                 channel.unacked.append(UnackedDelivery(
                     tag: tag, queue: self, consumer: consumer, sequence: entry.sequence, message: entry.message))
             }
+            expireHead(now: now, into: &output)
         }
     }
 }

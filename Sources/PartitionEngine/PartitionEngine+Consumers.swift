@@ -10,6 +10,7 @@ extension PartitionEngine {
             output.fail(id, .exclusiveUse(request.queue), to: connection)
             return
         }
+        queue.lastUsed = now
         let channel = self.channel(request.channel, of: connection)
         // The router keeps consumer tags unique per channel; this only guards the engine.
         if channel.consumer(tag: request.consumerTag) != nil {
@@ -21,7 +22,7 @@ extension PartitionEngine {
         channel.consumers.append(consumer)
         queue.addConsumer(consumer)
         output.send(.consumeOk(id, consumerTag: request.consumerTag), to: connection)
-        queue.dispatch(into: &output)
+        queue.dispatch(now: now, into: &output)
     }
 
     mutating func cancel(_ id: LinkRequestID, channel number: ChannelNumber, consumerTag: String,
@@ -39,6 +40,7 @@ extension PartitionEngine {
         consumer.isActive = false
         let queue = consumer.queue
         queue.removeConsumer(consumer)
+        queue.lastUsed = now
         if queue.autoDelete && queue.consumers.isEmpty && !queue.isDeleted {
             _ = delete(queue, into: &output)
             output.broadcast(.queueGone(queue.id))
@@ -48,12 +50,14 @@ extension PartitionEngine {
     mutating func get(_ id: LinkRequestID, channel number: ChannelNumber, queue name: QueueID, noAck: Bool,
                       from connection: ConnectionID, into output: inout EngineOutput) {
         guard let queue = accessibleQueue(name, for: id, from: connection, into: &output) else { return }
+        queue.lastUsed = now
+        queue.expireHead(now: now, into: &output)
         guard !queue.ready.isEmpty else {
             output.send(.getEmpty(id), to: connection)
             return
         }
         let channel = self.channel(number, of: connection)
-        let entry = queue.ready.removeFirst()
+        let entry = queue.removeHead()
         let tag = channel.nextTag()
         output.send(.getOk(id, tag: PartitionDeliveryTag(tag), redelivered: entry.redelivered,
                            messageCount: UInt32(clamping: queue.ready.count), message: entry.message), to: connection)

@@ -7,27 +7,34 @@ extension PartitionEngine {
         if request.queues.count == 1 {
             // The common case, without the scratch list.
             let queue = queues[QueueID(vhost: request.vhost, name: request.queues[0])]
-            queue?.enqueue(request.message)
-            confirm(request, to: connection, into: &output)
-            queue?.dispatch(into: &output)
+            if request.expiration != nil, let queue { timedQueues[ObjectIdentifier(queue)] = queue }
+            let accepted = queue?.enqueue(request.message, expiration: request.expiration, now: now, into: &output) ?? true
+            confirm(request, accepted: accepted, to: connection, into: &output)
+            queue?.dispatch(now: now, into: &output)
             return
         }
         var touched = takeScratch()
+        var accepted = true
         for name in request.queues {
             // A queue deleted since the router routed the message is skipped.
             guard let queue = queues[QueueID(vhost: request.vhost, name: name)] else { continue }
-            queue.enqueue(request.message)
+            if request.expiration != nil { timedQueues[ObjectIdentifier(queue)] = queue }
+            if !queue.enqueue(request.message, expiration: request.expiration, now: now, into: &output) { accepted = false }
             noteTouched(queue, in: &touched)
         }
-        confirm(request, to: connection, into: &output)
-        for queue in touched { queue.dispatch(into: &output) }
+        confirm(request, accepted: accepted, to: connection, into: &output)
+        for queue in touched { queue.dispatch(now: now, into: &output) }
         returnScratch(&touched)
     }
 
-    /// Accepted even when every target queue has gone: the router counts it as routed.
-    private func confirm(_ request: PublishRequest, to connection: ConnectionID, into output: inout EngineOutput) {
+    /// Accepted even when every target queue has gone: the router counts it as routed. A
+    /// queue that refused it (reject-publish overflow) makes it a nack, as in RabbitMQ.
+    private func confirm(_ request: PublishRequest, accepted: Bool, to connection: ConnectionID, into output: inout EngineOutput) {
         guard request.confirmSequence != 0 else { return }
-        output.send(.accepted(channel: request.channel, confirmSequence: request.confirmSequence), to: connection)
+        let event: LinkEvent = accepted
+            ? .accepted(channel: request.channel, confirmSequence: request.confirmSequence)
+            : .rejected(channel: request.channel, confirmSequence: request.confirmSequence)
+        output.send(event, to: connection)
     }
 
     mutating func settle(channel number: ChannelNumber, tag: UInt64, multiple: Bool, outcome: SettleOutcome,
@@ -36,27 +43,32 @@ extension PartitionEngine {
         guard let channel = channelIfPresent(number, of: connection) else { return }
         if !multiple {
             guard let delivery = channel.takeUnacked(tag: tag) else { return }
-            Self.settle(delivery, outcome)
-            delivery.queue.dispatch(into: &output)
+            Self.settle(delivery, outcome, into: &output)
+            delivery.queue.dispatch(now: now, into: &output)
             return
         }
         var touched = takeScratch()
         while let first = channel.unacked.first, first.tag <= tag {
             let delivery = channel.unacked.removeFirst()
-            Self.settle(delivery, outcome)
+            Self.settle(delivery, outcome, into: &output)
             noteTouched(delivery.queue, in: &touched)
         }
-        for queue in touched { queue.dispatch(into: &output) }
+        for queue in touched { queue.dispatch(now: now, into: &output) }
         returnScratch(&touched)
     }
 
-    /// Frees the consumer's prefetch slot and acks, requeues or drops the message.
-    static func settle(_ delivery: UnackedDelivery, _ outcome: SettleOutcome) {
+    /// Frees the consumer's prefetch slot and acks, requeues or discards the message (a
+    /// discarded one goes to the queue's dead-letter exchange, if it has one).
+    static func settle(_ delivery: UnackedDelivery, _ outcome: SettleOutcome, into output: inout EngineOutput) {
         if let consumer = delivery.consumer { consumer.unacked &-= 1 }
         let queue = delivery.queue
         guard !queue.isDeleted else { return }
         queue.unackedCount &-= 1
-        if outcome == .requeue { queue.requeue(sequence: delivery.sequence, message: delivery.message) }
+        switch outcome {
+        case .ack: break
+        case .requeue: queue.requeue(sequence: delivery.sequence, message: delivery.message)
+        case .discard: queue.deadLetter(delivery.message, .rejected, into: &output)
+        }
     }
 
     mutating func recover(_ id: LinkRequestID, channel number: ChannelNumber, from connection: ConnectionID,
@@ -66,7 +78,7 @@ extension PartitionEngine {
             requeueAll(channel, touched: &touched)
         }
         output.send(.recoverOk(id), to: connection)
-        for queue in touched { queue.dispatch(into: &output) }
+        for queue in touched { queue.dispatch(now: now, into: &output) }
         returnScratch(&touched)
     }
 
@@ -74,7 +86,7 @@ extension PartitionEngine {
         guard let channel = connections[connection]?.channels.removeValue(forKey: number) else { return }
         var touched = takeScratch()
         close(channel, touched: &touched, into: &output)
-        for queue in touched { queue.dispatch(into: &output) }
+        for queue in touched { queue.dispatch(now: now, into: &output) }
         returnScratch(&touched)
     }
 
@@ -88,8 +100,9 @@ extension PartitionEngine {
     }
 
     func requeueAll(_ channel: EngineChannel, touched: inout [EngineQueue]) {
+        var unused = EngineOutput()  // requeueing produces no events
         while let delivery = channel.unacked.popFirst() {
-            Self.settle(delivery, .requeue)
+            Self.settle(delivery, .requeue, into: &unused)
             if !delivery.queue.isDeleted { noteTouched(delivery.queue, in: &touched) }
         }
     }

@@ -10,6 +10,8 @@ extension PartitionEngine {
                 output.fail(id, error, to: connection)
                 return
             }
+            queue.lastUsed = now
+            queue.expireHead(now: now, into: &output)
             output.send(.queueDeclared(id, queue: queue.id.name, messageCount: UInt32(clamping: queue.ready.count),
                                        consumerCount: UInt32(clamping: queue.consumers.count)), to: connection)
             return
@@ -18,10 +20,19 @@ extension PartitionEngine {
             output.fail(id, .notFound(declare.queue), to: connection)
             return
         }
+        let policy: QueuePolicy
+        switch QueuePolicy.parse(declare.arguments, queue: declare.queue) {
+        case .success(let parsed): policy = parsed
+        case .failure(let error):
+            output.fail(id, error, to: connection)
+            return
+        }
         let queue = EngineQueue(id: declare.queue, durable: declare.durable, exclusive: declare.exclusive,
-                                autoDelete: declare.autoDelete, arguments: declare.arguments,
+                                autoDelete: declare.autoDelete, arguments: declare.arguments, policy: policy,
                                 owner: declare.exclusive ? connection : nil)
+        queue.lastUsed = now
         queues[declare.queue] = queue
+        if policy.isTimed { timedQueues[ObjectIdentifier(queue)] = queue }
         if declare.exclusive { connectionState(connection).ownedQueues.append(queue) }
         output.send(.queueDeclared(id, queue: queue.id.name, messageCount: 0, consumerCount: 0), to: connection)
     }
@@ -36,7 +47,8 @@ extension PartitionEngine {
         }
         let owner: ConnectionID? = declare.exclusive ? connection : nil
         if queue.owner != owner { return .resourceLocked(queue.id) }
-        if queue.durable != declare.durable {
+        // RabbitMQ 3.10 treats every exclusive queue as transient, so `durable` is not compared.
+        if !queue.exclusive, queue.durable != declare.durable {
             return .inequivalent(queue.id, field: "durable", received: quoted(declare.durable), current: quoted(queue.durable))
         }
         if queue.autoDelete != declare.autoDelete {
@@ -74,8 +86,7 @@ extension PartitionEngine {
     mutating func purgeQueue(_ id: LinkRequestID, queue name: QueueID, from connection: ConnectionID,
                              into output: inout EngineOutput) {
         guard let queue = accessibleQueue(name, for: id, from: connection, into: &output) else { return }
-        let count = queue.ready.count
-        queue.ready.removeAll()
+        let count = queue.removeAllReady()
         output.send(.queuePurged(id, messageCount: UInt32(clamping: count)), to: connection)
     }
 
@@ -96,9 +107,8 @@ extension PartitionEngine {
                         to: consumer.channel.connection)
         }
         queue.consumers.removeAll()
-        let count = queue.ready.count
-        queue.ready.removeAll()
-        return count
+        timedQueues[ObjectIdentifier(queue)] = nil
+        return queue.removeAllReady()
     }
 
     /// The queue a request names, or nil after answering 404 (missing) or 405 (another

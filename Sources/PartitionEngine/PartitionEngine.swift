@@ -24,6 +24,15 @@ public struct PartitionEngine {
     var connections: [ConnectionID: EngineConnection] = [:]
     /// Reused storage for the queues one call touches, so that calls do not allocate.
     var scratch: [EngineQueue] = []
+    /// Queues with a message TTL or an expiry: the ones `tick` looks at.
+    var timedQueues: [ObjectIdentifier: EngineQueue] = [:]
+
+    /// The worker's clock in milliseconds, set before each call (time comes in from
+    /// outside: the engine reads no clock of its own).
+    public var now: UInt64 = 0
+
+    /// Whether the worker should call `tick` periodically.
+    public var needsTicks: Bool { !timedQueues.isEmpty }
 
     /// An empty partition.
     public init(partition: PartitionID) {
@@ -77,8 +86,23 @@ public struct PartitionEngine {
             output.broadcast(.queueGone(queue.id))
         }
         state.ownedQueues.removeAll()
-        for queue in touched { queue.dispatch(into: &output) }
+        for queue in touched { queue.dispatch(now: now, into: &output) }
         returnScratch(&touched)
+    }
+
+    /// Expires messages at the heads of queues with a TTL, and deletes queues unused for
+    /// longer than their x-expires. Call periodically while `needsTicks`.
+    public mutating func tick(into output: inout EngineOutput) {
+        for queue in timedQueues.values {
+            if let expires = queue.policy.expires, queue.consumers.isEmpty, now >= queue.lastUsed &+ expires {
+                _ = delete(queue, into: &output)
+                output.broadcast(.queueGone(queue.id))
+                continue
+            }
+            if queue.policy.messageTTL != nil || queue.ready.first.map({ $0.expiresAt != .max }) == true {
+                queue.expireHead(now: now, into: &output)
+            }
+        }
     }
 
     // MARK: - state helpers

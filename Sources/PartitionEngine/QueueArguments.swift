@@ -93,29 +93,9 @@ enum QueueArguments {
         }
     }
 
-    /// RabbitMQ's rendering: `the value '2000' of type 'signedint'`, or `none`.
+    /// RabbitMQ 3.10's rendering: the bare value, `'2000'`, or `none`.
     static func describe(_ entry: Entry?) -> String {
         guard let entry else { return "none" }
-        let typeName: String
-        switch entry.type {
-        case UInt8(ascii: "t"): typeName = "bool"
-        case UInt8(ascii: "b"): typeName = "byte"
-        case UInt8(ascii: "B"): typeName = "unsignedbyte"
-        case UInt8(ascii: "s"), UInt8(ascii: "U"): typeName = "short"
-        case UInt8(ascii: "u"): typeName = "unsignedshort"
-        case UInt8(ascii: "I"): typeName = "signedint"
-        case UInt8(ascii: "i"): typeName = "unsignedint"
-        case UInt8(ascii: "l"), UInt8(ascii: "L"): typeName = "long"
-        case UInt8(ascii: "f"): typeName = "float"
-        case UInt8(ascii: "d"): typeName = "double"
-        case UInt8(ascii: "D"): typeName = "decimal"
-        case UInt8(ascii: "T"): typeName = "timestamp"
-        case UInt8(ascii: "F"): typeName = "table"
-        case UInt8(ascii: "A"): typeName = "array"
-        case UInt8(ascii: "x"): typeName = "binary"
-        case UInt8(ascii: "V"): typeName = "void"
-        default: typeName = "longstr"
-        }
         let text: String
         if let number = integer(entry) {
             text = String(number)
@@ -128,6 +108,6 @@ enum QueueArguments {
         } else {
             text = "…"
         }
-        return "the value '\(text)' of type '\(typeName)'"
+        return "'\(text)'"
     }
 }

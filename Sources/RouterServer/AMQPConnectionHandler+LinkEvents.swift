@@ -28,6 +28,9 @@ extension AMQPConnectionHandler {
             }
         case .queueGone(let queue):
             try? context.topology.update { (t: inout Topology) throws(TopologyError) in t.removeQueue(queue) }
+        case .deadLetter:
+            // Dead letters travel on the control stream, never on a connection's stream.
+            logger.error("dead letter on a connection stream ignored", metadata: ["partition": "\(partition.index)"])
         case .queueDeclared(let id, _, _, _), .queueDeleted(let id, _), .queuePurged(let id, _),
              .consumeOk(let id, _), .cancelOk(let id, _), .getOk(let id, _, _, _, _), .getEmpty(let id),
              .recoverOk(let id), .failed(let id, _, _):

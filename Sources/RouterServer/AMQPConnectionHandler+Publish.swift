@@ -20,6 +20,11 @@ extension AMQPConnectionHandler {
 
     /// Routes and forwards one publish (outside a transaction, or at tx.commit).
     func route(_ publish: BasicPublish, header: ContentHeader, body: ByteBuffer, on channel: RouterChannel) {
+        let expiration: UInt64?
+        switch Self.expiration(of: header) {
+        case .success(let value): expiration = value
+        case .failure(let error): return closeChannel(channel, error.code, error.text, classID: 60, methodID: 40)
+        }
         let topology = context.topology.snapshot
         let exchange = ExchangeName(publish.exchange)
         let queues: [QueueRecord]
@@ -60,12 +65,31 @@ extension AMQPConnectionHandler {
         for partition in partitions {
             let names = queues.count == 1 ? [queues[0].id.name] : queues.filter { $0.partition == partition }.map(\.id.name)
             let request = LinkRequest.publish(PublishRequest(
-                channel: channel.number, confirmSequence: sequence, vhost: vhost, queues: names, message: message))
+                channel: channel.number, confirmSequence: sequence, vhost: vhost, queues: names, message: message,
+                expiration: expiration))
             if !send(request, to: partition), sequence != 0 {
                 channel.confirms?.rejected(sequence, by: partition)
             }
         }
         if sequence != 0 { emitConfirms(channel) }
+    }
+
+    /// The message's `expiration` property in milliseconds. The property flags are checked
+    /// first so that the common message without one is not decoded.
+    static func expiration(of header: ContentHeader) -> Result<UInt64?, TopologyError> {
+        let expirationFlag: UInt16 = 1 << 8
+        guard let flags = header.rawProperties.getInteger(at: header.rawProperties.readerIndex, as: UInt16.self),
+              flags & expirationFlag != 0 else { return .success(nil) }
+        guard let text = (try? header.decodeProperties())?.expiration else { return .success(nil) }
+        guard let value = Int64(text) else {
+            return .failure(TopologyError(code: ReplyCode.preconditionFailed.rawValue,
+                                          text: "PRECONDITION_FAILED - invalid expiration '\(text)': no_integer"))
+        }
+        guard value >= 0 else {
+            return .failure(TopologyError(code: ReplyCode.preconditionFailed.rawValue,
+                                          text: "PRECONDITION_FAILED - invalid expiration '\(text)': {value_negative,\(value)}"))
+        }
+        return .success(UInt64(value))
     }
 
     /// Sends the confirms that became due, coalesced by the tracker.

@@ -97,6 +97,9 @@ public final class RouterServer: Sendable {
                 socketPath: RouterConfiguration.workerSocketPath(runtimeDirectory: configuration.runtimeDirectory, partition: index),
                 eventLoop: loop, topology: context.topology, logger: logger)
         }
+        let forwarder = DeadLetterForwarder(topology: context.topology, logger: logger)
+        forwarder.links = links
+        for link in links { link.deadLetters = forwarder }
         let deadline = NIODeadline.now() + configuration.workerWait
         let connected = links.map { link in connectWithRetry(link, until: deadline) }
         return EventLoopFuture.andAllSucceed(connected, on: loop).map { NIOLoopBound(links, eventLoop: loop) }

@@ -10,6 +10,10 @@ import NIOCore
 import NIOPosix
 import RouterCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Receives the worker's events for one client connection.
 protocol WorkerStreamSink: AnyObject {
     func linkEvent(_ event: LinkEvent, from partition: PartitionID)
@@ -28,6 +32,8 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     private var controlDecoder = LinkMessageDecoder<LinkEvent>()
     private var sinks: [HTTP2StreamID: (sink: WorkerStreamSink, decoder: LinkMessageDecoder<LinkEvent>)] = [:]
     private var closed = false
+    /// Routes what the worker dead-letters (shared by this loop's links).
+    var deadLetters: DeadLetterForwarder?
 
     var isConnected: Bool { handler != nil }
 
@@ -76,6 +82,14 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
 
     func send(_ data: ByteBuffer, on stream: HTTP2StreamID) {
         handler?.send(stream: stream, data: data)
+    }
+
+    /// A request of the router's own (not of a client connection), on the control stream.
+    func sendControl(_ request: LinkRequest) {
+        guard let handler, let controlStream else { return }
+        var buffer = ByteBuffer()
+        request.write(into: &buffer)
+        handler.send(stream: controlStream, data: buffer)
     }
 
     func endStream(_ stream: HTTP2StreamID) {
@@ -154,8 +168,13 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     }
 
     private func controlEvent(_ event: LinkEvent) {
-        if case .queueGone(let queue) = event {
+        switch event {
+        case .queueGone(let queue):
             try? topology.update { (topology: inout Topology) throws(TopologyError) in topology.removeQueue(queue) }
+        case .deadLetter(let dead):
+            deadLetters?.forward(dead, nowSeconds: UInt64(time(nil)))
+        default:
+            logger.error("unexpected event on the control stream", metadata: ["event": "\(event)"])
         }
     }
 }

@@ -56,14 +56,32 @@ final class PartitionHost {
     }
 
     func apply(_ request: LinkRequest, from connection: ConnectionID) {
+        engine.now = Self.milliseconds()
         engine.apply(request, from: connection, into: &output)
         dispatchOutput()
+    }
+
+    /// The engine's clock: monotonic milliseconds.
+    static func milliseconds() -> UInt64 {
+        UInt64(NIODeadline.now().uptimeNanoseconds / 1_000_000)
+    }
+
+    /// Message TTLs and queue expiry: a cheap check every few milliseconds, and nothing at
+    /// all while no queue has either.
+    func startClock() {
+        eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(10), delay: .milliseconds(10)) { [self] _ in
+            guard engine.needsTicks else { return }
+            engine.now = Self.milliseconds()
+            engine.tick(into: &output)
+            dispatchOutput()
+        }
     }
 
     /// The client connection is gone (its stream ended or was reset, or the link dropped).
     func connectionGone(_ connection: ConnectionID) {
         guard let ref = connections.removeValue(forKey: connection) else { return }
         pending[ref] = nil
+        engine.now = Self.milliseconds()
         engine.connectionGone(connection, into: &output)
         dispatchOutput()
     }
@@ -77,6 +95,11 @@ final class PartitionHost {
                 event.write(into: &pending[ref, default: ByteBuffer()])
             case .router:
                 for ref in controlStreams { event.write(into: &pending[ref, default: ByteBuffer()]) }
+            case .anyRouterLink:
+                // Lost when no router is linked, like a dead-lettered message in RabbitMQ's
+                // classic queues (at most once).
+                guard let ref = controlStreams.first else { continue }
+                event.write(into: &pending[ref, default: ByteBuffer()])
             }
         }
         output.removeAll()

@@ -13,7 +13,8 @@ final class RouterLinkSession: HTTP2LinkDelegate {
 
     private enum StreamRole {
         case connection(ConnectionID, LinkMessageDecoder<LinkRequest>)
-        case control
+        /// The router's own requests (e.g. republishing dead-lettered messages).
+        case control(LinkMessageDecoder<LinkRequest>)
         case request(method: String, path: String)
     }
 
@@ -41,7 +42,7 @@ final class RouterLinkSession: HTTP2LinkDelegate {
             host.attach(connection: connection, at: ref(stream)!)
             link.respond(stream: stream, status: 200, endStream: false)
         } else if method == "POST", path == "/v1/control" {
-            streams[stream] = .control
+            streams[stream] = .control(LinkMessageDecoder())
             host.attachControl(ref(stream)!)
             link.respond(stream: stream, status: 200, endStream: false)
         } else {
@@ -51,7 +52,22 @@ final class RouterLinkSession: HTTP2LinkDelegate {
 
     func link(_ link: HTTP2LinkHandler, didReceiveResponse stream: HTTP2StreamID, status: Int) {}
 
+    /// Requests on a control stream come from the router itself.
+    static let routerConnection = ConnectionID(0)
+
     func link(_ link: HTTP2LinkHandler, stream: HTTP2StreamID, didReceive data: ByteBuffer) {
+        if case .control(var decoder) = streams[stream] {
+            decoder.append(data)
+            do {
+                while let request = try decoder.next() { host.apply(request, from: Self.routerConnection) }
+                streams[stream] = .control(decoder)
+            } catch {
+                logger.error("malformed link message on the control stream; resetting it", metadata: ["error": "\(error)"])
+                streams[stream] = nil
+                link.resetStream(stream, errorCode: 1)
+            }
+            return
+        }
         guard case .connection(let connection, var decoder) = streams[stream] else { return }
         decoder.append(data)
         do {

@@ -44,7 +44,9 @@ public final class WorkerServer: Sendable {
     public func start() async throws -> Channel {
         let loop = group.next()
         let state = try await loop.submit {
-            NIOLoopBound(PartitionHost(configuration: self.configuration, eventLoop: loop, logger: self.logger), eventLoop: loop)
+            let host = PartitionHost(configuration: self.configuration, eventLoop: loop, logger: self.logger)
+            host.startClock()
+            return NIOLoopBound(host, eventLoop: loop)
         }.get()
         let path = configuration.socketPath
         unlink(path)  // a stale socket from a previous run

@@ -33,12 +33,14 @@ def test_publish_to_missing_exchange_is_404(cluster):
 def test_inequivalent_redeclare_is_406(cluster):
     conn = cluster.connect()
     ch = conn.channel()
-    ch.queue_declare("ineq", durable=False, auto_delete=True, exclusive=True)
+    ch.queue_declare("ineq", durable=False, auto_delete=True)
     with pytest.raises(ChannelClosedByBroker) as info:
-        ch.queue_declare("ineq", durable=True, exclusive=True, auto_delete=True)
+        ch.queue_declare("ineq", durable=True, auto_delete=True)
     assert info.value.reply_code == 406
-    assert "inequivalent arg 'durable'" in info.value.reply_text
+    assert info.value.reply_text == ("PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'ineq' in vhost '/': "
+                                     "received 'true' but current is 'false'")
     ch = conn.channel()
+    ch.queue_delete("ineq")
     ch.exchange_declare("ineq-x", "direct", auto_delete=True)
     with pytest.raises(ChannelClosedByBroker) as info:
         ch.exchange_declare("ineq-x", "fanout", auto_delete=True)

@@ -19,6 +19,8 @@ struct LinkCodecTests {
         .purgeQueue(LinkRequestID(3), channel: ChannelNumber(1), queue: queue),
         .publish(PublishRequest(channel: ChannelNumber(9), confirmSequence: 77, vhost: VHost("v"),
                                 queues: [QueueName("a"), QueueName("b")], message: message)),
+        .publish(PublishRequest(channel: ChannelNumber(1), confirmSequence: 0, vhost: VHost("/"),
+                                queues: [QueueName("a")], message: message, expiration: 1500)),
         .consume(LinkRequestID(4), ConsumeRequest(channel: ChannelNumber(2), queue: queue, consumerTag: "ctag",
                                                    noAck: true, exclusive: false, prefetchCount: 100)),
         .cancel(LinkRequestID(5), channel: ChannelNumber(2), consumerTag: "ctag"),
@@ -44,6 +46,10 @@ struct LinkCodecTests {
         .rejected(channel: ChannelNumber(1), confirmSequence: 2),
         .consumerCancelled(channel: ChannelNumber(4), consumerTag: "c"),
         .queueGone(queue),
+        .deadLetter(DeadLetterEvent(queue: queue, reason: .expired, deadLetterExchange: "dlx",
+                                    deadLetterRoutingKey: nil, message: message)),
+        .deadLetter(DeadLetterEvent(queue: queue, reason: .maxlen, deadLetterExchange: "",
+                                    deadLetterRoutingKey: "retry", message: message)),
     ]
 
     @Test("every request round-trips")

@@ -1,0 +1,86 @@
+// The queue arguments that change how a queue behaves, parsed once at declare:
+// message TTL, queue expiry, length limits with their overflow behaviour, and
+// dead-lettering (RabbitMQ's x-message-ttl, x-expires, x-max-length, x-max-length-bytes,
+// x-overflow, x-dead-letter-exchange, x-dead-letter-routing-key). Invalid values are the
+// 406 RabbitMQ gives (rabbit_amqqueue:check_*_arg).
+import BrokerModel
+import NIOCore
+
+struct QueuePolicy {
+    enum Overflow: String {
+        case dropHead = "drop-head"
+        case rejectPublish = "reject-publish"
+        case rejectPublishDeadLetter = "reject-publish-dlx"
+    }
+
+    /// Milliseconds a message may wait in the queue.
+    var messageTTL: UInt64?
+    /// Milliseconds the queue may stay unused before it deletes itself.
+    var expires: UInt64?
+    var maxLength: Int?
+    var maxLengthBytes: Int?
+    var overflow: Overflow = .dropHead
+    var deadLetterExchange: String?
+    var deadLetterRoutingKey: String?
+
+    /// Whether the worker must tick this queue's clock (expiry of messages or of the queue).
+    var isTimed: Bool { messageTTL != nil || expires != nil }
+
+    static let none = QueuePolicy()
+
+    /// Parses the declare's arguments; a value of the wrong type or range is a 406.
+    static func parse(_ arguments: ByteBuffer, queue: QueueID) -> Result<QueuePolicy, ChannelError> {
+        guard let entries = QueueArguments.entries(of: arguments) else { return .success(.none) }
+        var policy = QueuePolicy()
+        for entry in entries {
+            switch entry.key {
+            case "x-message-ttl":
+                guard let value = QueueArguments.integer(entry) else { return .failure(.invalidArgument(queue, entry, "unacceptable_type")) }
+                guard value >= 0 else { return .failure(.invalidArgument(queue, entry, "value_negative")) }
+                policy.messageTTL = UInt64(value)
+            case "x-expires":
+                guard let value = QueueArguments.integer(entry) else { return .failure(.invalidArgument(queue, entry, "unacceptable_type")) }
+                guard value > 0 else { return .failure(.invalidArgument(queue, entry, "value_zero_or_less")) }
+                policy.expires = UInt64(value)
+            case "x-max-length", "x-max-length-bytes":
+                guard let value = QueueArguments.integer(entry) else { return .failure(.invalidArgument(queue, entry, "unacceptable_type")) }
+                guard value >= 0 else { return .failure(.invalidArgument(queue, entry, "value_negative")) }
+                if entry.key == "x-max-length" { policy.maxLength = Int(value) } else { policy.maxLengthBytes = Int(value) }
+            case "x-overflow":
+                guard let text = QueueArguments.string(entry), let overflow = Overflow(rawValue: text) else {
+                    return .failure(.invalidArgument(queue, entry, "invalid_overflow"))
+                }
+                policy.overflow = overflow
+            case "x-dead-letter-exchange":
+                guard let text = QueueArguments.string(entry) else { return .failure(.invalidArgument(queue, entry, "unacceptable_type")) }
+                policy.deadLetterExchange = text
+            case "x-dead-letter-routing-key":
+                guard let text = QueueArguments.string(entry) else { return .failure(.invalidArgument(queue, entry, "unacceptable_type")) }
+                policy.deadLetterRoutingKey = text
+            default:
+                continue
+            }
+        }
+        if policy.deadLetterRoutingKey != nil, policy.deadLetterExchange == nil {
+            return .failure(ChannelError(code: 406, text: "PRECONDITION_FAILED - invalid arg 'x-dead-letter-routing-key' for queue \(queue): x-dead-letter-exchange is not set"))
+        }
+        return .success(policy)
+    }
+}
+
+extension QueueArguments {
+    /// A long-string argument's text.
+    static func string(_ entry: Entry) -> String? {
+        guard entry.type == UInt8(ascii: "S") else { return nil }
+        var value = entry.value
+        value.moveReaderIndex(forwardBy: 4)
+        return value.readString(length: value.readableBytes)
+    }
+}
+
+extension ChannelError {
+    static func invalidArgument(_ queue: QueueID, _ entry: QueueArguments.Entry, _ reason: String) -> ChannelError {
+        let shown = QueueArguments.integer(entry).map { "{\(reason),\($0)}" } ?? "{\(reason),\(QueueArguments.describe(entry))}"
+        return ChannelError(code: 406, text: "PRECONDITION_FAILED - invalid arg '\(entry.key)' for queue \(queue): \(shown)")
+    }
+}

@@ -1,0 +1,670 @@
+// amqpcheck drives the broker with Go's amqp091-go (github.com/rabbitmq/amqp091-go) and
+// checks that it behaves as RabbitMQ does. Usage:
+//
+//	amqpcheck -url amqp://guest:guest@127.0.0.1:5672/ -workers 3 SCENARIO
+//
+// It prints "ok SCENARIO" and exits 0 on success; on any deviation it prints
+// "FAIL SCENARIO: what happened" to stderr and exits 1. Scenarios: tags, confirms,
+// mandatory, errors, topic_headers, get_qos, e2e_tx, inequivalent.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+var (
+	url      = flag.String("url", "amqp://guest:guest@127.0.0.1:5672/", "broker URL")
+	workers  = flag.Int("workers", 3, "number of workers (partitions) in the cluster")
+	scenario string
+)
+
+func fail(format string, args ...interface{}) {
+	fmt.Fprintf(os.Stderr, "FAIL %s: %s\n", scenario, fmt.Sprintf(format, args...))
+	os.Exit(1)
+}
+
+func must(err error, what string) {
+	if err != nil {
+		fail("%s: %v", what, err)
+	}
+}
+
+// fnv1a64 and partitionOf reimplement the placement hash (README: fnv1a64(vhost + "\0" +
+// queue) mod N) independently of the broker's code.
+func fnv1a64(data []byte) uint64 {
+	h := uint64(0xcbf29ce484222325)
+	for _, b := range data {
+		h ^= uint64(b)
+		h *= 0x100000001b3
+	}
+	return h
+}
+
+func partitionOf(queue string, partitions int) int {
+	return int(fnv1a64([]byte("/\x00"+queue)) % uint64(partitions))
+}
+
+// queuesOnDistinctPartitions names prefix-N, one per partition 0..count-1 (as conftest.py).
+func queuesOnDistinctPartitions(prefix string, count int) []string {
+	found := map[int]string{}
+	for i := 0; len(found) < count; i++ {
+		name := fmt.Sprintf("%s-%d", prefix, i)
+		p := partitionOf(name, *workers)
+		if _, ok := found[p]; p < count && !ok {
+			found[p] = name
+		}
+	}
+	names := make([]string, count)
+	for p := 0; p < count; p++ {
+		names[p] = found[p]
+	}
+	return names
+}
+
+func dial() *amqp.Connection {
+	conn, err := amqp.Dial(*url)
+	must(err, "dial "+*url)
+	return conn
+}
+
+func channel(conn *amqp.Connection) *amqp.Channel {
+	ch, err := conn.Channel()
+	must(err, "channel.open")
+	return ch
+}
+
+func publish(ch *amqp.Channel, exchange, key string, mandatory bool, body string, headers amqp.Table) {
+	must(ch.Publish(exchange, key, mandatory, false, amqp.Publishing{Body: []byte(body), Headers: headers}),
+		fmt.Sprintf("publish %q to exchange %q key %q", body, exchange, key))
+}
+
+// getAll drains a queue with basic.get (auto-ack) and returns the bodies in order.
+func getAll(ch *amqp.Channel, queue string) []string {
+	out := []string{}
+	for {
+		d, ok, err := ch.Get(queue, true)
+		must(err, "basic.get "+queue)
+		if !ok {
+			return out
+		}
+		out = append(out, string(d.Body))
+	}
+}
+
+func count(ch *amqp.Channel, queue string) int {
+	q, err := ch.QueueDeclarePassive(queue, false, false, false, false, nil)
+	must(err, "passive queue.declare "+queue)
+	return q.Messages
+}
+
+// expectChannelClose waits for the broker to close the channel and checks code and text.
+func expectChannelClose(closes chan *amqp.Error, code int, text string, what string) {
+	select {
+	case e := <-closes:
+		if e == nil {
+			fail("%s: channel closed without an error, want %d %q", what, code, text)
+		}
+		if e.Code != code || (text != "" && e.Reason != text) {
+			fail("%s: channel closed with %d %q, want %d %q", what, e.Code, e.Reason, code, text)
+		}
+	case <-time.After(10 * time.Second):
+		fail("%s: channel was not closed by the broker within 10s (want %d %q)", what, code, text)
+	}
+}
+
+// --- scenarios ---------------------------------------------------------------------------
+
+// tags: one channel consumes from queues on three workers with manual ack. The delivery
+// tags are exactly 1..N (each consumer sees them increasing); basic.ack(multiple) of a
+// middle tag acks exactly the earlier ones: after the channel closes only the later ones
+// come back, redelivered.
+func scenarioTags() {
+	conn := dial()
+	defer conn.Close()
+	names := queuesOnDistinctPartitions("go-tags", 3)
+	ch := channel(conn)
+	for _, n := range names {
+		_, err := ch.QueueDeclare(n, false, false, true, false, nil)
+		must(err, "queue.declare "+n)
+	}
+	const rounds = 4
+	total := rounds * len(names)
+	for r := 0; r < rounds; r++ {
+		for _, n := range names {
+			publish(ch, "", n, false, fmt.Sprintf("%s:%d", n, r), nil)
+		}
+	}
+	type got struct {
+		tag  uint64
+		body string
+	}
+	all := make(chan got, total*2)
+	perConsumer := make([][]uint64, len(names))
+	done := make(chan int, len(names))
+	for i, n := range names {
+		ds, err := ch.Consume(n, "", false, false, false, false, nil)
+		must(err, "basic.consume "+n)
+		go func(i int, ds <-chan amqp.Delivery) {
+			for d := range ds {
+				if d.Redelivered {
+					fail("first delivery of %q has redelivered=true", d.Body)
+				}
+				perConsumer[i] = append(perConsumer[i], d.DeliveryTag)
+				all <- got{d.DeliveryTag, string(d.Body)}
+			}
+			done <- i
+		}(i, ds)
+	}
+	received := []got{}
+	deadline := time.After(10 * time.Second)
+	for len(received) < total {
+		select {
+		case g := <-all:
+			received = append(received, g)
+		case <-deadline:
+			fail("received %d of %d deliveries within 10s: %v", len(received), total, received)
+		}
+	}
+	select {
+	case g := <-all:
+		fail("unexpected extra delivery %v", g)
+	case <-time.After(300 * time.Millisecond):
+	}
+	sort.Slice(received, func(a, b int) bool { return received[a].tag < received[b].tag })
+	for i, g := range received {
+		if g.tag != uint64(i+1) {
+			fail("delivery tags on one channel must be exactly 1..%d; got %v", total, received)
+		}
+	}
+	for i, tags := range perConsumer {
+		if len(tags) != rounds {
+			fail("consumer of %s got %d deliveries, want %d", names[i], len(tags), rounds)
+		}
+		for j := 1; j < len(tags); j++ {
+			if tags[j] <= tags[j-1] {
+				fail("consumer of %s saw tags out of order: %v", names[i], tags)
+			}
+		}
+	}
+	const middle = 7
+	must(ch.Ack(middle, true), "basic.ack multiple")
+	must(ch.Close(), "channel.close")
+	for range names {
+		<-done
+	}
+	want := []string{}
+	for _, g := range received {
+		if g.tag > middle {
+			want = append(want, g.body)
+		}
+	}
+	ch2 := channel(conn)
+	back := []string{}
+	for _, n := range names {
+		for {
+			d, ok, err := ch2.Get(n, true)
+			must(err, "basic.get "+n)
+			if !ok {
+				break
+			}
+			if !d.Redelivered {
+				fail("message %q came back without redelivered=true", d.Body)
+			}
+			back = append(back, string(d.Body))
+		}
+	}
+	sort.Strings(want)
+	sort.Strings(back)
+	if !reflect.DeepEqual(want, back) {
+		fail("after ack(%d, multiple) and channel close, want exactly %v back, got %v", middle, want, back)
+	}
+}
+
+// confirms: publisher confirms to a fanout exchange bound to queues on three workers;
+// every publish is acked (never nacked), tags 1..N, and each queue holds all N.
+func scenarioConfirms() {
+	conn := dial()
+	defer conn.Close()
+	ch := channel(conn)
+	names := queuesOnDistinctPartitions("go-confirm", 3)
+	must(ch.ExchangeDeclare("go-confirm-fanout", "fanout", false, false, false, false, nil), "exchange.declare")
+	for _, n := range names {
+		_, err := ch.QueueDeclare(n, false, false, true, false, nil)
+		must(err, "queue.declare "+n)
+		must(ch.QueueBind(n, "", "go-confirm-fanout", false, nil), "queue.bind "+n)
+	}
+	must(ch.Confirm(false), "confirm.select")
+	const n = 50
+	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, n))
+	for i := 0; i < n; i++ {
+		publish(ch, "go-confirm-fanout", "", false, fmt.Sprintf("m%d", i), nil)
+	}
+	seen := map[uint64]bool{}
+	deadline := time.After(10 * time.Second)
+	for len(seen) < n {
+		select {
+		case c := <-confirms:
+			if !c.Ack {
+				fail("publish %d was nacked", c.DeliveryTag)
+			}
+			if c.DeliveryTag < 1 || c.DeliveryTag > n || seen[c.DeliveryTag] {
+				fail("unexpected confirm tag %d", c.DeliveryTag)
+			}
+			seen[c.DeliveryTag] = true
+		case <-deadline:
+			fail("only %d of %d publishes confirmed within 10s", len(seen), n)
+		}
+	}
+	for _, q := range names {
+		if c := count(ch, q); c != n {
+			fail("queue %s (worker %d) holds %d messages after %d confirmed publishes", q, partitionOf(q, *workers), c, n)
+		}
+	}
+	must(func() error { _, err := ch.QueueDelete(names[0], false, false, false); return err }(), "queue.delete")
+	must(ch.ExchangeDelete("go-confirm-fanout", false, false), "exchange.delete")
+}
+
+// mandatory: an unroutable mandatory publish comes back as basic.return 312 NO_ROUTE with
+// its body; in confirm mode it is still acked, and a non-mandatory unroutable publish is
+// simply acked. (The wire order return-then-ack cannot be observed through amqp091-go, which
+// hands returns and confirms to separate Go channels.)
+func scenarioMandatory() {
+	conn := dial()
+	defer conn.Close()
+	ch := channel(conn)
+	returns := ch.NotifyReturn(make(chan amqp.Return, 4))
+	must(ch.Confirm(false), "confirm.select")
+	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, 4))
+	publish(ch, "amq.direct", "go-nobody-home", true, "x", nil)
+	select {
+	case r := <-returns:
+		if r.ReplyCode != 312 || r.ReplyText != "NO_ROUTE" || string(r.Body) != "x" ||
+			r.Exchange != "amq.direct" || r.RoutingKey != "go-nobody-home" {
+			fail("basic.return = %d %q exchange %q key %q body %q; want 312 NO_ROUTE amq.direct go-nobody-home x",
+				r.ReplyCode, r.ReplyText, r.Exchange, r.RoutingKey, r.Body)
+		}
+	case <-time.After(10 * time.Second):
+		fail("no basic.return within 10s for a mandatory unroutable publish")
+	}
+	select {
+	case c := <-confirms:
+		if !c.Ack || c.DeliveryTag != 1 {
+			fail("returned publish confirmed as %+v, want ack of tag 1", c)
+		}
+	case <-time.After(10 * time.Second):
+		fail("returned publish not confirmed within 10s")
+	}
+	publish(ch, "", "go-no-such-queue", false, "y", nil)
+	select {
+	case c := <-confirms:
+		if !c.Ack || c.DeliveryTag != 2 {
+			fail("non-mandatory unroutable publish confirmed as %+v, want ack of tag 2", c)
+		}
+	case r := <-returns:
+		fail("non-mandatory publish was returned: %d %s", r.ReplyCode, r.ReplyText)
+	case <-time.After(10 * time.Second):
+		fail("non-mandatory unroutable publish not confirmed within 10s")
+	}
+	// Without confirms, to the default exchange.
+	ch2 := channel(conn)
+	returns2 := ch2.NotifyReturn(make(chan amqp.Return, 1))
+	publish(ch2, "", "go-no-such-queue", true, "z", nil)
+	select {
+	case r := <-returns2:
+		if r.ReplyCode != 312 || r.ReplyText != "NO_ROUTE" || string(r.Body) != "z" {
+			fail("basic.return = %d %q body %q; want 312 NO_ROUTE z", r.ReplyCode, r.ReplyText, r.Body)
+		}
+	case <-time.After(10 * time.Second):
+		fail("no basic.return within 10s (default exchange, no confirms)")
+	}
+}
+
+// errors: passive declare of a missing queue closes the channel with 404 and RabbitMQ's
+// text; the connection stays open; an ack of an unknown tag closes the channel with 406.
+func scenarioErrors() {
+	conn := dial()
+	defer conn.Close()
+	ch := channel(conn)
+	_, err := ch.QueueDeclarePassive("go-surely-missing", false, false, false, false, nil)
+	var ae *amqp.Error
+	if !errors.As(err, &ae) {
+		fail("passive declare of a missing queue returned %v, want a 404 channel error", err)
+	}
+	if ae.Code != 404 || ae.Reason != "NOT_FOUND - no queue 'go-surely-missing' in vhost '/'" || !ae.Server {
+		fail("passive declare of a missing queue: got %d %q (server=%v), want 404 %q", ae.Code, ae.Reason, ae.Server,
+			"NOT_FOUND - no queue 'go-surely-missing' in vhost '/'")
+	}
+	if conn.IsClosed() {
+		fail("a channel error closed the connection")
+	}
+	ch = channel(conn) // the connection still works
+	closes := ch.NotifyClose(make(chan *amqp.Error, 1))
+	must(ch.Ack(42, false), "basic.ack 42")
+	expectChannelClose(closes, 406, "PRECONDITION_FAILED - unknown delivery tag 42", "ack of unknown tag 42")
+	ch = channel(conn)
+	closes = ch.NotifyClose(make(chan *amqp.Error, 1))
+	publish(ch, "go-no-such-exchange", "k", false, "x", nil)
+	expectChannelClose(closes, 404, "NOT_FOUND - no exchange 'go-no-such-exchange' in vhost '/'", "publish to a missing exchange")
+	ch = channel(conn)
+	_, err = ch.QueueDeclare("", false, false, true, false, nil)
+	must(err, "queue.declare on a fresh channel after three channel errors")
+}
+
+// topic_headers: topic matching (*, #, # matching zero words) and headers x-match all/any,
+// with the bound queues on three workers.
+func scenarioTopicHeaders() {
+	conn := dial()
+	defer conn.Close()
+	ch := channel(conn)
+	qs := queuesOnDistinctPartitions("go-topic", 3)
+	must(ch.ExchangeDeclare("go-topic-x", "topic", false, true, false, false, nil), "exchange.declare topic")
+	for _, q := range qs {
+		_, err := ch.QueueDeclare(q, false, false, true, false, nil)
+		must(err, "queue.declare "+q)
+	}
+	must(ch.QueueBind(qs[0], "a.*", "go-topic-x", false, nil), "bind a.*")
+	must(ch.QueueBind(qs[1], "a.#", "go-topic-x", false, nil), "bind a.#")
+	must(ch.QueueBind(qs[2], "*.b.#", "go-topic-x", false, nil), "bind *.b.#")
+	for _, k := range []string{"a", "a.b", "a.b.c", "x.b", "b", "x.y"} {
+		publish(ch, "go-topic-x", k, false, k, nil)
+	}
+	want := [][]string{{"a.b"}, {"a", "a.b", "a.b.c"}, {"a.b", "a.b.c", "x.b"}}
+	for i, q := range qs {
+		if got := getAll(ch, q); !reflect.DeepEqual(got, want[i]) {
+			fail("topic: queue %s got %v, want %v", q, got, want[i])
+		}
+	}
+	hq := queuesOnDistinctPartitions("go-headers", 3)
+	must(ch.ExchangeDeclare("go-headers-x", "headers", false, true, false, false, nil), "exchange.declare headers")
+	for _, q := range hq {
+		_, err := ch.QueueDeclare(q, false, false, true, false, nil)
+		must(err, "queue.declare "+q)
+	}
+	must(ch.QueueBind(hq[0], "", "go-headers-x", false, amqp.Table{"x-match": "all", "format": "pdf", "type": "report"}), "bind all")
+	must(ch.QueueBind(hq[1], "", "go-headers-x", false, amqp.Table{"x-match": "any", "format": "pdf", "type": "log"}), "bind any")
+	must(ch.QueueBind(hq[2], "", "go-headers-x", false, amqp.Table{"format": "zip"}), "bind default (all)")
+	publish(ch, "go-headers-x", "", false, "pdf-report", amqp.Table{"format": "pdf", "type": "report"})
+	publish(ch, "go-headers-x", "", false, "pdf-only", amqp.Table{"format": "pdf"})
+	publish(ch, "go-headers-x", "", false, "log", amqp.Table{"type": "log", "format": "zip"})
+	publish(ch, "go-headers-x", "", false, "none", amqp.Table{"other": int32(1)})
+	publish(ch, "go-headers-x", "ignored-key", false, "no-headers", nil)
+	hwant := [][]string{{"pdf-report"}, {"pdf-report", "pdf-only", "log"}, {"log"}}
+	for i, q := range hq {
+		if got := getAll(ch, q); !reflect.DeepEqual(got, hwant[i]) {
+			fail("headers: queue %s got %v, want %v", q, got, hwant[i])
+		}
+	}
+}
+
+// get_qos: basic.get-empty, get-ok with message-count, and basic.qos prefetch-count
+// limiting unacked deliveries to a consumer (the next one arrives only after an ack).
+func scenarioGetQos() {
+	conn := dial()
+	defer conn.Close()
+	ch := channel(conn)
+	q, err := ch.QueueDeclare("go-getq", false, false, true, false, nil)
+	must(err, "queue.declare")
+	if _, ok, err := ch.Get(q.Name, false); err != nil || ok {
+		fail("basic.get on an empty queue: ok=%v err=%v, want get-empty", ok, err)
+	}
+	for i := 0; i < 3; i++ {
+		publish(ch, "", q.Name, false, fmt.Sprintf("g%d", i), nil)
+	}
+	d, ok, err := ch.Get(q.Name, false)
+	must(err, "basic.get")
+	if !ok || string(d.Body) != "g0" || d.MessageCount != 2 || d.DeliveryTag != 1 || d.Redelivered {
+		fail("basic.get-ok: ok=%v body=%q message-count=%d tag=%d redelivered=%v; want g0, 2, 1, false",
+			ok, d.Body, d.MessageCount, d.DeliveryTag, d.Redelivered)
+	}
+	must(d.Nack(false, true), "basic.nack requeue")
+	d, ok, err = ch.Get(q.Name, true)
+	must(err, "basic.get")
+	if !ok || string(d.Body) != "g0" || !d.Redelivered {
+		fail("after nack(requeue) basic.get gave ok=%v %q redelivered=%v, want g0 redelivered at the head", ok, d.Body, d.Redelivered)
+	}
+	getAll(ch, q.Name)
+
+	qs := queuesOnDistinctPartitions("go-qos", 2)
+	cch := channel(conn)
+	for _, name := range qs {
+		_, err := cch.QueueDeclare(name, false, false, true, false, nil)
+		must(err, "queue.declare "+name)
+		for i := 0; i < 5; i++ {
+			publish(ch, "", name, false, fmt.Sprintf("%s:%d", name, i), nil)
+		}
+	}
+	must(cch.Qos(2, 0, false), "basic.qos 2")
+	ds, err := cch.Consume(qs[0], "", false, false, false, false, nil)
+	must(err, "basic.consume")
+	collect := func(max int, wait time.Duration) []amqp.Delivery {
+		out := []amqp.Delivery{}
+		timeout := time.After(wait)
+		for len(out) < max {
+			select {
+			case d := <-ds:
+				out = append(out, d)
+			case <-timeout:
+				return out
+			}
+		}
+		return out
+	}
+	first := collect(5, 1500*time.Millisecond)
+	if len(first) != 2 {
+		fail("with basic.qos prefetch-count=2 the consumer got %d unacked deliveries, want exactly 2", len(first))
+	}
+	must(first[0].Ack(false), "ack")
+	next := collect(5, 1500*time.Millisecond)
+	if len(next) != 1 {
+		fail("after one ack with prefetch-count=2 the consumer got %d more deliveries, want exactly 1", len(next))
+	}
+	// A second consumer on another worker's queue, same channel: per-consumer limit (global=false).
+	ds2, err := cch.Consume(qs[1], "", false, false, false, false, nil)
+	must(err, "basic.consume second")
+	got2 := 0
+	timeout := time.After(1500 * time.Millisecond)
+loop:
+	for {
+		select {
+		case <-ds2:
+			got2++
+		case d := <-ds:
+			fail("first consumer got %q beyond its prefetch", d.Body)
+		case <-timeout:
+			break loop
+		}
+	}
+	if got2 != 2 {
+		fail("second consumer (other worker) with prefetch-count=2 per consumer got %d, want 2", got2)
+	}
+}
+
+// e2e_tx: exchange.bind / exchange.unbind route through a second exchange to a queue on
+// another worker; tx.select / tx.commit / tx.rollback buffer publishes and acks.
+func scenarioE2ETx() {
+	conn := dial()
+	defer conn.Close()
+	ch := channel(conn)
+	q1, q2 := func() (string, string) { q := queuesOnDistinctPartitions("go-e2e", 2); return q[0], q[1] }()
+	must(ch.ExchangeDeclare("go-e2e-front", "topic", false, true, false, false, nil), "exchange.declare front")
+	must(ch.ExchangeDeclare("go-e2e-back", "fanout", false, true, false, false, nil), "exchange.declare back")
+	for _, q := range []string{q1, q2} {
+		_, err := ch.QueueDeclare(q, false, false, true, false, nil)
+		must(err, "queue.declare "+q)
+	}
+	must(ch.QueueBind(q1, "direct.#", "go-e2e-front", false, nil), "queue.bind q1")
+	must(ch.QueueBind(q2, "", "go-e2e-back", false, nil), "queue.bind q2")
+	must(ch.ExchangeBind("go-e2e-back", "fwd.*", "go-e2e-front", false, nil), "exchange.bind")
+	publish(ch, "go-e2e-front", "fwd.one", false, "via-back", nil)
+	publish(ch, "go-e2e-front", "direct.x", false, "direct", nil)
+	if got := getAll(ch, q2); !reflect.DeepEqual(got, []string{"via-back"}) {
+		fail("exchange-to-exchange: %s got %v, want [via-back]", q2, got)
+	}
+	if got := getAll(ch, q1); !reflect.DeepEqual(got, []string{"direct"}) {
+		fail("exchange-to-exchange: %s got %v, want [direct]", q1, got)
+	}
+	must(ch.ExchangeUnbind("go-e2e-back", "fwd.*", "go-e2e-front", false, nil), "exchange.unbind")
+	publish(ch, "go-e2e-front", "fwd.two", false, "dropped", nil)
+	if got := getAll(ch, q2); len(got) != 0 {
+		fail("after exchange.unbind %s still got %v", q2, got)
+	}
+
+	tq := queuesOnDistinctPartitions("go-tx", 2)
+	other := channel(conn)
+	for _, q := range tq {
+		_, err := other.QueueDeclare(q, false, false, true, false, nil)
+		must(err, "queue.declare "+q)
+	}
+	tx := channel(conn)
+	must(tx.Tx(), "tx.select")
+	publish(tx, "", tq[0], false, "a", nil)
+	publish(tx, "", tq[1], false, "b", nil)
+	if c := count(other, tq[0]); c != 0 {
+		fail("a publish in a transaction was visible (%d messages) before tx.commit", c)
+	}
+	must(tx.TxCommit(), "tx.commit")
+	if c0, c1 := count(other, tq[0]), count(other, tq[1]); c0 != 1 || c1 != 1 {
+		fail("after tx.commit the queues on two workers hold %d and %d, want 1 and 1", c0, c1)
+	}
+	publish(tx, "", tq[0], false, "never", nil)
+	must(tx.TxRollback(), "tx.rollback")
+	must(tx.TxCommit(), "tx.commit (empty)")
+	if c := count(other, tq[0]); c != 1 {
+		fail("a rolled-back publish arrived: %s holds %d, want 1", tq[0], c)
+	}
+	d, ok, err := tx.Get(tq[0], false)
+	must(err, "basic.get in tx")
+	if !ok {
+		fail("basic.get in tx found nothing")
+	}
+	must(d.Ack(false), "ack in tx")
+	must(tx.TxRollback(), "tx.rollback of the ack")
+	must(tx.Close(), "channel.close")
+	if c := count(other, tq[0]); c != 1 {
+		fail("a rolled-back ack took effect: %s holds %d after close, want 1 (requeued)", tq[0], c)
+	}
+	tx = channel(conn)
+	must(tx.Tx(), "tx.select")
+	d, ok, err = tx.Get(tq[0], false)
+	must(err, "basic.get in tx")
+	if !ok {
+		fail("basic.get in tx found nothing after requeue")
+	}
+	must(d.Ack(false), "ack in tx")
+	must(tx.TxCommit(), "tx.commit of the ack")
+	must(tx.Close(), "channel.close")
+	if c := count(other, tq[0]); c != 0 {
+		fail("a committed ack did not take effect: %s holds %d, want 0", tq[0], c)
+	}
+}
+
+// declareError runs a declaration expected to close the channel with code and text and
+// returns a description of any difference ("" when it matched).
+func declareError(conn *amqp.Connection, what string, code int, text string, declare func(ch *amqp.Channel) error) string {
+	ch := channel(conn)
+	err := declare(ch)
+	var ae *amqp.Error
+	if !errors.As(err, &ae) {
+		return fmt.Sprintf("%s: got %v, want channel error %d %q", what, err, code, text)
+	}
+	if ae.Code != code || ae.Reason != text {
+		return fmt.Sprintf("%s: got %d %q, want %d %q", what, ae.Code, ae.Reason, code, text)
+	}
+	return ""
+}
+
+// inequivalent: redeclarations with different properties or arguments, with the codes and
+// texts of RabbitMQ 3.10 (checked against Debian's rabbitmq-server 3.10.8). Every check
+// runs; the scenario fails listing all deviations.
+func scenarioInequivalent() {
+	conn := dial()
+	defer conn.Close()
+	ch := channel(conn)
+	deviations := []string{}
+	note := func(d string) {
+		if d != "" {
+			deviations = append(deviations, d)
+		}
+	}
+	_, err := ch.QueueDeclare("go-ineq-durable", false, true, false, false, nil)
+	must(err, "queue.declare go-ineq-durable")
+	defer func() { _, _ = channel(conn).QueueDelete("go-ineq-durable", false, false, false) }()
+	note(declareError(conn, "redeclare durable=true of a transient queue", 406,
+		"PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'go-ineq-durable' in vhost '/': received 'true' but current is 'false'",
+		func(c *amqp.Channel) error {
+			_, err := c.QueueDeclare("go-ineq-durable", true, true, false, false, nil)
+			return err
+		}))
+	must(ch.ExchangeDeclare("go-ineq-x", "direct", false, true, false, false, nil), "exchange.declare go-ineq-x")
+	note(declareError(conn, "redeclare of a direct exchange as fanout", 406,
+		"PRECONDITION_FAILED - inequivalent arg 'type' for exchange 'go-ineq-x' in vhost '/': received 'fanout' but current is 'direct'",
+		func(c *amqp.Channel) error {
+			return c.ExchangeDeclare("go-ineq-x", "fanout", false, true, false, false, nil)
+		}))
+	note(declareError(conn, "queue name with the reserved prefix amq.", 403,
+		"ACCESS_REFUSED - queue name 'amq.go-mine' contains reserved prefix 'amq.*'",
+		func(c *amqp.Channel) error {
+			_, err := c.QueueDeclare("amq.go-mine", false, false, false, false, nil)
+			return err
+		}))
+	_, err = ch.QueueDeclare("go-ineq-args", false, false, true, false, amqp.Table{"x-max-length": int32(5)})
+	must(err, "queue.declare go-ineq-args")
+	note(declareError(conn, "redeclare with x-max-length 6 instead of 5", 406,
+		"PRECONDITION_FAILED - inequivalent arg 'x-max-length' for queue 'go-ineq-args' in vhost '/': received '6' but current is '5'",
+		func(c *amqp.Channel) error {
+			_, err := c.QueueDeclare("go-ineq-args", false, false, true, false, amqp.Table{"x-max-length": int32(6)})
+			return err
+		}))
+	// RabbitMQ 3.10 declares every exclusive queue transient whatever durable says, so a
+	// redeclaration that differs only in durable is equivalent (declare-ok).
+	ch = channel(conn)
+	_, err = ch.QueueDeclare("go-ineq-excl", false, false, true, false, nil)
+	must(err, "queue.declare exclusive go-ineq-excl")
+	if _, err := ch.QueueDeclare("go-ineq-excl", true, false, true, false, nil); err != nil {
+		note(fmt.Sprintf("redeclare of an exclusive queue with durable=true: got %v; RabbitMQ 3.10 answers declare-ok "+
+			"(exclusive queues are always transient, durable is ignored)", err))
+	}
+	if len(deviations) > 0 {
+		fail("%d deviation(s) from RabbitMQ 3.10:\n  %s", len(deviations), strings.Join(deviations, "\n  "))
+	}
+}
+
+func main() {
+	flag.Parse()
+	if flag.NArg() != 1 {
+		fmt.Fprintln(os.Stderr, "usage: amqpcheck [-url URL] [-workers N] SCENARIO")
+		os.Exit(2)
+	}
+	scenario = flag.Arg(0)
+	scenarios := map[string]func(){
+		"tags":          scenarioTags,
+		"confirms":      scenarioConfirms,
+		"mandatory":     scenarioMandatory,
+		"errors":        scenarioErrors,
+		"topic_headers": scenarioTopicHeaders,
+		"get_qos":       scenarioGetQos,
+		"e2e_tx":        scenarioE2ETx,
+		"inequivalent":  scenarioInequivalent,
+	}
+	run, ok := scenarios[scenario]
+	if !ok {
+		names := []string{}
+		for k := range scenarios {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		fmt.Fprintf(os.Stderr, "unknown scenario %q; known: %s\n", scenario, strings.Join(names, ", "))
+		os.Exit(2)
+	}
+	run()
+	fmt.Printf("ok %s\n", scenario)
+}
