@@ -59,6 +59,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     var lastReceived = NIODeadline.now()
     var lastSent = NIODeadline.now()
     var heartbeatTask: RepeatedTask?
+    /// Reading from the client is paused because a worker stream has too much queued.
+    var readPaused = false
     var handshakeTimeout: Scheduled<Void>?
 
     init(id: ConnectionID, context: RouterContext, links: [WorkerLinkClient], logger: Logger) {
@@ -324,6 +326,40 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         try? context.topology.update { (t: inout Topology) throws(TopologyError) in _ = t.removeExclusiveQueues(of: owner) }
     }
 
+    // MARK: Backpressure
+
+    static let linkHighWater = 4 << 20
+    static let linkLowWater = 1 << 20
+
+    /// A publisher faster than a worker (or than the link to it) is paused: its reads stop
+    /// while any of its worker streams has more than `linkHighWater` bytes queued, and
+    /// resume below `linkLowWater`. Other connections are not affected.
+    private func applyBackpressure() {
+        guard maxQueuedLinkBytes() > Self.linkHighWater, let ctx = channelContext else { return }
+        readPaused = true
+        ctx.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        checkResume()
+    }
+
+    private func checkResume() {
+        guard let ctx = channelContext, phase != .closed else { return }
+        ctx.eventLoop.scheduleTask(in: .milliseconds(1)) { [weak self] in
+            guard let self, self.phase != .closed else { return }
+            guard self.maxQueuedLinkBytes() <= Self.linkLowWater else { return self.checkResume() }
+            self.readPaused = false
+            ctx.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+            ctx.read()
+        }
+    }
+
+    private func maxQueuedLinkBytes() -> Int {
+        var most = 0
+        for (partition, stream) in streams {
+            most = max(most, links[partition.index].queuedBytes(on: stream))
+        }
+        return most
+    }
+
     // MARK: Output
 
     func sendMethod(_ channel: UInt16, _ method: AMQPMethod) {
@@ -364,10 +400,13 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     /// One write to the client and one hand-off per worker stream, per tick.
     func flush() {
         flushScheduled = false
+        var handedOff = false
         for (partition, buffer) in linkOutbound where buffer.readableBytes > 0 {
             if let stream = streams[partition] { links[partition.index].send(buffer, on: stream) }
+            handedOff = true
         }
         linkOutbound.removeAll(keepingCapacity: true)
+        if handedOff, !readPaused { applyBackpressure() }
         guard clientOutbound.readableBytes > 0, let ctx = channelContext, phase != .closed else { return }
         lastSent = .now()
         ctx.writeAndFlush(wrapOutboundOut(clientOutbound), promise: nil)

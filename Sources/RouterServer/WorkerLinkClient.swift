@@ -84,6 +84,11 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
         handler?.send(stream: stream, data: data)
     }
 
+    /// Bytes handed to the link for `stream` and not yet written to the worker.
+    func queuedBytes(on stream: HTTP2StreamID) -> Int {
+        handler?.queuedBytes(on: stream) ?? 0
+    }
+
     /// A request of the router's own (not of a client connection), on the control stream.
     func sendControl(_ request: LinkRequest) {
         guard let handler, let controlStream else { return }
