@@ -13,5 +13,5 @@ swift build --build-tests
 echo "== swift test"
 swift test --skip-build
 
-echo "== integration tests (pika against real clusters)"
+echo "== integration tests (real clusters; pika, amqp091-go, bunny, amqp-tools)"
 python3 -m pytest -q Tests/Integration
