@@ -64,6 +64,7 @@ final class RouterLinkSession: HTTP2LinkDelegate {
             } catch {
                 logger.error("malformed link message on the control stream; resetting it", metadata: ["error": "\(error)"])
                 streams[stream] = nil
+                if let ref = ref(stream) { host.detachControl(ref) }
                 link.resetStream(stream, errorCode: 1)
             }
             return
