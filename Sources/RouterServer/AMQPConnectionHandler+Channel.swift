@@ -28,6 +28,11 @@ extension AMQPConnectionHandler {
         releaseChannel(channel)
     }
 
+    /// A channel exception with RabbitMQ's "CODE_NAME - detail" reply text.
+    func fail(_ channel: RouterChannel, _ code: ReplyCode, _ detail: String, method: AMQPMethod) {
+        closeChannel(channel, code.rawValue, code.replyText(detail), classID: method.classID, methodID: method.methodID)
+    }
+
     func closeChannel(_ channel: RouterChannel, _ error: TopologyError, method: AMQPMethod) {
         closeChannel(channel, error.code, error.text, classID: method.classID, methodID: method.methodID)
     }
@@ -145,9 +150,7 @@ extension AMQPConnectionHandler {
             basicRecover(requeue: recover.requeue, reply: false, method: method, on: channel)
         case .confirmSelect(let select):
             guard channel.transaction == nil else {
-                return closeChannel(channel, ReplyCode.preconditionFailed.rawValue,
-                                    "PRECONDITION_FAILED - cannot switch from tx to confirm mode",
-                                    classID: method.classID, methodID: method.methodID)
+                return fail(channel, .preconditionFailed, "cannot switch from tx to confirm mode", method: method)
             }
             if channel.confirms == nil { channel.confirms = ConfirmTracker() }
             if !select.nowait { sendMethod(number, .confirmSelectOk(ConfirmSelectOk())) }
@@ -161,17 +164,13 @@ extension AMQPConnectionHandler {
             if channel.phase == .open, !unbind.noWait { sendMethod(number, .exchangeUnbindOk(ExchangeUnbindOk())) }
         case .txSelect:
             guard channel.confirms == nil else {
-                return closeChannel(channel, ReplyCode.preconditionFailed.rawValue,
-                                    "PRECONDITION_FAILED - cannot switch from confirm to tx mode",
-                                    classID: method.classID, methodID: method.methodID)
+                return fail(channel, .preconditionFailed, "cannot switch from confirm to tx mode", method: method)
             }
             if channel.transaction == nil { channel.transaction = RouterChannel.Transaction() }
             sendMethod(number, .txSelectOk(TxSelectOk()))
         case .txCommit, .txRollback:
             guard let transaction = channel.transaction else {
-                return closeChannel(channel, ReplyCode.preconditionFailed.rawValue,
-                                    "PRECONDITION_FAILED - channel is not transactional",
-                                    classID: method.classID, methodID: method.methodID)
+                return fail(channel, .preconditionFailed, "channel is not transactional", method: method)
             }
             channel.transaction = RouterChannel.Transaction()
             if case .txCommit = method {
@@ -212,8 +211,7 @@ extension AMQPConnectionHandler {
         if context.topology.snapshot.exchange(ExchangeName(declare.exchange), in: vhost) != nil {
             if !declare.noWait { sendMethod(channel.number.value, .exchangeDeclareOk(ExchangeDeclareOk())) }
         } else {
-            closeChannel(channel, ReplyCode.notFound.rawValue, "NOT_FOUND - no exchange '\(declare.exchange)' in vhost '\(vhost.name)'",
-                         classID: method.classID, methodID: method.methodID)
+            fail(channel, .notFound, "no exchange '\(declare.exchange)' in vhost '\(vhost.name)'", method: method)
         }
     }
 
@@ -221,7 +219,7 @@ extension AMQPConnectionHandler {
                               bind: Bool, method: AMQPMethod, on channel: RouterChannel) {
         guard let queue = resolveQueue(queueName, method: method, on: channel) else { return }
         if let record = context.topology.snapshot.queue(queue), let owner = record.exclusiveOwner, owner != id {
-            return closeChannel(channel, ReplyCode.resourceLocked.rawValue, Self.lockedText(queue), classID: method.classID, methodID: method.methodID)
+            return fail(channel, .resourceLocked, Self.lockedDetail(queue), method: method)
         }
         let binding = Binding(source: ExchangeName(exchange), queue: queue.name, routingKey: routingKey, arguments: arguments)
         do {
@@ -255,8 +253,8 @@ extension AMQPConnectionHandler {
         }
     }
 
-    static func lockedText(_ queue: QueueID) -> String {
-        "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '\(queue.name.name)' in vhost '\(queue.vhost.name)'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration."
+    static func lockedDetail(_ queue: QueueID) -> String {
+        "cannot obtain exclusive access to locked queue '\(queue.name.name)' in vhost '\(queue.vhost.name)'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration."
     }
 
     // MARK: Queues
@@ -265,8 +263,7 @@ extension AMQPConnectionHandler {
     private func resolveQueue(_ name: String, method: AMQPMethod, on channel: RouterChannel) -> QueueID? {
         if !name.isEmpty { return QueueID(vhost: vhost, name: QueueName(name)) }
         if let last = channel.lastQueue { return QueueID(vhost: vhost, name: last) }
-        closeChannel(channel, ReplyCode.notFound.rawValue, "NOT_FOUND - no previously declared queue",
-                     classID: method.classID, methodID: method.methodID)
+        fail(channel, .notFound, "no previously declared queue", method: method)
         return nil
     }
 
@@ -279,9 +276,7 @@ extension AMQPConnectionHandler {
                 name = "amq.gen-" + RandomName.make(length: 22)
             }
         } else if name.hasPrefix("amq."), !declare.passive {
-            return closeChannel(channel, ReplyCode.accessRefused.rawValue,
-                                "ACCESS_REFUSED - queue name '\(name)' contains reserved prefix 'amq.*'",
-                                classID: method.classID, methodID: method.methodID)
+            return fail(channel, .accessRefused, "queue name '\(name)' contains reserved prefix 'amq.*'", method: method)
         }
         let queue = QueueID(vhost: vhost, name: QueueName(name))
         let partition = context.partition(of: queue)
@@ -317,8 +312,7 @@ extension AMQPConnectionHandler {
         guard channel.transaction == nil else {
             // Checked now, applied at commit (RabbitMQ refuses an unknown tag at once).
             guard tag == 0 && multiple || channel.tags.isOutstanding(ClientDeliveryTag(tag)) else {
-                return closeChannel(channel, ReplyCode.preconditionFailed.rawValue, "PRECONDITION_FAILED - unknown delivery tag \(tag)",
-                                    classID: method.classID, methodID: method.methodID)
+                return fail(channel, .preconditionFailed, "unknown delivery tag \(tag)", method: method)
             }
             channel.transaction!.settles.append((tag, multiple, outcome))
             return
@@ -332,8 +326,7 @@ extension AMQPConnectionHandler {
                 _ = send(.settle(channel: channel.number, tag: settle.tag, multiple: settle.multiple, outcome: outcome), to: settle.partition)
             }
         } catch {
-            closeChannel(channel, ReplyCode.preconditionFailed.rawValue, "PRECONDITION_FAILED - unknown delivery tag \(tag)",
-                         classID: method.classID, methodID: method.methodID)
+            fail(channel, .preconditionFailed, "unknown delivery tag \(tag)", method: method)
         }
     }
 

@@ -53,25 +53,31 @@ extension AMQPConnectionHandler {
 
         let message = LinkMessage(exchange: publish.exchange, routingKey: publish.routingKey,
                                   properties: header.rawProperties, body: body)
-        var partitions: Set<PartitionID> = []
         if queues.count == 1 {
-            // The common case: one queue, one worker, no grouping needed.
+            // The common case: one queue on one worker, without grouping or a set.
             let queue = queues[0]
-            partitions.insert(queue.partition)
+            if sequence != 0 { channel.confirms?.published(sequence, partition: queue.partition) }
+            forward(message, to: [queue.id.name], on: queue.partition, sequence: sequence, expiration: expiration, channel: channel)
         } else {
-            for queue in queues { partitions.insert(queue.partition) }
-        }
-        if sequence != 0 { channel.confirms?.published(sequence, partitions: partitions) }
-        for partition in partitions {
-            let names = queues.count == 1 ? [queues[0].id.name] : queues.filter { $0.partition == partition }.map(\.id.name)
-            let request = LinkRequest.publish(PublishRequest(
-                channel: channel.number, confirmSequence: sequence, vhost: vhost, queues: names, message: message,
-                expiration: expiration))
-            if !send(request, to: partition), sequence != 0 {
-                channel.confirms?.rejected(sequence, by: partition)
+            let partitions = Set(queues.map(\.partition))
+            if sequence != 0 { channel.confirms?.published(sequence, partitions: partitions) }
+            for partition in partitions {
+                let names = queues.filter { $0.partition == partition }.map(\.id.name)
+                forward(message, to: names, on: partition, sequence: sequence, expiration: expiration, channel: channel)
             }
         }
         if sequence != 0 { emitConfirms(channel) }
+    }
+
+    /// One publish request per worker; a worker that cannot be reached nacks a confirm.
+    private func forward(_ message: LinkMessage, to queues: [QueueName], on partition: PartitionID, sequence: UInt64,
+                         expiration: UInt64?, channel: RouterChannel) {
+        let request = LinkRequest.publish(PublishRequest(
+            channel: channel.number, confirmSequence: sequence, vhost: vhost, queues: queues, message: message,
+            expiration: expiration))
+        if !send(request, to: partition), sequence != 0 {
+            channel.confirms?.rejected(sequence, by: partition)
+        }
     }
 
     /// The message's `expiration` property in milliseconds. The property flags are checked

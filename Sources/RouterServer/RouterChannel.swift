@@ -14,7 +14,7 @@ final class RouterChannel {
 
     enum Phase {
         case open
-        /// We sent channel.close; everything but channel.close-ok is dropped (spec 4.2.7... §channel.close).
+        /// We sent channel.close; everything but channel.close(-ok) is dropped (spec: channel.close).
         case closing
     }
 

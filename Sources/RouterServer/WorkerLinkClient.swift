@@ -35,8 +35,6 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     /// Routes what the worker dead-letters (shared by this loop's links).
     var deadLetters: DeadLetterForwarder?
 
-    var isConnected: Bool { handler != nil }
-
     init(partition: PartitionID, socketPath: String, eventLoop: EventLoop, topology: TopologyStore, logger: Logger) {
         self.partition = partition
         self.socketPath = socketPath
