@@ -55,8 +55,12 @@ final class PartitionHost {
         pending[ref] = nil
     }
 
-    func apply(_ request: LinkRequest, from connection: ConnectionID) {
+    /// Reads the clock once for a batch of requests (one DATA chunk), not once per message.
+    func advanceClock() {
         engine.now = Self.milliseconds()
+    }
+
+    func apply(_ request: LinkRequest, from connection: ConnectionID) {
         engine.apply(request, from: connection, into: &output)
         dispatchOutput()
     }
