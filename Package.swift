@@ -30,9 +30,10 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .target(name: "PartitionEngine", dependencies: [
-            "BrokerModel", "LinkWire",
+            "BrokerModel", "AMQPWire", "LinkWire",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "DequeModule", package: "swift-collections"),
+            .product(name: "HeapModule", package: "swift-collections"),
         ]),
         .target(name: "RouterCore", dependencies: [
             "BrokerModel", "AMQPWire", "LinkWire",

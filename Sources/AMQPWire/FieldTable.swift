@@ -58,3 +58,50 @@ public struct FieldTable: Hashable, Sendable, ExpressibleByDictionaryLiteral {
         }
     }
 }
+
+extension FieldValue {
+    /// The value of any integer type, widened.
+    public var integerValue: Int64? {
+        switch self {
+        case .int8(let v): Int64(v)
+        case .uint8(let v): Int64(v)
+        case .int16(let v): Int64(v)
+        case .uint16(let v): Int64(v)
+        case .int32(let v): Int64(v)
+        case .uint32(let v): Int64(v)
+        case .int64(let v): v
+        default: nil
+        }
+    }
+
+    /// The text of a long string.
+    public var stringValue: String? {
+        if case .longString(let bytes) = self { return String(decoding: bytes, as: UTF8.self) }
+        return nil
+    }
+}
+
+extension FieldValue {
+    /// RabbitMQ's name for the value's type, as its error texts show it.
+    public var typeName: String {
+        switch self {
+        case .bool: "bool"
+        case .int8: "byte"
+        case .uint8: "unsignedbyte"
+        case .int16: "short"
+        case .uint16: "unsignedshort"
+        case .int32: "signedint"
+        case .uint32: "unsignedint"
+        case .int64: "long"
+        case .float: "float"
+        case .double: "double"
+        case .decimal: "decimal"
+        case .longString: "longstr"
+        case .array: "array"
+        case .timestamp: "timestamp"
+        case .table: "table"
+        case .void: "void"
+        case .byteArray: "binary"
+        }
+    }
+}

@@ -6,7 +6,8 @@ import NIOCore
 extension LinkEvent: LinkCodable {
     enum Kind: UInt8 {
         case queueDeclared = 64, queueDeleted, queuePurged, consumeOk, cancelOk, getOk, getEmpty,
-             recoverOk, failed, deliver, accepted, rejected, consumerCancelled, queueGone, deadLetter
+             recoverOk, failed, deliver, accepted, rejected, consumerCancelled, queueGone, deadLetter,
+             creditWanted, channelLimitSettled, channelTimedOut, delayedDue
     }
 
     public func encode(into buffer: inout ByteBuffer) {
@@ -81,6 +82,21 @@ extension LinkEvent: LinkCodable {
             buffer.writeLinkBool(dead.deadLetterRoutingKey != nil)
             buffer.writeLinkString(dead.deadLetterRoutingKey ?? "")
             buffer.writeLinkMessage(dead.message)
+        case .creditWanted(let channel):
+            buffer.writeInteger(Kind.creditWanted.rawValue)
+            buffer.writeChannel(channel)
+        case .channelLimitSettled(let channel, let limit):
+            buffer.writeInteger(Kind.channelLimitSettled.rawValue)
+            buffer.writeChannel(channel)
+            buffer.writeInteger(limit)
+        case .channelTimedOut(let channel, let timeout):
+            buffer.writeInteger(Kind.channelTimedOut.rawValue)
+            buffer.writeChannel(channel)
+            buffer.writeInteger(timeout)
+        case .delayedDue(let vhost, let message):
+            buffer.writeInteger(Kind.delayedDue.rawValue)
+            buffer.writeLinkString(vhost.name)
+            buffer.writeLinkMessage(message)
         }
     }
 
@@ -131,6 +147,14 @@ extension LinkEvent: LinkCodable {
             let key = try buffer.readLinkString()
             return .deadLetter(DeadLetterEvent(queue: queue, reason: reason, deadLetterExchange: exchange,
                                                deadLetterRoutingKey: hasKey ? key : nil, message: try buffer.readLinkMessage()))
+        case .creditWanted:
+            return .creditWanted(channel: try buffer.readChannel())
+        case .channelLimitSettled:
+            return .channelLimitSettled(channel: try buffer.readChannel(), limit: try buffer.readLinkInteger())
+        case .channelTimedOut:
+            return .channelTimedOut(channel: try buffer.readChannel(), timeout: try buffer.readLinkInteger())
+        case .delayedDue:
+            return .delayedDue(vhost: VHost(try buffer.readLinkString()), message: try buffer.readLinkMessage())
         }
     }
 }

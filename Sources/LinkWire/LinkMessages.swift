@@ -95,14 +95,38 @@ public struct ConsumeRequest: Hashable, Sendable {
     public var exclusive: Bool
     /// basic.qos prefetch-count in force for this consumer; 0 means unlimited.
     public var prefetchCount: UInt16
+    /// The consumer's `x-priority` argument: higher priorities are served first.
+    public var priority: Int32
 
-    public init(channel: ChannelNumber, queue: QueueID, consumerTag: String, noAck: Bool, exclusive: Bool, prefetchCount: UInt16) {
+    public init(channel: ChannelNumber, queue: QueueID, consumerTag: String, noAck: Bool, exclusive: Bool,
+                prefetchCount: UInt16, priority: Int32 = 0) {
         self.channel = channel
         self.queue = queue
         self.consumerTag = consumerTag
         self.noAck = noAck
         self.exclusive = exclusive
         self.prefetchCount = prefetchCount
+        self.priority = priority
+    }
+}
+
+/// A publish to an `x-delayed-message` exchange with a positive `x-delay`: the worker keeps
+/// the message and hands it back (`.delayedDue`) for routing when the delay has passed.
+public struct DelayRequest: Hashable, Sendable {
+    public var channel: ChannelNumber
+    /// The channel's confirm sequence number, or 0 when the channel is not in confirm mode.
+    public var confirmSequence: UInt64
+    public var vhost: VHost
+    /// Milliseconds to wait; `message.exchange` is the delayed exchange.
+    public var delay: UInt64
+    public var message: LinkMessage
+
+    public init(channel: ChannelNumber, confirmSequence: UInt64, vhost: VHost, delay: UInt64, message: LinkMessage) {
+        self.channel = channel
+        self.confirmSequence = confirmSequence
+        self.vhost = vhost
+        self.delay = delay
+        self.message = message
     }
 }
 
@@ -130,6 +154,12 @@ public enum LinkRequest: Hashable, Sendable {
     case recover(LinkRequestID, channel: ChannelNumber, requeue: Bool)
     /// The channel closed: cancel its consumers and requeue its unacked deliveries.
     case closeChannel(channel: ChannelNumber)
+    /// The channel's share of its global (channel-wide) prefetch on this worker: at most
+    /// `limit` unacked consumer deliveries (`nil`: no channel limit). A lower limit is
+    /// answered by `.channelLimitSettled` once the channel's unacked count is within it.
+    case setChannelLimit(channel: ChannelNumber, limit: UInt32?)
+    /// Keep a message until its delay has passed; answered by `.accepted` when confirming.
+    case delay(DelayRequest)
 }
 
 public struct DeliveryEvent: Hashable, Sendable {
@@ -208,4 +238,15 @@ public enum LinkEvent: Hashable, Sendable {
     case queueGone(QueueID)
     /// A message left a queue through dead-lettering (sent on one control stream).
     case deadLetter(DeadLetterEvent)
+    /// A consumer of the channel has messages waiting but the channel's limit on this
+    /// worker is used up (sent once per `setChannelLimit`).
+    case creditWanted(channel: ChannelNumber)
+    /// The channel's unacked count on this worker is within the lowered `limit`.
+    case channelLimitSettled(channel: ChannelNumber, limit: UInt32)
+    /// The channel's oldest unacked delivery has waited longer than its queue's consumer
+    /// timeout (milliseconds): the router closes the channel with 406.
+    case channelTimedOut(channel: ChannelNumber, timeout: UInt64)
+    /// A delayed message is due: the router routes it through its exchange (sent on one
+    /// control stream).
+    case delayedDue(vhost: VHost, message: LinkMessage)
 }

@@ -5,7 +5,8 @@ import NIOCore
 
 extension LinkRequest: LinkCodable {
     enum Kind: UInt8 {
-        case declareQueue = 1, deleteQueue, purgeQueue, publish, consume, cancel, get, settle, recover, closeChannel
+        case declareQueue = 1, deleteQueue, purgeQueue, publish, consume, cancel, get, settle, recover, closeChannel,
+             setChannelLimit, delay
     }
 
     public func encode(into buffer: inout ByteBuffer) {
@@ -49,6 +50,7 @@ extension LinkRequest: LinkCodable {
             buffer.writeLinkBool(consume.noAck)
             buffer.writeLinkBool(consume.exclusive)
             buffer.writeInteger(consume.prefetchCount)
+            buffer.writeInteger(consume.priority)
         case .cancel(let id, let channel, let consumerTag):
             buffer.writeInteger(Kind.cancel.rawValue)
             buffer.writeRequestID(id)
@@ -74,6 +76,18 @@ extension LinkRequest: LinkCodable {
         case .closeChannel(let channel):
             buffer.writeInteger(Kind.closeChannel.rawValue)
             buffer.writeChannel(channel)
+        case .setChannelLimit(let channel, let limit):
+            buffer.writeInteger(Kind.setChannelLimit.rawValue)
+            buffer.writeChannel(channel)
+            buffer.writeLinkBool(limit != nil)
+            buffer.writeInteger(limit ?? 0)
+        case .delay(let delay):
+            buffer.writeInteger(Kind.delay.rawValue)
+            buffer.writeChannel(delay.channel)
+            buffer.writeInteger(delay.confirmSequence)
+            buffer.writeLinkString(delay.vhost.name)
+            buffer.writeInteger(delay.delay)
+            buffer.writeLinkMessage(delay.message)
         }
     }
 
@@ -113,7 +127,8 @@ extension LinkRequest: LinkCodable {
             return .consume(id, ConsumeRequest(
                 channel: try buffer.readChannel(), queue: try buffer.readQueueID(),
                 consumerTag: try buffer.readLinkString(), noAck: try buffer.readLinkBool(),
-                exclusive: try buffer.readLinkBool(), prefetchCount: try buffer.readLinkInteger(UInt16.self)))
+                exclusive: try buffer.readLinkBool(), prefetchCount: try buffer.readLinkInteger(UInt16.self),
+                priority: try buffer.readLinkInteger(Int32.self)))
         case .cancel:
             return .cancel(try buffer.readRequestID(), channel: try buffer.readChannel(), consumerTag: try buffer.readLinkString())
         case .get:
@@ -131,6 +146,16 @@ extension LinkRequest: LinkCodable {
             return .recover(try buffer.readRequestID(), channel: try buffer.readChannel(), requeue: try buffer.readLinkBool())
         case .closeChannel:
             return .closeChannel(channel: try buffer.readChannel())
+        case .setChannelLimit:
+            let channel = try buffer.readChannel()
+            let limited = try buffer.readLinkBool()
+            let limit = try buffer.readLinkInteger(UInt32.self)
+            return .setChannelLimit(channel: channel, limit: limited ? limit : nil)
+        case .delay:
+            return .delay(DelayRequest(
+                channel: try buffer.readChannel(), confirmSequence: try buffer.readLinkInteger(),
+                vhost: VHost(try buffer.readLinkString()), delay: try buffer.readLinkInteger(),
+                message: try buffer.readLinkMessage()))
         }
     }
 }

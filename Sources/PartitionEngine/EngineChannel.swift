@@ -12,6 +12,8 @@ struct UnackedDelivery {
     var consumer: EngineConsumer?
     var sequence: UInt64
     var message: LinkMessage
+    /// Engine milliseconds, for the consumer timeout.
+    var deliveredAt: UInt64
 }
 
 /// A channel's partition-local state. Tags rise by one per delivery or get-ok (noAck ones
@@ -24,10 +26,39 @@ final class EngineChannel {
     var unacked: Deque<UnackedDelivery> = []
     /// In subscription order, so that closing the channel is deterministic.
     var consumers: [EngineConsumer] = []
+    /// The channel's share of its global prefetch on this worker (nil: none), and its
+    /// unacked consumer deliveries here, which the share bounds.
+    var limit: UInt32?
+    var consumerUnacked = 0
+    /// The router was asked for more credit and has not answered yet.
+    var creditWanted = false
+    /// A lowered limit the router waits to hear is in force (see `.channelLimitSettled`).
+    var loweredLimitPending = false
+    /// The router has been told that the oldest delivery timed out.
+    var timedOut = false
 
     init(connection: ConnectionID, number: ChannelNumber) {
         self.connection = connection
         self.number = number
+    }
+
+    /// Whether one more consumer delivery fits the channel's limit; if not, asks once.
+    func hasCredit(into output: inout EngineOutput) -> Bool {
+        guard let limit, consumerUnacked >= Int(limit) else { return true }
+        if !creditWanted {
+            creditWanted = true
+            output.send(.creditWanted(channel: number), to: connection)
+        }
+        return false
+    }
+
+    /// A consumer delivery was settled: tells the router when a lowered limit holds.
+    func consumerDeliverySettled(into output: inout EngineOutput) {
+        consumerUnacked &-= 1
+        if loweredLimitPending, let limit, consumerUnacked <= Int(limit) {
+            loweredLimitPending = false
+            output.send(.channelLimitSettled(channel: number, limit: limit), to: connection)
+        }
     }
 
     func nextTag() -> UInt64 {

@@ -8,7 +8,7 @@ public enum EngineRecipient: Hashable, Sendable {
     case connection(ConnectionID)
     /// Every router link (e.g. `.queueGone`, which the router applies to its topology).
     case router
-    /// Any one router link (e.g. `.deadLetter`, which must be routed exactly once).
+    /// Any one router link (e.g. `.deadLetter` or `.delayedDue`, which must be routed once).
     case anyRouterLink
 }
 
@@ -36,6 +36,11 @@ public struct EngineOutput {
     }
 
     mutating func deadLetter(_ event: DeadLetterEvent) {
-        events.append((.anyRouterLink, .deadLetter(event)))
+        routeAgain(.deadLetter(event))
+    }
+
+    /// A message the router must route (once): dead-lettered or delayed.
+    mutating func routeAgain(_ event: LinkEvent) {
+        events.append((.anyRouterLink, event))
     }
 }

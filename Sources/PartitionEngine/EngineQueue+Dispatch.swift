@@ -3,11 +3,11 @@ import BrokerModel
 import LinkWire
 
 extension EngineQueue {
-    /// Delivers ready messages in queue order, round-robin over the consumers with capacity,
-    /// until the queue is empty or every consumer is full.
+    /// Delivers ready messages in queue order (highest priority first) to the consumers that
+    /// `nextConsumerWithCapacity` picks, until the queue is empty or no consumer can take one.
     func dispatch(now: UInt64, into output: inout EngineOutput) {
         expireHead(now: now, into: &output)
-        while !ready.isEmpty, !isDeleted, let consumer = nextConsumerWithCapacity() {
+        while !ready.isEmpty, !isDeleted, let consumer = nextConsumerWithCapacity(into: &output) {
             let entry = removeHead()
             let channel = consumer.channel
             let tag = channel.nextTag()
@@ -16,9 +16,10 @@ extension EngineQueue {
                 redelivered: entry.redelivered, message: entry.message)), to: channel.connection)
             if !consumer.noAck {
                 consumer.unacked &+= 1
+                channel.consumerUnacked &+= 1
                 unackedCount &+= 1
-                channel.unacked.append(UnackedDelivery(
-                    tag: tag, queue: self, consumer: consumer, sequence: entry.sequence, message: entry.message))
+                channel.unacked.append(UnackedDelivery(tag: tag, queue: self, consumer: consumer, sequence: entry.sequence,
+                                                       message: entry.message, deliveredAt: now))
             }
             expireHead(now: now, into: &output)
         }

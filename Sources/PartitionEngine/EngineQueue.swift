@@ -1,19 +1,8 @@
 // One queue of the partition: its ready messages in publish order, its consumers in
 // round-robin order, and the count of its deliveries still unacked.
 import BrokerModel
-import DequeModule
 import LinkWire
 import NIOCore
-
-/// A message waiting in a queue. `sequence` is its position in the queue's publish order;
-/// a requeued message keeps it, so it goes back where it was.
-struct ReadyMessage {
-    var sequence: UInt64
-    var redelivered: Bool
-    var message: LinkMessage
-    /// When the message expires (engine milliseconds); `.max` for never.
-    var expiresAt: UInt64 = .max
-}
 
 /// A queue. A class so that consumers and unacked deliveries refer to it without hashing its
 /// name per message; once deleted it is flagged and forgotten by the engine, and late
@@ -28,12 +17,14 @@ final class EngineQueue {
     /// The connection that declared an exclusive queue.
     let owner: ConnectionID?
 
-    /// Sorted by `sequence`.
-    var ready: Deque<ReadyMessage> = []
+    var ready: ReadyList
     var nextSequence: UInt64 = 0
-    /// Active consumers; `cursor` is where the next round-robin search starts.
+    /// Active consumers, highest `x-priority` first and in subscription order within a
+    /// priority; `cursor` is where the next round-robin search starts.
     var consumers: [EngineConsumer] = []
     var cursor = 0
+    /// Whether consumers differ in priority (then only the highest with capacity is served).
+    private var mixedPriorities = false
     var unackedCount = 0
     /// Body bytes of the ready messages (for x-max-length-bytes).
     var readyBytes = 0
@@ -50,6 +41,7 @@ final class EngineQueue {
         self.arguments = arguments
         self.policy = policy
         self.owner = owner
+        self.ready = ReadyList(maxPriority: policy.maxPriority)
     }
 
     /// An exclusive consumer is always the only one.
@@ -103,6 +95,11 @@ final class EngineQueue {
         return count
     }
 
+    /// How long a delivery from this queue may stay unacked (milliseconds).
+    func consumerTimeout(default value: UInt64) -> UInt64 {
+        policy.consumerTimeout ?? value
+    }
+
     /// Dead-letters expired messages at the head of the queue (RabbitMQ expires messages
     /// when they reach the head).
     func expireHead(now: UInt64, into output: inout EngineOutput) {
@@ -122,24 +119,15 @@ final class EngineQueue {
     /// Puts a delivered message back at its original position, marked redelivered.
     func requeue(sequence: UInt64, message: LinkMessage) {
         readyBytes &+= message.body.readableBytes
-        let entry = ReadyMessage(sequence: sequence, redelivered: true, message: message)
-        guard let last = ready.last, last.sequence > sequence else {
-            ready.append(entry)
-            return
-        }
-        // Binary search for the first message published after this one. Requeues usually
-        // land near the head, where Deque inserts cheaply.
-        var low = 0
-        var high = ready.count
-        while low < high {
-            let mid = (low &+ high) / 2
-            if ready[mid].sequence < sequence { low = mid &+ 1 } else { high = mid }
-        }
-        ready.insert(entry, at: low)
+        ready.insert(ReadyMessage(sequence: sequence, redelivered: true, message: message))
     }
 
+    /// Adds a consumer after those of the same or higher priority.
     func addConsumer(_ consumer: EngineConsumer) {
-        consumers.append(consumer)
+        if let other = consumers.first, other.priority != consumer.priority { mixedPriorities = true }
+        let index = consumers.firstIndex { $0.priority < consumer.priority } ?? consumers.count
+        consumers.insert(consumer, at: index)
+        if index < cursor { cursor += 1 }
     }
 
     func removeConsumer(_ consumer: EngineConsumer) {
@@ -148,19 +136,36 @@ final class EngineQueue {
         // Keep the round robin pointing at the consumer that was next.
         if index < cursor { cursor -= 1 }
         if cursor >= consumers.count { cursor = 0 }
+        if consumers.isEmpty { mixedPriorities = false }
     }
 
-    /// The next consumer in round-robin order that may take a message, if any.
-    func nextConsumerWithCapacity() -> EngineConsumer? {
-        let count = consumers.count
-        var index = cursor
-        for _ in 0..<count {
-            let consumer = consumers[index]
-            index = index &+ 1 == count ? 0 : index &+ 1
-            if consumer.hasCapacity {
-                cursor = index
-                return consumer
+    /// The consumer the next message goes to, if any may take one: with a single active
+    /// consumer only the first subscribed; otherwise round-robin among the consumers of the
+    /// highest priority that has one with capacity. A consumer held back only by its
+    /// channel's global prefetch makes the channel ask the router for credit.
+    func nextConsumerWithCapacity(into output: inout EngineOutput) -> EngineConsumer? {
+        if policy.singleActiveConsumer {
+            guard let first = consumers.first, first.hasCapacity(into: &output) else { return nil }
+            return first
+        }
+        var start = 0
+        while start < consumers.count {
+            var end = consumers.count
+            if mixedPriorities {
+                let priority = consumers[start].priority
+                end = start + 1
+                while end < consumers.count, consumers[end].priority == priority { end += 1 }
             }
+            var index = cursor >= start && cursor < end ? cursor : start
+            for _ in start..<end {
+                let consumer = consumers[index]
+                index = index &+ 1 == end ? start : index &+ 1
+                if consumer.hasCapacity(into: &output) {
+                    cursor = index
+                    return consumer
+                }
+            }
+            start = end
         }
         return nil
     }

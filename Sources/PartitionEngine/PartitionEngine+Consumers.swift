@@ -18,7 +18,8 @@ extension PartitionEngine {
             return
         }
         let consumer = EngineConsumer(tag: request.consumerTag, channel: channel, queue: queue, noAck: request.noAck,
-                                      exclusive: request.exclusive, prefetch: Int(request.prefetchCount))
+                                      exclusive: request.exclusive, prefetch: Int(request.prefetchCount),
+                                      priority: request.priority)
         channel.consumers.append(consumer)
         queue.addConsumer(consumer)
         output.send(.consumeOk(id, consumerTag: request.consumerTag), to: connection)
@@ -44,7 +45,11 @@ extension PartitionEngine {
         if queue.autoDelete && queue.consumers.isEmpty && !queue.isDeleted {
             _ = delete(queue, into: &output)
             output.broadcast(.queueGone(queue.id))
+            return
         }
+        // The next consumer may take what this one could not (a single active consumer's
+        // successor, or a lower-priority consumer).
+        queue.dispatch(now: now, into: &output)
     }
 
     mutating func get(_ id: LinkRequestID, channel number: ChannelNumber, queue name: QueueID, noAck: Bool,
@@ -63,8 +68,8 @@ extension PartitionEngine {
                            messageCount: UInt32(clamping: queue.ready.count), message: entry.message), to: connection)
         if !noAck {
             queue.unackedCount &+= 1
-            channel.unacked.append(UnackedDelivery(tag: tag, queue: queue, consumer: nil,
-                                                   sequence: entry.sequence, message: entry.message))
+            channel.unacked.append(UnackedDelivery(tag: tag, queue: queue, consumer: nil, sequence: entry.sequence,
+                                                   message: entry.message, deliveredAt: now))
         }
     }
 }

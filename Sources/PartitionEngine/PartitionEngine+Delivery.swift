@@ -60,7 +60,10 @@ extension PartitionEngine {
     /// Frees the consumer's prefetch slot and acks, requeues or discards the message (a
     /// discarded one goes to the queue's dead-letter exchange, if it has one).
     static func settle(_ delivery: UnackedDelivery, _ outcome: SettleOutcome, into output: inout EngineOutput) {
-        if let consumer = delivery.consumer { consumer.unacked &-= 1 }
+        if let consumer = delivery.consumer {
+            consumer.unacked &-= 1
+            consumer.channel.consumerDeliverySettled(into: &output)
+        }
         let queue = delivery.queue
         guard !queue.isDeleted else { return }
         queue.unackedCount &-= 1
@@ -75,7 +78,7 @@ extension PartitionEngine {
                           into output: inout EngineOutput) {
         var touched = takeScratch()
         if let channel = channelIfPresent(number, of: connection) {
-            requeueAll(channel, touched: &touched)
+            requeueAll(channel, touched: &touched, into: &output)
         }
         output.send(.recoverOk(id), to: connection)
         for queue in touched { queue.dispatch(now: now, into: &output) }
@@ -96,13 +99,13 @@ extension PartitionEngine {
         let consumers = channel.consumers
         channel.consumers.removeAll()
         for consumer in consumers { detach(consumer, into: &output) }
-        requeueAll(channel, touched: &touched)
+        channel.limit = nil  // gone with the channel: nothing to report
+        requeueAll(channel, touched: &touched, into: &output)
     }
 
-    func requeueAll(_ channel: EngineChannel, touched: inout [EngineQueue]) {
-        var unused = EngineOutput()  // requeueing produces no events
+    func requeueAll(_ channel: EngineChannel, touched: inout [EngineQueue], into output: inout EngineOutput) {
         while let delivery = channel.unacked.popFirst() {
-            Self.settle(delivery, .requeue, into: &unused)
+            Self.settle(delivery, .requeue, into: &output)
             if !delivery.queue.isDeleted { noteTouched(delivery.queue, in: &touched) }
         }
     }

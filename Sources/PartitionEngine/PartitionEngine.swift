@@ -13,6 +13,7 @@
 //   unacked list, or gone (acked, discarded, purged, or its queue deleted).
 // - Replies follow RabbitMQ 3.x on one node, texts included.
 import BrokerModel
+import HeapModule
 import LinkWire
 
 /// One partition's queues and consumers. Holds class references internally: treat a value
@@ -27,16 +28,29 @@ public struct PartitionEngine {
     /// Queues with a message TTL or an expiry: the ones `tick` looks at.
     var timedQueues: [ObjectIdentifier: EngineQueue] = [:]
 
+    /// Messages of x-delayed-message exchanges, earliest due first.
+    var delayed = Heap<DelayedMessage>()
+    var nextDelayedSequence: UInt64 = 0
+    /// The server-wide delivery-acknowledgement timeout (milliseconds), for queues without
+    /// x-consumer-timeout.
+    let consumerTimeout: UInt64
+    var nextTimeoutCheck: UInt64 = 0
+
     /// The worker's clock in milliseconds, set before each call (time comes in from
     /// outside: the engine reads no clock of its own).
     public var now: UInt64 = 0
 
-    /// Whether the worker should call `tick` periodically.
-    public var needsTicks: Bool { !timedQueues.isEmpty }
+    /// Whether the worker should call `tick` periodically: something can expire or fall
+    /// due, or a connection may hold unacked deliveries that can time out.
+    public var needsTicks: Bool { !timedQueues.isEmpty || !delayed.isEmpty || !connections.isEmpty }
+
+    /// RabbitMQ's default consumer timeout: 30 minutes.
+    public static let defaultConsumerTimeout: UInt64 = 1_800_000
 
     /// An empty partition.
-    public init(partition: PartitionID) {
+    public init(partition: PartitionID, consumerTimeout: UInt64 = PartitionEngine.defaultConsumerTimeout) {
         self.partition = partition
+        self.consumerTimeout = consumerTimeout
     }
 
     /// The number of queues the partition holds.
@@ -67,6 +81,10 @@ public struct PartitionEngine {
             recover(id, channel: channel, from: connection, into: &output)
         case .closeChannel(let channel):
             closeChannel(channel, of: connection, into: &output)
+        case .setChannelLimit(let channel, let limit):
+            setChannelLimit(channel, limit, from: connection, into: &output)
+        case .delay(let request):
+            delay(request, from: connection, into: &output)
         }
     }
 
@@ -90,9 +108,12 @@ public struct PartitionEngine {
         returnScratch(&touched)
     }
 
-    /// Expires messages at the heads of queues with a TTL, and deletes queues unused for
-    /// longer than their x-expires. Call periodically while `needsTicks`.
+    /// Expires messages at the heads of queues with a TTL, deletes queues unused for longer
+    /// than their x-expires, releases due delayed messages and reports consumer timeouts.
+    /// Call periodically while `needsTicks`.
     public mutating func tick(into output: inout EngineOutput) {
+        releaseDueMessages(into: &output)
+        checkConsumerTimeouts(into: &output)
         for queue in timedQueues.values {
             if let expires = queue.policy.expires, queue.consumers.isEmpty, now >= queue.lastUsed &+ expires {
                 _ = delete(queue, into: &output)

@@ -2,6 +2,7 @@
 // (rabbit_misc:assert_args_equivalence): only the arguments the queue type understands are
 // compared, integers of different widths are equal when their values are, and other keys
 // are ignored. The table is scanned without decoding into values, on the declare path only.
+import AMQPWire
 import BrokerModel
 import NIOCore
 
@@ -11,7 +12,7 @@ enum QueueArguments {
         "x-expires", "x-message-ttl", "x-dead-letter-exchange", "x-dead-letter-routing-key",
         "x-max-length", "x-max-length-bytes", "x-max-priority", "x-overflow", "x-queue-mode",
         "x-queue-type", "x-queue-version", "x-single-active-consumer", "x-queue-master-locator",
-        "x-queue-leader-locator",
+        "x-queue-leader-locator", "x-consumer-timeout",
     ]
 
     /// One table entry: its key, type octet, and the value's bytes.
@@ -55,27 +56,11 @@ enum QueueArguments {
             guard let keyLength = buffer.readInteger(as: UInt8.self),
                   let key = buffer.readString(length: Int(keyLength)),
                   let type = buffer.readInteger(as: UInt8.self),
-                  let size = valueSize(type: type, at: buffer),
+                  let size = RawFieldTable.valueSize(type: type, at: buffer),
                   let value = buffer.readSlice(length: size) else { return nil }
             result.append(Entry(key: key, type: type, value: value))
         }
         return result
-    }
-
-    /// The encoded size of a value of `type` at the buffer's reader index.
-    static func valueSize(type: UInt8, at buffer: ByteBuffer) -> Int? {
-        switch type {
-        case UInt8(ascii: "t"), UInt8(ascii: "b"), UInt8(ascii: "B"): return 1
-        case UInt8(ascii: "s"), UInt8(ascii: "u"), UInt8(ascii: "U"): return 2
-        case UInt8(ascii: "I"), UInt8(ascii: "i"), UInt8(ascii: "f"): return 4
-        case UInt8(ascii: "l"), UInt8(ascii: "L"), UInt8(ascii: "d"), UInt8(ascii: "T"): return 8
-        case UInt8(ascii: "D"): return 5
-        case UInt8(ascii: "V"): return 0
-        case UInt8(ascii: "S"), UInt8(ascii: "A"), UInt8(ascii: "F"), UInt8(ascii: "x"):
-            guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return nil }
-            return 4 + Int(length)
-        default: return nil
-        }
     }
 
     static func integer(_ entry: Entry) -> Int64? {

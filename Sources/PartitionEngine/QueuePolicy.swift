@@ -1,8 +1,10 @@
 // The queue arguments that change how a queue behaves, parsed once at declare:
 // message TTL, queue expiry, length limits with their overflow behaviour, and
-// dead-lettering (RabbitMQ's x-message-ttl, x-expires, x-max-length, x-max-length-bytes,
-// x-overflow, x-dead-letter-exchange, x-dead-letter-routing-key). Invalid values are the
-// 406 RabbitMQ gives (rabbit_amqqueue:check_*_arg).
+// dead-lettering, priorities, single active consumer and the consumer timeout (RabbitMQ's
+// x-message-ttl, x-expires, x-max-length, x-max-length-bytes, x-overflow,
+// x-dead-letter-exchange, x-dead-letter-routing-key, x-max-priority,
+// x-single-active-consumer, x-consumer-timeout). Invalid values are the 406 RabbitMQ gives
+// (rabbit_amqqueue:check_*_arg).
 import BrokerModel
 import NIOCore
 
@@ -22,6 +24,11 @@ struct QueuePolicy {
     var overflow: Overflow = .dropHead
     var deadLetterExchange: String?
     var deadLetterRoutingKey: String?
+    /// The highest message priority the queue distinguishes (nil: not a priority queue).
+    var maxPriority: UInt8?
+    var singleActiveConsumer = false
+    /// Milliseconds a delivery may stay unacked before its channel is closed.
+    var consumerTimeout: UInt64?
 
     /// Whether the worker must tick this queue's clock (expiry of messages or of the queue).
     var isTimed: Bool { messageTTL != nil || expires != nil }
@@ -57,6 +64,18 @@ struct QueuePolicy {
             case "x-dead-letter-routing-key":
                 guard let text = QueueArguments.string(entry) else { return .failure(.invalidArgument(queue, entry, "unacceptable_type")) }
                 policy.deadLetterRoutingKey = text
+            case "x-max-priority":
+                guard let value = QueueArguments.integer(entry) else { return .failure(.invalidArgument(queue, entry, "unacceptable_type")) }
+                guard value >= 0 else { return .failure(.invalidArgument(queue, entry, "value_negative")) }
+                guard value <= 255 else { return .failure(.invalidArgument(queue, entry, "max_value_exceeded")) }
+                policy.maxPriority = UInt8(value)
+            case "x-single-active-consumer":
+                guard entry.type == UInt8(ascii: "t") else { return .failure(.invalidArgument(queue, entry, "unacceptable_type")) }
+                policy.singleActiveConsumer = entry.value.getInteger(at: entry.value.readerIndex, as: UInt8.self) != 0
+            case "x-consumer-timeout":
+                guard let value = QueueArguments.integer(entry) else { return .failure(.invalidArgument(queue, entry, "unacceptable_type")) }
+                guard value > 0 else { return .failure(.invalidArgument(queue, entry, "value_zero_or_less")) }
+                policy.consumerTimeout = UInt64(value)
             default:
                 continue
             }

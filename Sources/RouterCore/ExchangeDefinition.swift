@@ -12,11 +12,15 @@ public struct ExchangeDefinition: Hashable, Sendable {
     /// An internal exchange cannot be published to by clients (a RabbitMQ extension).
     public var `internal`: Bool
     public var arguments: FieldTable
+    /// An `x-delayed-message` exchange: publishes with a positive `x-delay` header wait that
+    /// many milliseconds, then route as `type` (its `x-delayed-type`).
+    public var delayed: Bool
 
     public init(name: ExchangeName, type: ExchangeType, durable: Bool = false, autoDelete: Bool = false,
-                internal: Bool = false, arguments: FieldTable = FieldTable()) {
+                internal: Bool = false, arguments: FieldTable = FieldTable(), delayed: Bool = false) {
         self.name = name
         self.type = type
+        self.delayed = delayed
         self.durable = durable
         self.autoDelete = autoDelete
         self.internal = `internal`
@@ -36,6 +40,9 @@ public struct ExchangeDefinition: Hashable, Sendable {
 }
 
 extension ExchangeDefinition {
+    /// The type a client declares: `x-delayed-message` for a delayed exchange.
+    public var declaredType: String { delayed ? ExchangeType.delayedMessage : type.rawValue }
+
     /// The `alternate-exchange` argument: where messages this exchange cannot route go.
     public var alternateExchange: ExchangeName? {
         switch arguments["alternate-exchange"] {

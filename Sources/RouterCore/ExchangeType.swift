@@ -1,4 +1,5 @@
-// The four exchange types of AMQP 0-9-1 that RabbitMQ ships with. The raw value is the name a
+// The four exchange types of AMQP 0-9-1 that RabbitMQ ships with (plus delayed exchanges,
+// which route as one of them). The raw value is the name a
 // client sends in exchange.declare.
 
 /// How an exchange picks the queues a message goes to.
@@ -11,4 +12,8 @@ public enum ExchangeType: String, Sendable, Hashable, CaseIterable {
     case topic
     /// Message headers against binding arguments (see `HeadersMatcher`).
     case headers
+
+    /// The type name of delayed exchanges (RabbitMQ's delayed-message plugin); they route as
+    /// the type named by their `x-delayed-type` argument.
+    public static let delayedMessage = "x-delayed-message"
 }

@@ -14,8 +14,8 @@ extension Topology {
                 + TopologyError.resource("exchange", current.name.name, vhost)
                 + ": received '\(received)' but current is '\(existing)'")
         }
-        if current.type != requested.type {
-            throw fail("type", requested.type.rawValue, current.type.rawValue)
+        if current.declaredType != requested.declaredType {
+            throw fail("type", requested.declaredType, current.declaredType)
         }
         if current.durable != requested.durable {
             throw fail("durable", "\(requested.durable)", "\(current.durable)")

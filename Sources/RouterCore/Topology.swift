@@ -38,6 +38,8 @@ public struct Topology: Sendable {
     }()
 
     var vhosts: [VHost: VHostState] = [:]
+    /// Whether any delayed exchange was ever declared: until then publishes skip the check.
+    public private(set) var hasDelayedExchanges = false
 
     /// A topology with the virtual host "/" and its standard exchanges.
     public init() {
@@ -101,6 +103,7 @@ public struct Topology: Sendable {
         }
         vhosts[vhost, default: Self.standardVHost].exchanges[name] =
             Exchange(definition: definition, routes: ExchangeRoutes(type: definition.type))
+        if definition.delayed { hasDelayedExchanges = true }
     }
 
     /// exchange.delete. A missing exchange is not an error (RabbitMQ answers delete-ok).

@@ -47,6 +47,8 @@ extension AMQPConnectionHandler {
             _ = send(.closeChannel(channel: channel.number), to: partition)
         }
         channel.touchedPartitions.removeAll()
+        unregisterReplyConsumer(channel)
+        channel.credit = nil
         channel.waiting = nil
         channel.deferred.removeAll()
         channel.consumers.removeAll()
@@ -117,14 +119,22 @@ extension AMQPConnectionHandler {
             guard qos.prefetchSize == 0 else {
                 return closeConnection(.notImplemented, "NOT_IMPLEMENTED - prefetch_size!=0 (\(qos.prefetchSize))", method: method)
             }
-            // Per-consumer limit for consumers created from now on (RabbitMQ's
-            // per_consumer_qos). global=true is applied the same way until channel-wide
-            // credit lands (issue 3).
-            channel.prefetchCount = qos.prefetchCount
+            // RabbitMQ's semantics: global=false limits each consumer created from now on;
+            // global=true limits the channel as a whole, across every worker it consumes from.
+            if qos.global {
+                setGlobalPrefetch(UInt32(qos.prefetchCount), on: channel)
+            } else {
+                channel.prefetchCount = qos.prefetchCount
+            }
             sendMethod(number, .basicQosOk(BasicQosOk()))
         case .basicConsume(let consume):
             basicConsume(consume, method: method, on: channel)
         case .basicCancel(let cancel):
+            if channel.replyConsumer?.tag == cancel.consumerTag {
+                unregisterReplyConsumer(channel)
+                if !cancel.noWait { sendMethod(number, .basicCancelOk(BasicCancelOk(consumerTag: cancel.consumerTag))) }
+                return
+            }
             guard let consumer = channel.consumers[cancel.consumerTag] else {
                 if !cancel.noWait { sendMethod(number, .basicCancelOk(BasicCancelOk(consumerTag: cancel.consumerTag))) }
                 return
@@ -187,16 +197,22 @@ extension AMQPConnectionHandler {
     // MARK: Exchanges and bindings
 
     private func exchangeDeclare(_ declare: ExchangeDeclare, method: AMQPMethod, on channel: RouterChannel) {
-        guard let type = ExchangeType(rawValue: declare.type) else {
+        let delayed = declare.type == ExchangeType.delayedMessage
+        // A delayed exchange routes as its x-delayed-type (RabbitMQ's delayed-message plugin).
+        let typeName = delayed ? declare.arguments["x-delayed-type"]?.stringValue ?? "" : declare.type
+        guard let type = ExchangeType(rawValue: typeName) else {
             if declare.passive {
                 // A passive declare checks existence only; the type is not looked at.
                 return passiveExchangeCheck(declare, method: method, on: channel)
+            }
+            if delayed {
+                return fail(channel, .preconditionFailed, "Invalid argument, 'x-delayed-type' must be an existing exchange type", method: method)
             }
             return closeConnection(.commandInvalid, "COMMAND_INVALID - unknown exchange type '\(declare.type)'", method: method)
         }
         let definition = ExchangeDefinition(
             name: ExchangeName(declare.exchange), type: type, durable: declare.durable,
-            autoDelete: declare.autoDelete, internal: declare.`internal`, arguments: declare.arguments)
+            autoDelete: declare.autoDelete, internal: declare.`internal`, arguments: declare.arguments, delayed: delayed)
         do {
             try context.topology.update { (t: inout Topology) throws(TopologyError) in
                 try t.declareExchange(definition, passive: declare.passive, in: vhost)
@@ -275,6 +291,12 @@ extension AMQPConnectionHandler {
             } else {
                 name = "amq.gen-" + RandomName.make(length: 22)
             }
+        } else if declare.passive, name == Self.replyToQueue || name.hasPrefix(Self.replyToPrefix) {
+            // The pseudo-queue exists for every channel (RabbitMQ answers a passive declare).
+            if !declare.noWait {
+                sendMethod(channel.number.value, .queueDeclareOk(QueueDeclareOk(queue: name, messageCount: 0, consumerCount: 0)))
+            }
+            return
         } else if name.hasPrefix("amq."), !declare.passive {
             return fail(channel, .accessRefused, "queue name '\(name)' contains reserved prefix 'amq.*'", method: method)
         }
@@ -294,18 +316,67 @@ extension AMQPConnectionHandler {
     // MARK: Consumers and acknowledgements
 
     private func basicConsume(_ consume: BasicConsume, method: AMQPMethod, on channel: RouterChannel) {
+        if consume.queue == Self.replyToQueue { return consumeReplyTo(consume, method: method, on: channel) }
         guard let queue = resolveQueue(consume.queue, method: method, on: channel) else { return }
         let tag = consume.consumerTag.isEmpty ? "amq.ctag-" + RandomName.make(length: 22) : consume.consumerTag
-        guard channel.consumers[tag] == nil else {
+        guard channel.consumers[tag] == nil, channel.replyConsumer?.tag != tag else {
             return closeConnection(.notAllowed, "NOT_ALLOWED - attempt to reuse consumer tag '\(tag)'", method: method)
         }
+        var priority: Int32 = 0
+        if let value = consume.arguments["x-priority"] {
+            guard let number = value.integerValue else {
+                return fail(channel, .preconditionFailed, "invalid arg 'x-priority' for \(queue): {unacceptable_type,\(value.typeName)}", method: method)
+            }
+            priority = Int32(clamping: number)
+        }
         let partition = context.partition(of: queue)
+        if var credit = channel.credit {
+            // The worker learns its share of the channel's prefetch before the consumer exists.
+            let commands = credit.join(partition)
+            channel.credit = credit
+            sendCredit(commands, on: channel)
+        }
         let prefetch = channel.prefetchCount
         request(on: channel, to: partition, method: method,
                 .consume(tag: tag, partition: partition, noAck: consume.noAck, noWait: consume.noWait)) { id in
             .consume(id, ConsumeRequest(channel: channel.number, queue: queue, consumerTag: tag, noAck: consume.noAck,
-                                        exclusive: consume.exclusive, prefetchCount: prefetch))
+                                        exclusive: consume.exclusive, prefetchCount: prefetch, priority: priority))
         }
+    }
+
+    /// basic.qos global=true. 0 removes the channel's limit.
+    private func setGlobalPrefetch(_ count: UInt32, on channel: RouterChannel) {
+        guard count > 0 else {
+            guard let credit = channel.credit else { return }
+            channel.credit = nil
+            for partition in credit.partitions { _ = send(.setChannelLimit(channel: channel.number, limit: nil), to: partition) }
+            return
+        }
+        var credit = channel.credit ?? GlobalCredit(total: count)
+        var commands: [GlobalCredit.Command] = []
+        if channel.credit == nil {
+            for partition in Set(channel.consumers.values.map(\.partition)).sorted() { commands += credit.join(partition) }
+        } else {
+            commands = credit.setTotal(count)
+        }
+        channel.credit = credit
+        sendCredit(commands, on: channel)
+    }
+
+    func sendCredit(_ commands: [GlobalCredit.Command], on channel: RouterChannel) {
+        for command in commands {
+            channel.touchedPartitions.insert(command.partition)
+            _ = send(.setChannelLimit(channel: channel.number, limit: command.limit), to: command.partition)
+        }
+    }
+
+    /// A consumer of the channel on `partition` is gone; with the last one there, the
+    /// worker's share of a global prefetch returns.
+    func consumerRemoved(from partition: PartitionID, on channel: RouterChannel) {
+        guard var credit = channel.credit, !channel.hasConsumers(on: partition) else { return }
+        let commands = credit.leave(partition)
+        channel.credit = credit
+        sendCredit(commands, on: channel)
     }
 
     private func settle(_ tag: UInt64, multiple: Bool, outcome: SettleOutcome, method: AMQPMethod, on channel: RouterChannel) {

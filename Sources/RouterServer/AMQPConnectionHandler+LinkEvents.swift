@@ -26,11 +26,26 @@ extension AMQPConnectionHandler {
             if clientCapabilities.flag("consumer_cancel_notify") {
                 sendMethod(number.value, .basicCancel(BasicCancel(consumerTag: tag, noWait: true)))
             }
+            consumerRemoved(from: partition, on: channel)
+        case .creditWanted(let number):
+            guard let channel = channels[number.value], channel.phase == .open, var credit = channel.credit else { return }
+            let commands = credit.wanted(by: partition)
+            channel.credit = credit
+            sendCredit(commands, on: channel)
+        case .channelLimitSettled(let number, let limit):
+            guard let channel = channels[number.value], channel.phase == .open, var credit = channel.credit else { return }
+            let commands = credit.settled(partition, limit: limit)
+            channel.credit = credit
+            sendCredit(commands, on: channel)
+        case .channelTimedOut(let number, let timeout):
+            guard let channel = channels[number.value], channel.phase == .open else { return }
+            let detail = "delivery acknowledgement on channel \(number.value) timed out. Timeout value used: \(timeout) ms. This timeout value can be configured, see consumers doc guide to learn more"
+            closeChannel(channel, ReplyCode.preconditionFailed.rawValue, ReplyCode.preconditionFailed.replyText(detail), classID: 0, methodID: 0)
         case .queueGone(let queue):
             try? context.topology.update { (t: inout Topology) throws(TopologyError) in t.removeQueue(queue) }
-        case .deadLetter:
-            // Dead letters travel on the control stream, never on a connection's stream.
-            logger.error("dead letter on a connection stream ignored", metadata: ["partition": "\(partition.index)"])
+        case .deadLetter, .delayedDue:
+            // Messages to route again travel on the control stream, never on a connection's.
+            logger.error("republish on a connection stream ignored", metadata: ["partition": "\(partition.index)"])
         case .queueDeclared(let id, _, _, _), .queueDeleted(let id, _), .queuePurged(let id, _),
              .consumeOk(let id, _), .cancelOk(let id, _), .getOk(let id, _, _, _, _), .getEmpty(let id),
              .recoverOk(let id), .failed(let id, _, _):
@@ -85,6 +100,7 @@ extension AMQPConnectionHandler {
         case (.cancel(let tag, let noWait), .cancelOk):
             channel.consumers[tag] = nil
             if !noWait { sendMethod(n, .basicCancelOk(BasicCancelOk(consumerTag: tag))) }
+            consumerRemoved(from: partition, on: channel)
         case (.get(let partition, let noAck), .getOk(_, let workerTag, let redelivered, let remaining, let message)):
             let tag = channel.tags.nextTag(partition: partition, partitionTag: workerTag, tracked: !noAck)
             sendContent(n, .basicGetOk(BasicGetOk(

@@ -11,6 +11,7 @@ extension AMQPConnectionHandler {
         if publish.immediate {
             return closeConnection(.notImplemented, "NOT_IMPLEMENTED - immediate=true", classID: 60, methodID: 40)
         }
+        blockIfAlarmed()
         if channel.transaction != nil {
             channel.transaction!.publishes.append((publish, header, body))
             return
@@ -25,31 +26,40 @@ extension AMQPConnectionHandler {
         case .success(let value): expiration = value
         case .failure(let error): return closeChannel(channel, error.code, error.text, classID: 60, methodID: 40)
         }
+        var header = header
+        switch rewriteReplyTo(header, on: channel) {
+        case .success(let rewritten): header = rewritten
+        case .failure(let error): return closeChannel(channel, error.code, error.text, classID: 60, methodID: 40)
+        }
         let topology = context.topology.snapshot
         let exchange = ExchangeName(publish.exchange)
-        let queues: [QueueRecord]
+        if exchange == .default, publish.routingKey.hasPrefix(Self.replyToPrefix) {
+            let routed = publishReply(routingKey: publish.routingKey, properties: header.rawProperties, body: body)
+            return finishUnqueued(publish, header: header, body: body, routed: routed, on: channel)
+        }
+        if topology.hasDelayedExchanges, topology.exchange(exchange, in: vhost)?.delayed == true,
+           let delay = DelayHeader.delay(in: header.rawProperties) {
+            return delayPublish(publish, header: header, body: body, delay: delay, on: channel)
+        }
+        var queues: [QueueRecord]
         do {
             // Headers are decoded only when a headers exchange is on the message's way.
             queues = try topology.route(exchange: exchange, routingKey: publish.routingKey,
                                         headers: { (try? header.decodeProperties())?.headers ?? FieldTable() }, in: vhost)
+            if SenderSelected.isPresent(in: header.rawProperties), var properties = try? header.decodeProperties() {
+                for key in SenderSelected.routingKeys(removingBCCFrom: &properties) {
+                    let more = try topology.route(exchange: exchange, routingKey: key, headers: { properties.headers }, in: vhost)
+                    for queue in more where !queues.contains(where: { $0.id == queue.id }) { queues.append(queue) }
+                }
+                header = ContentHeader(bodySize: header.bodySize, properties: properties)
+            }
         } catch {
             return closeChannel(channel, error.code, error.text, classID: 60, methodID: 40)
         }
-        let sequence = channel.confirms?.nextSequence() ?? 0
-
         guard !queues.isEmpty else {
-            if publish.mandatory {
-                sendContent(channel.number.value, .basicReturn(BasicReturn(
-                    replyCode: ReplyCode.noRoute.rawValue, replyText: "NO_ROUTE",
-                    exchange: publish.exchange, routingKey: publish.routingKey)),
-                    properties: header.rawProperties, body: body)
-            }
-            if sequence != 0 {
-                channel.confirms?.published(sequence, partitions: [])
-                emitConfirms(channel)
-            }
-            return
+            return finishUnqueued(publish, header: header, body: body, routed: false, on: channel)
         }
+        let sequence = channel.confirms?.nextSequence() ?? 0
 
         let message = LinkMessage(exchange: publish.exchange, routingKey: publish.routingKey,
                                   properties: header.rawProperties, body: body)
@@ -66,6 +76,38 @@ extension AMQPConnectionHandler {
                 forward(message, to: names, on: partition, sequence: sequence, expiration: expiration, channel: channel)
             }
         }
+        if sequence != 0 { emitConfirms(channel) }
+    }
+
+    /// A publish that no worker queues: a direct reply (routed), or unroutable (returned
+    /// when mandatory). Confirmed at once.
+    private func finishUnqueued(_ publish: BasicPublish, header: ContentHeader, body: ByteBuffer, routed: Bool,
+                                on channel: RouterChannel) {
+        if !routed, publish.mandatory {
+            sendContent(channel.number.value, .basicReturn(BasicReturn(
+                replyCode: ReplyCode.noRoute.rawValue, replyText: "NO_ROUTE",
+                exchange: publish.exchange, routingKey: publish.routingKey)),
+                properties: header.rawProperties, body: body)
+        }
+        if let sequence = channel.confirms?.nextSequence() {
+            channel.confirms?.published(sequence, partitions: [])
+            emitConfirms(channel)
+        }
+    }
+
+    /// A publish to an x-delayed-message exchange with a positive x-delay: held by the worker
+    /// the exchange's name hashes to, and routed when due. Confirmed once that worker has it;
+    /// never returned as unroutable (routing happens later), as with RabbitMQ's plugin.
+    private func delayPublish(_ publish: BasicPublish, header: ContentHeader, body: ByteBuffer, delay: UInt64,
+                              on channel: RouterChannel) {
+        let partition = context.partition(of: QueueID(vhost: vhost, name: QueueName(publish.exchange)))
+        let sequence = channel.confirms?.nextSequence() ?? 0
+        if sequence != 0 { channel.confirms?.published(sequence, partition: partition) }
+        let message = LinkMessage(exchange: publish.exchange, routingKey: publish.routingKey,
+                                  properties: header.rawProperties, body: body)
+        let request = LinkRequest.delay(DelayRequest(channel: channel.number, confirmSequence: sequence, vhost: vhost,
+                                                     delay: delay, message: message))
+        if !send(request, to: partition), sequence != 0 { channel.confirms?.rejected(sequence, by: partition) }
         if sequence != 0 { emitConfirms(channel) }
     }
 

@@ -29,6 +29,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
 
     let id: ConnectionID
     let context: RouterContext
+    let services: LoopServices
     let links: [WorkerLinkClient]
     var logger: Logger
 
@@ -61,12 +62,15 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     var heartbeatTask: RepeatedTask?
     /// Reading from the client is paused because a worker stream has too much queued.
     var readPaused = false
+    /// Reading from the client is paused because it published during a resource alarm.
+    var blockedByAlarm = false
     var handshakeTimeout: Scheduled<Void>?
 
-    init(id: ConnectionID, context: RouterContext, links: [WorkerLinkClient], logger: Logger) {
+    init(id: ConnectionID, context: RouterContext, services: LoopServices, logger: Logger) {
         self.id = id
         self.context = context
-        self.links = links
+        self.services = services
+        self.links = services.links
         self.logger = logger
         self.logger[metadataKey: "connection"] = "\(id.value)"
     }
@@ -221,6 +225,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
             closeSocket()
         case (.open, .connectionBlocked), (.open, .connectionUnblocked):
             break  // clients may not send these; ignore like RabbitMQ
+        case (.open, .connectionUpdateSecret(let update)):
+            updateSecret(update)
         default:
             closeConnection(.commandInvalid, "COMMAND_INVALID - unexpected method \(method.name) on channel 0", method: method)
         }
@@ -312,6 +318,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     }
 
     private func releaseWorkers() {
+        services.blocked[id] = nil
+        for channel in channels.values { unregisterReplyConsumer(channel) }
         guard !streams.isEmpty || !channels.isEmpty else { return }
         for (partition, stream) in streams {
             if let pending = linkOutbound.removeValue(forKey: partition), pending.readableBytes > 0 {
@@ -347,9 +355,15 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
             guard let self, self.phase != .closed else { return }
             guard self.maxQueuedLinkBytes() <= Self.linkLowWater else { return self.checkResume() }
             self.readPaused = false
-            ctx.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
-            ctx.read()
+            self.resumeReading()
         }
+    }
+
+    /// Reads again unless something else still holds the connection back.
+    func resumeReading() {
+        guard !readPaused, !blockedByAlarm, let ctx = channelContext, phase != .closed else { return }
+        ctx.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+        ctx.read()
     }
 
     private func maxQueuedLinkBytes() -> Int {

@@ -23,7 +23,12 @@ final class RouterChannel {
     var waiting: PendingOperation?
     var deferred: Deque<Command> = []
     var consumers: [String: ConsumerRecord] = [:]
+    /// basic.qos global=false: the prefetch of consumers created from now on.
     var prefetchCount: UInt16 = 0
+    /// basic.qos global=true: the channel-wide prefetch, shared out among workers.
+    var credit: GlobalCredit?
+    /// The channel's direct reply-to consumer, if it has one.
+    var replyConsumer: ReplyConsumer?
     var tags = DeliveryTagMap()
     var confirms: ConfirmTracker?
     /// The last queue declared on the channel: an empty queue name in later methods means it.
@@ -41,6 +46,17 @@ final class RouterChannel {
     struct ConsumerRecord {
         var partition: PartitionID
         var noAck: Bool
+    }
+
+    struct ReplyConsumer {
+        var tag: String
+        /// The part after `amq.rabbitmq.reply-to.` in the names requests carry.
+        var name: String
+    }
+
+    /// Whether any consumer of the channel is on `partition`.
+    func hasConsumers(on partition: PartitionID) -> Bool {
+        consumers.values.contains { $0.partition == partition }
     }
 
     init(number: ChannelNumber) { self.number = number }

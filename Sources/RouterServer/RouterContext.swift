@@ -1,6 +1,7 @@
 // What every connection on the router shares: limits, users, the topology, and the
 // connection.start the broker introduces itself with.
 import AMQPWire
+import Atomics
 import BrokerModel
 import NIOCore
 
@@ -15,6 +16,8 @@ final class RouterContext: Sendable {
     let users: UserDirectory
     let topology = TopologyStore()
     let connectionStart: ConnectionStart
+    /// The disk alarm is on: publishing connections get blocked.
+    let diskAlarm = ManagedAtomic<Bool>(false)
 
     init(partitions: Int, heartbeatSeconds: UInt16, users: UserDirectory) {
         self.partitions = partitions
@@ -23,10 +26,14 @@ final class RouterContext: Sendable {
         // Advertise only what is implemented: clients switch features on from this table.
         let capabilities: FieldTable = [
             "publisher_confirms": .bool(true),
+            "exchange_exchange_bindings": .bool(true),
             "basic.nack": .bool(true),
             "consumer_cancel_notify": .bool(true),
-            "per_consumer_qos": .bool(true),
+            "connection.blocked": .bool(true),
+            "consumer_priorities": .bool(true),
             "authentication_failure_close": .bool(true),
+            "per_consumer_qos": .bool(true),
+            "direct_reply_to": .bool(true),
         ]
         let properties: FieldTable = [
             "product": .longString(Array("broker".utf8)),

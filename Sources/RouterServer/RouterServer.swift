@@ -19,9 +19,13 @@ public struct RouterConfiguration: Sendable {
     public var users: UserDirectory
     /// How long to wait for the workers' sockets at start-up.
     public var workerWait: TimeAmount
+    /// The disk alarm's file system and limit; nil for no disk alarm.
+    public var diskWatch: DiskWatch?
 
     public init(host: String, port: Int, partitions: Int, runtimeDirectory: String, eventLoops: Int,
-                heartbeatSeconds: UInt16 = 60, users: UserDirectory = UserDirectory(), workerWait: TimeAmount = .seconds(30)) {
+                heartbeatSeconds: UInt16 = 60, users: UserDirectory = UserDirectory(), workerWait: TimeAmount = .seconds(30),
+                diskWatch: DiskWatch? = nil) {
+        self.diskWatch = diskWatch
         self.host = host
         self.port = port
         self.partitions = partitions
@@ -54,12 +58,20 @@ public final class RouterServer: Sendable {
 
     /// Connects every loop to every worker, then listens. Returns the listening channel.
     public func start() async throws -> Channel {
-        var linksByLoop: [ObjectIdentifier: NIOLoopBound<[WorkerLinkClient]>] = [:]
-        for loop in group.makeIterator() {
-            let links = try await loop.flatSubmit { self.connectLinks(on: loop) }.get()
-            linksByLoop[ObjectIdentifier(loop)] = links
+        var servicesByLoop: [ObjectIdentifier: LoopServices] = [:]
+        var allServices: [LoopServices] = []
+        for (index, loop) in group.makeIterator().enumerated() {
+            let services = try await loop.flatSubmit {
+                self.connectLinks(on: loop).map { LoopServices(index: index, eventLoop: loop, links: $0.value) }
+            }.get()
+            servicesByLoop[ObjectIdentifier(loop)] = services
+            allServices.append(services)
         }
-        let allLinks = linksByLoop
+        for services in allServices {
+            try await services.eventLoop.submit { services.all = allServices }.get()
+        }
+        if let watch = configuration.diskWatch { startDiskAlarm(watch, services: allServices) }
+        let loopServices = servicesByLoop
         let context = self.context
         let logger = self.logger
         let ids = self.connectionIDs
@@ -70,9 +82,9 @@ public final class RouterServer: Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let links = allLinks[ObjectIdentifier(channel.eventLoop)]!.value
+                    let services = loopServices[ObjectIdentifier(channel.eventLoop)]!
                     let id = ConnectionID(ids.wrappingIncrementThenLoad(ordering: .relaxed))
-                    let handler = AMQPConnectionHandler(id: id, context: context, links: links, logger: logger)
+                    let handler = AMQPConnectionHandler(id: id, context: context, services: services, logger: logger)
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
@@ -83,6 +95,26 @@ public final class RouterServer: Sendable {
             "partitions": "\(configuration.partitions)", "eventLoops": "\(configuration.eventLoops)",
         ])
         return channel
+    }
+
+    /// Checks free disk space every second; a change of state is logged and told to every
+    /// loop (which unblocks its connections when the alarm clears).
+    private func startDiskAlarm(_ watch: DiskWatch, services: [LoopServices]) {
+        let context = self.context
+        let logger = self.logger
+        group.next().scheduleRepeatedTask(initialDelay: .zero, delay: .seconds(1)) { _ in
+            let (low, free) = watch.isLow()
+            guard context.diskAlarm.exchange(low, ordering: .relaxed) != low else { return }
+            if low {
+                logger.warning("disk alarm set: free disk space is below the limit; publishers are blocked",
+                               metadata: ["path": "\(watch.path)", "free": "\(free ?? 0)", "limit": "\(watch.freeLimit)"])
+            } else {
+                logger.warning("disk alarm cleared", metadata: ["path": "\(watch.path)", "free": "\(free ?? 0)"])
+            }
+            for loop in services {
+                loop.eventLoop.execute { loop.alarmChanged(active: low) }
+            }
+        }
     }
 
     public func shutdown() async throws {
@@ -97,9 +129,9 @@ public final class RouterServer: Sendable {
                 socketPath: RouterConfiguration.workerSocketPath(runtimeDirectory: configuration.runtimeDirectory, partition: index),
                 eventLoop: loop, topology: context.topology, logger: logger)
         }
-        let forwarder = DeadLetterForwarder(topology: context.topology, logger: logger)
+        let forwarder = Republisher(topology: context.topology, logger: logger)
         forwarder.links = links
-        for link in links { link.deadLetters = forwarder }
+        for link in links { link.republisher = forwarder }
         let deadline = NIODeadline.now() + configuration.workerWait
         let connected = links.map { link in connectWithRetry(link, until: deadline) }
         return EventLoopFuture.andAllSucceed(connected, on: loop).map { NIOLoopBound(links, eventLoop: loop) }

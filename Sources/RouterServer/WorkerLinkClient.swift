@@ -33,7 +33,7 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     private var sinks: [HTTP2StreamID: (sink: WorkerStreamSink, decoder: LinkMessageDecoder<LinkEvent>)] = [:]
     private var closed = false
     /// Routes what the worker dead-letters (shared by this loop's links).
-    var deadLetters: DeadLetterForwarder?
+    var republisher: Republisher?
 
     init(partition: PartitionID, socketPath: String, eventLoop: EventLoop, topology: TopologyStore, logger: Logger) {
         self.partition = partition
@@ -175,7 +175,9 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
         case .queueGone(let queue):
             try? topology.update { (topology: inout Topology) throws(TopologyError) in topology.removeQueue(queue) }
         case .deadLetter(let dead):
-            deadLetters?.forward(dead, nowSeconds: UInt64(time(nil)))
+            republisher?.forward(dead, nowSeconds: UInt64(time(nil)))
+        case .delayedDue(let vhost, let message):
+            republisher?.forwardDelayed(message, in: vhost)
         default:
             logger.error("unexpected event on the control stream", metadata: ["event": "\(event)"])
         }

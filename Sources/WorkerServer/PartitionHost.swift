@@ -39,7 +39,7 @@ final class PartitionHost {
         self.configuration = configuration
         self.eventLoop = eventLoop
         self.logger = logger
-        self.engine = PartitionEngine(partition: configuration.partition)
+        self.engine = PartitionEngine(partition: configuration.partition, consumerTimeout: configuration.consumerTimeout)
     }
 
     func attach(connection: ConnectionID, at ref: StreamRef) {
@@ -70,8 +70,8 @@ final class PartitionHost {
         UInt64(NIODeadline.now().uptimeNanoseconds / 1_000_000)
     }
 
-    /// Message TTLs and queue expiry: a cheap check every few milliseconds, and nothing at
-    /// all while no queue has either.
+    /// Message TTLs, queue expiry, delayed messages and consumer timeouts: a cheap check
+    /// every few milliseconds, and nothing at all while nothing can expire.
     func startClock() {
         eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(10), delay: .milliseconds(10)) { [self] _ in
             guard engine.needsTicks else { return }

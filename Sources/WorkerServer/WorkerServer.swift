@@ -20,11 +20,15 @@ public struct WorkerConfiguration: Sendable {
     public var partitions: Int
     /// Path of the Unix socket to listen on; its directory must be private (0700).
     public var socketPath: String
+    /// Milliseconds a delivery may stay unacked, for queues without x-consumer-timeout.
+    public var consumerTimeout: UInt64
 
-    public init(partition: PartitionID, partitions: Int, socketPath: String) {
+    public init(partition: PartitionID, partitions: Int, socketPath: String,
+                consumerTimeout: UInt64 = PartitionEngine.defaultConsumerTimeout) {
         self.partition = partition
         self.partitions = partitions
         self.socketPath = socketPath
+        self.consumerTimeout = consumerTimeout
     }
 }
 

@@ -19,6 +19,7 @@ struct ClusterUpCommand: AsyncParsableCommand {
     var startTimeout: Double = 30
 
     @OptionGroup var router: RouterOptions
+    @OptionGroup var worker: WorkerOptions
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -34,11 +35,13 @@ struct ClusterUpCommand: AsyncParsableCommand {
         common += ["--partitions", "\(workers)", "--runtime-dir", runtime]
         do {
             for index in 0..<workers {
-                try supervisor.start(name: "worker \(index)", arguments: ["worker", "--partition", "\(index)"] + common)
+                try supervisor.start(name: "worker \(index)", arguments: ["worker", "--partition", "\(index)"] + worker.arguments + common)
             }
             var routerArguments = ["router", "--host", router.host, "--port", "\(router.port)",
                                    "--event-loops", "\(router.eventLoops)", "--heartbeat", "\(router.heartbeat)"]
             for user in router.user { routerArguments += ["--user", user] }
+            if let dataDir = router.dataDir { routerArguments += ["--data-dir", dataDir] }
+            routerArguments += ["--disk-free-limit", "\(router.diskFreeLimit)"]
             try supervisor.start(name: "router", arguments: routerArguments + common)
         } catch {
             supervisor.stopAll()

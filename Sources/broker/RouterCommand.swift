@@ -19,6 +19,12 @@ struct RouterOptions: ParsableArguments {
     @Option(help: "A user as name:password; repeat for more. Default: guest:guest.")
     var user: [String] = []
 
+    @Option(help: "Directory whose file system the disk alarm watches; default: the runtime directory.")
+    var dataDir: String?
+
+    @Option(help: "Free bytes below which the disk alarm blocks publishers (RabbitMQ's disk_free_limit).")
+    var diskFreeLimit: UInt64 = 50_000_000
+
     func users() throws -> UserDirectory {
         guard !user.isEmpty else { return UserDirectory() }
         var passwords: [String: String] = [:]
@@ -45,7 +51,8 @@ struct RouterCommand: AsyncParsableCommand {
         do {
             let server = RouterServer(configuration: RouterConfiguration(
                 host: router.host, port: router.port, partitions: member.partitions, runtimeDirectory: member.runtimeDir,
-                eventLoops: router.eventLoops, heartbeatSeconds: router.heartbeat, users: try router.users()),
+                eventLoops: router.eventLoops, heartbeatSeconds: router.heartbeat, users: try router.users(),
+                diskWatch: DiskWatch(path: router.dataDir ?? member.runtimeDir, freeLimit: router.diskFreeLimit)),
                 logger: logger)
             let channel = try await server.start()
             ProcessSupport.report("ready router \(router.host):\(channel.localAddress?.port ?? router.port)")

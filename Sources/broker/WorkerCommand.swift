@@ -3,6 +3,13 @@ import BrokerModel
 import Foundation
 import WorkerServer
 
+struct WorkerOptions: ParsableArguments {
+    @Option(help: "Milliseconds a delivery may stay unacknowledged before its channel is closed (RabbitMQ's consumer_timeout); a queue's x-consumer-timeout overrides it.")
+    var consumerTimeout: UInt64 = 1_800_000
+
+    var arguments: [String] { ["--consumer-timeout", "\(consumerTimeout)"] }
+}
+
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
@@ -12,6 +19,7 @@ struct WorkerCommand: AsyncParsableCommand {
     var partition: Int
 
     @OptionGroup var member: ClusterMemberOptions
+    @OptionGroup var worker: WorkerOptions
     @OptionGroup var logging: LoggingOptions
 
     var partitions: Int { member.partitions }
@@ -30,7 +38,8 @@ struct WorkerCommand: AsyncParsableCommand {
             try ProcessSupport.prepareRuntimeDirectory(runtimeDir)
             let server = WorkerServer(configuration: WorkerConfiguration(
                 partition: PartitionID(partition), partitions: partitions,
-                socketPath: "\(runtimeDir)/worker-\(partition).sock"), logger: logger)
+                socketPath: "\(runtimeDir)/worker-\(partition).sock", consumerTimeout: worker.consumerTimeout),
+                logger: logger)
             let channel = try await server.start()
             ProcessSupport.report("ready worker \(partition)")
             await ProcessSupport.waitForTermination()

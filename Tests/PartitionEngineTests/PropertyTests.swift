@@ -110,7 +110,7 @@ struct ConservationModel {
     func located() -> [ObjectIdentifier: (queue: EngineQueue, ids: [String])] {
         var result: [ObjectIdentifier: (queue: EngineQueue, ids: [String])] = [:]
         for queue in engine.queues.values {
-            result[ObjectIdentifier(queue), default: (queue, [])].ids += queue.ready.map { "\(bodyText($0.message))@\(queue.id.name)" }
+            result[ObjectIdentifier(queue), default: (queue, [])].ids += queue.ready.inDeliveryOrder.map { "\(bodyText($0.message))@\(queue.id.name)" }
         }
         for state in engine.connections.values {
             for channel in state.channels.values {
@@ -140,7 +140,7 @@ struct ConservationModel {
                     .map { "\(bodyText($0.message))@\($0.queue.id.name)" }
             }
         case .purgeQueue(_, _, let queue):
-            settledNow = engine.queues[queue].map { q in q.ready.map { "\(bodyText($0.message))@\(q.id.name)" } } ?? []
+            settledNow = engine.queues[queue].map { q in q.ready.inDeliveryOrder.map { "\(bodyText($0.message))@\(q.id.name)" } } ?? []
         case .closeChannel(let channel):
             lastTag["\(connection)/\(channel)"] = nil
         default:
@@ -237,7 +237,7 @@ struct ConservationModel {
         #expect(here.isDisjoint(with: finished), "a finished copy is not still in the engine")
         #expect(here.union(finished) == published, "no copy is lost")
         for queue in engine.queues.values {
-            let sequences = queue.ready.map(\.sequence)
+            let sequences = queue.ready.inDeliveryOrder.map(\.sequence)
             #expect(sequences == sequences.sorted(), "ready stays in publish order")
         }
     }

@@ -11,7 +11,10 @@ func arguments(_ entries: [(String, Any)]) -> ByteBuffer {
     for (key, value) in entries {
         body.writeInteger(UInt8(key.utf8.count))
         body.writeString(key)
-        if let number = value as? Int {
+        if let flag = value as? Bool {
+            body.writeInteger(UInt8(ascii: "t"))
+            body.writeInteger(UInt8(flag ? 1 : 0))
+        } else if let number = value as? Int {
             body.writeInteger(UInt8(ascii: "l"))
             body.writeInteger(Int64(number))
         } else if let text = value as? String {

@@ -1,8 +1,10 @@
-// Dead-lettering, the router's half: a worker hands over a message its queue rejected,
-// expired or dropped for length; the router records the death in the `x-death` header as
-// RabbitMQ does, routes it through the queue's dead-letter exchange (whose bindings only
-// the router knows), and forwards it to the owning workers over their control streams.
-// As with RabbitMQ's classic queues this is at most once: no confirm is awaited.
+// Messages a worker hands back to be routed again, since only the router knows the
+// bindings: dead letters (a queue rejected, expired or dropped one for length: the death is
+// recorded in the `x-death` header as RabbitMQ does and the message goes through the
+// queue's dead-letter exchange) and delayed messages that fell due (routed through their
+// x-delayed-message exchange). Either is forwarded to the owning workers over their control
+// streams. As with RabbitMQ's classic queues and delayed-message plugin this is at most
+// once: no confirm is awaited.
 import AMQPWire
 import BrokerModel
 import LinkWire
@@ -10,7 +12,7 @@ import Logging
 import NIOCore
 import RouterCore
 
-final class DeadLetterForwarder {
+final class Republisher {
     private let topology: TopologyStore
     private let logger: Logger
     /// This event loop's links, indexed by partition.
@@ -45,10 +47,27 @@ final class DeadLetterForwarder {
         properties.encode(into: &encoded)
         let message = LinkMessage(exchange: event.deadLetterExchange, routingKey: routingKey,
                                   properties: encoded, body: event.message.body)
-        var byPartition: [PartitionID: [QueueName]] = [:]
-        for queue in queues where !Self.isCycle(queue.id.name, deaths: deaths) {
-            byPartition[queue.partition, default: []].append(queue.id.name)
+        publish(message, to: queues.filter { !Self.isCycle($0.id.name, deaths: deaths) }, in: vhost)
+    }
+
+    /// A delayed message is due: route it as its exchange's x-delayed-type.
+    func forwardDelayed(_ message: LinkMessage, in vhost: VHost) {
+        let queues: [QueueRecord]
+        do {
+            queues = try topology.snapshot.route(
+                exchange: ExchangeName(message.exchange), routingKey: message.routingKey,
+                headers: { try? ContentHeader(bodySize: 0, rawProperties: message.properties).decodeProperties().headers },
+                in: vhost)
+        } catch {
+            logger.debug("delayed exchange gone; message dropped", metadata: ["exchange": "\(message.exchange)"])
+            return
         }
+        publish(message, to: queues, in: vhost)
+    }
+
+    private func publish(_ message: LinkMessage, to queues: [QueueRecord], in vhost: VHost) {
+        var byPartition: [PartitionID: [QueueName]] = [:]
+        for queue in queues { byPartition[queue.partition, default: []].append(queue.id.name) }
         for (partition, names) in byPartition {
             links[partition.index].sendControl(.publish(PublishRequest(
                 channel: ChannelNumber(0), confirmSequence: 0, vhost: vhost, queues: names, message: message)))

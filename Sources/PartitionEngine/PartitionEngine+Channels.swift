@@ -1,0 +1,48 @@
+// Channel-wide limits on this worker: the share of a global basic.qos that the router
+// hands out (design invariant 5), and the delivery-acknowledgement timeout.
+import BrokerModel
+import LinkWire
+
+extension PartitionEngine {
+    /// Sets the channel's share. A share is confirmed with `.channelLimitSettled` as soon as
+    /// the channel's unacked consumer deliveries fit in it, so the router knows when credit
+    /// taken from this worker may be given to another.
+    mutating func setChannelLimit(_ number: ChannelNumber, _ limit: UInt32?, from connection: ConnectionID,
+                                  into output: inout EngineOutput) {
+        let channel = self.channel(number, of: connection)
+        channel.limit = limit
+        channel.creditWanted = false
+        channel.loweredLimitPending = false
+        if let limit {
+            if channel.consumerUnacked <= Int(limit) {
+                output.send(.channelLimitSettled(channel: number, limit: limit), to: connection)
+            } else {
+                channel.loweredLimitPending = true
+            }
+        }
+        var touched = takeScratch()
+        for consumer in channel.consumers { noteTouched(consumer.queue, in: &touched) }
+        for queue in touched { queue.dispatch(now: now, into: &output) }
+        returnScratch(&touched)
+    }
+
+    /// Reports channels whose oldest unacked delivery is older than its queue's consumer
+    /// timeout, once per channel; the router closes them (RabbitMQ looks at the oldest one
+    /// too). Checked every `timeoutCheckInterval` milliseconds, not on every tick.
+    mutating func checkConsumerTimeouts(into output: inout EngineOutput) {
+        guard now >= nextTimeoutCheck else { return }
+        nextTimeoutCheck = now &+ Self.timeoutCheckInterval
+        for (connection, state) in connections {
+            for channel in state.channels.values where !channel.timedOut {
+                guard let oldest = channel.unacked.first else { continue }
+                let timeout = oldest.queue.consumerTimeout(default: consumerTimeout)
+                if now &- oldest.deliveredAt > timeout {
+                    channel.timedOut = true
+                    output.send(.channelTimedOut(channel: channel.number, timeout: timeout), to: connection)
+                }
+            }
+        }
+    }
+
+    static let timeoutCheckInterval: UInt64 = 100
+}
