@@ -7,7 +7,7 @@ extension LinkEvent: LinkCodable {
     enum Kind: UInt8 {
         case queueDeclared = 64, queueDeleted, queuePurged, consumeOk, cancelOk, getOk, getEmpty,
              recoverOk, failed, deliver, accepted, rejected, consumerCancelled, queueGone, deadLetter,
-             creditWanted, channelLimitSettled, channelTimedOut, delayedDue
+             creditWanted, channelShareUsage, channelTimedOut, delayedDue
     }
 
     public func encode(into buffer: inout ByteBuffer) {
@@ -85,10 +85,11 @@ extension LinkEvent: LinkCodable {
         case .creditWanted(let channel):
             buffer.writeInteger(Kind.creditWanted.rawValue)
             buffer.writeChannel(channel)
-        case .channelLimitSettled(let channel, let limit):
-            buffer.writeInteger(Kind.channelLimitSettled.rawValue)
+        case .channelShareUsage(let channel, let limit, let unacked):
+            buffer.writeInteger(Kind.channelShareUsage.rawValue)
             buffer.writeChannel(channel)
             buffer.writeInteger(limit)
+            buffer.writeInteger(unacked)
         case .channelTimedOut(let channel, let timeout):
             buffer.writeInteger(Kind.channelTimedOut.rawValue)
             buffer.writeChannel(channel)
@@ -149,8 +150,9 @@ extension LinkEvent: LinkCodable {
                                                deadLetterRoutingKey: hasKey ? key : nil, message: try buffer.readLinkMessage()))
         case .creditWanted:
             return .creditWanted(channel: try buffer.readChannel())
-        case .channelLimitSettled:
-            return .channelLimitSettled(channel: try buffer.readChannel(), limit: try buffer.readLinkInteger())
+        case .channelShareUsage:
+            return .channelShareUsage(channel: try buffer.readChannel(), limit: try buffer.readLinkInteger(),
+                                      unacked: try buffer.readLinkInteger())
         case .channelTimedOut:
             return .channelTimedOut(channel: try buffer.readChannel(), timeout: try buffer.readLinkInteger())
         case .delayedDue:

@@ -155,8 +155,9 @@ public enum LinkRequest: Hashable, Sendable {
     /// The channel closed: cancel its consumers and requeue its unacked deliveries.
     case closeChannel(channel: ChannelNumber)
     /// The channel's share of its global (channel-wide) prefetch on this worker: at most
-    /// `limit` unacked consumer deliveries (`nil`: no channel limit). A lower limit is
-    /// answered by `.channelLimitSettled` once the channel's unacked count is within it.
+    /// `limit` unacked consumer deliveries (`nil`: no channel limit). Answered at once by
+    /// `.channelShareUsage`, and again when an unacked count above the limit has fallen
+    /// within it.
     case setChannelLimit(channel: ChannelNumber, limit: UInt32?)
     /// Keep a message until its delay has passed; answered by `.accepted` when confirming.
     case delay(DelayRequest)
@@ -241,8 +242,8 @@ public enum LinkEvent: Hashable, Sendable {
     /// A consumer of the channel has messages waiting but the channel's limit on this
     /// worker is used up (sent once per `setChannelLimit`).
     case creditWanted(channel: ChannelNumber)
-    /// The channel's unacked count on this worker is within the lowered `limit`.
-    case channelLimitSettled(channel: ChannelNumber, limit: UInt32)
+    /// The channel's unacked consumer deliveries on this worker while its share is `limit`.
+    case channelShareUsage(channel: ChannelNumber, limit: UInt32, unacked: UInt32)
     /// The channel's oldest unacked delivery has waited longer than its queue's consumer
     /// timeout (milliseconds): the router closes the channel with 406.
     case channelTimedOut(channel: ChannelNumber, timeout: UInt64)

@@ -32,7 +32,7 @@ final class EngineChannel {
     var consumerUnacked = 0
     /// The router was asked for more credit and has not answered yet.
     var creditWanted = false
-    /// A lowered limit the router waits to hear is in force (see `.channelLimitSettled`).
+    /// More than `limit` is unacked: the router waits to hear when it fits (`.channelShareUsage`).
     var loweredLimitPending = false
     /// The router has been told that the oldest delivery timed out.
     var timedOut = false
@@ -57,7 +57,8 @@ final class EngineChannel {
         consumerUnacked &-= 1
         if loweredLimitPending, let limit, consumerUnacked <= Int(limit) {
             loweredLimitPending = false
-            output.send(.channelLimitSettled(channel: number, limit: limit), to: connection)
+            output.send(.channelShareUsage(channel: number, limit: limit, unacked: UInt32(clamping: consumerUnacked)),
+                        to: connection)
         }
     }
 

@@ -4,9 +4,9 @@ import BrokerModel
 import LinkWire
 
 extension PartitionEngine {
-    /// Sets the channel's share. A share is confirmed with `.channelLimitSettled` as soon as
-    /// the channel's unacked consumer deliveries fit in it, so the router knows when credit
-    /// taken from this worker may be given to another.
+    /// Sets the channel's share and reports how much of it is in use; if more than the share
+    /// is unacked, reports again once that fits, so the router knows when credit taken from
+    /// this worker may be given to another.
     mutating func setChannelLimit(_ number: ChannelNumber, _ limit: UInt32?, from connection: ConnectionID,
                                   into output: inout EngineOutput) {
         let channel = self.channel(number, of: connection)
@@ -14,11 +14,9 @@ extension PartitionEngine {
         channel.creditWanted = false
         channel.loweredLimitPending = false
         if let limit {
-            if channel.consumerUnacked <= Int(limit) {
-                output.send(.channelLimitSettled(channel: number, limit: limit), to: connection)
-            } else {
-                channel.loweredLimitPending = true
-            }
+            output.send(.channelShareUsage(channel: number, limit: limit, unacked: UInt32(clamping: channel.consumerUnacked)),
+                        to: connection)
+            channel.loweredLimitPending = channel.consumerUnacked > Int(limit)
         }
         var touched = takeScratch()
         for consumer in channel.consumers { noteTouched(consumer.queue, in: &touched) }

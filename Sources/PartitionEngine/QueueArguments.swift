@@ -78,6 +78,27 @@ enum QueueArguments {
         }
     }
 
+    /// RabbitMQ's name for the entry's type (as in "expected integer, got longstr").
+    static func typeName(_ entry: Entry) -> String {
+        switch entry.type {
+        case UInt8(ascii: "S"): "longstr"
+        case UInt8(ascii: "t"): "bool"
+        case UInt8(ascii: "b"): "byte"
+        case UInt8(ascii: "s"): "short"
+        case UInt8(ascii: "I"): "signedint"
+        case UInt8(ascii: "l"): "long"
+        case UInt8(ascii: "f"): "float"
+        case UInt8(ascii: "d"): "double"
+        case UInt8(ascii: "D"): "decimal"
+        case UInt8(ascii: "F"): "table"
+        case UInt8(ascii: "A"): "array"
+        case UInt8(ascii: "T"): "timestamp"
+        case UInt8(ascii: "V"): "void"
+        case UInt8(ascii: "x"): "binary"
+        default: "unknown"
+        }
+    }
+
     /// RabbitMQ 3.10's rendering: the bare value, `'2000'`, or `none`.
     static func describe(_ entry: Entry?) -> String {
         guard let entry else { return "none" }

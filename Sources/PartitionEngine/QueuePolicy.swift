@@ -65,12 +65,16 @@ struct QueuePolicy {
                 guard let text = QueueArguments.string(entry) else { return .failure(.invalidArgument(queue, entry, "unacceptable_type")) }
                 policy.deadLetterRoutingKey = text
             case "x-max-priority":
-                guard let value = QueueArguments.integer(entry) else { return .failure(.invalidArgument(queue, entry, "unacceptable_type")) }
+                guard let value = QueueArguments.integer(entry) else {
+                    return .failure(.invalidArgument(queue, entry, detail: "\"expected integer, got \(QueueArguments.typeName(entry))\""))
+                }
                 guard value >= 0 else { return .failure(.invalidArgument(queue, entry, "value_negative")) }
                 guard value <= 255 else { return .failure(.invalidArgument(queue, entry, "max_value_exceeded")) }
                 policy.maxPriority = UInt8(value)
             case "x-single-active-consumer":
-                guard entry.type == UInt8(ascii: "t") else { return .failure(.invalidArgument(queue, entry, "unacceptable_type")) }
+                guard entry.type == UInt8(ascii: "t") else {
+                    return .failure(.invalidArgument(queue, entry, detail: "{unacceptable_type,\(QueueArguments.typeName(entry))}"))
+                }
                 policy.singleActiveConsumer = entry.value.getInteger(at: entry.value.readerIndex, as: UInt8.self) != 0
             case "x-consumer-timeout":
                 guard let value = QueueArguments.integer(entry) else { return .failure(.invalidArgument(queue, entry, "unacceptable_type")) }
@@ -100,6 +104,10 @@ extension QueueArguments {
 extension ChannelError {
     static func invalidArgument(_ queue: QueueID, _ entry: QueueArguments.Entry, _ reason: String) -> ChannelError {
         let shown = QueueArguments.integer(entry).map { "{\(reason),\($0)}" } ?? "{\(reason),\(QueueArguments.describe(entry))}"
-        return ChannelError(code: 406, text: "PRECONDITION_FAILED - invalid arg '\(entry.key)' for queue \(queue): \(shown)")
+        return invalidArgument(queue, entry, detail: shown)
+    }
+
+    static func invalidArgument(_ queue: QueueID, _ entry: QueueArguments.Entry, detail: String) -> ChannelError {
+        ChannelError(code: 406, text: "PRECONDITION_FAILED - invalid arg '\(entry.key)' for queue \(queue): \(detail)")
     }
 }

@@ -9,8 +9,8 @@
 //   then splits the limit fairly among the workers that ask or hold credit: the ones holding
 //   less go first, so with a limit smaller than the number of workers the credit rotates.
 // - Lowering a share takes effect at the worker at once, but the credit it frees is only
-//   given to another worker once the worker reports (`settled`) that its unacked count fits
-//   the new share. Until then the router counts the old share as used.
+//   given to another worker once the worker reports (`used`) how much it has unacked; the
+//   router counts the old share as used until then, and the reported count after.
 import BrokerModel
 
 public struct GlobalCredit: Sendable {
@@ -23,8 +23,8 @@ public struct GlobalCredit: Sendable {
     struct Share: Sendable {
         /// The share last sent to the worker.
         var limit: UInt32
-        /// An upper bound of the worker's unacked deliveries: the limit, or more while a
-        /// lowered limit is not yet reported settled.
+        /// An upper bound of the worker's unacked deliveries: the limit, or more while the
+        /// worker has more unacked than a lowered limit.
         var usage: UInt32
     }
 
@@ -71,10 +71,11 @@ public struct GlobalCredit: Sendable {
         return rebalance()
     }
 
-    /// The worker's unacked count fits `limit`.
-    public mutating func settled(_ partition: PartitionID, limit: UInt32) -> [Command] {
+    /// The worker reports `unacked` deliveries while its share is `limit` (a report for an
+    /// older share is ignored: the share it answers has changed since).
+    public mutating func used(_ partition: PartitionID, limit: UInt32, unacked: UInt32) -> [Command] {
         guard var share = shares[partition], share.limit == limit else { return [] }
-        share.usage = limit
+        share.usage = max(limit, min(unacked, share.usage))
         shares[partition] = share
         return rebalance()
     }

@@ -14,14 +14,19 @@ public enum SenderSelected {
         }
     }
 
-    /// The routing keys of CC and BCC, in that order; BCC is taken out of `properties`.
-    /// Values that are not arrays of strings are ignored.
-    public static func routingKeys(removingBCCFrom properties: inout BasicProperties) -> [String] {
+    /// The routing keys of CC and BCC, in that order; BCC is taken out of `properties`. A
+    /// value that is not an array is RabbitMQ's 406 (strings inside an array are used, other
+    /// elements ignored).
+    public static func routingKeys(removingBCCFrom properties: inout BasicProperties) throws(TopologyError) -> [String] {
         guard var headers = properties.headers else { return [] }
         var keys: [String] = []
         for name in ["CC", "BCC"] {
-            guard case .array(let values)? = headers[name] else { continue }
-            keys += values.compactMap(\.stringValue)
+            switch headers[name] {
+            case nil: continue
+            case .array(let values)?: keys += values.compactMap(\.stringValue)
+            case let other?:
+                throw TopologyError.preconditionFailed("invalid message: {unacceptable_type_in_header,\"\(name)\",\(other.typeName)}")
+            }
         }
         if headers["BCC"] != nil {
             headers["BCC"] = nil

@@ -27,13 +27,9 @@ extension AMQPConnectionHandler {
         resumeReading()
     }
 
-    /// connection.update-secret: the new secret must authenticate the connection's user.
+    /// connection.update-secret: accepted, as RabbitMQ's internal user database does (it
+    /// does not re-check a password; token-based backends would check the new token here).
     func updateSecret(_ update: ConnectionUpdateSecret) {
-        let secret = String(decoding: update.newSecret, as: UTF8.self)
-        guard context.users.authenticate(user, secret) else {
-            return closeConnection(.accessRefused, "ACCESS_REFUSED - new secret was refused for user '\(user)'",
-                                   classID: ConnectionUpdateSecret.classID, methodID: ConnectionUpdateSecret.methodID)
-        }
         logger.info("secret updated", metadata: ["reason": "\(update.reason)"])
         sendMethod(0, .connectionUpdateSecretOk(ConnectionUpdateSecretOk()))
     }

@@ -121,10 +121,12 @@ extension AMQPConnectionHandler {
             }
             // RabbitMQ's semantics: global=false limits each consumer created from now on;
             // global=true limits the channel as a whole, across every worker it consumes from.
+            // As in RabbitMQ 3.10, global=false also lifts a channel-wide limit.
             if qos.global {
                 setGlobalPrefetch(UInt32(qos.prefetchCount), on: channel)
             } else {
                 channel.prefetchCount = qos.prefetchCount
+                setGlobalPrefetch(0, on: channel)
             }
             sendMethod(number, .basicQosOk(BasicQosOk()))
         case .basicConsume(let consume):
@@ -199,16 +201,17 @@ extension AMQPConnectionHandler {
     private func exchangeDeclare(_ declare: ExchangeDeclare, method: AMQPMethod, on channel: RouterChannel) {
         let delayed = declare.type == ExchangeType.delayedMessage
         // A delayed exchange routes as its x-delayed-type (RabbitMQ's delayed-message plugin).
-        let typeName = delayed ? declare.arguments["x-delayed-type"]?.stringValue ?? "" : declare.type
+        let delayedType = declare.arguments["x-delayed-type"]?.stringValue
+        let typeName = delayed ? delayedType ?? "" : declare.type
         guard let type = ExchangeType(rawValue: typeName) else {
             if declare.passive {
                 // A passive declare checks existence only; the type is not looked at.
                 return passiveExchangeCheck(declare, method: method, on: channel)
             }
-            if delayed {
+            if delayed, delayedType == nil {
                 return fail(channel, .preconditionFailed, "Invalid argument, 'x-delayed-type' must be an existing exchange type", method: method)
             }
-            return closeConnection(.commandInvalid, "COMMAND_INVALID - unknown exchange type '\(declare.type)'", method: method)
+            return closeConnection(.commandInvalid, "COMMAND_INVALID - unknown exchange type '\(typeName)'", method: method)
         }
         let definition = ExchangeDefinition(
             name: ExchangeName(declare.exchange), type: type, durable: declare.durable,
@@ -285,18 +288,15 @@ extension AMQPConnectionHandler {
 
     private func queueDeclare(_ declare: QueueDeclare, method: AMQPMethod, on channel: RouterChannel) {
         var name = declare.queue
+        if name == Self.replyToQueue || name.hasPrefix(Self.replyToPrefix) {
+            return declareReplyTo(declare, method: method, on: channel)
+        }
         if name.isEmpty {
             if declare.passive, let last = channel.lastQueue {
                 name = last.name
             } else {
                 name = "amq.gen-" + RandomName.make(length: 22)
             }
-        } else if declare.passive, name == Self.replyToQueue || name.hasPrefix(Self.replyToPrefix) {
-            // The pseudo-queue exists for every channel (RabbitMQ answers a passive declare).
-            if !declare.noWait {
-                sendMethod(channel.number.value, .queueDeclareOk(QueueDeclareOk(queue: name, messageCount: 0, consumerCount: 0)))
-            }
-            return
         } else if name.hasPrefix("amq."), !declare.passive {
             return fail(channel, .accessRefused, "queue name '\(name)' contains reserved prefix 'amq.*'", method: method)
         }
@@ -325,7 +325,7 @@ extension AMQPConnectionHandler {
         var priority: Int32 = 0
         if let value = consume.arguments["x-priority"] {
             guard let number = value.integerValue else {
-                return fail(channel, .preconditionFailed, "invalid arg 'x-priority' for \(queue): {unacceptable_type,\(value.typeName)}", method: method)
+                return fail(channel, .preconditionFailed, "invalid arg 'x-priority' for queue \(queue): \"expected integer, got \(value.typeName)\"", method: method)
             }
             priority = Int32(clamping: number)
         }

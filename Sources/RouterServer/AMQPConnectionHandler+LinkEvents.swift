@@ -32,9 +32,9 @@ extension AMQPConnectionHandler {
             let commands = credit.wanted(by: partition)
             channel.credit = credit
             sendCredit(commands, on: channel)
-        case .channelLimitSettled(let number, let limit):
+        case .channelShareUsage(let number, let limit, let unacked):
             guard let channel = channels[number.value], channel.phase == .open, var credit = channel.credit else { return }
-            let commands = credit.settled(partition, limit: limit)
+            let commands = credit.used(partition, limit: limit, unacked: unacked)
             channel.credit = credit
             sendCredit(commands, on: channel)
         case .channelTimedOut(let number, let timeout):

@@ -47,7 +47,7 @@ extension AMQPConnectionHandler {
             queues = try topology.route(exchange: exchange, routingKey: publish.routingKey,
                                         headers: { (try? header.decodeProperties())?.headers ?? FieldTable() }, in: vhost)
             if SenderSelected.isPresent(in: header.rawProperties), var properties = try? header.decodeProperties() {
-                for key in SenderSelected.routingKeys(removingBCCFrom: &properties) {
+                for key in try SenderSelected.routingKeys(removingBCCFrom: &properties) {
                     let more = try topology.route(exchange: exchange, routingKey: key, headers: { properties.headers }, in: vhost)
                     for queue in more where !queues.contains(where: { $0.id == queue.id }) { queues.append(queue) }
                 }
@@ -96,10 +96,17 @@ extension AMQPConnectionHandler {
     }
 
     /// A publish to an x-delayed-message exchange with a positive x-delay: held by the worker
-    /// the exchange's name hashes to, and routed when due. Confirmed once that worker has it;
-    /// never returned as unroutable (routing happens later), as with RabbitMQ's plugin.
+    /// the exchange's name hashes to, and routed when due. Confirmed once that worker has it.
+    /// As with RabbitMQ's plugin, a mandatory one is also returned at once (nothing routes it
+    /// now) and still delivered later.
     private func delayPublish(_ publish: BasicPublish, header: ContentHeader, body: ByteBuffer, delay: UInt64,
                               on channel: RouterChannel) {
+        if publish.mandatory {
+            sendContent(channel.number.value, .basicReturn(BasicReturn(
+                replyCode: ReplyCode.noRoute.rawValue, replyText: "NO_ROUTE",
+                exchange: publish.exchange, routingKey: publish.routingKey)),
+                properties: header.rawProperties, body: body)
+        }
         let partition = context.partition(of: QueueID(vhost: vhost, name: QueueName(publish.exchange)))
         let sequence = channel.confirms?.nextSequence() ?? 0
         if sequence != 0 { channel.confirms?.published(sequence, partition: partition) }

@@ -23,12 +23,14 @@ extension AMQPConnectionHandler {
         let name = "\(services.index).\(id.value).\(channel.number.value).\(RandomName.make(length: 16))"
         channel.replyConsumer = RouterChannel.ReplyConsumer(tag: tag, name: name)
         services.replyConsumers[name] = LoopServices.ReplyConsumer(connection: self, channel: channel.number, consumerTag: tag)
+        context.replyNames.insert(name)
         if !consume.noWait { sendMethod(channel.number.value, .basicConsumeOk(BasicConsumeOk(consumerTag: tag))) }
     }
 
     func unregisterReplyConsumer(_ channel: RouterChannel) {
         guard let consumer = channel.replyConsumer else { return }
         services.replyConsumers[consumer.name] = nil
+        context.replyNames.remove(consumer.name)
         channel.replyConsumer = nil
     }
 
@@ -49,11 +51,12 @@ extension AMQPConnectionHandler {
     }
 
     /// A publish to `amq.rabbitmq.reply-to.<name>` on the default exchange: handed to the
-    /// consumer's loop. False when the name is not one of ours (then it is unroutable); a
-    /// reply for a consumer that has gone is dropped, as in RabbitMQ.
+    /// consumer's loop. False when no consumer has the name (then it is unroutable, as in
+    /// RabbitMQ); one that leaves while the reply travels does not get it.
     func publishReply(routingKey: String, properties: ByteBuffer, body: ByteBuffer) -> Bool {
         let name = String(routingKey.dropFirst(Self.replyToPrefix.count))
-        guard let dot = name.firstIndex(of: "."), let loop = Int(name[..<dot]), loop >= 0, loop < services.all.count else {
+        guard context.replyNames.contains(name), let dot = name.firstIndex(of: "."), let loop = Int(name[..<dot]),
+              loop >= 0, loop < services.all.count else {
             return false
         }
         let target = services.all[loop]
@@ -62,6 +65,18 @@ extension AMQPConnectionHandler {
             consumer.connection?.deliverReply(to: consumer, routingKey: routingKey, properties: properties, body: body)
         }
         return true
+    }
+
+    /// queue.declare of the pseudo-queue: RabbitMQ answers with one consumer and no messages;
+    /// a reply name is there only while its consumer is.
+    func declareReplyTo(_ declare: QueueDeclare, method: AMQPMethod, on channel: RouterChannel) {
+        let name = declare.queue
+        guard name == Self.replyToQueue || (declare.passive && context.replyNames.contains(String(name.dropFirst(Self.replyToPrefix.count)))) else {
+            return fail(channel, .notFound, "no queue '\(name)' in vhost '\(vhost.name)'", method: method)
+        }
+        if !declare.noWait {
+            sendMethod(channel.number.value, .queueDeclareOk(QueueDeclareOk(queue: name, messageCount: 0, consumerCount: 1)))
+        }
     }
 
     func deliverReply(to consumer: LoopServices.ReplyConsumer, routingKey: String, properties: ByteBuffer, body: ByteBuffer) {

@@ -50,14 +50,25 @@ final class Republisher {
         publish(message, to: queues.filter { !Self.isCycle($0.id.name, deaths: deaths) }, in: vhost)
     }
 
-    /// A delayed message is due: route it as its exchange's x-delayed-type.
+    /// A delayed message is due: route it as its exchange's x-delayed-type, with x-delay
+    /// negated as the plugin does (so that another delayed exchange does not hold it again).
     func forwardDelayed(_ message: LinkMessage, in vhost: VHost) {
+        var message = message
+        guard var properties = try? ContentHeader(bodySize: 0, rawProperties: message.properties).decodeProperties() else {
+            logger.warning("dropping a delayed message with unreadable properties", metadata: ["exchange": "\(message.exchange)"])
+            return
+        }
+        if var headers = properties.headers, let delay = headers["x-delay"]?.integerValue {
+            headers["x-delay"] = .int64(-delay)
+            properties.headers = headers
+            var encoded = ByteBuffer()
+            properties.encode(into: &encoded)
+            message.properties = encoded
+        }
         let queues: [QueueRecord]
         do {
-            queues = try topology.snapshot.route(
-                exchange: ExchangeName(message.exchange), routingKey: message.routingKey,
-                headers: { try? ContentHeader(bodySize: 0, rawProperties: message.properties).decodeProperties().headers },
-                in: vhost)
+            queues = try topology.snapshot.route(exchange: ExchangeName(message.exchange), routingKey: message.routingKey,
+                                                  headers: { properties.headers }, in: vhost)
         } catch {
             logger.debug("delayed exchange gone; message dropped", metadata: ["exchange": "\(message.exchange)"])
             return

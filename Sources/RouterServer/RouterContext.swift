@@ -16,6 +16,8 @@ final class RouterContext: Sendable {
     let users: UserDirectory
     let topology = TopologyStore()
     let connectionStart: ConnectionStart
+    /// Direct reply-to names with a live consumer.
+    let replyNames = ReplyDirectory()
     /// The disk alarm is on: publishing connections get blocked.
     let diskAlarm = ManagedAtomic<Bool>(false)
 

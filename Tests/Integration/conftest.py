@@ -1,5 +1,9 @@
 """Fixtures that start a real broker cluster (router + workers as processes) on a free
-port with a temporary runtime directory, for tests driven by third-party AMQP clients."""
+port with a temporary runtime directory, for tests driven by third-party AMQP clients.
+
+With BROKER_EXTERNAL_PORT set, no broker is started: every Cluster points at an already running
+broker on 127.0.0.1:$BROKER_EXTERNAL_PORT (guest/guest), e.g. RabbitMQ, to validate the tests
+against it. Tests that need our own command-line options call `needs_own_broker` to skip there."""
 import os
 import signal
 import socket
@@ -76,7 +80,46 @@ def alive(pid: int) -> bool:
         return False
 
 
+EXTERNAL_PORT = os.environ.get("BROKER_EXTERNAL_PORT")
+
+
+def needs_own_broker(option: str, validated: str):
+    """Skips the calling test only when running against an external broker."""
+    if EXTERNAL_PORT:
+        pytest.skip(f"needs broker-specific option {option}; validated against RabbitMQ with {validated}")
+
+
+class ExternalBroker:
+    """An already running broker; `workers` only feeds the partition-name helpers."""
+
+    def __init__(self, workers: int, extra_args=()):
+        self.workers = workers
+        self.port = int(EXTERNAL_PORT)
+
+    def log_text(self):
+        return ""
+
+    def params(self, **kw):
+        import pika
+        return pika.ConnectionParameters(host="127.0.0.1", port=self.port, **kw)
+
+    def connect(self, **kw):
+        import pika
+        return pika.BlockingConnection(self.params(**kw))
+
+    def partition_of(self, queue: str) -> int:
+        return partition_of(queue, self.workers)
+
+    def stop(self):
+        pass
+
+
 class Cluster:
+    def __new__(cls, workers: int, extra_args=()):
+        if EXTERNAL_PORT:
+            return ExternalBroker(workers, extra_args)
+        return super().__new__(cls)
+
     def __init__(self, workers: int, extra_args=()):
         self.workers = workers
         self.port = free_port()

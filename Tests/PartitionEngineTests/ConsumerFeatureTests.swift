@@ -115,14 +115,16 @@ struct ConsumerFeatureTests {
     func channelShare() {
         var h = EngineHarness()
         h.declare("q")
-        #expect(sent(h.apply(.setChannelLimit(channel: ch1, limit: 2))) == [Sent(.connection(c1), .channelLimitSettled(channel: ch1, limit: 2))])
+        #expect(sent(h.apply(.setChannelLimit(channel: ch1, limit: 2))) == [Sent(.connection(c1), .channelShareUsage(channel: ch1, limit: 2, unacked: 0))])
         h.consume()
         let events = h.publish(["a", "b", "c", "d"])
         #expect(deliveries(events).map(\.body) == ["a", "b"])
         #expect(nonDeliveries(events).map(\.1) == [.creditWanted(channel: ch1)])
         // A new share answers the request; still short, the channel asks again.
-        #expect(sent(h.apply(.setChannelLimit(channel: ch1, limit: 1))) == [Sent(.connection(c1), .creditWanted(channel: ch1))])
-        #expect(sent(h.settle(1)) == [Sent(.connection(c1), .channelLimitSettled(channel: ch1, limit: 1))])
+        #expect(sent(h.apply(.setChannelLimit(channel: ch1, limit: 1))) == [
+            Sent(.connection(c1), .channelShareUsage(channel: ch1, limit: 1, unacked: 2)),
+            Sent(.connection(c1), .creditWanted(channel: ch1))])
+        #expect(sent(h.settle(1)) == [Sent(.connection(c1), .channelShareUsage(channel: ch1, limit: 1, unacked: 1))])
         #expect(deliveries(h.settle(2)).map(\.body) == ["c"])
     }
 

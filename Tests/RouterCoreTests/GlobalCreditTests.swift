@@ -8,7 +8,7 @@ import Testing
 @Suite("GlobalCredit")
 struct GlobalCreditTests {
     enum ToWorker { case limit(UInt32), ack }
-    enum ToRouter { case delivered, wanted, settled(UInt32) }
+    enum ToRouter { case delivered, wanted, used(UInt32, Int) }
 
     struct Worker {
         var remaining: Int
@@ -27,12 +27,12 @@ struct GlobalCreditTests {
                 limit = value
                 askedForCredit = false
                 loweredPending = outstanding > Int(value)
-                if !loweredPending { outbox.append(.settled(value)) }
+                outbox.append(.used(value, outstanding))
             case .ack:
                 outstanding -= 1
                 if loweredPending, let limit, outstanding <= Int(limit) {
                     loweredPending = false
-                    outbox.append(.settled(limit))
+                    outbox.append(.used(limit, outstanding))
                 }
             }
             deliver()
@@ -83,8 +83,8 @@ struct GlobalCreditTests {
                     delivered += 1
                 case .wanted:
                     send(credit.wanted(by: PartitionID(w)))
-                case .settled(let value):
-                    send(credit.settled(PartitionID(w), limit: value))
+                case .used(let value, let unacked):
+                    send(credit.used(PartitionID(w), limit: value, unacked: UInt32(unacked)))
                 }
             default:
                 guard unackedAtRouter[w] > 0 else { continue }
@@ -123,16 +123,18 @@ struct GlobalCreditTests {
         var credit = GlobalCredit(total: 50)
         #expect(credit.join(PartitionID(0)) == [GlobalCredit.Command(partition: PartitionID(0), limit: 50)])
         #expect(credit.wanted(by: PartitionID(0)).isEmpty)
-        #expect(credit.settled(PartitionID(0), limit: 50).isEmpty)
+        #expect(credit.used(PartitionID(0), limit: 50, unacked: 0).isEmpty)
     }
 
-    @Test("a second worker gets credit only after the first reports its lowered share")
-    func movesCreditOnlyAfterSettle() {
+    @Test("a second worker gets credit only after the first reports what it holds")
+    func movesCreditOnlyAfterTheReport() {
         var credit = GlobalCredit(total: 10)
         _ = credit.join(PartitionID(0))
         #expect(credit.join(PartitionID(1)) == [GlobalCredit.Command(partition: PartitionID(1), limit: 0)])
         #expect(credit.wanted(by: PartitionID(1)) == [GlobalCredit.Command(partition: PartitionID(0), limit: 5)])
-        #expect(credit.settled(PartitionID(0), limit: 5) == [GlobalCredit.Command(partition: PartitionID(1), limit: 5)])
+        // Still 7 unacked on worker 0: only 3 can move for now.
+        #expect(credit.used(PartitionID(0), limit: 5, unacked: 7) == [GlobalCredit.Command(partition: PartitionID(1), limit: 3)])
+        #expect(credit.used(PartitionID(0), limit: 5, unacked: 5).isEmpty)
     }
 }
 

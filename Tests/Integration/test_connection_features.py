@@ -1,0 +1,169 @@
+"""Connection-level features: connection.update-secret (raw AMQP, pika has no call for it), the
+server's advertised capabilities, and connection.blocked/unblocked on a disk alarm (pika)."""
+import os
+import shutil
+import socket
+import struct
+import tempfile
+import time
+import uuid
+
+from conftest import Cluster, needs_own_broker
+
+GiB = 1 << 30
+
+
+# --- a tiny raw AMQP 0-9-1 client ------------------------------------------------------------
+
+def shortstr(s):
+    b = s.encode()
+    return struct.pack("B", len(b)) + b
+
+
+def longstr(s):
+    b = s.encode()
+    return struct.pack(">I", len(b)) + b
+
+
+class RawConnection:
+    """Just enough AMQP to log in as guest/guest and send connection-class methods."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.buf = b""
+        self.sock.sendall(b"AMQP\x00\x00\x09\x01")
+        assert self.method()[:2] == (10, 10)  # connection.start
+        self.send_method(0, 10, 11, struct.pack(">I", 0) + shortstr("PLAIN") + longstr("\0guest\0guest")
+                         + shortstr("en_US"))
+        class_id, method_id, args = self.method()
+        assert (class_id, method_id) == (10, 30)  # connection.tune
+        channel_max, frame_max, _ = struct.unpack(">HIH", args[:8])
+        self.send_method(0, 10, 31, struct.pack(">HIH", channel_max, frame_max, 0))
+        self.send_method(0, 10, 40, shortstr("/") + shortstr("") + b"\x00")
+        assert self.method()[:2] == (10, 41)  # connection.open-ok
+
+    def read(self, n):
+        while len(self.buf) < n:
+            data = self.sock.recv(65536)
+            if not data:
+                raise EOFError("connection closed by the broker")
+            self.buf += data
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def method(self):
+        """The next method frame as (class, method, arguments), skipping other frames."""
+        while True:
+            frame_type, _, size = struct.unpack(">BHI", self.read(7))
+            payload = self.read(size)
+            assert self.read(1) == b"\xce"
+            if frame_type == 1:
+                class_id, method_id = struct.unpack(">HH", payload[:4])
+                return class_id, method_id, payload[4:]
+
+    def send_method(self, channel, class_id, method_id, args=b""):
+        payload = struct.pack(">HH", class_id, method_id) + args
+        self.sock.sendall(struct.pack(">BHI", 1, channel, len(payload)) + payload + b"\xce")
+
+    def update_secret(self, secret, reason):
+        self.send_method(0, 10, 70, longstr(secret) + shortstr(reason))
+        return self.method()
+
+    def close(self):
+        self.sock.close()
+
+
+def test_update_secret_is_answered_with_update_secret_ok(cluster):
+    conn = RawConnection(cluster.port)
+    assert conn.update_secret("guest", "token refresh") == (10, 71, b"")
+    conn.send_method(1, 20, 10, shortstr(""))  # channel.open still works
+    assert conn.method()[:2] == (20, 11)
+    conn.close()
+
+
+def test_update_secret_with_a_wrong_secret_is_accepted_as_rabbitmq_does_for_internal_users(cluster):
+    # RabbitMQ 3.10's internal (username/password) backend does not re-check the new secret:
+    # update-secret-ok, and the connection carries on.
+    conn = RawConnection(cluster.port)
+    assert conn.update_secret("wrong", "token refresh") == (10, 71, b"")
+    conn.send_method(1, 20, 10, shortstr(""))
+    assert conn.method()[:2] == (20, 11)
+    conn.close()
+
+
+# --- capabilities ----------------------------------------------------------------------------
+
+def test_server_advertises_rabbitmq_3_10_capabilities(cluster):
+    conn = cluster.connect()
+    capabilities = conn._impl.server_capabilities
+    for name in ("publisher_confirms", "exchange_exchange_bindings", "basic.nack", "consumer_cancel_notify",
+                 "connection.blocked", "consumer_priorities", "authentication_failure_close",
+                 "per_consumer_qos", "direct_reply_to"):
+        assert capabilities.get(name) is True, name
+    conn.close()
+
+
+# --- connection.blocked / unblocked on a disk alarm ------------------------------------------
+# RabbitMQ sends connection.blocked (reason "low on disk") to a connection only when it publishes
+# while the alarm is on (a connection that published before the alarm is not blocked until it
+# publishes again; one that only consumes is never blocked), stops reading from it, and sends
+# connection.unblocked when the alarm clears. Validated against RabbitMQ 3.10 with
+# disk_free_limit.absolute set 1 GiB below the free space of its data directory's filesystem.
+
+def free_bytes_of(path):
+    """Free space as df's "Available" (what RabbitMQ's disk monitor uses), not counting root's reserve."""
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def assert_disk_alarm_blocks_publishers_and_clears(broker, fill_dir, fill_bytes):
+    q = f"disk-alarm-{uuid.uuid4().hex[:8]}"
+    publisher, consumer = broker.connect(), broker.connect()
+    events, consumer_events = [], []
+    publisher.add_on_connection_blocked_callback(lambda c, frame: events.append(("blocked", frame.method.reason)))
+    publisher.add_on_connection_unblocked_callback(lambda c, frame: events.append(("unblocked",)))
+    consumer.add_on_connection_blocked_callback(lambda c, frame: consumer_events.append("blocked"))
+    ch = publisher.channel()
+    ch.queue_declare(q)
+    ch.basic_publish("", q, b"before")
+    assert ch.queue_declare(q, passive=True).method.message_count == 1
+    published = 1
+    fill = os.path.join(fill_dir, f"fill-{uuid.uuid4().hex[:8]}")
+    try:
+        with open(fill, "wb") as f:
+            os.posix_fallocate(f.fileno(), 0, fill_bytes)
+        deadline = time.time() + 15
+        while time.time() < deadline and not events:
+            ch.basic_publish("", q, b"during")
+            published += 1
+            publisher.process_data_events(time_limit=0.1)
+        assert events == [("blocked", "low on disk")]
+        # A connection that only consumes is not blocked and can still drain the queue.
+        consumer_ch = consumer.channel()
+        assert consumer_ch.basic_get(q, auto_ack=True)[2] == b"before"
+        consumer.process_data_events(time_limit=0.2)
+        assert consumer_events == []
+    finally:
+        os.remove(fill)
+    deadline = time.time() + 15
+    while time.time() < deadline and len(events) < 2:
+        publisher.process_data_events(time_limit=0.1)
+    assert events == [("blocked", "low on disk"), ("unblocked",)]
+    ch.basic_publish("", q, b"after")
+    published += 1
+    assert ch.queue_declare(q, passive=True).method.message_count == published - 1  # all but "before"
+    ch.queue_delete(q)
+    publisher.close()
+    consumer.close()
+
+
+def test_disk_alarm_blocks_publishing_connections_and_unblocks_them_when_space_returns():
+    needs_own_broker("--data-dir/--disk-free-limit", "disk_free_limit.absolute = free space - 1 GiB")
+    data_dir = tempfile.mkdtemp(prefix="broker-disk-")
+    broker = Cluster(workers=3, extra_args=["--data-dir", data_dir,
+                                            "--disk-free-limit", str(free_bytes_of(data_dir) - GiB)])
+    try:
+        assert_disk_alarm_blocks_publishers_and_clears(broker, data_dir, 2 * GiB)
+    finally:
+        broker.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
