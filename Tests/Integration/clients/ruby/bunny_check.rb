@@ -5,7 +5,8 @@
 #
 # Prints "ok SCENARIO" and exits 0 on success; on any deviation prints
 # "FAIL SCENARIO: what happened" to stderr and exits 1. Scenarios: tags, confirms,
-# mandatory, errors, topic_headers, get_qos, e2e_tx, inequivalent.
+# mandatory, errors, topic_headers, get_qos, e2e_tx, inequivalent, single_active,
+# consumer_timeout, delayed_topic.
 begin
   require "bunny"
 rescue LoadError => e
@@ -404,7 +405,127 @@ def scenario_inequivalent(conn)
   fail!("#{deviations.size} deviation(s) from RabbitMQ 3.10:\n  #{deviations.join("\n  ")}") unless deviations.empty?
 end
 
-SCENARIOS = %w[tags confirms mandatory errors topic_headers get_qos e2e_tx inequivalent].freeze
+# Single active consumer: of two consumers (on two channels) on a queue declared with
+# x-single-active-consumer, only the first gets messages; after its channel closes, the
+# second gets its unacked messages redelivered, then the new ones.
+def scenario_single_active(conn)
+  q = "rb-sac-#{Process.pid}"
+  ch1 = conn.create_channel
+  ch2 = conn.create_channel
+  pub = conn.create_channel
+  ch1.queue_declare(q, arguments: { "x-single-active-consumer" => true })
+  got1 = Queue.new
+  got2 = Queue.new
+  ch1.basic_consume(q, "rb-sac-1", false) { |info, _p, body| got1 << [info.delivery_tag, body, info.redelivered] }
+  ch2.basic_consume(q, "rb-sac-2", false) { |info, _p, body| got2 << [info.delivery_tag, body, info.redelivered] }
+  4.times { |i| pub.default_exchange.publish("m#{i}", routing_key: q) }
+  first = []
+  Timeout.timeout(10, Deviation, "the first (active) consumer got only #{first.size} of 4 within 10s") do
+    first << got1.pop while first.size < 4
+  end
+  sleep 0.3
+  check(got2.empty?, "the second (inactive) consumer got deliveries: #{got2.size}")
+  check(got1.empty?, "the first consumer got more than the 4 published")
+  check(first.map { |_, b, r| [b, r] } == [["m0", false], ["m1", false], ["m2", false], ["m3", false]],
+        "the active consumer got #{first.map { |_, b, r| [b, r] }.inspect}, want m0..m3 not redelivered")
+  ch1.ack(first[1][0], true) # m0 and m1
+  ch1.close
+  rest = []
+  Timeout.timeout(10, Deviation, "after the active consumer's channel closed the second got #{rest.size} of 2 requeued in 10s") do
+    rest << got2.pop while rest.size < 2
+  end
+  check(rest.map { |_, b, r| [b, r] } == [["m2", true], ["m3", true]],
+        "after the active consumer's channel closed the second got #{rest.map { |_, b, r| [b, r] }.inspect}, " \
+        "want [[\"m2\", true], [\"m3\", true]] (its unacked messages, redelivered)")
+  2.times { |i| pub.default_exchange.publish("m#{i + 4}", routing_key: q) }
+  more = []
+  Timeout.timeout(10, Deviation, "the new active consumer got #{more.size} of 2 new messages in 10s") do
+    more << got2.pop while more.size < 2
+  end
+  check(more.map { |_, b, r| [b, r] } == [["m4", false], ["m5", false]],
+        "the new active consumer got #{more.map { |_, b, r| [b, r] }.inspect}, want m4, m5 not redelivered")
+  sleep 0.3
+  check(got2.empty?, "unexpected extra deliveries to the second consumer: #{got2.size}")
+  ch2.ack(more.last[0], true)
+  pub.queue_delete(q)
+end
+
+# Consumer timeout from the x-consumer-timeout queue argument (RabbitMQ 3.12+; 3.10 only
+# has the server-wide consumer_timeout): the channel of a consumer that does not ack is
+# closed with 406 and RabbitMQ's text, and the message is redelivered.
+def scenario_consumer_timeout(conn)
+  q = "rb-ctimeout-#{Process.pid}"
+  ch = conn.create_channel
+  ch.queue_declare(q, arguments: { "x-consumer-timeout" => 500 })
+  got = Queue.new
+  ch.basic_consume(q, "rb-ctimeout-c", false) { |_info, _p, body| got << [body, Time.now] } # never acks
+  other = conn.create_channel
+  started = Time.now
+  other.default_exchange.publish("slow-work", routing_key: q)
+  body, _delivered_at = Timeout.timeout(5, Deviation, "the consumer got no delivery within 5s") { got.pop }
+  check(body == "slow-work", "the consumer got #{body.inspect}, want \"slow-work\"")
+  # Bunny 2.19 calls on_error only for a channel.close answering basic.ack/nack/reject
+  # ("unknown delivery tag"); any other asynchronous close just marks the channel closed and
+  # keeps the error for the next call on it, so poll for that and read the kept error.
+  wait_until([started + 5 - Time.now, 0.01].max, "the channel of a consumer that never acks to be closed within 5s " \
+                                                 "of the publish (x-consumer-timeout 500)") { ch.closed? }
+  closed_at = Time.now
+  error = ch.instance_variable_get(:@last_channel_error)
+  check(error.is_a?(Bunny::ChannelLevelException), "the channel was closed without a channel.close from the broker: #{error.inspect}")
+  code = error.channel_close.reply_code
+  text = error.channel_close.reply_text
+  want = "PRECONDITION_FAILED - delivery acknowledgement on channel #{ch.number} timed out. Timeout value used: 500 ms. " \
+         "This timeout value can be configured, see consumers doc guide to learn more"
+  check(code == 406 && text.start_with?("PRECONDITION_FAILED - delivery acknowledgement on channel"),
+        "consumer timeout: channel closed with #{code} #{text.inspect}, want 406 #{want.inspect}")
+  check(text == want, "consumer timeout: channel closed with text #{text.inspect}, want #{want.inspect}")
+  check(closed_at - started >= 0.45,
+        "the channel was closed #{((closed_at - started) * 1000).round} ms after the publish, before the 500 ms timeout")
+  check(conn.open?, "the consumer timeout closed the connection, not just the channel")
+  wait_until(2, "the channel to be marked closed") { ch.closed? }
+  info = props = nil
+  wait_until(5, "the timed-out message to be back in #{q}") do
+    info, props, body = other.basic_get(q, manual_ack: false)
+    info
+  end
+  check(body == "slow-work" && info.redelivered,
+        "after the timeout basic.get gave #{body.inspect} redelivered=#{info.redelivered}, want \"slow-work\" redelivered=true")
+  other.queue_delete(q)
+end
+
+# x-delayed-message with x-delayed-type topic: a message with x-delay 200 is routed by the
+# topic rules to queues on three workers, not before 200 ms, carrying x-delay -200.
+def scenario_delayed_topic(conn)
+  ch = conn.create_channel
+  x = "rb-delayed-topic"
+  ch.exchange_declare(x, "x-delayed-message", auto_delete: true, arguments: { "x-delayed-type" => "topic" })
+  qa, qb, qc = queues_on_distinct_partitions("rb-delayed", 3)
+  [[qa, "a.*"], [qb, "b.#"], [qc, "#.z"]].each do |q, key|
+    ch.queue_declare(q, exclusive: true)
+    ch.queue_bind(q, x, routing_key: key)
+  end
+  started = Time.now
+  ch.basic_publish("later", x, "a.z", headers: { "x-delay" => 200, "keep" => "me" })
+  [qa, qc].each do |q|
+    info = props = body = nil
+    wait_until(5, "the delayed message in #{q} (worker #{partition_of(q)})") do
+      info, props, body = ch.basic_get(q, manual_ack: false)
+      info
+    end
+    elapsed = Time.now - started
+    check(elapsed >= 0.2, "the message with x-delay 200 reached #{q} after only #{(elapsed * 1000).round} ms")
+    check(body == "later" && info.exchange == x && info.routing_key == "a.z",
+          "#{q}: got #{body.inspect} from exchange #{info.exchange.inspect} key #{info.routing_key.inspect}, want \"later\", #{x}, a.z")
+    check(props[:headers] == { "x-delay" => -200, "keep" => "me" },
+          "#{q}: headers #{props[:headers].inspect}, want {\"x-delay\"=>-200, \"keep\"=>\"me\"}")
+  end
+  sleep 0.2
+  got = get_all(ch, qb)
+  check(got.empty?, "#{qb} bound with b.# got #{got.inspect} for key a.z")
+end
+
+SCENARIOS = %w[tags confirms mandatory errors topic_headers get_qos e2e_tx inequivalent
+               single_active consumer_timeout delayed_topic].freeze
 
 unless SCENARIOS.include?(SCENARIO)
   warn "unknown scenario #{SCENARIO.inspect}; known: #{SCENARIOS.join(', ')}"

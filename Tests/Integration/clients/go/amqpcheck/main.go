@@ -5,7 +5,8 @@
 //
 // It prints "ok SCENARIO" and exits 0 on success; on any deviation it prints
 // "FAIL SCENARIO: what happened" to stderr and exits 1. Scenarios: tags, confirms,
-// mandatory, errors, topic_headers, get_qos, e2e_tx, inequivalent.
+// mandatory, errors, topic_headers, get_qos, e2e_tx, inequivalent, priority,
+// consumer_priority, global_qos, reply_to, delayed, cc_bcc.
 package main
 
 import (
@@ -638,6 +639,362 @@ func scenarioInequivalent() {
 	}
 }
 
+// priority: a queue declared with x-max-priority 10 hands out the highest priority first;
+// a message without the priority property counts as priority 0.
+func scenarioPriority() {
+	conn := dial()
+	defer conn.Close()
+	ch := channel(conn)
+	q, err := ch.QueueDeclare("go-priority", false, false, true, false, amqp.Table{"x-max-priority": int32(10)})
+	must(err, "queue.declare x-max-priority 10")
+	for _, m := range []struct {
+		body     string
+		priority uint8 // 0: amqp091-go leaves the priority property out
+	}{{"p1", 1}, {"p9", 9}, {"p5", 5}, {"none", 0}} {
+		must(ch.Publish("", q.Name, false, false, amqp.Publishing{Body: []byte(m.body), Priority: m.priority}),
+			"publish "+m.body)
+	}
+	if got, want := getAll(ch, q.Name), []string{"p9", "p5", "p1", "none"}; !reflect.DeepEqual(got, want) {
+		fail("basic.get order from a priority queue: got %v, want %v", got, want)
+	}
+}
+
+// consumer_priority: two consumers on one queue, each on its own channel with prefetch 1,
+// x-priority 10 and 1. The high one gets a message whenever it has capacity; the low one
+// only while the high one is full; with both full the message waits in the queue.
+func scenarioConsumerPriority() {
+	conn := dial()
+	defer conn.Close()
+	pub := channel(conn)
+	q, err := pub.QueueDeclare("go-cprio", false, false, true, false, nil)
+	must(err, "queue.declare")
+	// Each consumer's deliveries are read from its own Go channel: the frames of the two AMQP
+	// channels are not ordered with respect to each other.
+	deliveries := map[string]<-chan amqp.Delivery{}
+	channels := map[string]*amqp.Channel{}
+	for _, c := range []struct {
+		tag      string
+		priority int32
+	}{{"go-cprio-high", 10}, {"go-cprio-low", 1}} {
+		ch := channel(conn)
+		must(ch.Qos(1, 0, false), "basic.qos 1 for "+c.tag)
+		ds, err := ch.Consume(q.Name, c.tag, false, false, false, false, amqp.Table{"x-priority": c.priority})
+		must(err, "basic.consume "+c.tag)
+		deliveries[c.tag] = ds
+		channels[c.tag] = ch
+	}
+	quiet := func(what string) {
+		select {
+		case d := <-deliveries["go-cprio-high"]:
+			fail("%s: unexpected delivery %q to the high-priority consumer", what, d.Body)
+		case d := <-deliveries["go-cprio-low"]:
+			fail("%s: unexpected delivery %q to the low-priority consumer", what, d.Body)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	expect := func(tag, body, what string) amqp.Delivery {
+		select {
+		case d := <-deliveries[tag]:
+			if d.ConsumerTag != tag || string(d.Body) != body {
+				fail("%s: consumer %q got %q (consumer tag %q), want %q", what, tag, d.Body, d.ConsumerTag, body)
+			}
+			return d
+		case <-time.After(5 * time.Second):
+			fail("%s: consumer %q got nothing within 5s, want %q", what, tag, body)
+		}
+		panic("unreachable")
+	}
+	for i := 0; i < 3; i++ {
+		publish(pub, "", q.Name, false, fmt.Sprintf("m%d", i), nil)
+	}
+	m0 := expect("go-cprio-high", "m0", "first of 3 (both consumers free)")
+	m1 := expect("go-cprio-low", "m1", "second of 3 (high consumer full)")
+	quiet("third of 3 with both consumers full")
+	if c := count(pub, q.Name); c != 1 {
+		fail("with both consumers at their prefetch the queue holds %d ready messages, want 1", c)
+	}
+	must(m0.Ack(false), "ack m0 (high)")
+	m2 := expect("go-cprio-high", "m2", "after the high consumer acked")
+	must(m1.Ack(false), "ack m1 (low)")
+	must(m2.Ack(false), "ack m2 (high)")
+	for _, ch := range channels { // a round trip on each channel after its ack, then a pause:
+		count(ch, q.Name) // both acks have landed and both consumers are free again
+	}
+	time.Sleep(200 * time.Millisecond)
+	publish(pub, "", q.Name, false, "m3", nil)
+	expect("go-cprio-high", "m3", "both free again: the higher priority wins")
+	publish(pub, "", q.Name, false, "m4", nil)
+	expect("go-cprio-low", "m4", "high full again")
+	quiet("after m4")
+}
+
+// global_qos: basic.qos(prefetch 3, global) on one channel consuming from queues on two
+// workers, 10 messages each: exactly 3 are delivered before any ack; acking one at a time
+// brings all 20, never more than 3 outstanding, each queue's messages in order.
+func scenarioGlobalQos() {
+	conn := dial()
+	defer conn.Close()
+	ch := channel(conn)
+	qs := queuesOnDistinctPartitions("go-gqos", 2)
+	const per = 10
+	for _, q := range qs {
+		_, err := ch.QueueDeclare(q, false, false, true, false, nil)
+		must(err, "queue.declare "+q)
+		for i := 0; i < per; i++ {
+			publish(ch, "", q, false, fmt.Sprintf("%s/%d", q, i), nil)
+		}
+	}
+	must(ch.Qos(3, 0, true), "basic.qos 3 global")
+	all := make(chan amqp.Delivery, 2*per)
+	for _, q := range qs {
+		ds, err := ch.Consume(q, "", false, false, false, false, nil)
+		must(err, "basic.consume "+q)
+		go func(ds <-chan amqp.Delivery) {
+			for d := range ds {
+				all <- d
+			}
+		}(ds)
+	}
+	delivered := []amqp.Delivery{}
+	var settle <-chan time.Time // armed once 3 have arrived: then nothing more may come for 300 ms
+	firstThree := time.After(5 * time.Second)
+collect:
+	for {
+		select {
+		case d := <-all:
+			delivered = append(delivered, d)
+			if len(delivered) == 3 {
+				settle = time.After(300 * time.Millisecond)
+			}
+		case <-settle:
+			break collect
+		case <-firstThree:
+			if len(delivered) < 3 {
+				break collect
+			}
+		}
+	}
+	if len(delivered) != 3 {
+		fail("with a global prefetch of 3 over queues on workers %d and %d, %d deliveries arrived before any ack, want 3",
+			partitionOf(qs[0], *workers), partitionOf(qs[1], *workers), len(delivered))
+	}
+	acked, maxOutstanding := 0, 3
+	deadline := time.After(10 * time.Second)
+	for acked < 2*per {
+		if acked < len(delivered) {
+			must(delivered[acked].Ack(false), "basic.ack")
+			acked++
+			continue
+		}
+		select {
+		case d := <-all:
+			delivered = append(delivered, d)
+			if o := len(delivered) - acked; o > maxOutstanding {
+				maxOutstanding = o
+			}
+		case <-deadline:
+			fail("acking one at a time, only %d of %d deliveries arrived within 10s", len(delivered), 2*per)
+		}
+	}
+	select {
+	case d := <-all:
+		fail("unexpected extra delivery %q", d.Body)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if maxOutstanding != 3 {
+		fail("with a global prefetch of 3 up to %d deliveries were outstanding at once", maxOutstanding)
+	}
+	for _, q := range qs {
+		got, want := []string{}, []string{}
+		for _, d := range delivered {
+			if strings.HasPrefix(string(d.Body), q+"/") {
+				got = append(got, string(d.Body))
+			}
+		}
+		for i := 0; i < per; i++ {
+			want = append(want, fmt.Sprintf("%s/%d", q, i))
+		}
+		if !reflect.DeepEqual(got, want) {
+			fail("queue %s: got %v, want %v", q, got, want)
+		}
+	}
+}
+
+// reply_to: direct reply-to between two connections. The requester consumes the
+// amq.rabbitmq.reply-to pseudo-queue (auto-ack) and publishes a request with that reply-to;
+// the server sees a generated amq.rabbitmq.reply-to.* key, replies to it on the default
+// exchange, and the requester gets the reply with the same correlation id.
+func scenarioReplyTo() {
+	const replyTo = "amq.rabbitmq.reply-to"
+	client, server := dial(), dial()
+	defer client.Close()
+	defer server.Close()
+	cch, sch := channel(client), channel(server)
+	sq, err := sch.QueueDeclare("go-rpc-server", false, false, true, false, nil)
+	must(err, "queue.declare server queue")
+	replies, err := cch.Consume(replyTo, "", true, false, false, false, nil)
+	must(err, "basic.consume "+replyTo)
+	must(cch.Publish("", sq.Name, false, false, amqp.Publishing{Body: []byte("request"), ReplyTo: replyTo, CorrelationId: "go-c1"}),
+		"publish request")
+	var req amqp.Delivery
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		d, ok, err := sch.Get(sq.Name, true)
+		must(err, "basic.get request")
+		if ok {
+			req = d
+			break
+		}
+		if time.Now().After(deadline) {
+			fail("the request did not reach the server queue within 5s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if string(req.Body) != "request" || req.CorrelationId != "go-c1" ||
+		!strings.HasPrefix(req.ReplyTo, replyTo+".") || len(req.ReplyTo) <= len(replyTo)+1 {
+		fail("request seen by the server: body %q correlation-id %q reply-to %q; want request, go-c1, %s.<key>",
+			req.Body, req.CorrelationId, req.ReplyTo, replyTo)
+	}
+	must(sch.Publish("", req.ReplyTo, false, false, amqp.Publishing{Body: []byte("reply"), CorrelationId: req.CorrelationId}),
+		"publish reply to "+req.ReplyTo)
+	select {
+	case d, ok := <-replies:
+		if !ok {
+			fail("the reply consumer was closed before the reply arrived")
+		}
+		if string(d.Body) != "reply" || d.CorrelationId != "go-c1" || d.Exchange != "" || d.RoutingKey != req.ReplyTo || d.Redelivered {
+			fail("reply: body %q correlation-id %q exchange %q key %q redelivered %v; want reply, go-c1, \"\", %q, false",
+				d.Body, d.CorrelationId, d.Exchange, d.RoutingKey, d.Redelivered, req.ReplyTo)
+		}
+	case <-time.After(5 * time.Second):
+		fail("no reply on %s within 5s", replyTo)
+	}
+}
+
+// delayed: an x-delayed-message exchange (x-delayed-type direct) holds back a message with
+// x-delay 300: the publisher confirm comes at once, the message is not in the bound queue
+// at 100 ms, and is there by 1.5 s (not before 300 ms), carrying x-delay -300.
+func scenarioDelayed() {
+	conn := dial()
+	defer conn.Close()
+	ch := channel(conn)
+	const x = "go-delayed-x"
+	must(ch.ExchangeDeclare(x, "x-delayed-message", false, true, false, false, amqp.Table{"x-delayed-type": "direct"}),
+		"exchange.declare x-delayed-message")
+	q, err := ch.QueueDeclare("go-delayed-q", false, false, true, false, nil)
+	must(err, "queue.declare")
+	must(ch.QueueBind(q.Name, "k", x, false, nil), "queue.bind")
+	pch := channel(conn)
+	must(pch.Confirm(false), "confirm.select")
+	confirms := pch.NotifyPublish(make(chan amqp.Confirmation, 1))
+	started := time.Now()
+	publish(pch, x, "k", false, "later", amqp.Table{"x-delay": int32(300)})
+	select {
+	case c := <-confirms:
+		if !c.Ack || c.DeliveryTag != 1 {
+			fail("delayed publish confirmed as %+v, want ack of tag 1", c)
+		}
+		if e := time.Since(started); e >= 300*time.Millisecond {
+			fail("the confirm of a publish with x-delay 300 took %v; RabbitMQ confirms at once, not when the delay is over", e)
+		}
+	case <-time.After(1500 * time.Millisecond):
+		fail("no confirm within 1.5s of a publish with x-delay 300")
+	}
+	time.Sleep(time.Until(started.Add(100 * time.Millisecond)))
+	if c := count(ch, q.Name); c != 0 {
+		fail("the message with x-delay 300 was in the queue after %v (%d messages)", time.Since(started), c)
+	}
+	for {
+		d, ok, err := ch.Get(q.Name, true)
+		must(err, "basic.get")
+		elapsed := time.Since(started)
+		if ok {
+			if elapsed < 300*time.Millisecond {
+				fail("the message with x-delay 300 arrived after only %v", elapsed)
+			}
+			delay, isNumber := asInt64(d.Headers["x-delay"])
+			if string(d.Body) != "later" || d.Exchange != x || d.RoutingKey != "k" || !isNumber || delay != -300 {
+				fail("delayed delivery: body %q exchange %q key %q headers %v; want later, %s, k, x-delay -300",
+					d.Body, d.Exchange, d.RoutingKey, d.Headers, x)
+			}
+			return
+		}
+		if elapsed > 1500*time.Millisecond {
+			fail("the message with x-delay 300 was not in the queue by 1.5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// asInt64 reads any integer type amqp091-go decodes a table value to.
+func asInt64(v interface{}) (int64, bool) {
+	switch n := v.(type) {
+	case int8:
+		return int64(n), true
+	case int16:
+		return int64(n), true
+	case int32:
+		return int64(n), true
+	case int64:
+		return n, true
+	case uint8:
+		return int64(n), true
+	case uint16:
+		return int64(n), true
+	case uint32:
+		return int64(n), true
+	case int:
+		return int64(n), true
+	}
+	return 0, false
+}
+
+// cc_bcc: sender-selected distribution. A publish with key k1 and headers CC=[k2], BCC=[k3]
+// to a direct exchange reaches the queues bound with k1, k2, k3 (on three workers) once
+// each, with the publish's routing key; BCC is removed from every copy, CC is kept.
+func scenarioCcBcc() {
+	conn := dial()
+	defer conn.Close()
+	ch := channel(conn)
+	const x = "go-cc-x"
+	must(ch.ExchangeDeclare(x, "direct", false, true, false, false, nil), "exchange.declare")
+	qs := queuesOnDistinctPartitions("go-cc", 3)
+	for i, q := range qs {
+		_, err := ch.QueueDeclare(q, false, false, true, false, nil)
+		must(err, "queue.declare "+q)
+		must(ch.QueueBind(q, fmt.Sprintf("k%d", i+1), x, false, nil), "queue.bind "+q)
+	}
+	publish(ch, x, "k1", false, "m", amqp.Table{"CC": []interface{}{"k2"}, "BCC": []interface{}{"k3"}})
+	for _, q := range qs {
+		var d amqp.Delivery
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			got, ok, err := ch.Get(q, true)
+			must(err, "basic.get "+q)
+			if ok {
+				d = got
+				break
+			}
+			if time.Now().After(deadline) {
+				fail("queue %s (worker %d) got no copy within 5s", q, partitionOf(q, *workers))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if string(d.Body) != "m" || d.RoutingKey != "k1" {
+			fail("queue %s: got body %q key %q, want m, k1", q, d.Body, d.RoutingKey)
+		}
+		if _, has := d.Headers["BCC"]; has {
+			fail("queue %s: the copy still carries the BCC header: %v", q, d.Headers)
+		}
+		if !reflect.DeepEqual(d.Headers, amqp.Table{"CC": []interface{}{"k2"}}) {
+			fail("queue %s: headers %v, want exactly CC=[k2]", q, d.Headers)
+		}
+		if rest := getAll(ch, q); len(rest) != 0 {
+			fail("queue %s got more than one copy: also %v", q, rest)
+		}
+	}
+}
+
 func main() {
 	flag.Parse()
 	if flag.NArg() != 1 {
@@ -646,14 +1003,20 @@ func main() {
 	}
 	scenario = flag.Arg(0)
 	scenarios := map[string]func(){
-		"tags":          scenarioTags,
-		"confirms":      scenarioConfirms,
-		"mandatory":     scenarioMandatory,
-		"errors":        scenarioErrors,
-		"topic_headers": scenarioTopicHeaders,
-		"get_qos":       scenarioGetQos,
-		"e2e_tx":        scenarioE2ETx,
-		"inequivalent":  scenarioInequivalent,
+		"tags":              scenarioTags,
+		"confirms":          scenarioConfirms,
+		"mandatory":         scenarioMandatory,
+		"errors":            scenarioErrors,
+		"topic_headers":     scenarioTopicHeaders,
+		"get_qos":           scenarioGetQos,
+		"e2e_tx":            scenarioE2ETx,
+		"inequivalent":      scenarioInequivalent,
+		"priority":          scenarioPriority,
+		"consumer_priority": scenarioConsumerPriority,
+		"global_qos":        scenarioGlobalQos,
+		"reply_to":          scenarioReplyTo,
+		"delayed":           scenarioDelayed,
+		"cc_bcc":            scenarioCcBcc,
 	}
 	run, ok := scenarios[scenario]
 	if !ok {
