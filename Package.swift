@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .target(name: "BrokerModel", dependencies: [
@@ -29,8 +31,9 @@ let package = Package(
             "BrokerModel",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
+        .target(name: "BrokerTelemetry"),
         .target(name: "PartitionEngine", dependencies: [
-            "BrokerModel", "AMQPWire", "LinkWire",
+            "BrokerModel", "AMQPWire", "LinkWire", "BrokerTelemetry",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "DequeModule", package: "swift-collections"),
             .product(name: "HeapModule", package: "swift-collections"),
@@ -50,15 +53,18 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "WorkerServer", dependencies: [
-            "BrokerModel", "LinkWire", "PartitionEngine", "LinkHTTP2",
+            "BrokerModel", "LinkWire", "PartitionEngine", "LinkHTTP2", "BrokerTelemetry",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "RouterServer", dependencies: [
-            "BrokerModel", "AMQPWire", "LinkWire", "RouterCore", "LinkHTTP2",
+            "BrokerModel", "AMQPWire", "LinkWire", "RouterCore", "LinkHTTP2", "BrokerTelemetry",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Atomics", package: "swift-atomics"),
         ]),
@@ -78,7 +84,7 @@ let package = Package(
         .testTarget(name: "BrokerModelTests", dependencies: ["BrokerModel"]),
         .testTarget(name: "AMQPWireTests", dependencies: ["AMQPWire"]),
         .testTarget(name: "LinkWireTests", dependencies: ["LinkWire"]),
-        .testTarget(name: "PartitionEngineTests", dependencies: ["PartitionEngine"]),
+        .testTarget(name: "PartitionEngineTests", dependencies: ["PartitionEngine", "BrokerTelemetry"]),
         .testTarget(name: "RouterCoreTests", dependencies: ["RouterCore"]),
         .testTarget(name: "BrokerPerfTests", dependencies: ["BrokerPerf"]),
         .testTarget(name: "LinkHTTP2Tests", dependencies: [

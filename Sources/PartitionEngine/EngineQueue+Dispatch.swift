@@ -9,6 +9,7 @@ extension EngineQueue {
         expireHead(now: now, into: &output)
         while !ready.isEmpty, !isDeleted, let consumer = nextConsumerWithCapacity(into: &output) {
             let entry = removeHead()
+            stats.delivered(redelivered: entry.redelivered, since: entry.enqueuedAt, now: now)
             let channel = consumer.channel
             let tag = channel.nextTag()
             output.send(.deliver(DeliveryEvent(

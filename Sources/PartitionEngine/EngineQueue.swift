@@ -16,6 +16,8 @@ final class EngineQueue {
     let policy: QueuePolicy
     /// The connection that declared an exclusive queue.
     let owner: ConnectionID?
+    /// The partition's counters.
+    let stats: EngineStats
 
     var ready: ReadyList
     var nextSequence: UInt64 = 0
@@ -33,7 +35,8 @@ final class EngineQueue {
     var lastUsed: UInt64 = 0
 
     init(id: QueueID, durable: Bool, exclusive: Bool, autoDelete: Bool, arguments: ByteBuffer,
-         policy: QueuePolicy = .none, owner: ConnectionID?) {
+         policy: QueuePolicy = .none, owner: ConnectionID?, stats: EngineStats) {
+        self.stats = stats
         self.id = id
         self.durable = durable
         self.exclusive = exclusive
@@ -57,17 +60,21 @@ final class EngineQueue {
     func enqueue(_ message: LinkMessage, expiration: UInt64?, now: UInt64, into output: inout EngineOutput) -> Bool {
         let size = message.body.readableBytes
         if policy.overflow != .dropHead, isFull(adding: size) {
+            stats.counters.overflowed &+= 1
             if policy.overflow == .rejectPublishDeadLetter { deadLetter(message, .maxlen, into: &output) }
             return false
         }
+        stats.counters.enqueued &+= 1
         var ttl = policy.messageTTL
         if let expiration { ttl = min(ttl ?? .max, expiration) }
         let expiresAt = ttl.map { now &+ $0 } ?? .max
-        ready.append(ReadyMessage(sequence: nextSequence, redelivered: false, message: message, expiresAt: expiresAt))
+        ready.append(ReadyMessage(sequence: nextSequence, redelivered: false, message: message, expiresAt: expiresAt,
+                                  enqueuedAt: now))
         readyBytes &+= size
         nextSequence &+= 1
         while policy.overflow == .dropHead, isFull(adding: 0), let head = ready.first {
             removeHead()
+            stats.counters.overflowed &+= 1
             deadLetter(head.message, .maxlen, into: &output)
         }
         return true
@@ -90,6 +97,7 @@ final class EngineQueue {
 
     func removeAllReady() -> Int {
         let count = ready.count
+        stats.counters.purged &+= UInt64(count)
         ready.removeAll()
         readyBytes = 0
         return count
@@ -105,6 +113,7 @@ final class EngineQueue {
     func expireHead(now: UInt64, into output: inout EngineOutput) {
         while let head = ready.first, head.expiresAt < now {
             removeHead()
+            stats.counters.expired &+= 1
             deadLetter(head.message, .expired, into: &output)
         }
     }
@@ -112,14 +121,16 @@ final class EngineQueue {
     /// Hands the message to the router for the dead-letter exchange, or drops it.
     func deadLetter(_ message: LinkMessage, _ reason: DeadLetterReason, into output: inout EngineOutput) {
         guard let exchange = policy.deadLetterExchange else { return }
+        stats.counters.deadLettered &+= 1
         output.deadLetter(DeadLetterEvent(queue: id, reason: reason, deadLetterExchange: exchange,
                                           deadLetterRoutingKey: policy.deadLetterRoutingKey, message: message))
     }
 
     /// Puts a delivered message back at its original position, marked redelivered.
-    func requeue(sequence: UInt64, message: LinkMessage) {
+    func requeue(sequence: UInt64, message: LinkMessage, deliveredAt: UInt64) {
         readyBytes &+= message.body.readableBytes
-        ready.insert(ReadyMessage(sequence: sequence, redelivered: true, message: message))
+        stats.counters.requeued &+= 1
+        ready.insert(ReadyMessage(sequence: sequence, redelivered: true, message: message, enqueuedAt: deliveredAt))
     }
 
     /// Adds a consumer after those of the same or higher priority.

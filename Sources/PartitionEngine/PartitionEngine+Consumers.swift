@@ -63,6 +63,7 @@ extension PartitionEngine {
         }
         let channel = self.channel(number, of: connection)
         let entry = queue.removeHead()
+        stats.delivered(redelivered: entry.redelivered, since: entry.enqueuedAt, now: now)
         let tag = channel.nextTag()
         output.send(.getOk(id, tag: PartitionDeliveryTag(tag), redelivered: entry.redelivered,
                            messageCount: UInt32(clamping: queue.ready.count), message: entry.message), to: connection)

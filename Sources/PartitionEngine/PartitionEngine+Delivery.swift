@@ -68,9 +68,13 @@ extension PartitionEngine {
         guard !queue.isDeleted else { return }
         queue.unackedCount &-= 1
         switch outcome {
-        case .ack: break
-        case .requeue: queue.requeue(sequence: delivery.sequence, message: delivery.message)
-        case .discard: queue.deadLetter(delivery.message, .rejected, into: &output)
+        case .ack:
+            queue.stats.counters.acked &+= 1
+        case .requeue:
+            queue.requeue(sequence: delivery.sequence, message: delivery.message, deliveredAt: delivery.deliveredAt)
+        case .discard:
+            queue.stats.counters.discarded &+= 1
+            queue.deadLetter(delivery.message, .rejected, into: &output)
         }
     }
 

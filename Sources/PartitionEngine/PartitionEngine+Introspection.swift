@@ -1,15 +1,22 @@
-// What operators can ask a worker about its partition.
+// What operators (and the router's telemetry) can ask a worker about its partition.
 import BrokerModel
+import BrokerTelemetry
 
 extension PartitionEngine {
     /// Every queue of the partition, sorted by vhost then name.
-    public func queueSummaries() -> [QueueSummary] {
+    public func queueSummaries() -> [WorkerStats.Queue] {
         queues.values
             .map { queue in
-                QueueSummary(vhost: queue.id.vhost, name: queue.id.name, durable: queue.durable,
-                             exclusive: queue.exclusive, autoDelete: queue.autoDelete, ready: queue.ready.count,
-                             unacked: queue.unackedCount, consumers: queue.consumers.count)
+                WorkerStats.Queue(vhost: queue.id.vhost.name, name: queue.id.name.name, durable: queue.durable,
+                                  exclusive: queue.exclusive, autoDelete: queue.autoDelete, ready: queue.ready.count,
+                                  unacked: queue.unackedCount, consumers: queue.consumers.count)
             }
-            .sorted { ($0.vhost.name, $0.name.name) < ($1.vhost.name, $1.name.name) }
+            .sorted { ($0.vhost, $0.name) < ($1.vhost, $1.name) }
     }
+
+    /// Message counters since the partition started.
+    public var counters: WorkerStats.Counters { stats.counters }
+
+    /// How long delivered messages waited in their queues.
+    public var queueWait: LatencyBuckets { stats.queueWait }
 }

@@ -29,7 +29,7 @@ extension PartitionEngine {
         }
         let queue = EngineQueue(id: declare.queue, durable: declare.durable, exclusive: declare.exclusive,
                                 autoDelete: declare.autoDelete, arguments: declare.arguments, policy: policy,
-                                owner: declare.exclusive ? connection : nil)
+                                owner: declare.exclusive ? connection : nil, stats: stats)
         queue.lastUsed = now
         queues[declare.queue] = queue
         if policy.isTimed { timedQueues[ObjectIdentifier(queue)] = queue }

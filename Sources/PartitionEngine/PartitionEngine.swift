@@ -25,6 +25,8 @@ public struct PartitionEngine {
     var connections: [ConnectionID: EngineConnection] = [:]
     /// Reused storage for the queues one call touches, so that calls do not allocate.
     var scratch: [EngineQueue] = []
+    /// Message counters and the queue-wait histogram of the whole partition.
+    let stats = EngineStats()
     /// Queues with a message TTL or an expiry: the ones `tick` looks at.
     var timedQueues: [ObjectIdentifier: EngineQueue] = [:]
 

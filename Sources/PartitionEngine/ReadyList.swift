@@ -11,6 +11,8 @@ struct ReadyMessage {
     var message: LinkMessage
     /// When the message expires (engine milliseconds); `.max` for never.
     var expiresAt: UInt64 = .max
+    /// When it entered the queue (or came back to it), for the queue-wait histogram.
+    var enqueuedAt: UInt64 = 0
 }
 
 struct ReadyList {

@@ -99,6 +99,10 @@ public struct ConfirmTracker: Sendable {
     /// How many publishes have not been answered yet (confirm.select's "unconfirmed").
     public private(set) var unconfirmedCount = 0
 
+    /// Publishes answered with basic.ack / basic.nack so far (for metrics).
+    public private(set) var ackedCount: UInt64 = 0
+    public private(set) var nackedCount: UInt64 = 0
+
     /// Whether every publish so far has been answered.
     public var isIdle: Bool { unconfirmedCount == 0 }
 
@@ -164,6 +168,10 @@ public struct ConfirmTracker: Sendable {
         completed.append(seq)
     }
 
+    private mutating func count(_ outcome: Slot) {
+        if outcome == .acked { ackedCount &+= 1 } else { nackedCount &+= 1 }
+    }
+
     private func slotIndex(_ seq: UInt64) -> Int? {
         guard seq >= base, seq - base < UInt64(slots.count) else { return nil }
         return Int(seq - base)
@@ -195,6 +203,7 @@ public struct ConfirmTracker: Sendable {
                 runLast = base + UInt64(index)
                 runCount += 1
                 unconfirmedCount -= 1
+                count(slot)
                 slots[index] = .emitted
             } else if slot != .emitted {
                 break
@@ -216,6 +225,7 @@ public struct ConfirmTracker: Sendable {
                 case .nacked: actions.append(.nack(deliveryTag: seq, multiple: false))
                 default: continue
                 }
+                count(slots[at])
                 unconfirmedCount -= 1
                 slots[at] = .emitted
             }

@@ -68,6 +68,7 @@ extension AMQPConnectionHandler {
         guard let channel = channels[delivery.channel.value], channel.phase == .open,
               let consumer = channel.consumers[delivery.consumerTag] else { return }
         let tag = channel.tags.nextTag(partition: partition, partitionTag: delivery.tag, tracked: !consumer.noAck)
+        services.stats.delivered &+= 1
         sendContent(channel.number.value, .basicDeliver(BasicDeliver(
             consumerTag: delivery.consumerTag, deliveryTag: tag.value, redelivered: delivery.redelivered,
             exchange: delivery.message.exchange, routingKey: delivery.message.routingKey)),
@@ -103,6 +104,7 @@ extension AMQPConnectionHandler {
             consumerRemoved(from: partition, on: channel)
         case (.get(let partition, let noAck), .getOk(_, let workerTag, let redelivered, let remaining, let message)):
             let tag = channel.tags.nextTag(partition: partition, partitionTag: workerTag, tracked: !noAck)
+            services.stats.delivered &+= 1
             sendContent(n, .basicGetOk(BasicGetOk(
                 deliveryTag: tag.value, redelivered: redelivered, exchange: message.exchange,
                 routingKey: message.routingKey, messageCount: remaining)),

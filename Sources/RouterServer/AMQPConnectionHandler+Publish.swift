@@ -12,6 +12,7 @@ extension AMQPConnectionHandler {
             return closeConnection(.notImplemented, "NOT_IMPLEMENTED - immediate=true", classID: 60, methodID: 40)
         }
         blockIfAlarmed()
+        services.stats.published &+= 1
         if channel.transaction != nil {
             channel.transaction!.publishes.append((publish, header, body))
             return
@@ -59,6 +60,7 @@ extension AMQPConnectionHandler {
         guard !queues.isEmpty else {
             return finishUnqueued(publish, header: header, body: body, routed: false, on: channel)
         }
+        services.stats.routed &+= 1
         let sequence = channel.confirms?.nextSequence() ?? 0
 
         let message = LinkMessage(exchange: publish.exchange, routingKey: publish.routingKey,
@@ -83,7 +85,13 @@ extension AMQPConnectionHandler {
     /// when mandatory). Confirmed at once.
     private func finishUnqueued(_ publish: BasicPublish, header: ContentHeader, body: ByteBuffer, routed: Bool,
                                 on channel: RouterChannel) {
+        if routed {
+            services.stats.routed &+= 1
+        } else {
+            services.stats.unroutable &+= 1
+        }
         if !routed, publish.mandatory {
+            services.stats.returned &+= 1
             sendContent(channel.number.value, .basicReturn(BasicReturn(
                 replyCode: ReplyCode.noRoute.rawValue, replyText: "NO_ROUTE",
                 exchange: publish.exchange, routingKey: publish.routingKey)),
@@ -101,7 +109,9 @@ extension AMQPConnectionHandler {
     /// now) and still delivered later.
     private func delayPublish(_ publish: BasicPublish, header: ContentHeader, body: ByteBuffer, delay: UInt64,
                               on channel: RouterChannel) {
+        services.stats.routed &+= 1
         if publish.mandatory {
+            services.stats.returned &+= 1
             sendContent(channel.number.value, .basicReturn(BasicReturn(
                 replyCode: ReplyCode.noRoute.rawValue, replyText: "NO_ROUTE",
                 exchange: publish.exchange, routingKey: publish.routingKey)),
@@ -149,7 +159,11 @@ extension AMQPConnectionHandler {
 
     /// Sends the confirms that became due, coalesced by the tracker.
     func emitConfirms(_ channel: RouterChannel) {
+        // Counts read as integers: holding a copy of the tracker would make the drain copy it.
+        let ackedBefore = channel.confirms?.ackedCount ?? 0, nackedBefore = channel.confirms?.nackedCount ?? 0
         guard let actions = channel.confirms?.drainActions(), !actions.isEmpty else { return }
+        services.stats.confirmed &+= (channel.confirms?.ackedCount ?? 0) &- ackedBefore
+        services.stats.confirmNacked &+= (channel.confirms?.nackedCount ?? 0) &- nackedBefore
         for action in actions {
             switch action {
             case .ack(let tag, let multiple):

@@ -83,6 +83,7 @@ extension AMQPConnectionHandler {
         guard phase == .open, let channel = channels[consumer.channel.value], channel.phase == .open,
               channel.replyConsumer?.tag == consumer.consumerTag else { return }
         let tag = channel.tags.nextTag(partition: PartitionID(0), partitionTag: PartitionDeliveryTag(0), tracked: false)
+        services.stats.delivered &+= 1
         sendContent(channel.number.value, .basicDeliver(BasicDeliver(
             consumerTag: consumer.consumerTag, deliveryTag: tag.value, redelivered: false,
             exchange: "", routingKey: routingKey)), properties: properties, body: body)

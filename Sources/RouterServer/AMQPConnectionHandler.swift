@@ -80,6 +80,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     func channelActive(context ctx: ChannelHandlerContext) {
         channelContext = ctx
         clientOutbound = ctx.channel.allocator.buffer(capacity: 4096)
+        services.connections[id] = self
+        services.stats.connectionsOpened &+= 1
         if let remote = ctx.channel.remoteAddress { logger[metadataKey: "peer"] = "\(remote)" }
         logger.debug("client connected")
         handshakeTimeout = ctx.eventLoop.scheduleTask(in: RouterContext.handshakeTimeout) { [weak self] in
@@ -100,6 +102,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
 
     func channelRead(context ctx: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
+        services.stats.bytesReceived &+= UInt64(bytes.readableBytes)
         lastReceived = .now()
         if phase == .awaitingProtocolHeader {
             guard checkProtocolHeader(&bytes) else { return }
@@ -311,6 +314,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     /// The socket is gone: every worker forgets this connection (its stream ends).
     private func connectionGone() {
         phase = .closed
+        services.connections[id] = nil
         heartbeatTask?.cancel()
         handshakeTimeout?.cancel()
         releaseWorkers()
@@ -423,6 +427,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         if handedOff, !readPaused { applyBackpressure() }
         guard clientOutbound.readableBytes > 0, let ctx = channelContext, phase != .closed else { return }
         lastSent = .now()
+        services.stats.bytesSent &+= UInt64(clientOutbound.readableBytes)
         ctx.writeAndFlush(wrapOutboundOut(clientOutbound), promise: nil)
         clientOutbound = ctx.channel.allocator.buffer(capacity: 4096)
     }

@@ -22,11 +22,37 @@ final class LoopServices: @unchecked Sendable {
     var replyConsumers: [String: ReplyConsumer] = [:]
     /// Connections blocked by the alarm, to unblock when it clears.
     var blocked: [ConnectionID: AMQPConnectionHandler] = [:]
+    /// Every open client connection on this loop (for the management API).
+    var connections: [ConnectionID: AMQPConnectionHandler] = [:]
+    let stats = RouterStats()
 
     init(index: Int, eventLoop: EventLoop, links: [WorkerLinkClient]) {
         self.index = index
         self.eventLoop = eventLoop
         self.links = links
+    }
+
+    /// Measures how late a 100 ms timer fires: the loop's lag, for telemetry.
+    func startLagProbe() {
+        var expected = NIODeadline.now() + .milliseconds(100)
+        eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(100)) { [self] _ in
+            let now = NIODeadline.now()
+            stats.loopLag.observe(seconds: Double(max(0, (now - expected).nanoseconds)) / 1e9)
+            expected = now + .milliseconds(100)
+        }
+    }
+
+    /// The loop's counters with its connection, channel and consumer counts.
+    func snapshot() -> RouterStats.Snapshot {
+        var snapshot = stats.snapshot()
+        snapshot.connections = connections.count
+        for connection in connections.values {
+            snapshot.channels += connection.channels.count
+            for channel in connection.channels.values {
+                snapshot.consumers += channel.consumers.count + (channel.replyConsumer == nil ? 0 : 1)
+            }
+        }
+        return snapshot
     }
 
     /// Called on this loop when a resource alarm is raised or cleared.

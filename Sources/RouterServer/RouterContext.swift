@@ -60,10 +60,19 @@ public enum BrokerVersion {
 }
 
 /// The broker's users. Until users are persisted (durability issue), the router is started
-/// with its users on the command line; guest/guest by default, as RabbitMQ.
+/// with its users on the command line; guest/guest by default, as RabbitMQ, with the
+/// `administrator` tag that the management API requires for changes.
 public struct UserDirectory: Sendable {
     public var passwords: [String: String]
-    public init(passwords: [String: String] = ["guest": "guest"]) { self.passwords = passwords }
+    /// Management tags per user (RabbitMQ's administrator, monitoring, management …).
+    public var tags: [String: [String]]
+
+    public init(passwords: [String: String] = ["guest": "guest"], tags: [String: [String]] = ["guest": ["administrator"]]) {
+        self.passwords = passwords
+        self.tags = tags
+    }
+
+    func isAdministrator(_ user: String) -> Bool { tags[user]?.contains("administrator") ?? false }
 
     func authenticate(_ user: String, _ password: String) -> Bool {
         guard let expected = passwords[user] else { return false }

@@ -21,11 +21,14 @@ public struct RouterConfiguration: Sendable {
     public var workerWait: TimeAmount
     /// The disk alarm's file system and limit; nil for no disk alarm.
     public var diskWatch: DiskWatch?
+    /// Port of the telemetry HTTP endpoint (metrics, health, management API); nil for none.
+    public var telemetryPort: Int?
 
     public init(host: String, port: Int, partitions: Int, runtimeDirectory: String, eventLoops: Int,
                 heartbeatSeconds: UInt16 = 60, users: UserDirectory = UserDirectory(), workerWait: TimeAmount = .seconds(30),
-                diskWatch: DiskWatch? = nil) {
+                diskWatch: DiskWatch? = nil, telemetryPort: Int? = nil) {
         self.diskWatch = diskWatch
+        self.telemetryPort = telemetryPort
         self.host = host
         self.port = port
         self.partitions = partitions
@@ -71,6 +74,14 @@ public final class RouterServer: Sendable {
             try await services.eventLoop.submit { services.all = allServices }.get()
         }
         if let watch = configuration.diskWatch { startDiskAlarm(watch, services: allServices) }
+        for services in allServices { services.eventLoop.execute { services.startLagProbe() } }
+        if let port = configuration.telemetryPort {
+            let routes = TelemetryRoutes(telemetry: Telemetry(loops: allServices, context: context), logger: logger)
+            let channel = try await TelemetryHTTPServer.start(group: group, host: configuration.host, port: port) { request, loop in
+                routes.respond(to: request, on: loop)
+            }
+            logger.info("telemetry listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+        }
         let loopServices = servicesByLoop
         let context = self.context
         let logger = self.logger

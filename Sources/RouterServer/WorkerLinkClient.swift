@@ -32,6 +32,8 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     private var controlDecoder = LinkMessageDecoder<LinkEvent>()
     private var sinks: [HTTP2StreamID: (sink: WorkerStreamSink, decoder: LinkMessageDecoder<LinkEvent>)] = [:]
     private var closed = false
+    /// Plain HTTP requests to the worker (e.g. GET /v1/stats) waiting for their response.
+    private var requests: [HTTP2StreamID: (promise: EventLoopPromise<LinkResponse>, status: Int, body: ByteBuffer)] = [:]
     /// Routes what the worker dead-letters (shared by this loop's links).
     var republisher: Republisher?
 
@@ -70,6 +72,9 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
         channel?.close(promise: nil)
     }
 
+    /// Whether the link to the worker is up.
+    var isLinked: Bool { handler != nil }
+
     /// Opens the stream for one client connection, or nil when the worker is unreachable.
     func openStream(for connection: ConnectionID, sink: WorkerStreamSink) -> HTTP2StreamID? {
         guard let handler else { return nil }
@@ -95,6 +100,27 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
         handler.send(stream: controlStream, data: buffer)
     }
 
+    /// A plain GET to the worker (introspection: /v1/health, /v1/stats); fails after
+    /// `timeout` or when the link goes down.
+    func get(_ path: String, timeout: TimeAmount = .seconds(2)) -> EventLoopFuture<LinkResponse> {
+        eventLoop.assertInEventLoop()
+        guard let handler else { return eventLoop.makeFailedFuture(LinkRequestFailed(partition: partition, reason: "not linked")) }
+        let stream = handler.openStream(method: "GET", path: path, endStream: true)
+        guard stream != .invalid else {
+            return eventLoop.makeFailedFuture(LinkRequestFailed(partition: partition, reason: "stream refused"))
+        }
+        let promise = eventLoop.makePromise(of: LinkResponse.self)
+        requests[stream] = (promise, 0, ByteBuffer())
+        handler.flush()
+        let partition = self.partition
+        let timer = eventLoop.scheduleTask(in: timeout) { [weak self] in
+            guard let self, let request = self.requests.removeValue(forKey: stream) else { return }
+            request.promise.fail(LinkRequestFailed(partition: partition, reason: "timed out"))
+        }
+        promise.futureResult.whenComplete { _ in timer.cancel() }
+        return promise.futureResult
+    }
+
     func endStream(_ stream: HTTP2StreamID) {
         guard sinks.removeValue(forKey: stream) != nil else { return }
         handler?.endStream(stream)
@@ -109,6 +135,10 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     func link(_ link: HTTP2LinkHandler, didOpenStream stream: HTTP2StreamID, method: String, path: String) {}
 
     func link(_ link: HTTP2LinkHandler, didReceiveResponse stream: HTTP2StreamID, status: Int) {
+        if requests[stream] != nil {
+            requests[stream]!.status = status
+            return
+        }
         if status != 200 {
             logger.error("worker refused a stream", metadata: ["status": "\(status)"])
         }
@@ -119,6 +149,11 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
             if stream == controlStream {
                 controlDecoder.append(data)
                 while let event = try controlDecoder.next() { controlEvent(event) }
+                return
+            }
+            if requests[stream] != nil {
+                var body = data
+                requests[stream]!.body.writeBuffer(&body)
                 return
             }
             guard var entry = sinks[stream] else { return }
@@ -149,6 +184,9 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
         controlStream = nil
         let orphaned = sinks
         sinks.removeAll()
+        let pending = requests
+        requests.removeAll()
+        for request in pending.values { request.promise.fail(LinkRequestFailed(partition: partition, reason: "link lost")) }
         for entry in orphaned.values { entry.sink.linkStreamClosed(partition: partition) }
         guard !closed else { return }
         logger.warning("link to worker lost; reconnecting")
@@ -156,6 +194,10 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     }
 
     private func streamGone(_ stream: HTTP2StreamID) {
+        if let request = requests.removeValue(forKey: stream) {
+            request.promise.succeed(LinkResponse(status: request.status, body: request.body))
+            return
+        }
         if let entry = sinks.removeValue(forKey: stream) {
             entry.sink.linkStreamClosed(partition: partition)
         }
@@ -182,4 +224,16 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
             logger.error("unexpected event on the control stream", metadata: ["event": "\(event)"])
         }
     }
+}
+
+/// A worker's answer to a plain HTTP request on the link.
+struct LinkResponse: Sendable {
+    var status: Int
+    var body: ByteBuffer
+}
+
+struct LinkRequestFailed: Error, CustomStringConvertible {
+    var partition: PartitionID
+    var reason: String
+    var description: String { "worker \(partition.index): \(reason)" }
 }

@@ -2,6 +2,7 @@
 // Requests are applied as they arrive; the events they produce are encoded into one buffer
 // per destination stream and handed to the link once per event-loop tick.
 import BrokerModel
+import BrokerTelemetry
 import LinkHTTP2
 import LinkWire
 import Logging
@@ -22,6 +23,8 @@ final class PartitionHost {
     /// Encoded events waiting for the next flush, per stream.
     private var pending: [StreamRef: ByteBuffer] = [:]
     private var flushScheduled = false
+    /// How late the 10 ms clock tick ran: the event loop's lag.
+    private(set) var loopLag = LatencyBuckets()
 
     struct StreamRef: Hashable {
         let session: ObjectIdentifier
@@ -73,7 +76,11 @@ final class PartitionHost {
     /// Message TTLs, queue expiry, delayed messages and consumer timeouts: a cheap check
     /// every few milliseconds, and nothing at all while nothing can expire.
     func startClock() {
+        var expected = NIODeadline.now() + .milliseconds(10)
         eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(10), delay: .milliseconds(10)) { [self] _ in
+            let now = NIODeadline.now()
+            loopLag.observe(seconds: Double(max(0, (now - expected).nanoseconds)) / 1e9)
+            expected = now + .milliseconds(10)
             guard engine.needsTicks else { return }
             engine.now = Self.milliseconds()
             engine.tick(into: &output)

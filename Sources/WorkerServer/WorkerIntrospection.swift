@@ -1,6 +1,8 @@
 // Answers to operators' plain HTTP/2 requests on the link socket, e.g.
 //   curl --http2-prior-knowledge --unix-socket <runtime-dir>/worker-0.sock http://worker/v1/queues
 import BrokerModel
+import BrokerTelemetry
+import Foundation
 import PartitionEngine
 
 enum WorkerIntrospection {
@@ -11,9 +13,16 @@ enum WorkerIntrospection {
             return (200, #"{"status":"ok","partition":\#(partition),"partitions":\#(host.configuration.partitions),"queues":\#(host.engine.queueCount)}"#)
         case ("GET", "/v1/queues"):
             let items = host.engine.queueSummaries().map { q in
-                #"{"vhost":\#(json(q.vhost.name)),"name":\#(json(q.name.name)),"durable":\#(q.durable),"exclusive":\#(q.exclusive),"auto_delete":\#(q.autoDelete),"messages_ready":\#(q.ready),"messages_unacknowledged":\#(q.unacked),"consumers":\#(q.consumers)}"#
+                #"{"vhost":\#(json(q.vhost)),"name":\#(json(q.name)),"durable":\#(q.durable),"exclusive":\#(q.exclusive),"auto_delete":\#(q.autoDelete),"messages_ready":\#(q.ready),"messages_unacknowledged":\#(q.unacked),"consumers":\#(q.consumers)}"#
             }
             return (200, "[" + items.joined(separator: ",") + "]")
+        case ("GET", "/v1/stats"):
+            let stats = WorkerStats(
+                partition: host.configuration.partition.index, counters: host.engine.counters,
+                queues: host.engine.queueSummaries(), delayed: host.engine.delayedCount, process: .current(),
+                queueWait: host.engine.queueWait, loopLag: host.loopLag)
+            guard let data = try? JSONEncoder().encode(stats) else { return (500, #"{"error":"encoding failed"}"#) }
+            return (200, String(decoding: data, as: UTF8.self))
         default:
             return (404, #"{"error":"not found"}"#)
         }

@@ -42,6 +42,7 @@ struct ClusterUpCommand: AsyncParsableCommand {
             for user in router.user { routerArguments += ["--user", user] }
             if let dataDir = router.dataDir { routerArguments += ["--data-dir", dataDir] }
             routerArguments += ["--disk-free-limit", "\(router.diskFreeLimit)"]
+            if router.enableTelemetry { routerArguments += ["--enable-telemetry", "--telemetry-port", "\(router.telemetryPort)"] }
             try supervisor.start(name: "router", arguments: routerArguments + common)
         } catch {
             supervisor.stopAll()

@@ -16,8 +16,14 @@ struct RouterOptions: ParsableArguments {
     @Option(help: "Heartbeat interval in seconds proposed to clients (0 disables).")
     var heartbeat: UInt16 = 60
 
-    @Option(help: "A user as name:password; repeat for more. Default: guest:guest.")
+    @Option(help: "A user as name:password or name:password:tag,tag (tags as RabbitMQ's, e.g. administrator); repeat for more. Default: guest:guest:administrator.")
     var user: [String] = []
+
+    @Flag(help: "Serve /metrics, /health, the management API and the dashboard over HTTP.")
+    var enableTelemetry = false
+
+    @Option(help: "Port of the telemetry endpoint (with --enable-telemetry).")
+    var telemetryPort: Int = 9419
 
     @Option(help: "Directory whose file system the disk alarm watches; default: the runtime directory.")
     var dataDir: String?
@@ -28,11 +34,16 @@ struct RouterOptions: ParsableArguments {
     func users() throws -> UserDirectory {
         guard !user.isEmpty else { return UserDirectory() }
         var passwords: [String: String] = [:]
+        var tags: [String: [String]] = [:]
         for entry in user {
-            guard let colon = entry.firstIndex(of: ":") else { throw ValidationError("--user takes name:password, got '\(entry)'") }
-            passwords[String(entry[..<colon])] = String(entry[entry.index(after: colon)...])
+            let parts = entry.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+            guard parts.count >= 2, !parts[0].isEmpty else {
+                throw ValidationError("--user takes name:password or name:password:tags, got '\(entry)'")
+            }
+            passwords[parts[0]] = parts[1]
+            tags[parts[0]] = parts.count > 2 ? parts[2].split(separator: ",").map(String.init) : []
         }
-        return UserDirectory(passwords: passwords)
+        return UserDirectory(passwords: passwords, tags: tags)
     }
 }
 
@@ -52,7 +63,8 @@ struct RouterCommand: AsyncParsableCommand {
             let server = RouterServer(configuration: RouterConfiguration(
                 host: router.host, port: router.port, partitions: member.partitions, runtimeDirectory: member.runtimeDir,
                 eventLoops: router.eventLoops, heartbeatSeconds: router.heartbeat, users: try router.users(),
-                diskWatch: DiskWatch(path: router.dataDir ?? member.runtimeDir, freeLimit: router.diskFreeLimit)),
+                diskWatch: DiskWatch(path: router.dataDir ?? member.runtimeDir, freeLimit: router.diskFreeLimit),
+                telemetryPort: router.enableTelemetry ? router.telemetryPort : nil),
                 logger: logger)
             let channel = try await server.start()
             ProcessSupport.report("ready router \(router.host):\(channel.localAddress?.port ?? router.port)")

@@ -1,4 +1,5 @@
 import BrokerModel
+import BrokerTelemetry
 import LinkWire
 import NIOCore
 import Testing
@@ -94,8 +95,8 @@ struct DeclareTests {
         h.publish(["1", "2", "3"], to: ["b"])
         h.consume("b", prefetch: 1)
         #expect(h.engine.queueSummaries() == [
-            QueueSummary(vhost: vhost, name: QueueName("a"), durable: false, exclusive: true, autoDelete: true, ready: 0, unacked: 0, consumers: 0),
-            QueueSummary(vhost: vhost, name: QueueName("b"), durable: true, exclusive: false, autoDelete: false, ready: 2, unacked: 1, consumers: 1),
+            WorkerStats.Queue(vhost: "/", name: "a", durable: false, exclusive: true, autoDelete: true, ready: 0, unacked: 0, consumers: 0),
+            WorkerStats.Queue(vhost: "/", name: "b", durable: true, exclusive: false, autoDelete: false, ready: 2, unacked: 1, consumers: 1),
         ])
     }
 }

@@ -1,4 +1,5 @@
 import BrokerModel
+import BrokerTelemetry
 import LinkWire
 import Testing
 @testable import PartitionEngine
@@ -102,7 +103,7 @@ struct DeliveryTests {
         h.consume(prefetch: 1)
         #expect(deliveries(h.settle(1, .discard)) == [d(2, "b")])
         h.settle(2, .discard)
-        #expect(h.summary("q") == QueueSummary(vhost: vhost, name: QueueName("q"), durable: false, exclusive: false,
+        #expect(h.summary("q") == WorkerStats.Queue(vhost: "/", name: "q", durable: false, exclusive: false,
                                                 autoDelete: false, ready: 0, unacked: 0, consumers: 1))
     }
 

@@ -1,6 +1,7 @@
 // A channel-free driver for PartitionEngine: each call applies one request and returns
 // exactly the events it produced.
 import BrokerModel
+import BrokerTelemetry
 import LinkWire
 import NIOCore
 @testable import PartitionEngine
@@ -81,8 +82,8 @@ struct EngineHarness {
         apply(.settle(channel: channel, tag: PartitionDeliveryTag(tag), multiple: multiple, outcome: outcome), from: connection)
     }
 
-    func summary(_ name: String) -> QueueSummary? {
-        engine.queueSummaries().first { $0.name.name == name }
+    func summary(_ name: String) -> WorkerStats.Queue? {
+        engine.queueSummaries().first { $0.name == name }
     }
 }
 

@@ -1,0 +1,63 @@
+// Profiling on demand (the counterpart of the pprof endpoints of the broker this project
+// descends from): two samples of every process some seconds apart give, per process, the
+// CPU spent per message, the event-loop lag and the memory, while the load runs.
+import BrokerTelemetry
+import Foundation
+import NIOCore
+
+extension Telemetry {
+    struct Sample: Sendable {
+        var at: NIODeadline
+        var router: RouterStats.Snapshot
+        var routerProcess: ProcessFigures
+        var workers: [WorkerStatus]
+    }
+
+    func sample() -> EventLoopFuture<Sample> {
+        routerSnapshot().and(workers()).map { router, workers in
+            Sample(at: .now(), router: router, routerProcess: .current(), workers: workers)
+        }
+    }
+
+    /// The JSON of GET /api/profile?seconds=N.
+    func profile(seconds: Int) -> EventLoopFuture<String> {
+        sample().flatMap { first in
+            self.eventLoop.scheduleTask(in: .seconds(Int64(seconds))) {}.futureResult
+                .flatMap { self.sample() }
+                .map { second in Self.profileJSON(from: first, to: second) }
+        }
+    }
+
+    static func profileJSON(from a: Sample, to b: Sample) -> String {
+        let elapsed = Double((b.at - a.at).nanoseconds) / 1e9
+        let published = b.router.published &- a.router.published
+        var processes: [String] = []
+        var totalCPU = b.routerProcess.cpuSeconds - a.routerProcess.cpuSeconds
+        processes.append(entry(
+            process: "router", stage: "AMQP, routing, confirms, tag translation", messages: published,
+            cpu: b.routerProcess.cpuSeconds - a.routerProcess.cpuSeconds, lag: b.router.loopLag.subtracting(a.router.loopLag),
+            resident: b.routerProcess.residentBytes, elapsed: elapsed))
+        for worker in b.workers {
+            guard let after = worker.stats,
+                  let before = a.workers.first(where: { $0.partition == worker.partition })?.stats else { continue }
+            let cpu = after.process.cpuSeconds - before.process.cpuSeconds
+            totalCPU += cpu
+            let messages = (after.counters.enqueued &- before.counters.enqueued) &+ (after.counters.delivered &- before.counters.delivered)
+            processes.append(entry(
+                process: "worker-\(worker.partition)", stage: "queues: enqueue + deliver", messages: messages, cpu: cpu,
+                lag: after.loopLag.subtracting(before.loopLag), resident: after.process.residentBytes, elapsed: elapsed))
+        }
+        let perMessage = published > 0 ? totalCPU / Double(published) * 1e6 : 0
+        return #"{"seconds":\#(format(elapsed)),"published":\#(published),"publish_rate":\#(format(Double(published) / max(elapsed, 0.001))),"cpu_us_per_published_message":\#(format(perMessage)),"processes":[\#(processes.joined(separator: ","))]}"#
+    }
+
+    private static func entry(process: String, stage: String, messages: UInt64, cpu: Double, lag: LatencyBuckets,
+                              resident: UInt64, elapsed: Double) -> String {
+        let perMessage = messages > 0 ? cpu / Double(messages) * 1e6 : 0
+        return #"{"process":"\#(process)","stage":"\#(stage)","messages":\#(messages),"cpu_seconds":\#(format(cpu)),"cpu_utilisation":\#(format(cpu / max(elapsed, 0.001))),"cpu_us_per_message":\#(format(perMessage)),"event_loop_lag_p99_seconds":\#(format(lag.upperBound(quantile: 0.99))),"event_loop_lag_max_bucket_seconds":\#(format(lag.upperBound(quantile: 1))),"resident_bytes":\#(resident)}"#
+    }
+
+    static func format(_ value: Double) -> String {
+        value.isFinite ? String(format: "%.6g", value) : "null"
+    }
+}

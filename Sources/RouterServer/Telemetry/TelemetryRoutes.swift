@@ -1,0 +1,51 @@
+// What the telemetry endpoint serves: /metrics (Prometheus) and /health without credentials,
+// as monitoring systems expect; the management API (/api/…) with HTTP basic auth against
+// the broker's users; and the dashboard page.
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+
+struct TelemetryRoutes: Sendable {
+    let telemetry: Telemetry
+    let management: ManagementAPI
+    let logger: Logger
+
+    init(telemetry: Telemetry, logger: Logger) {
+        self.telemetry = telemetry
+        self.management = ManagementAPI(telemetry: telemetry)
+        self.logger = logger
+    }
+
+    func respond(to request: HTTPRequest, on loop: EventLoop) -> EventLoopFuture<HTTPReply> {
+        switch (request.method, request.path) {
+        case (.GET, "/metrics"):
+            return telemetry.metrics().map {
+                HTTPReply(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: $0)
+            }
+        case (.GET, "/health"):
+            return telemetry.health().map { .json($0.body, status: HTTPResponseStatus(statusCode: $0.status)) }
+        case (.GET, "/"), (.GET, "/dashboard"):
+            return loop.makeSucceededFuture(HTTPReply(status: .ok, contentType: "text/html; charset=utf-8", body: DashboardPage.html))
+        case (_, let path) where path.hasPrefix("/api/"):
+            guard let user = authenticate(request) else {
+                var reply = HTTPReply.error(.unauthorized, "Not_Authorized")
+                reply.headers = [("WWW-Authenticate", #"Basic realm="broker management""#)]
+                return loop.makeSucceededFuture(reply)
+            }
+            return management.respond(to: request, user: user, on: loop)
+        default:
+            return loop.makeSucceededFuture(.error(.notFound, "Object Not Found"))
+        }
+    }
+
+    /// The user named by valid HTTP basic credentials.
+    func authenticate(_ request: HTTPRequest) -> String? {
+        guard let header = request.headers.first(name: "Authorization"), header.hasPrefix("Basic "),
+              let decoded = Data(base64Encoded: String(header.dropFirst(6))),
+              let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":") else { return nil }
+        let user = String(text[..<colon])
+        let password = String(text[text.index(after: colon)...])
+        return telemetry.context.users.authenticate(user, password) ? user : nil
+    }
+}
