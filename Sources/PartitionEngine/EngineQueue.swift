@@ -133,10 +133,13 @@ final class EngineQueue {
         ready.insert(ReadyMessage(sequence: sequence, redelivered: true, message: message, enqueuedAt: deliveredAt))
     }
 
-    /// Adds a consumer after those of the same or higher priority.
+    /// Adds a consumer after those of the same or higher priority (with a single active
+    /// consumer, in subscription order only: a later consumer never takes over a live one,
+    /// as in RabbitMQ 3.10).
     func addConsumer(_ consumer: EngineConsumer) {
         if let other = consumers.first, other.priority != consumer.priority { mixedPriorities = true }
-        let index = consumers.firstIndex { $0.priority < consumer.priority } ?? consumers.count
+        let index = policy.singleActiveConsumer ? consumers.count
+            : consumers.firstIndex { $0.priority < consumer.priority } ?? consumers.count
         consumers.insert(consumer, at: index)
         if index < cursor { cursor += 1 }
     }

@@ -212,7 +212,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
             handleTuneOk(tuneOk)
         case (.awaitingOpen, .connectionOpen(let open)):
             guard open.virtualHost == VHost.default.name else {
-                return closeConnection(.notAllowed, "NOT_ALLOWED - vhost '\(open.virtualHost)' not found", method: method)
+                return closeConnection(.notAllowed, "NOT_ALLOWED - vhost \(open.virtualHost) not found", method: method)
             }
             vhost = VHost(open.virtualHost)
             phase = .open
@@ -237,8 +237,11 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
 
     private func handleStartOk(_ startOk: ConnectionStartOk) {
         clientCapabilities = startOk.clientProperties.capabilities
+        guard SASL.mechanisms.contains(startOk.mechanism) else {
+            return closeConnection(.commandInvalid, "COMMAND_INVALID - unknown authentication mechanism '\(startOk.mechanism)'")
+        }
         guard let credentials = SASL.credentials(mechanism: startOk.mechanism, response: startOk.response) else {
-            return closeConnection(.accessRefused, "ACCESS_REFUSED - unsupported or malformed authentication mechanism '\(startOk.mechanism)'")
+            return closeConnection(.accessRefused, "ACCESS_REFUSED - malformed \(startOk.mechanism) response")
         }
         guard context.users.authenticate(credentials.user, credentials.password) else {
             logger.info("authentication failed", metadata: ["user": "\(credentials.user)", "mechanism": "\(startOk.mechanism)"])

@@ -32,12 +32,21 @@ final class Republisher {
             logger.warning("dropping a dead-lettered message with unreadable properties", metadata: ["queue": "\(event.queue)"])
             return
         }
-        let deaths = Self.recordDeath(event, in: &properties, nowSeconds: nowSeconds)
+        // The keys the message was published with: its routing key and its CC header (as
+        // RabbitMQ records them); without x-dead-letter-routing-key it is routed with all of
+        // them, with it the CC header goes.
+        let publishedKeys = [event.message.routingKey] + Self.ccKeys(of: properties)
+        let deaths = Self.recordDeath(event, routingKeys: publishedKeys, in: &properties, nowSeconds: nowSeconds)
         let routingKey = event.deadLetterRoutingKey ?? event.message.routingKey
-        let queues: [QueueRecord]
+        if event.deadLetterRoutingKey != nil, properties.headers?["CC"] != nil { properties.headers?["CC"] = nil }
+        var queues: [QueueRecord] = []
         do {
-            queues = try topology.snapshot.route(exchange: ExchangeName(event.deadLetterExchange), routingKey: routingKey,
-                                                  headers: { properties.headers }, in: vhost)
+            let snapshot = topology.snapshot
+            for key in event.deadLetterRoutingKey.map({ [$0] }) ?? publishedKeys {
+                let more = try snapshot.route(exchange: ExchangeName(event.deadLetterExchange), routingKey: key,
+                                              headers: { properties.headers }, in: vhost)
+                for queue in more where !queues.contains(where: { $0.id == queue.id }) { queues.append(queue) }
+            }
         } catch {
             // RabbitMQ drops the message when the dead-letter exchange is missing.
             logger.debug("dead-letter exchange unusable; message dropped", metadata: ["queue": "\(event.queue)", "error": "\(error)"])
@@ -87,7 +96,13 @@ final class Republisher {
 
     /// Adds this death to `x-death` (count per queue and reason, newest first) and the
     /// `x-first-death-*` headers; returns the x-death entries as (queue, reason).
-    static func recordDeath(_ event: DeadLetterEvent, in properties: inout BasicProperties, nowSeconds: UInt64) -> [(String, String)] {
+    static func ccKeys(of properties: BasicProperties) -> [String] {
+        guard case .array(let values)? = properties.headers?["CC"] else { return [] }
+        return values.compactMap(\.stringValue)
+    }
+
+    static func recordDeath(_ event: DeadLetterEvent, routingKeys: [String], in properties: inout BasicProperties,
+                            nowSeconds: UInt64) -> [(String, String)] {
         var headers = properties.headers ?? FieldTable()
         var deaths: [FieldValue] = []
         if case .array(let existing)? = headers["x-death"] { deaths = existing }
@@ -107,7 +122,7 @@ final class Republisher {
             "queue": .longString(Array(queueName.utf8)),
             "time": .timestamp(nowSeconds),
             "exchange": .longString(Array(event.message.exchange.utf8)),
-            "routing-keys": .array([.longString(Array(event.message.routingKey.utf8))]),
+            "routing-keys": .array(routingKeys.map { .longString(Array($0.utf8)) }),
         ]
         // The expiration is moved aside so that the message does not expire again wherever
         // it is routed next (RabbitMQ's original-expiration).

@@ -47,7 +47,7 @@ final class RouterContext: Sendable {
         ]
         connectionStart = ConnectionStart(
             versionMajor: 0, versionMinor: 9, serverProperties: properties,
-            mechanisms: Array("PLAIN AMQPLAIN".utf8), locales: Array("en_US".utf8))
+            mechanisms: Array(SASL.mechanisms.joined(separator: " ").utf8), locales: Array("en_US".utf8))
     }
 
     func partition(of queue: QueueID) -> PartitionID {

@@ -8,6 +8,9 @@ enum SASL {
         var password: String
     }
 
+    /// What connection.start offers, in RabbitMQ's order.
+    static let mechanisms = ["PLAIN", "AMQPLAIN"]
+
     static func credentials(mechanism: String, response: [UInt8]) -> Credentials? {
         switch mechanism {
         case "PLAIN":
