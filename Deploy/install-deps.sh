@@ -17,8 +17,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-if ! python3 -c 'import pika, pytest' >/dev/null 2>&1; then
-    echo "== pip install pika pytest"
-    python3 -m pip install -q --disable-pip-version-check pika pytest 2>&1 | grep -v "Running pip as the 'root' user" || true
+# prometheus_client's text parser checks /metrics in the telemetry tests.
+if ! python3 -c 'import pika, pytest, prometheus_client' >/dev/null 2>&1; then
+    echo "== pip install pika pytest prometheus_client"
+    python3 -m pip install -q --disable-pip-version-check pika pytest prometheus_client 2>&1 | grep -v "Running pip as the 'root' user" || true
 fi
-python3 -c 'import pika, pytest' || { echo "error: pika and pytest are required: pip install pika pytest" >&2; exit 1; }
+python3 -c 'import pika, pytest, prometheus_client' || {
+    echo "error: pika, pytest and prometheus_client are required: pip install pika pytest prometheus_client" >&2; exit 1; }
