@@ -35,8 +35,9 @@ extension HTTP2LinkHandler {
         var option: OpaquePointer?
         guard nghttp2_option_new(&option) == 0, let option else { return nil }
         defer { nghttp2_option_del(option) }
-        // Window updates are sent by nghttp2 as data is received (consumed at once).
-        nghttp2_option_set_no_auto_window_update(option, 0)
+        // Window updates are sent by nghttp2 as data is received (consumed at once), unless
+        // the delegate replenishes stream windows itself (see `manualStreamWindows`).
+        nghttp2_option_set_no_auto_window_update(option, settings.manualStreamWindows ? 1 : 0)
         // Until the peer's SETTINGS arrive nghttp2 assumes 100 streams; ours is the same binary.
         nghttp2_option_set_peer_max_concurrent_streams(option, UInt32(clamping: settings.maxConcurrentStreams))
         // The peer is our own process: the 1,000-frame flood limits only get in the way.
@@ -187,6 +188,7 @@ extension HTTP2LinkHandler {
             inboundDataStream = id
         }
         inboundData!.writeBytes(bytes)
+        receivedSinceConsume &+= bytes.count
     }
 
     private func frameReceived(_ frame: nghttp2_frame) {

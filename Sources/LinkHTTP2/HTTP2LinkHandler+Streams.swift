@@ -117,6 +117,14 @@ extension HTTP2LinkHandler {
         scheduleFlush()
     }
 
+    /// With `manualStreamWindows`: `bytes` received on `stream` have been handled, so the
+    /// peer may send that many more (a WINDOW_UPDATE goes out with the next flush).
+    public func consumed(stream: HTTP2StreamID, bytes: Int) {
+        guard settings.manualStreamWindows, bytes > 0, let session, !linkClosed, streams[stream.value] != nil else { return }
+        nghttp2_session_consume_stream(session, stream.value, bytes)
+        scheduleFlush()
+    }
+
     /// Bytes queued on a stream and not yet written: the caller's view of backpressure.
     public func queuedBytes(on stream: HTTP2StreamID) -> Int {
         streams[stream.value]?.queuedBytes ?? 0

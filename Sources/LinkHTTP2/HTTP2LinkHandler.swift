@@ -64,6 +64,8 @@ public final class HTTP2LinkHandler: ChannelDuplexHandler, RemovableChannelHandl
     var inboundData: ByteBuffer?
     var inboundDataStream: Int32 = 0
     var readSizeHint = 0
+    /// DATA bytes received since the connection window was last replenished (manual windows).
+    var receivedSinceConsume = 0
     /// Bytes of the flush in progress (filled by mem_send results and the send-data callback).
     var outbound: ByteBuffer?
 
@@ -133,6 +135,11 @@ public final class HTTP2LinkHandler: ChannelDuplexHandler, RemovableChannelHandl
             return nghttp2_session_mem_recv(session, base.assumingMemoryBound(to: UInt8.self), raw.count)
         }
         finishInboundData()
+        if settings.manualStreamWindows, receivedSinceConsume > 0 {
+            // The connection window is never what holds a stream back: give it back at once.
+            nghttp2_session_consume_connection(session, receivedSinceConsume)
+            receivedSinceConsume = 0
+        }
         if rv < 0 {
             fail("receive", code: rv)
         }

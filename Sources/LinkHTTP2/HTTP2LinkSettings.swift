@@ -17,6 +17,11 @@ public struct HTTP2LinkSettings: Sendable {
     /// Largest outbound buffer handed to the channel in one write; one flush may make several
     /// writes when more is pending, and stops while the channel is not writable.
     public var maxWriteSize: Int = 1 << 20
+    /// When true, a stream's receive window is replenished only as the delegate reports the
+    /// bytes handled (`consumed(stream:bytes:)`), so a stream whose data cannot be passed on
+    /// stops its sender after `initialStreamWindow` bytes; the connection's window is still
+    /// replenished at once, so other streams keep flowing (HTTP/2 flow control per stream).
+    public var manualStreamWindows = false
 
     public init() {}
 }

@@ -22,6 +22,8 @@ struct UnackedDelivery {
 final class EngineChannel {
     let connection: ConnectionID
     let number: ChannelNumber
+    /// The connection's state here (it owns its channels, so unowned is safe).
+    unowned let owner: EngineConnection
     private(set) var lastTag: UInt64 = 0
     var unacked: Deque<UnackedDelivery> = []
     /// In subscription order, so that closing the channel is deterministic.
@@ -37,9 +39,10 @@ final class EngineChannel {
     /// The router has been told that the oldest delivery timed out.
     var timedOut = false
 
-    init(connection: ConnectionID, number: ChannelNumber) {
+    init(connection: ConnectionID, number: ChannelNumber, owner: EngineConnection) {
         self.connection = connection
         self.number = number
+        self.owner = owner
     }
 
     /// Whether one more consumer delivery fits the channel's limit; if not, asks once.

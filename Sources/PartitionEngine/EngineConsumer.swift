@@ -28,8 +28,10 @@ final class EngineConsumer {
     }
 
     /// Whether a delivery fits its prefetch and its channel's global prefetch on this worker;
-    /// noAck consumers have no limit, as in RabbitMQ.
+    /// noAck consumers have no limit, as in RabbitMQ. Nothing fits while the connection's
+    /// stream is paused (its client is slow).
     func hasCapacity(into output: inout EngineOutput) -> Bool {
+        if channel.owner.paused { return false }
         if noAck { return true }
         guard prefetch == 0 || unacked < prefetch else { return false }
         return channel.hasCredit(into: &output)

@@ -44,3 +44,19 @@ extension PartitionEngine {
 
     static let timeoutCheckInterval: UInt64 = 100
 }
+
+extension PartitionEngine {
+    /// The connection's stream to the router is full or has drained: deliveries to its
+    /// consumers stop, or resume (its consumers' queues are dispatched again).
+    public mutating func setPaused(_ paused: Bool, connection: ConnectionID, into output: inout EngineOutput) {
+        guard let state = connections[connection], state.paused != paused else { return }
+        state.paused = paused
+        guard !paused else { return }
+        var touched = takeScratch()
+        for channel in state.channels.values {
+            for consumer in channel.consumers { noteTouched(consumer.queue, in: &touched) }
+        }
+        for queue in touched { queue.dispatch(now: now, into: &output) }
+        returnScratch(&touched)
+    }
+}

@@ -137,7 +137,7 @@ public struct PartitionEngine {
     mutating func channel(_ number: ChannelNumber, of connection: ConnectionID) -> EngineChannel {
         let state = connectionState(connection)
         if let channel = state.channels[number] { return channel }
-        let channel = EngineChannel(connection: connection, number: number)
+        let channel = EngineChannel(connection: connection, number: number, owner: state)
         state.channels[number] = channel
         return channel
     }

@@ -95,6 +95,14 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         connectionGone()
     }
 
+    /// Deliveries flow again once the client's socket drains (see `acceptsDeliveries`).
+    func channelWritabilityChanged(context ctx: ChannelHandlerContext) {
+        guard ctx.channel.isWritable else { return }
+        for (partition, stream) in streams { links[partition.index].resume(stream) }
+    }
+
+    var acceptsDeliveries: Bool { channelContext?.channel.isWritable ?? true }
+
     func errorCaught(context ctx: ChannelHandlerContext, error: Error) {
         logger.debug("connection error", metadata: ["error": "\(error)"])
         ctx.close(promise: nil)

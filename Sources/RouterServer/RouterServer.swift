@@ -91,6 +91,9 @@ public final class RouterServer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            // A client is "slow" once 1 MiB waits in its socket buffer; deliveries to it stop
+            // at the link until it is below 256 KiB.
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 << 10, high: 1 << 20))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let services = loopServices[ObjectIdentifier(channel.eventLoop)]!

@@ -18,6 +18,9 @@ import Glibc
 protocol WorkerStreamSink: AnyObject {
     func linkEvent(_ event: LinkEvent, from partition: PartitionID)
     func linkStreamClosed(partition: PartitionID)
+    /// Whether the client can take more deliveries now (its socket is writable). While it
+    /// cannot, the stream's HTTP/2 window is not replenished, which stops the worker.
+    var acceptsDeliveries: Bool { get }
 }
 
 final class WorkerLinkClient: HTTP2LinkDelegate {
@@ -31,11 +34,17 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     private var controlStream: HTTP2StreamID?
     private var controlDecoder = LinkMessageDecoder<LinkEvent>()
     private var sinks: [HTTP2StreamID: (sink: WorkerStreamSink, decoder: LinkMessageDecoder<LinkEvent>)] = [:]
+    /// Bytes received on a client connection's stream and not yet given back to its window,
+    /// because the client could not take them (invariant 2: a slow consumer stalls only its
+    /// own stream).
+    private var withheld: [HTTP2StreamID: Int] = [:]
     private var closed = false
     /// Plain HTTP requests to the worker (e.g. GET /v1/stats) waiting for their response.
     private var requests: [HTTP2StreamID: (promise: EventLoopPromise<LinkResponse>, status: Int, body: ByteBuffer)] = [:]
     /// Routes what the worker dead-letters (shared by this loop's links).
     var republisher: Republisher?
+    /// The router's own requests on the control stream, awaiting their answers.
+    let controlRequests = ControlRequests()
 
     init(partition: PartitionID, socketPath: String, eventLoop: EventLoop, topology: TopologyStore, logger: Logger) {
         self.partition = partition
@@ -53,7 +62,8 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
         return ClientBootstrap(group: eventLoop)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(HTTP2LinkHandler(role: .client, logger: logger))
+                    try channel.pipeline.syncOperations.addHandler(
+                        HTTP2LinkHandler(role: .client, settings: Self.linkSettings, logger: logger))
                 }
             }
             .connect(unixDomainSocketPath: socketPath)
@@ -65,6 +75,21 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
                 self.controlDecoder = LinkMessageDecoder()
                 self.controlStream = handler.openStream(method: "POST", path: "/v1/control", endStream: false)
             }
+    }
+
+    /// Deliveries are flow-controlled per stream: a connection's stream may hold this much in
+    /// flight before the worker stops sending to it.
+    static let linkSettings: HTTP2LinkSettings = {
+        var settings = HTTP2LinkSettings()
+        settings.manualStreamWindows = true
+        settings.initialStreamWindow = 4 << 20
+        return settings
+    }()
+
+    /// The client of `stream` can take deliveries again: give back what was withheld.
+    func resume(_ stream: HTTP2StreamID) {
+        guard let bytes = withheld.removeValue(forKey: stream) else { return }
+        handler?.consumed(stream: stream, bytes: bytes)
     }
 
     func close() {
@@ -122,6 +147,7 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     }
 
     func endStream(_ stream: HTTP2StreamID) {
+        withheld[stream] = nil
         guard sinks.removeValue(forKey: stream) != nil else { return }
         handler?.endStream(stream)
     }
@@ -146,12 +172,15 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
 
     func link(_ link: HTTP2LinkHandler, stream: HTTP2StreamID, didReceive data: ByteBuffer) {
         do {
+            let size = data.readableBytes
             if stream == controlStream {
+                link.consumed(stream: stream, bytes: size)
                 controlDecoder.append(data)
                 while let event = try controlDecoder.next() { controlEvent(event) }
                 return
             }
             if requests[stream] != nil {
+                link.consumed(stream: stream, bytes: size)
                 var body = data
                 requests[stream]!.body.writeBuffer(&body)
                 return
@@ -163,6 +192,11 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
             while let event = try entry.decoder.next() { events.append(event) }
             sinks[stream] = entry
             for event in events { entry.sink.linkEvent(event, from: partition) }
+            if entry.sink.acceptsDeliveries, withheld[stream] == nil {
+                link.consumed(stream: stream, bytes: size)
+            } else {
+                withheld[stream, default: 0] += size
+            }
         } catch {
             logger.error("malformed message from worker; closing the link", metadata: ["error": "\(error)"])
             channel?.close(promise: nil)
@@ -180,6 +214,7 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     func linkInactive(_ link: HTTP2LinkHandler) {
         guard handler === link else { return }
         handler = nil
+        withheld.removeAll()
         channel = nil
         controlStream = nil
         let orphaned = sinks
@@ -187,6 +222,7 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
         let pending = requests
         requests.removeAll()
         for request in pending.values { request.promise.fail(LinkRequestFailed(partition: partition, reason: "link lost")) }
+        controlRequests.failAll(LinkRequestFailed(partition: partition, reason: "link lost"))
         for entry in orphaned.values { entry.sink.linkStreamClosed(partition: partition) }
         guard !closed else { return }
         logger.warning("link to worker lost; reconnecting")
@@ -194,6 +230,7 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     }
 
     private func streamGone(_ stream: HTTP2StreamID) {
+        withheld[stream] = nil
         if let request = requests.removeValue(forKey: stream) {
             request.promise.succeed(LinkResponse(status: request.status, body: request.body))
             return
@@ -221,6 +258,7 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
         case .delayedDue(let vhost, let message):
             republisher?.forwardDelayed(message, in: vhost)
         default:
+            if controlRequests.answer(event) { return }
             logger.error("unexpected event on the control stream", metadata: ["event": "\(event)"])
         }
     }

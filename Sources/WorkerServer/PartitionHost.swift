@@ -16,10 +16,19 @@ final class PartitionHost {
     private(set) var engine: PartitionEngine
     private var output = EngineOutput()
 
-    /// Where each client connection's stream is.
+    /// Where each client connection's stream is, and back.
     private var connections: [ConnectionID: StreamRef] = [:]
+    private var connectionOfStream: [StreamRef: ConnectionID] = [:]
+    /// Connections whose stream holds more than `pauseAbove` bytes the link could not send
+    /// (the router withholds its window while the client is slow): no deliveries to them
+    /// until it is below `resumeBelow`.
+    private var paused: Set<ConnectionID> = []
+    static let pauseAbove = 1 << 20
+    static let resumeBelow = 256 << 10
     /// Control streams, one per router link: broadcasts go to all of them.
     private var controlStreams: [StreamRef] = []
+    /// The control stream whose request is being applied (its answers go back there).
+    private var answeringControl: StreamRef?
     /// Encoded events waiting for the next flush, per stream.
     private var pending: [StreamRef: ByteBuffer] = [:]
     private var flushScheduled = false
@@ -47,6 +56,7 @@ final class PartitionHost {
 
     func attach(connection: ConnectionID, at ref: StreamRef) {
         connections[connection] = ref
+        connectionOfStream[ref] = connection
     }
 
     func attachControl(_ ref: StreamRef) {
@@ -68,6 +78,15 @@ final class PartitionHost {
         dispatchOutput()
     }
 
+    /// A request of the router's own, on a control stream: the engine sees it as from
+    /// connection 0, and its answers go back on that control stream.
+    func applyControl(_ request: LinkRequest, from ref: StreamRef) {
+        answeringControl = ref
+        engine.apply(request, from: RouterLinkSession.routerConnection, into: &output)
+        dispatchOutput()
+        answeringControl = nil
+    }
+
     /// The engine's clock: monotonic milliseconds.
     static func milliseconds() -> UInt64 {
         UInt64(NIODeadline.now().uptimeNanoseconds / 1_000_000)
@@ -81,6 +100,7 @@ final class PartitionHost {
             let now = NIODeadline.now()
             loopLag.observe(seconds: Double(max(0, (now - expected).nanoseconds)) / 1e9)
             expected = now + .milliseconds(10)
+            if !paused.isEmpty { resumeDrainedConnections() }
             guard engine.needsTicks else { return }
             engine.now = Self.milliseconds()
             engine.tick(into: &output)
@@ -91,6 +111,8 @@ final class PartitionHost {
     /// The client connection is gone (its stream ended or was reset, or the link dropped).
     func connectionGone(_ connection: ConnectionID) {
         guard let ref = connections.removeValue(forKey: connection) else { return }
+        connectionOfStream[ref] = nil
+        paused.remove(connection)
         pending[ref] = nil
         engine.now = Self.milliseconds()
         engine.connectionGone(connection, into: &output)
@@ -102,7 +124,8 @@ final class PartitionHost {
         for (recipient, event) in output.events {
             switch recipient {
             case .connection(let connection):
-                guard let ref = connections[connection] else { continue }  // gone meanwhile
+                guard let ref = connections[connection]
+                        ?? (connection == RouterLinkSession.routerConnection ? answeringControl : nil) else { continue }  // gone meanwhile
                 event.write(into: &pending[ref, default: ByteBuffer()])
             case .router:
                 for ref in controlStreams { event.write(into: &pending[ref, default: ByteBuffer()]) }
@@ -128,7 +151,25 @@ final class PartitionHost {
         flushScheduled = false
         for (ref, buffer) in pending where buffer.readableBytes > 0 {
             ref.link.send(stream: ref.stream, data: buffer)
+            if ref.link.queuedBytes(on: ref.stream) > Self.pauseAbove, let connection = connectionOfStream[ref],
+               paused.insert(connection).inserted {
+                engine.setPaused(true, connection: connection, into: &output)
+            }
         }
         pending.removeAll(keepingCapacity: true)
+    }
+
+    /// Checked on the clock tick: a paused connection whose stream has drained gets
+    /// deliveries again.
+    private func resumeDrainedConnections() {
+        for connection in paused {
+            guard let ref = connections[connection], ref.link.queuedBytes(on: ref.stream) >= Self.resumeBelow else {
+                paused.remove(connection)
+                engine.now = Self.milliseconds()
+                engine.setPaused(false, connection: connection, into: &output)
+                continue
+            }
+        }
+        dispatchOutput()
     }
 }

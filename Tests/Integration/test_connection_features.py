@@ -2,75 +2,14 @@
 server's advertised capabilities, and connection.blocked/unblocked on a disk alarm (pika)."""
 import os
 import shutil
-import socket
-import struct
 import tempfile
 import time
 import uuid
 
 from conftest import Cluster, needs_own_broker
+from rawamqp import RawConnection, shortstr
 
 GiB = 1 << 30
-
-
-# --- a tiny raw AMQP 0-9-1 client ------------------------------------------------------------
-
-def shortstr(s):
-    b = s.encode()
-    return struct.pack("B", len(b)) + b
-
-
-def longstr(s):
-    b = s.encode()
-    return struct.pack(">I", len(b)) + b
-
-
-class RawConnection:
-    """Just enough AMQP to log in as guest/guest and send connection-class methods."""
-
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-        self.buf = b""
-        self.sock.sendall(b"AMQP\x00\x00\x09\x01")
-        assert self.method()[:2] == (10, 10)  # connection.start
-        self.send_method(0, 10, 11, struct.pack(">I", 0) + shortstr("PLAIN") + longstr("\0guest\0guest")
-                         + shortstr("en_US"))
-        class_id, method_id, args = self.method()
-        assert (class_id, method_id) == (10, 30)  # connection.tune
-        channel_max, frame_max, _ = struct.unpack(">HIH", args[:8])
-        self.send_method(0, 10, 31, struct.pack(">HIH", channel_max, frame_max, 0))
-        self.send_method(0, 10, 40, shortstr("/") + shortstr("") + b"\x00")
-        assert self.method()[:2] == (10, 41)  # connection.open-ok
-
-    def read(self, n):
-        while len(self.buf) < n:
-            data = self.sock.recv(65536)
-            if not data:
-                raise EOFError("connection closed by the broker")
-            self.buf += data
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-    def method(self):
-        """The next method frame as (class, method, arguments), skipping other frames."""
-        while True:
-            frame_type, _, size = struct.unpack(">BHI", self.read(7))
-            payload = self.read(size)
-            assert self.read(1) == b"\xce"
-            if frame_type == 1:
-                class_id, method_id = struct.unpack(">HH", payload[:4])
-                return class_id, method_id, payload[4:]
-
-    def send_method(self, channel, class_id, method_id, args=b""):
-        payload = struct.pack(">HH", class_id, method_id) + args
-        self.sock.sendall(struct.pack(">BHI", 1, channel, len(payload)) + payload + b"\xce")
-
-    def update_secret(self, secret, reason):
-        self.send_method(0, 10, 70, longstr(secret) + shortstr(reason))
-        return self.method()
-
-    def close(self):
-        self.sock.close()
 
 
 def test_update_secret_is_answered_with_update_secret_ok(cluster):
