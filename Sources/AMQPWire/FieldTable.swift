@@ -82,7 +82,7 @@ extension FieldValue {
 }
 
 extension FieldValue {
-    /// RabbitMQ's name for the value's type, as its error texts show it.
+    /// RabbitMQ's name for the value's type (rabbit_binary_parser), as its error texts show it.
     public var typeName: String {
         switch self {
         case .bool: "bool"

@@ -67,7 +67,7 @@ public enum HeadersMatcher {
         guard let value = arguments["x-match"] else { return nil }
         guard case .longString(let bytes) = value else {
             return .preconditionFailed(
-                "Invalid x-match field type \(rabbitTypeName(value)) (value \(erlangFormat(value))); expected longstr")
+                "Invalid x-match field type \(value.typeName) (value \(erlangFormat(value))); expected longstr")
         }
         if MatchKind(rawValue: String(decoding: bytes, as: UTF8.self)) != nil { return nil }
         return .preconditionFailed(
@@ -104,30 +104,7 @@ public enum HeadersMatcher {
 
     // Inside arrays and tables RabbitMQ keeps {Type, Value} pairs, so the type must match too.
     private static func typedEqual(_ a: FieldValue, _ b: FieldValue) -> Bool {
-        rabbitTypeName(a) == rabbitTypeName(b) && termsEqual(a, b)
-    }
-
-    /// RabbitMQ's name for a field value's type (rabbit_binary_parser).
-    static func rabbitTypeName(_ value: FieldValue) -> String {
-        switch value {
-        case .bool: "bool"
-        case .int8: "byte"
-        case .uint8: "unsignedbyte"
-        case .int16: "short"
-        case .uint16: "unsignedshort"
-        case .int32: "signedint"
-        case .uint32: "unsignedint"
-        case .int64: "long"
-        case .float: "float"
-        case .double: "double"
-        case .decimal: "decimal"
-        case .longString: "longstr"
-        case .array: "array"
-        case .timestamp: "timestamp"
-        case .table: "table"
-        case .void: "void"
-        case .byteArray: "binary"
-        }
+        a.typeName == b.typeName && termsEqual(a, b)
     }
 
     // Enough of Erlang's ~tp to reproduce RabbitMQ's error texts for scalar values.

@@ -44,7 +44,7 @@ extension Topology {
         switch value {
         case .int8, .uint8, .int16, .uint16, .int32, .uint32, .int64: "int"
         case .float, .double: "float"
-        default: HeadersMatcher.rabbitTypeName(value)
+        default: value.typeName
         }
     }
 
@@ -59,6 +59,6 @@ extension Topology {
     // How RabbitMQ prints a {Type, Value} pair, or `undefined` for a missing argument.
     private static func tagged(_ value: FieldValue?) -> String {
         guard let value else { return "undefined" }
-        return "{\(HeadersMatcher.rabbitTypeName(value)),\(HeadersMatcher.erlangFormat(value))}"
+        return "{\(value.typeName),\(HeadersMatcher.erlangFormat(value))}"
     }
 }

@@ -163,6 +163,41 @@ class Cluster:
                 self.process.wait()
 
 
+
+# --- small pika helpers shared by the test files ----------------------------------------------
+
+def unique(prefix):
+    """A name no other test uses."""
+    import uuid
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def get_all_messages(ch, queue):
+    """Every message waiting in `queue` as (method, properties, body), taken with auto-ack."""
+    got = []
+    while True:
+        method, props, body = ch.basic_get(queue, auto_ack=True)
+        if method is None:
+            return got
+        got.append((method, props, body))
+
+
+def get_all(ch, queue):
+    """The bodies of every message waiting in `queue`, taken with auto-ack."""
+    return [body for _, _, body in get_all_messages(ch, queue)]
+
+
+def wait_get(ch, queue, timeout=5.0):
+    """The next message of `queue` (auto-ack) within `timeout`, or (None, None, None)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        method, props, body = ch.basic_get(queue, auto_ack=True)
+        if method is not None:
+            return method, props, body
+        time.sleep(0.01)
+    return None, None, None
+
+
 @pytest.fixture(scope="session")
 def cluster():
     c = Cluster(workers=3)

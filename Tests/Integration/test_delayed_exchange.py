@@ -15,7 +15,7 @@ import pika
 import pytest
 from pika.exceptions import ChannelClosedByBroker, ConnectionClosedByBroker
 
-from conftest import EXTERNAL_PORT, queues_on_distinct_partitions
+from conftest import EXTERNAL_PORT, queues_on_distinct_partitions, wait_get
 
 pytestmark = pytest.mark.skipif(
     bool(EXTERNAL_PORT), reason="RabbitMQ 3.10.8 here has no rabbitmq_delayed_message_exchange plugin: "
@@ -34,16 +34,6 @@ def bound_queues(ch, cluster, exchange, keys):
         ch.queue_declare(q, exclusive=True)
         ch.queue_bind(q, exchange, key)
     return queues
-
-
-def wait_get(ch, queue, timeout=5.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        method, props, body = ch.basic_get(queue, auto_ack=True)
-        if method is not None:
-            return method, props, body
-        time.sleep(0.01)
-    return None, None, None
 
 
 def delay(ms):

@@ -1,11 +1,10 @@
 """Errors get the reply code and text RabbitMQ uses, on the right scope."""
 import socket
 import struct
-import time
 
 import pika
 import pytest
-from pika.exceptions import ChannelClosedByBroker, ConnectionClosedByBroker
+from pika.exceptions import ChannelClosedByBroker
 
 
 def test_passive_declare_of_missing_queue_is_404(cluster):

@@ -1,43 +1,18 @@
 """Exchange kinds and flags end to end (pika): internal and auto-delete exchanges, headers
 matching with RabbitMQ's any-with-x / all-with-x, topic edge cases, exchange.delete, plus
 reject-publish-dlx, basic.recover-async, immediate=true and dead-lettering with CC keys."""
-import time
-import uuid
 
 import pika
 import pytest
 from pika.exceptions import ChannelClosedByBroker, ConnectionClosedByBroker
 
-from conftest import queues_on_distinct_partitions
-
-
-def name(prefix):
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def get_all(ch, queue):
-    bodies = []
-    while True:
-        method, _, body = ch.basic_get(queue, auto_ack=True)
-        if method is None:
-            return bodies
-        bodies.append(body)
-
-
-def wait_get(ch, queue, timeout=5.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        method, props, body = ch.basic_get(queue, auto_ack=True)
-        if method is not None:
-            return method, props, body
-        time.sleep(0.05)
-    return None, None, None
+from conftest import queues_on_distinct_partitions, get_all, wait_get, unique
 
 
 def test_publishing_to_an_internal_exchange_is_403_but_it_routes_from_another_exchange(cluster):
     conn = cluster.connect()
     ch = conn.channel()
-    front, inner = name("front"), name("internal")
+    front, inner = unique("front"), unique("internal")
     ch.exchange_declare(front, "fanout", auto_delete=True)
     ch.exchange_declare(inner, "fanout", internal=True, auto_delete=True)
     q = ch.queue_declare("", exclusive=True).method.queue
@@ -56,7 +31,7 @@ def test_publishing_to_an_internal_exchange_is_403_but_it_routes_from_another_ex
 def test_an_auto_delete_exchange_goes_when_its_last_binding_goes(cluster):
     conn = cluster.connect()
     ch = conn.channel()
-    x = name("autodel")
+    x = unique("autodel")
     ch.exchange_declare(x, "direct", auto_delete=True)
     q = ch.queue_declare("", exclusive=True).method.queue
     ch.queue_bind(q, x, "k")
@@ -71,7 +46,7 @@ def test_an_auto_delete_exchange_goes_when_its_last_binding_goes(cluster):
 def test_exchange_delete_removes_it_and_its_bindings(cluster):
     conn = cluster.connect()
     ch = conn.channel()
-    x = name("deleted")
+    x = unique("deleted")
     ch.exchange_declare(x, "fanout")
     q = ch.queue_declare("", exclusive=True).method.queue
     ch.queue_bind(q, x)
@@ -89,9 +64,9 @@ def test_exchange_delete_removes_it_and_its_bindings(cluster):
 def test_headers_any_with_x_and_all_with_x_consider_x_headers(cluster):
     conn = cluster.connect()
     ch = conn.channel()
-    x = name("hdr")
+    x = unique("hdr")
     ch.exchange_declare(x, "headers", auto_delete=True)
-    any_q, all_q, anyx_q, allx_q = queues_on_distinct_partitions(name("hq"), cluster.workers, 3) + [
+    any_q, all_q, anyx_q, allx_q = queues_on_distinct_partitions(unique("hq"), cluster.workers, 3) + [
         ch.queue_declare("", exclusive=True).method.queue]
     for q in (any_q, all_q, anyx_q):
         ch.queue_declare(q, exclusive=True)
@@ -119,7 +94,7 @@ def test_headers_any_with_x_and_all_with_x_consider_x_headers(cluster):
 def test_topic_edge_cases_match_like_rabbitmq(cluster, pattern, keys, matches):
     conn = cluster.connect()
     ch = conn.channel()
-    x = name("topic")
+    x = unique("topic")
     ch.exchange_declare(x, "topic", auto_delete=True)
     q = ch.queue_declare("", exclusive=True).method.queue
     ch.queue_bind(q, x, pattern)
@@ -131,10 +106,10 @@ def test_topic_edge_cases_match_like_rabbitmq(cluster, pattern, keys, matches):
 
 
 def test_reject_publish_dlx_nacks_and_dead_letters_the_refused_message(cluster):
-    src, dst = queues_on_distinct_partitions(name("rpdlx"), cluster.workers, 2)
+    src, dst = queues_on_distinct_partitions(unique("rpdlx"), cluster.workers, 2)
     conn = cluster.connect()
     ch = conn.channel()
-    dlx = name("rpdlx-x")
+    dlx = unique("rpdlx-x")
     ch.exchange_declare(dlx, "fanout", auto_delete=True)
     ch.queue_declare(dst, exclusive=True)
     ch.queue_bind(dst, dlx)
@@ -181,9 +156,9 @@ def test_immediate_publish_is_540_not_implemented(cluster):
 def test_dead_letters_keep_their_cc_keys_and_are_routed_with_them(cluster):
     conn = cluster.connect()
     ch = conn.channel()
-    dlx = name("cc-dlx")
+    dlx = unique("cc-dlx")
     ch.exchange_declare(dlx, "direct", auto_delete=True)
-    k1, k2 = queues_on_distinct_partitions(name("ccdl"), cluster.workers, 2)
+    k1, k2 = queues_on_distinct_partitions(unique("ccdl"), cluster.workers, 2)
     for q, key in ((k1, "k1"), (k2, "k2")):
         ch.queue_declare(q, exclusive=True)
         ch.queue_bind(q, dlx, key)

@@ -1,18 +1,8 @@
 """Exchange-to-exchange bindings, alternate exchanges, and transactions (pika)."""
-import pika
 import pytest
 from pika.exceptions import ChannelClosedByBroker
 
-from conftest import queues_on_distinct_partitions
-
-
-def get_all(ch, queue):
-    bodies = []
-    while True:
-        method, _, body = ch.basic_get(queue, auto_ack=True)
-        if method is None:
-            return bodies
-        bodies.append(body)
+from conftest import queues_on_distinct_partitions, get_all
 
 
 def test_exchange_to_exchange_bindings_route_through_and_unbind_stops_them(cluster):

@@ -6,7 +6,6 @@ once it reads again."""
 import struct
 import time
 
-import pika
 
 from conftest import partition_of
 from rawamqp import RawConnection

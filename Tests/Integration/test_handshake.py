@@ -5,11 +5,10 @@ import stat
 import struct
 import time
 
-import pika
 import pytest
 from pika.exceptions import ChannelClosedByBroker, ConnectionClosedByBroker
 
-from test_errors import longstr, read_exact, read_frame, send_method, shortstr
+from test_errors import longstr, read_frame, send_method, shortstr
 
 
 def amqplain_response(user, password):

@@ -1,17 +1,14 @@
 """Connection loss, bulk traffic, and the `cluster up` process lifecycle."""
 import os
-import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 
-import pika
 import pytest
 from pika.exceptions import ChannelClosedByBroker
 
-from conftest import Cluster, alive, broker_binary, children_of, free_port, queues_on_distinct_partitions
+from conftest import Cluster, alive, broker_binary, children_of
 
 
 def test_disconnect_deletes_exclusive_queues_and_requeues_unacked(cluster):

@@ -1,26 +1,12 @@
 """Priority queues, single active consumer, consumer priorities, consumer cancel notification
 and consumer (delivery acknowledgement) timeouts, with RabbitMQ's codes and texts (pika)."""
 import time
-import uuid
 
 import pika
 import pytest
 from pika.exceptions import ChannelClosedByBroker
 
-from conftest import EXTERNAL_PORT, Cluster, needs_own_broker
-
-
-def unique(prefix):
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def get_all(ch, queue):
-    bodies = []
-    while True:
-        method, _, body = ch.basic_get(queue, auto_ack=True)
-        if method is None:
-            return bodies
-        bodies.append(body)
+from conftest import EXTERNAL_PORT, Cluster, needs_own_broker, get_all, unique
 
 
 def pump(conns, until, timeout=5.0):

@@ -6,17 +6,7 @@ import pika
 import pytest
 from pika.exceptions import ChannelClosedByBroker, NackError
 
-from conftest import queues_on_distinct_partitions
-
-
-def wait_get(ch, queue, timeout=5.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        method, props, body = ch.basic_get(queue, auto_ack=True)
-        if method is not None:
-            return method, props, body
-        time.sleep(0.05)
-    return None, None, None
+from conftest import queues_on_distinct_partitions, wait_get
 
 
 def count(ch, queue):

@@ -7,7 +7,7 @@ import pika
 import pytest
 from pika.exceptions import ChannelClosedByBroker
 
-from conftest import queues_on_distinct_partitions
+from conftest import queues_on_distinct_partitions, get_all_messages, wait_get
 
 REPLY_TO = "amq.rabbitmq.reply-to"
 
@@ -20,25 +20,6 @@ def pump(conns, until, timeout=5.0):
         if until():
             return True
     return until()
-
-
-def wait_get(ch, queue, timeout=5.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        method, props, body = ch.basic_get(queue, auto_ack=True)
-        if method is not None:
-            return method, props, body
-        time.sleep(0.02)
-    return None, None, None
-
-
-def get_all(ch, queue):
-    got = []
-    while True:
-        method, props, body = ch.basic_get(queue, auto_ack=True)
-        if method is None:
-            return got
-        got.append((method, props, body))
 
 
 def request_reply_key(client_ch, server_ch, server_queue):
@@ -179,7 +160,7 @@ def test_cc_and_bcc_route_to_more_keys_and_bcc_is_removed_from_every_copy(cluste
         assert body == b"m", q
         assert method.routing_key == "k1"  # the publish's routing key, whatever key matched
         assert props.headers == {"CC": ["k2"], "keep": 1}
-    assert get_all(ch, other) == []
+    assert get_all_messages(ch, other) == []
     conn.close()
 
 
@@ -191,9 +172,9 @@ def test_cc_duplicates_and_non_string_entries_give_one_copy_and_lowercase_is_not
     q1, q2, q3 = bound_queues(ch, cluster, x, ["k1", "k2", "k3"])
     ch.basic_publish(x, "nowhere", b"dup", pika.BasicProperties(headers={"CC": ["k2", "k2", "k1", 5]}))
     ch.basic_publish(x, "k1", b"lower", pika.BasicProperties(headers={"cc": ["k2"], "bcc": ["k3"]}))
-    assert [body for _, _, body in get_all(ch, q1)] == [b"dup", b"lower"]
-    assert [body for _, _, body in get_all(ch, q2)] == [b"dup"]
-    assert get_all(ch, q3) == []
+    assert [body for _, _, body in get_all_messages(ch, q1)] == [b"dup", b"lower"]
+    assert [body for _, _, body in get_all_messages(ch, q2)] == [b"dup"]
+    assert get_all_messages(ch, q3) == []
     conn.close()
 
 
@@ -208,7 +189,7 @@ def test_bcc_alone_is_removed_and_a_cc_routed_mandatory_publish_is_not_returned(
     method, props, body = wait_get(ch, q2)
     assert body == b"m" and method.routing_key == "unbound"
     assert "BCC" not in (props.headers or {})  # RabbitMQ leaves an empty table
-    assert get_all(ch, q1) == []
+    assert get_all_messages(ch, q1) == []
     conn.close()
 
 
