@@ -5,9 +5,10 @@ set -euo pipefail
 
 need_apt=()
 # golang-go + golang-github-rabbitmq-amqp091-go-dev, ruby-bunny and amqp-tools are the Go,
-# Ruby and C (rabbitmq-c) clients the integration tests drive the broker with.
+# Ruby and C (rabbitmq-c) clients the integration tests drive the broker with; chromium
+# loads the dashboard headless in test_dashboard.py.
 for pkg in libnghttp2-dev pkg-config curl python3-pip \
-           golang-go golang-github-rabbitmq-amqp091-go-dev ruby ruby-bunny amqp-tools; do
+           golang-go golang-github-rabbitmq-amqp091-go-dev ruby ruby-bunny amqp-tools chromium; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -36,9 +36,11 @@ public struct WorkerStats: Codable, Sendable, Equatable {
         public var ready: Int
         public var unacked: Int
         public var consumers: Int
+        /// The declare's `arguments` field table, AMQP-encoded; nil when empty.
+        public var arguments: [UInt8]?
 
         public init(vhost: String, name: String, durable: Bool, exclusive: Bool, autoDelete: Bool,
-                    ready: Int, unacked: Int, consumers: Int) {
+                    ready: Int, unacked: Int, consumers: Int, arguments: [UInt8]? = nil) {
             self.vhost = vhost
             self.name = name
             self.durable = durable
@@ -47,6 +49,7 @@ public struct WorkerStats: Codable, Sendable, Equatable {
             self.ready = ready
             self.unacked = unacked
             self.consumers = consumers
+            self.arguments = arguments
         }
     }
 

@@ -337,8 +337,10 @@ extension AMQPConnectionHandler {
             sendCredit(commands, on: channel)
         }
         let prefetch = channel.prefetchCount
-        request(on: channel, to: partition, method: method,
-                .consume(tag: tag, partition: partition, noAck: consume.noAck, noWait: consume.noWait)) { id in
+        let record = RouterChannel.ConsumerRecord(partition: partition, noAck: consume.noAck, queue: queue.name,
+                                                  exclusive: consume.exclusive, prefetchCount: prefetch,
+                                                  arguments: consume.arguments)
+        request(on: channel, to: partition, method: method, .consume(tag: tag, record, noWait: consume.noWait)) { id in
             .consume(id, ConsumeRequest(channel: channel.number, queue: queue, consumerTag: tag, noAck: consume.noAck,
                                         exclusive: consume.exclusive, prefetchCount: prefetch, priority: priority))
         }

@@ -95,8 +95,8 @@ extension AMQPConnectionHandler {
             if !noWait { sendMethod(n, .queueDeleteOk(QueueDeleteOk(messageCount: messages))) }
         case (.queuePurge(let noWait), .queuePurged(_, let messages)):
             if !noWait { sendMethod(n, .queuePurgeOk(QueuePurgeOk(messageCount: messages))) }
-        case (.consume(let tag, let partition, let noAck, let noWait), .consumeOk):
-            channel.consumers[tag] = RouterChannel.ConsumerRecord(partition: partition, noAck: noAck)
+        case (.consume(let tag, let record, let noWait), .consumeOk):
+            channel.consumers[tag] = record
             if !noWait { sendMethod(n, .basicConsumeOk(BasicConsumeOk(consumerTag: tag))) }
         case (.cancel(let tag, let noWait), .cancelOk):
             channel.consumers[tag] = nil

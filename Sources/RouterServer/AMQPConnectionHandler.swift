@@ -46,6 +46,10 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     var vhost = VHost.default
     var user = ""
     var clientCapabilities = FieldTable()
+    // For the management API: what the client said about itself, and when it connected.
+    var clientProperties = FieldTable()
+    var authMechanism = ""
+    let connectedAt = WallClock.milliseconds()
 
     var channels: [UInt16: RouterChannel] = [:]
     var nextRequestID: UInt32 = 0
@@ -245,6 +249,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
 
     private func handleStartOk(_ startOk: ConnectionStartOk) {
         clientCapabilities = startOk.clientProperties.capabilities
+        clientProperties = startOk.clientProperties
+        authMechanism = startOk.mechanism
         guard SASL.mechanisms.contains(startOk.mechanism) else {
             return closeConnection(.commandInvalid, "COMMAND_INVALID - unknown authentication mechanism '\(startOk.mechanism)'")
         }

@@ -46,6 +46,11 @@ final class RouterChannel {
     struct ConsumerRecord {
         var partition: PartitionID
         var noAck: Bool
+        // What the management API shows about the consumer.
+        var queue: QueueName
+        var exclusive = false
+        var prefetchCount: UInt16 = 0
+        var arguments = FieldTable()
     }
 
     struct ReplyConsumer {
@@ -70,7 +75,7 @@ struct PendingOperation {
         case queueDeclare(QueueRecord, noWait: Bool)
         case queueDelete(QueueID, noWait: Bool)
         case queuePurge(noWait: Bool)
-        case consume(tag: String, partition: PartitionID, noAck: Bool, noWait: Bool)
+        case consume(tag: String, RouterChannel.ConsumerRecord, noWait: Bool)
         case cancel(tag: String, noWait: Bool)
         case get(partition: PartitionID, noAck: Bool)
         case recover(remaining: Int)

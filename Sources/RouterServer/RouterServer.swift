@@ -75,11 +75,13 @@ public final class RouterServer: Sendable {
         }
         if let watch = configuration.diskWatch { startDiskAlarm(watch, services: allServices) }
         for services in allServices { services.eventLoop.execute { services.startLagProbe() } }
+        var telemetry: (Telemetry, SocketAddress?)?
         if let port = configuration.telemetryPort {
             let routes = TelemetryRoutes(telemetry: Telemetry(loops: allServices, context: context), logger: logger)
             let channel = try await TelemetryHTTPServer.start(group: group, host: configuration.host, port: port) { request, loop in
                 routes.respond(to: request, on: loop)
             }
+            telemetry = (routes.telemetry, channel.localAddress)
             logger.info("telemetry listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
         }
         let loopServices = servicesByLoop
@@ -104,6 +106,7 @@ public final class RouterServer: Sendable {
             }
             .bind(host: configuration.host, port: configuration.port)
             .get()
+        if let (telemetry, http) = telemetry { telemetry.setListeners(amqp: channel.localAddress, http: http) }
         logger.info("router listening", metadata: [
             "address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
             "partitions": "\(configuration.partitions)", "eventLoops": "\(configuration.eventLoops)",

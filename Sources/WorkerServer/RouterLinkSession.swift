@@ -60,7 +60,7 @@ final class RouterLinkSession: HTTP2LinkDelegate {
         if case .control(var decoder) = streams[stream] {
             decoder.append(data)
             do {
-                while let request = try decoder.next() { host.apply(request, from: Self.routerConnection) }
+                while let request = try decoder.next() { host.applyControl(request, from: ref(stream)!) }
                 streams[stream] = .control(decoder)
             } catch {
                 logger.error("malformed link message on the control stream; resetting it", metadata: ["error": "\(error)"])

@@ -1,8 +1,458 @@
-// The live dashboard served at / by the telemetry endpoint: one self-contained page (no
-// external CDN, works offline) that polls the management API.
+// The live dashboard served at / and /dashboard by the telemetry endpoint: one self-contained
+// page (inline CSS and JS, no external CDN or fonts, works offline) that polls the management
+// API every 2 s and draws its own charts on <canvas>:
+// - message rates (publish, deliver, ack) over the last 5 minutes: deltas of
+//   /api/overview's message_stats totals between polls (message_stats.*_details.rate when
+//   the totals are missing);
+// - per-partition load from /api/partitions: messages, msg/s and CPU % per worker process,
+//   the rates computed between polls, so a hot partition stands out.
+// Rates divide by the time between the router's timestamps on /api/partitions when there
+// are some, so they hold even when the browser's clock is not real time (a headless browser
+// with a virtual time budget); else by the browser's clock.
+// - queues (/api/queues), connections (/api/connections), object totals and /health.
+// Credentials come from a small form or the URL fragment (#user=…&password=…) and stay in
+// sessionStorage. Every fetch may fail (404 before an endpoint exists, 401, the broker gone):
+// the page then shows "—" and keeps polling; it never throws out of a poll.
+//
+// Stable element ids for tests: #status, #rate-chart and #partition-chart (canvases whose
+// data-points attribute counts the live samples drawn), #queue-table and #connections-table
+// (tbody rows carry data-queue / data-connection), #partition-table, #totals, #health-list.
 enum DashboardPage {
-    static let html = """
-    <!doctype html><html><head><meta charset="utf-8"><title>broker</title></head>
-    <body><h1>broker</h1><p>Dashboard: see /api/overview.</p></body></html>
-    """
+    static let html = #"""
+    <!doctype html>
+    <html lang="en">
+    <head>
+    <meta charset="utf-8">
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <title>broker dashboard</title>
+    <style>
+    :root { --bg:#f4f5f7; --panel:#fff; --ink:#1d2330; --muted:#6b7385; --line:#e3e6eb;
+            --publish:#2f6fde; --deliver:#1a9e5a; --ack:#d9822b; --cpu:#c2410c; --bad:#c62828; }
+    * { box-sizing: border-box; }
+    body { margin:0; background:var(--bg); color:var(--ink);
+           font:14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+    header { display:flex; align-items:center; gap:16px; padding:10px 20px; background:#1d2330; color:#fff; flex-wrap:wrap; }
+    header h1 { font-size:18px; margin:0; font-weight:600; letter-spacing:.02em; }
+    header .spacer { flex:1; }
+    header form { display:flex; gap:6px; align-items:center; font-size:12px; }
+    header input { width:110px; padding:3px 6px; border:1px solid #444c5e; border-radius:4px; background:#2a3142; color:#fff; }
+    header button { padding:3px 10px; border:0; border-radius:4px; background:#2f6fde; color:#fff; cursor:pointer; }
+    #updated { font-size:12px; color:#aab1c0; }
+    .pill { display:inline-block; padding:2px 10px; border-radius:10px; font-size:12px; font-weight:600; background:#6b7385; color:#fff; }
+    .pill.ok, .pill.up { background:#1a9e5a; } .pill.degraded, .pill.down { background:var(--bad); }
+    .pill.auth, .pill.unreachable { background:#b26a00; }
+    main { padding:16px 20px; display:grid; gap:16px; grid-template-columns: 1fr 1fr; }
+    .panel { background:var(--panel); border:1px solid var(--line); border-radius:8px; padding:12px 14px; min-width:0; }
+    .panel.wide { grid-column: 1 / -1; }
+    .panel h2 { font-size:13px; text-transform:uppercase; letter-spacing:.06em; color:var(--muted); margin:0 0 8px; font-weight:600; }
+    #totals { display:flex; flex-wrap:wrap; gap:10px; }
+    .card { flex:1 1 110px; border:1px solid var(--line); border-radius:6px; padding:6px 10px; }
+    .card .v { font-size:22px; font-weight:600; font-variant-numeric:tabular-nums; }
+    .card .k { font-size:11px; color:var(--muted); text-transform:uppercase; letter-spacing:.05em; }
+    canvas { width:100%; display:block; }
+    #rate-chart { height:220px; } #partition-chart { height:180px; }
+    .legend { display:flex; gap:16px; font-size:12px; color:var(--muted); margin-top:6px; flex-wrap:wrap; }
+    .legend b { color:var(--ink); font-variant-numeric:tabular-nums; }
+    .swatch { display:inline-block; width:10px; height:10px; border-radius:2px; margin-right:4px; vertical-align:-1px; }
+    table { width:100%; border-collapse:collapse; font-size:13px; }
+    th { text-align:left; font-weight:600; color:var(--muted); font-size:11px; text-transform:uppercase; letter-spacing:.04em;
+         border-bottom:1px solid var(--line); padding:4px 6px; }
+    td { border-bottom:1px solid var(--line); padding:4px 6px; font-variant-numeric:tabular-nums; overflow-wrap:anywhere; }
+    td.n, th.n { text-align:right; }
+    .scroll { max-height:320px; overflow:auto; }
+    .empty { color:var(--muted); font-style:italic; }
+    #health-list { list-style:none; padding:0; margin:0; display:flex; gap:8px; flex-wrap:wrap; }
+    #health-list li { border:1px solid var(--line); border-radius:6px; padding:4px 10px; font-size:12px; }
+    @media (max-width: 900px) { main { grid-template-columns: 1fr; } }
+    </style>
+    </head>
+    <body>
+    <header>
+      <h1>broker</h1>
+      <span id="status" class="pill" data-state="loading">loading…</span>
+      <span id="updated"></span>
+      <span class="spacer"></span>
+      <form id="login">
+        <label>user <input id="user" value="guest" autocomplete="username"></label>
+        <label>password <input id="password" type="password" autocomplete="current-password"></label>
+        <button type="submit">Connect</button>
+      </form>
+    </header>
+    <main>
+      <section class="panel wide"><h2>Overview</h2><div id="totals"></div></section>
+      <section class="panel">
+        <h2>Message rates (msg/s, last 5 minutes)</h2>
+        <canvas id="rate-chart" data-points="0"></canvas>
+        <div class="legend" id="rate-legend"></div>
+      </section>
+      <section class="panel">
+        <h2>Partitions (load per worker)</h2>
+        <canvas id="partition-chart" data-points="0" data-partitions="0"></canvas>
+        <table id="partition-table"><thead><tr><th>process</th><th>state</th><th class="n">queues</th>
+          <th class="n">ready</th><th class="n">unacked</th><th class="n">msg/s</th><th class="n">CPU %</th><th class="n">memory</th></tr></thead>
+          <tbody></tbody></table>
+      </section>
+      <section class="panel">
+        <h2>Queues</h2>
+        <div class="scroll"><table id="queue-table"><thead><tr><th>name</th><th>vhost</th><th class="n">partition</th>
+          <th class="n">ready</th><th class="n">unacked</th><th class="n">total</th><th class="n">consumers</th></tr></thead>
+          <tbody></tbody></table></div>
+      </section>
+      <section class="panel">
+        <h2>Connections</h2>
+        <div class="scroll"><table id="connections-table"><thead><tr><th>name</th><th>user</th><th>peer</th>
+          <th class="n">channels</th></tr></thead><tbody></tbody></table></div>
+      </section>
+      <section class="panel wide"><h2>Health</h2><ul id="health-list"></ul></section>
+    </main>
+    <script>
+    'use strict';
+    const POLL_MS = 2000, WINDOW_MS = 5 * 60 * 1000, MAX_ROWS = 200;
+    const SERIES = [
+      { key: 'publish', label: 'publish', color: '#2f6fde' },
+      { key: 'deliver_get', label: 'deliver', color: '#1a9e5a' },
+      { key: 'ack', label: 'ack', color: '#d9822b' },
+    ];
+    const state = { samples: [], lastOverview: null, lastPartitions: null, authFailed: false };
+    const $ = (id) => document.getElementById(id);
+    const DASH = '—';
+
+    // ---- credentials: URL fragment, then sessionStorage, then the form ----
+    function loadCredentials() {
+      const hash = new URLSearchParams(location.hash.replace(/^#/, ''));
+      if (hash.has('user') || hash.has('password')) {
+        sessionStorage.setItem('broker.user', hash.get('user') || 'guest');
+        sessionStorage.setItem('broker.password', hash.get('password') || '');
+        // Do not leave a password in the address bar or the history.
+        try { history.replaceState(null, '', location.pathname + location.search); } catch (e) {}
+      }
+      $('user').value = sessionStorage.getItem('broker.user') || 'guest';
+      $('password').value = sessionStorage.getItem('broker.password') || '';
+    }
+    function authHeader() {
+      const user = sessionStorage.getItem('broker.user') || $('user').value || 'guest';
+      const password = sessionStorage.getItem('broker.password') || '';
+      const bytes = new TextEncoder().encode(user + ':' + password);
+      let binary = '';
+      bytes.forEach((b) => { binary += String.fromCharCode(b); });
+      return 'Basic ' + btoa(binary);
+    }
+    $('login').addEventListener('submit', (event) => {
+      event.preventDefault();
+      sessionStorage.setItem('broker.user', $('user').value);
+      sessionStorage.setItem('broker.password', $('password').value);
+      state.authFailed = false;
+      poll();
+    });
+
+    // ---- fetching: null on any failure, never a throw ----
+    async function getJSON(path, withAuth, acceptStatus) {
+      try {
+        const headers = withAuth ? { Authorization: authHeader() } : {};
+        const response = await fetch(path, { headers, cache: 'no-store' });
+        if (response.status === 401 && withAuth) state.authFailed = true;
+        if (!response.ok && !(acceptStatus || []).includes(response.status)) return null;
+        return await response.json();
+      } catch (e) {
+        return null;
+      }
+    }
+
+    // ---- formatting ----
+    const isNum = (x) => typeof x === 'number' && isFinite(x);
+    function fmt(x, digits) {
+      if (!isNum(x)) return DASH;
+      return x.toLocaleString('en-US', { maximumFractionDigits: digits === undefined ? 0 : digits });
+    }
+    function fmtBytes(x) {
+      if (!isNum(x)) return DASH;
+      const units = ['B', 'KiB', 'MiB', 'GiB'];
+      let i = 0;
+      while (x >= 1024 && i < units.length - 1) { x /= 1024; i++; }
+      return x.toFixed(i ? 1 : 0) + ' ' + units[i];
+    }
+    function cell(row, text, numeric) {
+      const td = document.createElement('td');
+      td.textContent = text;
+      if (numeric) td.className = 'n';
+      row.appendChild(td);
+      return td;
+    }
+    function fillTable(id, items, columns, rowAttrs) {
+      const body = $(id).querySelector('tbody');
+      body.textContent = '';
+      if (!Array.isArray(items)) {
+        const tr = body.insertRow(); const td = cell(tr, DASH); td.colSpan = columns; td.className = 'empty';
+        return;
+      }
+      if (items.length === 0) {
+        const tr = body.insertRow(); const td = cell(tr, 'none'); td.colSpan = columns; td.className = 'empty';
+        return;
+      }
+      return body;
+    }
+
+    // ---- canvas helpers ----
+    function prepare(canvas) {
+      const ratio = window.devicePixelRatio || 1;
+      const width = canvas.clientWidth || 600, height = canvas.clientHeight || 200;
+      canvas.width = Math.round(width * ratio); canvas.height = Math.round(height * ratio);
+      const g = canvas.getContext('2d');
+      g.setTransform(ratio, 0, 0, ratio, 0, 0);
+      g.clearRect(0, 0, width, height);
+      g.font = '11px system-ui, sans-serif';
+      return { g, width, height };
+    }
+    function niceMax(x) {
+      if (!(x > 0)) return 1;
+      const p = Math.pow(10, Math.floor(Math.log10(x)));
+      for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= x) return m * p;
+      return 10 * p;
+    }
+    function noData(g, width, height, text) {
+      g.fillStyle = '#6b7385'; g.textAlign = 'center';
+      g.fillText(text, width / 2, height / 2);
+    }
+
+    // ---- rates chart ----
+    function recordRates(overview, clock) {
+      const stats = overview && overview.message_stats;
+      if (!stats) return;
+      const previous = state.lastOverview, now = clock.t;
+      state.lastOverview = { clock, stats };
+      // Samples on two different clocks do not mix: start again.
+      if (previous && previous.clock.source !== clock.source) { state.samples = []; return; }
+      if (!previous) return;  // the first poll is the baseline
+      const dt = (now - previous.clock.t) / 1000;
+      const sample = { t: now };
+      for (const s of SERIES) {
+        const details = stats[s.key + '_details'];
+        if (isNum(stats[s.key]) && isNum(previous.stats[s.key]) && dt > 0)
+          sample[s.key] = Math.max(0, (stats[s.key] - previous.stats[s.key]) / dt);
+        else if (details && isNum(details.rate)) sample[s.key] = Math.max(0, details.rate);
+        else sample[s.key] = null;
+      }
+      state.samples.push(sample);
+      while (state.samples.length && state.samples[0].t < now - WINDOW_MS) state.samples.shift();
+    }
+    function drawRates() {
+      const canvas = $('rate-chart');
+      const { g, width, height } = prepare(canvas);
+      const samples = state.samples;
+      const legend = $('rate-legend');
+      legend.textContent = '';
+      const last = samples[samples.length - 1] || {};
+      for (const s of SERIES) {
+        const span = document.createElement('span');
+        span.innerHTML = '<i class="swatch"></i>' + s.label + ' <b></b>';
+        span.querySelector('i').style.background = s.color;
+        span.querySelector('b').textContent = fmt(last[s.key], 1) + '/s';
+        span.id = 'rate-' + s.label;
+        legend.appendChild(span);
+      }
+      canvas.dataset.points = String(samples.length);
+      const left = 48, right = width - 14, top = 8, bottom = height - 20;
+      let max = 0;
+      for (const p of samples) for (const s of SERIES) if (isNum(p[s.key])) max = Math.max(max, p[s.key]);
+      max = niceMax(max);
+      g.strokeStyle = '#e3e6eb'; g.fillStyle = '#6b7385'; g.lineWidth = 1; g.textAlign = 'right';
+      for (let i = 0; i <= 4; i++) {
+        const y = bottom - (bottom - top) * i / 4;
+        g.beginPath(); g.moveTo(left, y + .5); g.lineTo(right, y + .5); g.stroke();
+        g.fillText(fmt(max * i / 4, 1), left - 6, y + 4);
+      }
+      // The time axis grows with the data, up to the 5-minute window.
+      const span = samples.length ? Math.min(WINDOW_MS, Math.max(2 * POLL_MS, last.t - samples[0].t)) : WINDOW_MS;
+      g.textAlign = 'center';
+      for (let i = 0; i <= 5; i++) {
+        const x = right - (right - left) * i / 5, ago = span * i / 5 / 1000;
+        g.fillText(i === 0 ? 'now' : ago >= 120 ? '-' + fmt(ago / 60, 1) + 'm' : '-' + fmt(ago, ago < 10 ? 1 : 0) + 's', x, height - 4);
+      }
+      if (samples.length < 2) { noData(g, width, height, samples.length ? 'collecting…' : 'no data yet'); return; }
+      const end = last.t;
+      const xOf = (t) => right - (right - left) * (end - t) / span;
+      const yOf = (v) => bottom - (bottom - top) * v / max;
+      g.lineWidth = 2; g.lineJoin = 'round';
+      for (const s of SERIES) {
+        g.strokeStyle = s.color; g.beginPath();
+        let drawing = false;
+        for (const p of samples) {
+          if (!isNum(p[s.key])) { drawing = false; continue; }
+          const x = xOf(p.t), y = yOf(p[s.key]);
+          if (drawing) g.lineTo(x, y); else g.moveTo(x, y);
+          drawing = true;
+        }
+        g.stroke();
+      }
+    }
+
+    // ---- partitions ----
+    function partitionRows(partitions, clock) {
+      const previous = state.lastPartitions;
+      state.lastPartitions = Array.isArray(partitions) ? { clock, byId: new Map(partitions.map((p) => [p.partition, p])) } : null;
+      if (!Array.isArray(partitions)) return null;
+      const comparable = previous && previous.clock.source === clock.source;
+      return partitions.map((p) => {
+        const before = comparable && previous.byId.get(p.partition);
+        const dt = comparable ? (clock.t - previous.clock.t) / 1000 : 0;
+        let rate = null, cpu = null;
+        if (before && dt > 0) {
+          if (isNum(p.enqueued) && isNum(before.enqueued) && isNum(p.delivered) && isNum(before.delivered))
+            rate = Math.max(0, (p.enqueued - before.enqueued + p.delivered - before.delivered) / dt);
+          if (isNum(p.cpu_seconds) && isNum(before.cpu_seconds))
+            cpu = Math.max(0, 100 * (p.cpu_seconds - before.cpu_seconds) / dt);
+        }
+        const messages = isNum(p.messages_ready) ? p.messages_ready + (p.messages_unacknowledged || 0) : null;
+        return { p, rate, cpu, messages };
+      });
+    }
+    function drawPartitions(rows) {
+      const canvas = $('partition-chart');
+      const { g, width, height } = prepare(canvas);
+      canvas.dataset.partitions = rows ? String(rows.length) : '0';
+      canvas.dataset.points = rows ? String(rows.filter((r) => isNum(r.rate) || isNum(r.cpu)).length) : '0';
+      if (!rows || rows.length === 0) { noData(g, width, height, rows ? 'no workers' : DASH); return; }
+      const groups = [
+        { title: 'messages (ready + unacked)', key: 'messages', color: '#2f6fde', unit: '' },
+        { title: 'msg/s (in + out)', key: 'rate', color: '#1a9e5a', unit: '' },
+        { title: 'CPU %', key: 'cpu', color: '#c2410c', unit: '%' },
+      ];
+      const groupWidth = width / groups.length, top = 30, bottom = height - 18;
+      groups.forEach((group, gi) => {
+        const x0 = gi * groupWidth + 10, w = groupWidth - 20;
+        const values = rows.map((r) => r[group.key]);
+        const max = niceMax(Math.max(0, ...values.filter(isNum)));
+        g.fillStyle = '#1d2330'; g.textAlign = 'left'; g.fillText(group.title, x0, 12);
+        g.fillStyle = '#6b7385'; g.fillText('max ' + fmt(max, 1) + group.unit, x0, 25);
+        g.strokeStyle = '#e3e6eb'; g.beginPath(); g.moveTo(x0, bottom + .5); g.lineTo(x0 + w, bottom + .5); g.stroke();
+        const slot = w / rows.length, bar = Math.min(46, slot * 0.7);
+        rows.forEach((r, i) => {
+          const x = x0 + slot * i + (slot - bar) / 2, v = values[i];
+          g.textAlign = 'center'; g.fillStyle = '#6b7385';
+          g.fillText('w' + r.p.partition, x + bar / 2, height - 4);
+          if (!r.p.up) { g.fillStyle = '#c62828'; g.fillText('down', x + bar / 2, bottom - 4); return; }
+          if (!isNum(v)) { g.fillText(DASH, x + bar / 2, bottom - 4); return; }
+          const h = Math.max(1, (bottom - top) * v / max);
+          g.fillStyle = group.color; g.fillRect(x, bottom - h, bar, h);
+          g.fillStyle = '#1d2330'; g.fillText(fmt(v, v < 10 ? 1 : 0), x + bar / 2, Math.max(top - 2, bottom - h - 3));
+        });
+      });
+    }
+    function renderPartitionTable(rows) {
+      const body = fillTable('partition-table', rows, 8);
+      if (!body) return;
+      for (const r of rows) {
+        const tr = body.insertRow();
+        tr.dataset.partition = String(r.p.partition);
+        cell(tr, r.p.process || ('worker-' + r.p.partition));
+        const pill = document.createElement('span');
+        pill.className = 'pill ' + (r.p.up ? 'up' : 'down'); pill.textContent = r.p.up ? 'up' : 'down';
+        cell(tr, '').appendChild(pill);
+        cell(tr, fmt(r.p.queues), true); cell(tr, fmt(r.p.messages_ready), true);
+        cell(tr, fmt(r.p.messages_unacknowledged), true); cell(tr, fmt(r.rate, 1), true);
+        cell(tr, fmt(r.cpu, 1), true); cell(tr, fmtBytes(r.p.resident_bytes), true);
+      }
+    }
+
+    // ---- tables and totals ----
+    function renderQueues(queues) {
+      const body = fillTable('queue-table', queues, 7);
+      if (!body) return;
+      const sorted = queues.slice().sort((a, b) => (a.vhost + '\u0000' + a.name).localeCompare(b.vhost + '\u0000' + b.name));
+      for (const q of sorted.slice(0, MAX_ROWS)) {
+        const tr = body.insertRow();
+        tr.dataset.queue = q.name; tr.dataset.vhost = q.vhost;
+        cell(tr, q.name === '' ? '(default)' : q.name); cell(tr, q.vhost);
+        cell(tr, fmt(q.partition), true); cell(tr, fmt(q.messages_ready), true);
+        cell(tr, fmt(q.messages_unacknowledged), true); cell(tr, fmt(q.messages), true);
+        cell(tr, fmt(q.consumers), true);
+      }
+      if (sorted.length > MAX_ROWS) {
+        const td = cell(body.insertRow(), '… and ' + (sorted.length - MAX_ROWS) + ' more'); td.colSpan = 7; td.className = 'empty';
+      }
+    }
+    function renderConnections(connections) {
+      const body = fillTable('connections-table', connections, 4);
+      if (!body) return;
+      for (const c of connections.slice(0, MAX_ROWS)) {
+        const tr = body.insertRow();
+        tr.dataset.connection = c.name;
+        cell(tr, c.name); cell(tr, c.user === undefined ? DASH : c.user);
+        cell(tr, c.peer_host === undefined ? DASH : c.peer_host + (isNum(c.peer_port) ? ':' + c.peer_port : ''));
+        cell(tr, fmt(Array.isArray(c.channels) ? c.channels.length : c.channels), true);
+      }
+    }
+    function renderTotals(overview, health) {
+      const o = (overview && overview.object_totals) || {}, q = (overview && overview.queue_totals) || {};
+      const processes = health && Array.isArray(health.processes) ? health.processes : null;
+      const up = processes ? processes.filter((p) => p.status === 'up').length : null;
+      const cards = [
+        ['connections', fmt(o.connections)], ['channels', fmt(o.channels)], ['consumers', fmt(o.consumers)],
+        ['exchanges', fmt(o.exchanges)], ['queues', fmt(o.queues)], ['ready', fmt(q.messages_ready)],
+        ['unacked', fmt(q.messages_unacknowledged)], ['processes up', processes ? up + ' / ' + processes.length : DASH],
+      ];
+      const box = $('totals');
+      box.textContent = '';
+      for (const [k, v] of cards) {
+        const card = document.createElement('div');
+        card.className = 'card'; card.dataset.total = k;
+        card.innerHTML = '<div class="v"></div><div class="k"></div>';
+        card.querySelector('.v').textContent = v; card.querySelector('.k').textContent = k;
+        box.appendChild(card);
+      }
+    }
+    function renderHealth(health) {
+      const list = $('health-list');
+      list.textContent = '';
+      const status = $('status');
+      let label, cls;
+      if (!health) { label = 'unreachable'; cls = 'unreachable'; }
+      else if (state.authFailed) { label = 'sign in'; cls = 'auth'; }
+      else { label = health.status === 'ok' ? 'healthy' : 'degraded'; cls = health.status === 'ok' ? 'ok' : 'degraded'; }
+      status.textContent = label; status.className = 'pill ' + cls; status.dataset.state = cls;
+      if (!health || !Array.isArray(health.processes)) { const li = document.createElement('li'); li.textContent = DASH; list.appendChild(li); return; }
+      for (const p of health.processes) {
+        const li = document.createElement('li');
+        li.dataset.process = p.process;
+        const pill = document.createElement('span');
+        pill.className = 'pill ' + (p.status === 'up' ? 'up' : 'down'); pill.textContent = p.status;
+        li.append(p.process + ' ', pill);
+        if (p.error) li.title = p.error;
+        list.appendChild(li);
+      }
+    }
+
+    // ---- the poll loop: one failing part never stops the others or the loop ----
+    function safely(f) { try { f(); } catch (e) { if (window.console) console.error(e); } }
+    let timer = null;
+    async function poll() {
+      if (timer) { clearTimeout(timer); timer = null; }
+      state.authFailed = false;
+      const [overview, partitions, queues, connections, health] = await Promise.all([
+        getJSON('/api/overview', true), getJSON('/api/partitions', true), getJSON('/api/queues', true),
+        getJSON('/api/connections', true), getJSON('/health', false, [503]),
+      ]);
+      // The poll's time: the router's stamp on /api/partitions, else the browser's clock.
+      const stamp = Array.isArray(partitions) && partitions.length ? partitions[0].timestamp : undefined;
+      const clock = isNum(stamp) ? { source: 'router', t: stamp } : { source: 'browser', t: Date.now() };
+      const now = Date.now();
+      safely(() => { recordRates(overview, clock); drawRates(); });
+      safely(() => { const rows = partitionRows(partitions, clock); drawPartitions(rows); renderPartitionTable(rows); });
+      safely(() => renderQueues(queues));
+      safely(() => renderConnections(connections));
+      safely(() => renderTotals(overview, health));
+      safely(() => renderHealth(health));
+      safely(() => { $('updated').textContent = 'updated ' + new Date(now).toLocaleTimeString(); });
+      document.body.dataset.polls = String(Number(document.body.dataset.polls || 0) + 1);
+      // One timer at most, even when a sign-in poll overlaps a scheduled one.
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(poll, POLL_MS);
+    }
+    window.addEventListener('resize', () => safely(drawRates));
+    loadCredentials();
+    poll();
+    </script>
+    </body>
+    </html>
+    """#
 }

@@ -14,6 +14,11 @@ final class Telemetry: @unchecked Sendable {
     let export = PrometheusExport()
     /// Round trips of the link requests to each worker.
     private var linkRoundTrip: [LatencyBuckets]
+    /// Recent counter samples, oldest first, for the management API's rates.
+    var rateSamples: [RateSample] = []
+    /// Where the router listens (AMQP, HTTP), for /api/overview.
+    var listeners: [Listener] = []
+    let startedAt = NIODeadline.now()
 
     /// One worker as last asked: its statistics, or why they could not be had.
     struct WorkerStatus: Sendable {

@@ -29,7 +29,8 @@ struct TelemetryRoutes: Sendable {
             return loop.makeSucceededFuture(HTTPReply(status: .ok, contentType: "text/html; charset=utf-8", body: DashboardPage.html))
         case (_, let path) where path.hasPrefix("/api/"):
             guard let user = authenticate(request) else {
-                var reply = HTTPReply.error(.unauthorized, "Not_Authorized")
+                // RabbitMQ's answer to missing or wrong credentials.
+                var reply = HTTPReply.json(#"{"error":"not_authorized","reason":"Login failed"}"#, status: .unauthorized)
                 reply.headers = [("WWW-Authenticate", #"Basic realm="broker management""#)]
                 return loop.makeSucceededFuture(reply)
             }

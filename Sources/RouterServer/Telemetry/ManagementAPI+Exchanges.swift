@@ -1,0 +1,110 @@
+// /api/exchanges: list, show, declare (PUT) and delete, straight on the router's topology,
+// with the checks and texts of exchange.declare / exchange.delete. RabbitMQ lists the
+// default exchange with the name "" and accepts "amq.default" for it in paths.
+import AMQPWire
+import BrokerModel
+import NIOCore
+import NIOHTTP1
+import RouterCore
+
+/// A request refused with this reply.
+struct Refused: Error {
+    var reply: HTTPReply
+    init(_ reply: HTTPReply) { self.reply = reply }
+}
+
+extension ManagementAPI {
+    func routeExchanges(_ call: Call) -> EventLoopFuture<HTTPReply>? {
+        if call.match(.GET, "exchanges") != nil { return succeed(call, exchangeList(nil)) }
+        if let c = call.match(.GET, "exchanges/*") { return succeed(call, exchangeList(c[0])) }
+        if let c = call.match(.GET, "exchanges/*/*") {
+            guard let vhost = vhost(c[0]),
+                  let exchange = context.topology.snapshot.exchange(Self.exchangeName(fromPath: c[1]), in: vhost) else {
+                return succeed(call, Self.notFound)
+            }
+            return succeed(call, Self.ok(Self.exchangeJSON(exchange, in: vhost)))
+        }
+        if let c = call.match(.PUT, "exchanges/*/*") { return succeed(call, declareExchange(call, c[0], c[1])) }
+        if let c = call.match(.DELETE, "exchanges/*/*") { return succeed(call, deleteExchange(call, c[0], c[1])) }
+        return nil
+    }
+
+    private func exchangeList(_ vhostName: String?) -> HTTPReply {
+        guard let vhosts = vhosts(vhostName) else { return Self.notFound }
+        let topology = context.topology.snapshot
+        return Self.ok(.array(vhosts.flatMap { vhost in topology.exchanges(in: vhost).map { Self.exchangeJSON($0, in: vhost) } }))
+    }
+
+    static func exchangeJSON(_ exchange: ExchangeDefinition, in vhost: VHost) -> JSON {
+        [
+            "name": .string(exchange.name.name), "vhost": .string(vhost.name), "type": .string(exchange.declaredType),
+            "durable": .bool(exchange.durable), "auto_delete": .bool(exchange.autoDelete),
+            "internal": .bool(exchange.internal), "arguments": JSON(exchange.arguments),
+        ]
+    }
+
+    /// The exchange a PUT body describes (RabbitMQ's defaults: type direct, not durable),
+    /// or the reply refusing it.
+    static func exchangeDefinition(_ name: ExchangeName, _ body: JSON) -> Result<ExchangeDefinition, Refused> {
+        let typeName = body["type"]?.stringValue ?? "direct"
+        guard let durable = (body["durable"] ?? false).flagValue,
+              let autoDelete = (body["auto_delete"] ?? false).flagValue,
+              let isInternal = (body["internal"] ?? false).flagValue else {
+            return .failure(Refused(badRequest("durable, auto_delete and internal must be true or false")))
+        }
+        guard let arguments = (body["arguments"] ?? .null).fieldTable else {
+            return .failure(Refused(badRequest("arguments must be an object")))
+        }
+        // A delayed exchange routes as its x-delayed-type (RabbitMQ's delayed-message plugin).
+        let delayed = typeName == ExchangeType.delayedMessage
+        let delayedType = arguments["x-delayed-type"]?.stringValue
+        guard let type = ExchangeType(rawValue: delayed ? delayedType ?? "" : typeName) else {
+            if delayed, delayedType == nil {
+                return .failure(Refused(badRequest("Invalid argument, 'x-delayed-type' must be an existing exchange type")))
+            }
+            return .failure(Refused(badRequest("unknown exchange type '\(typeName)'")))
+        }
+        return .success(ExchangeDefinition(name: name, type: type, durable: durable, autoDelete: autoDelete,
+                                           internal: isInternal, arguments: arguments, delayed: delayed))
+    }
+
+    private func declareExchange(_ call: Call, _ vhostName: String, _ name: String) -> HTTPReply {
+        guard let vhost = vhost(vhostName) else { return Self.vhostNotFound }
+        guard let body = call.body() else { return Self.badRequest("not_json") }
+        switch Self.exchangeDefinition(Self.exchangeName(fromPath: name), body) {
+        case .failure(let refused):
+            return refused.reply
+        case .success(let definition):
+            return declare(definition, in: vhost)
+        }
+    }
+
+    /// 201 when created, 204 when an equivalent exchange existed.
+    func declare(_ definition: ExchangeDefinition, in vhost: VHost) -> HTTPReply {
+        do {
+            let existed = try context.topology.update { (t: inout Topology) throws(TopologyError) -> Bool in
+                let existed = t.exchange(definition.name, in: vhost) != nil
+                try t.declareExchange(definition, passive: false, in: vhost)
+                return existed
+            }
+            return existed ? Self.noContent : Self.created
+        } catch {
+            return Self.refused(error)
+        }
+    }
+
+    private func deleteExchange(_ call: Call, _ vhostName: String, _ name: String) -> HTTPReply {
+        let exchange = Self.exchangeName(fromPath: name)
+        guard let vhost = vhost(vhostName), context.topology.snapshot.exchange(exchange, in: vhost) != nil else {
+            return Self.notFound
+        }
+        do {
+            try context.topology.update { (t: inout Topology) throws(TopologyError) in
+                try t.deleteExchange(exchange, ifUnused: call.flag("if-unused"), in: vhost)
+            }
+            return Self.noContent
+        } catch {
+            return Self.refused(error)
+        }
+    }
+}

@@ -1,0 +1,66 @@
+// What the management API needs from the router beyond the counters: message rates from
+// successive samples, the client connections of every event loop, requests to workers on
+// their control streams, and where the router listens.
+import BrokerModel
+import LinkWire
+import NIOCore
+
+extension Telemetry {
+    struct RateSample: Sendable {
+        var at: NIODeadline
+        var values: [String: Double]
+    }
+
+    struct Listener: Sendable {
+        var protocolName: String
+        var ipAddress: String
+        var port: Int
+    }
+
+    /// Per-second rates of `values` since the latest sample taken at least one second
+    /// earlier (0 until there is one), and records `values` as a sample. A dashboard polling
+    /// every 1–2 s sees the rate over its own polling interval. On `eventLoop`.
+    func rates(of values: [String: Double], now: NIODeadline = .now()) -> [String: Double] {
+        eventLoop.assertInEventLoop()
+        var rates: [String: Double] = [:]
+        if let index = rateSamples.lastIndex(where: { now - $0.at >= .seconds(1) }) {
+            let base = rateSamples[index]
+            let elapsed = Double((now - base.at).nanoseconds) / 1e9
+            for (key, value) in values {
+                rates[key] = (value - (base.values[key] ?? value)) / elapsed
+            }
+            // Older samples can no longer be the latest one a second old.
+            rateSamples.removeFirst(index)
+        }
+        rateSamples.append(RateSample(at: now, values: values))
+        if rateSamples.count > 64 { rateSamples.removeFirst(rateSamples.count - 64) }
+        return rates
+    }
+
+    /// Every open client connection, with its channels and consumers, read on its own loop.
+    func connectionSnapshots() -> EventLoopFuture<[ConnectionSnapshot]> {
+        let parts = loops.map { loop in loop.eventLoop.submit { loop.managementSnapshots() } }
+        return EventLoopFuture.whenAllSucceed(parts, on: eventLoop).map { $0.flatMap { $0 } }
+    }
+
+    /// Closes the connection called `name` (320 CONNECTION_FORCED); false when there is none.
+    func closeConnection(named name: String, reason: String) -> EventLoopFuture<Bool> {
+        let parts = loops.map { loop in loop.eventLoop.submit { loop.forceClose(named: name, reason: reason) } }
+        return EventLoopFuture.whenAllSucceed(parts, on: eventLoop).map { $0.contains(true) }
+    }
+
+    /// A request of the router's own to the worker owning `partition`, on the first loop's
+    /// link; the future has the worker's answer.
+    func controlRequest(to partition: PartitionID,
+                        _ make: @escaping @Sendable (LinkRequestID) -> LinkRequest) -> EventLoopFuture<LinkEvent> {
+        eventLoop.flatSubmit { [self] in loops[0].links[partition.index].controlRequest(make) }
+    }
+
+    /// Records where the router listens (called once it is bound).
+    func setListeners(amqp: SocketAddress?, http: SocketAddress?) {
+        var listeners: [Listener] = []
+        if let amqp { listeners.append(Listener(protocolName: "amqp", ipAddress: amqp.ipAddress ?? "", port: amqp.port ?? 0)) }
+        if let http { listeners.append(Listener(protocolName: "http", ipAddress: http.ipAddress ?? "", port: http.port ?? 0)) }
+        eventLoop.execute { self.listeners = listeners }
+    }
+}
