@@ -23,7 +23,7 @@ import urllib.error
 import urllib.request
 from html.parser import HTMLParser
 
-import pika
+import pika  # noqa: F401 (the workload's client: a missing pika fails here, not in its thread)
 import pytest
 
 from conftest import ROOT, Cluster, free_port, needs_own_broker, queues_on_distinct_partitions

@@ -149,7 +149,9 @@ enum DashboardPage {
     async function getJSON(path, withAuth, acceptStatus) {
       try {
         const headers = withAuth ? { Authorization: authHeader() } : {};
-        const response = await fetch(path, { headers, cache: 'no-store' });
+        // credentials 'omit': a 401 then never opens the browser's own login prompt (which
+        // would hold the fetch, and the poll loop, until dismissed); the header still goes.
+        const response = await fetch(path, { headers, cache: 'no-store', credentials: 'omit' });
         if (response.status === 401 && withAuth) state.authFailed = true;
         if (!response.ok && !(acceptStatus || []).includes(response.status)) return null;
         return await response.json();
@@ -206,7 +208,8 @@ enum DashboardPage {
     function niceMax(x) {
       if (!(x > 0)) return 1;
       const p = Math.pow(10, Math.floor(Math.log10(x)));
-      for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= x) return m * p;
+      // Maxima that split into four round ticks.
+      for (const m of [1, 1.2, 2, 2.4, 4, 6, 8, 10]) if (m * p >= x) return m * p;
       return 10 * p;
     }
     function noData(g, width, height, text) {
@@ -272,9 +275,10 @@ enum DashboardPage {
       const end = last.t;
       const xOf = (t) => right - (right - left) * (end - t) / span;
       const yOf = (v) => bottom - (bottom - top) * v / max;
-      g.lineWidth = 2; g.lineJoin = 'round';
-      for (const s of SERIES) {
-        g.strokeStyle = s.color; g.beginPath();
+      g.lineJoin = 'round';
+      // Widest first: equal rates (every message acked as published) stay visible as layers.
+      SERIES.forEach((s, i) => {
+        g.lineWidth = [4, 2.5, 1.25][i]; g.strokeStyle = s.color; g.beginPath();
         let drawing = false;
         for (const p of samples) {
           if (!isNum(p[s.key])) { drawing = false; continue; }
@@ -283,7 +287,7 @@ enum DashboardPage {
           drawing = true;
         }
         g.stroke();
-      }
+      });
     }
 
     // ---- partitions ----
@@ -317,7 +321,7 @@ enum DashboardPage {
         { title: 'msg/s (in + out)', key: 'rate', color: '#1a9e5a', unit: '' },
         { title: 'CPU %', key: 'cpu', color: '#c2410c', unit: '%' },
       ];
-      const groupWidth = width / groups.length, top = 30, bottom = height - 18;
+      const groupWidth = width / groups.length, top = 44, bottom = height - 18;
       groups.forEach((group, gi) => {
         const x0 = gi * groupWidth + 10, w = groupWidth - 20;
         const values = rows.map((r) => r[group.key]);
