@@ -33,6 +33,15 @@ public struct WorkerConfiguration: Sendable {
 }
 
 public final class WorkerServer: Sendable {
+    /// What a publisher may have in flight to this worker on its stream: small, so that the
+    /// acks and requests of other connections are not queued behind megabytes of publishes
+    /// (a busy worker then slows publishers down instead of growing a backlog in its socket).
+    static let linkSettings: HTTP2LinkSettings = {
+        var settings = HTTP2LinkSettings()
+        settings.initialStreamWindow = 64 << 10
+        return settings
+    }()
+
     public let configuration: WorkerConfiguration
     private let group: MultiThreadedEventLoopGroup
     private let logger: Logger
@@ -61,7 +70,7 @@ public final class WorkerServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let host = state.value
                     let session = RouterLinkSession(host: host, logger: logger)
-                    let handler = HTTP2LinkHandler(role: .server, logger: logger)
+                    let handler = HTTP2LinkHandler(role: .server, settings: Self.linkSettings, logger: logger)
                     handler.delegate = session
                     session.link = handler
                     try channel.pipeline.syncOperations.addHandler(handler)
