@@ -164,3 +164,39 @@ def test_the_default_log_level_writes_no_line_per_message(telemetry_cluster):
     new_lines = cluster.log_text().count("\n") - lines_before
     # Connection open/close lines only: a per-message line would make at least 10,000.
     assert new_lines < 20, cluster.log_text().splitlines()[-20:]
+
+
+def test_profile_reports_cpu_per_message_and_loop_lag_per_process(telemetry_cluster):
+    cluster = telemetry_cluster
+    import base64
+    import threading
+    stop = threading.Event()
+
+    def publish():
+        conn = cluster.connect()
+        ch = conn.channel()
+        q = ch.queue_declare("", exclusive=True).method.queue
+        while not stop.is_set():
+            for _ in range(200):
+                ch.basic_publish("", q, b"profiled")
+            conn.process_data_events(0)
+        conn.close()
+
+    worker = threading.Thread(target=publish)
+    worker.start()
+    try:
+        request = urllib.request.Request(cluster.telemetry + "/api/profile?seconds=2", headers={
+            "Authorization": "Basic " + base64.b64encode(b"guest:guest").decode()})
+        with urllib.request.urlopen(request, timeout=20) as response:
+            profile = json.loads(response.read())
+    finally:
+        stop.set()
+        worker.join()
+    assert profile["published"] > 0 and profile["cpu_us_per_published_message"] > 0
+    processes = {p["process"]: p for p in profile["processes"]}
+    assert set(processes) == {"router", "worker-0", "worker-1", "worker-2"}
+    router = processes["router"]
+    assert router["messages"] == profile["published"] and router["cpu_us_per_message"] > 0
+    assert all(p["resident_bytes"] > 1_000_000 and p["event_loop_lag_p99_seconds"] >= 0 for p in processes.values())
+    # The workers' counts lag the router's by what is still on the link when a sample is taken.
+    assert sum(p["messages"] for name, p in processes.items() if name != "router") > 0
