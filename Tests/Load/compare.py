@@ -1068,7 +1068,9 @@ def ensure_binary(args):
         log(f"warning: {args.binary} is {state}; using it anyway (--no-build)")
         return
     log(f"{args.binary} is {state}: swift build -c release --product broker (a few minutes)")
-    subprocess.run(["swift", "build", "-c", "release", "--product", "broker"], cwd=str(REPO), check=True)
+    # The same build as Deploy/cluster-up.sh: without run-time exclusivity checks.
+    subprocess.run(["swift", "build", "-c", "release", "--product", "broker", "-Xswiftc", "-enforce-exclusivity=unchecked"],
+                   cwd=str(REPO), check=True)
 
 
 # ---------------------------------------------------------------------------------------------
