@@ -89,13 +89,7 @@ extension AMQPConnectionHandler {
             services.stats.routed &+= 1
         } else {
             services.stats.unroutable &+= 1
-        }
-        if !routed, publish.mandatory {
-            services.stats.returned &+= 1
-            sendContent(channel.number.value, .basicReturn(BasicReturn(
-                replyCode: ReplyCode.noRoute.rawValue, replyText: "NO_ROUTE",
-                exchange: publish.exchange, routingKey: publish.routingKey)),
-                properties: header.rawProperties, body: body)
+            if publish.mandatory { sendReturn(publish, header: header, body: body, on: channel) }
         }
         if let sequence = channel.confirms?.nextSequence() {
             channel.confirms?.published(sequence, partitions: [])
@@ -110,13 +104,7 @@ extension AMQPConnectionHandler {
     private func delayPublish(_ publish: BasicPublish, header: ContentHeader, body: ByteBuffer, delay: UInt64,
                               on channel: RouterChannel) {
         services.stats.routed &+= 1
-        if publish.mandatory {
-            services.stats.returned &+= 1
-            sendContent(channel.number.value, .basicReturn(BasicReturn(
-                replyCode: ReplyCode.noRoute.rawValue, replyText: "NO_ROUTE",
-                exchange: publish.exchange, routingKey: publish.routingKey)),
-                properties: header.rawProperties, body: body)
-        }
+        if publish.mandatory { sendReturn(publish, header: header, body: body, on: channel) }
         let partition = context.partition(of: QueueID(vhost: vhost, name: QueueName(publish.exchange)))
         let sequence = channel.confirms?.nextSequence() ?? 0
         if sequence != 0 { channel.confirms?.published(sequence, partition: partition) }
@@ -126,6 +114,15 @@ extension AMQPConnectionHandler {
                                                      delay: delay, message: message))
         if !send(request, to: partition), sequence != 0 { channel.confirms?.rejected(sequence, by: partition) }
         if sequence != 0 { emitConfirms(channel) }
+    }
+
+    /// basic.return 312 NO_ROUTE of a mandatory publish, with its content.
+    private func sendReturn(_ publish: BasicPublish, header: ContentHeader, body: ByteBuffer, on channel: RouterChannel) {
+        services.stats.returned &+= 1
+        sendContent(channel.number.value, .basicReturn(BasicReturn(
+            replyCode: ReplyCode.noRoute.rawValue, replyText: "NO_ROUTE",
+            exchange: publish.exchange, routingKey: publish.routingKey)),
+            properties: header.rawProperties, body: body)
     }
 
     /// One publish request per worker; a worker that cannot be reached nacks a confirm.

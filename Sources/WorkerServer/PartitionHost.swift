@@ -162,13 +162,11 @@ final class PartitionHost {
     /// Checked on the clock tick: a paused connection whose stream has drained gets
     /// deliveries again.
     private func resumeDrainedConnections() {
+        engine.now = Self.milliseconds()
         for connection in paused {
-            guard let ref = connections[connection], ref.link.queuedBytes(on: ref.stream) >= Self.resumeBelow else {
-                paused.remove(connection)
-                engine.now = Self.milliseconds()
-                engine.setPaused(false, connection: connection, into: &output)
-                continue
-            }
+            if let ref = connections[connection], ref.link.queuedBytes(on: ref.stream) >= Self.resumeBelow { continue }
+            paused.remove(connection)
+            engine.setPaused(false, connection: connection, into: &output)
         }
         dispatchOutput()
     }

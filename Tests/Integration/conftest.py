@@ -187,6 +187,17 @@ def get_all(ch, queue):
     return [body for _, _, body in get_all_messages(ch, queue)]
 
 
+def wait_for(predicate, timeout=20.0):
+    """Whether `predicate()` became true within `timeout` seconds (polled every 0.2 s, and
+    once more at the deadline)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return bool(predicate())
+
+
 def wait_get(ch, queue, timeout=5.0):
     """The next message of `queue` (auto-ack) within `timeout`, or (None, None, None)."""
     deadline = time.time() + timeout

@@ -26,7 +26,7 @@ from html.parser import HTMLParser
 import pika  # noqa: F401 (the workload's client: a missing pika fails here, not in its thread)
 import pytest
 
-from conftest import ROOT, Cluster, free_port, needs_own_broker, queues_on_distinct_partitions
+from conftest import ROOT, Cluster, free_port, needs_own_broker, queues_on_distinct_partitions, wait_for
 
 CHROMIUM_HINT = "apt-get install chromium (or run Deploy/install-deps.sh)"
 
@@ -117,15 +117,6 @@ def api(cluster, path):
             return json.loads(response.read())
     except (urllib.error.URLError, ValueError):
         return None
-
-
-def wait_for(predicate, timeout=20.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 class DashboardDOM(HTMLParser):

@@ -20,7 +20,7 @@ import urllib.request
 import pika
 import pytest
 
-from conftest import EXTERNAL_PORT, Cluster, free_port, needs_own_broker, queues_on_distinct_partitions
+from conftest import EXTERNAL_PORT, Cluster, free_port, needs_own_broker, queues_on_distinct_partitions, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RABBITMQADMIN = os.path.join(HERE, "clients", "rabbitmqadmin", "rabbitmqadmin")
@@ -69,15 +69,6 @@ def get(cluster, path, **kw):
     status, body, _ = call(cluster, "GET", path, **kw)
     assert status == 200, (path, status, body)
     return body
-
-
-def wait_for(predicate, timeout=20.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.25)
-    return predicate()
 
 
 def forget(cluster, queues=(), exchanges=()):

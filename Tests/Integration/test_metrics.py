@@ -12,7 +12,7 @@ import urllib.request
 import pika
 import pytest
 
-from conftest import Cluster, children_of, free_port, queues_on_distinct_partitions
+from conftest import Cluster, children_of, free_port, queues_on_distinct_partitions, wait_for
 
 try:
     from prometheus_client.parser import text_string_to_metric_families
@@ -54,15 +54,6 @@ def total(samples, name, **labels):
     """The sum of `name` over every label set that includes `labels`."""
     wanted = set(labels.items())
     return sum(v for (n, l), v in samples.items() if n == name and wanted <= set(l))
-
-
-def wait_for(predicate, timeout=20.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_counters_add_up_across_the_router_and_every_worker(telemetry_cluster):

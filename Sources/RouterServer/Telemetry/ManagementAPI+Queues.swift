@@ -120,14 +120,10 @@ extension ManagementAPI {
         let request = QueueDeclareRequest(channel: ChannelNumber(0), queue: queue, durable: durable, autoDelete: autoDelete,
                                           arguments: encoded)
         return telemetry.controlRequest(to: partition) { .declareQueue($0, request) }.map { [context] answer in
-            switch answer {
-            case .queueDeclared:
+            Self.reply(to: answer) {
+                guard case .queueDeclared = $0 else { return nil }
                 context.topology.addQueue(QueueRecord(id: queue, partition: partition, durable: durable, autoDelete: autoDelete))
                 return existed ? Self.noContent : Self.created
-            case .failed(_, let code, let text):
-                return Self.refused(code: code, text: text)
-            default:
-                return Self.failure(.internalServerError, error: "internal_error", reason: "unexpected answer \(answer)")
             }
         }
     }
@@ -140,14 +136,10 @@ extension ManagementAPI {
         return telemetry.controlRequest(to: context.partition(of: queue)) {
             .deleteQueue($0, channel: ChannelNumber(0), queue: queue, ifUnused: ifUnused, ifEmpty: ifEmpty)
         }.map { [context] answer in
-            switch answer {
-            case .queueDeleted:
+            Self.reply(to: answer) {
+                guard case .queueDeleted = $0 else { return nil }
                 try? context.topology.update { (t: inout Topology) throws(TopologyError) in t.removeQueue(queue) }
                 return Self.noContent
-            case .failed(_, let code, let text):
-                return Self.refused(code: code, text: text)
-            default:
-                return Self.failure(.internalServerError, error: "internal_error", reason: "unexpected answer \(answer)")
             }
         }
     }
@@ -159,11 +151,17 @@ extension ManagementAPI {
         return telemetry.controlRequest(to: context.partition(of: queue)) {
             .purgeQueue($0, channel: ChannelNumber(0), queue: queue)
         }.map { answer in
-            switch answer {
-            case .queuePurged: return Self.noContent
-            case .failed(_, let code, let text): return Self.refused(code: code, text: text)
-            default: return Self.failure(.internalServerError, error: "internal_error", reason: "unexpected answer \(answer)")
+            Self.reply(to: answer) {
+                guard case .queuePurged = $0 else { return nil }
+                return Self.noContent
             }
         }
+    }
+
+    /// A worker's answer to a control request: `success` turns the expected answer into the
+    /// reply (nil for any other); a refusal keeps the worker's code and text.
+    private static func reply(to answer: LinkEvent, success: (LinkEvent) -> HTTPReply?) -> HTTPReply {
+        if case .failed(_, let code, let text) = answer { return refused(code: code, text: text) }
+        return success(answer) ?? failure(.internalServerError, error: "internal_error", reason: "unexpected answer \(answer)")
     }
 }
