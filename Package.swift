@@ -42,6 +42,12 @@ let package = Package(
             "BrokerModel", "AMQPWire", "LinkWire",
             .product(name: "DequeModule", package: "swift-collections"),
         ]),
+        .target(name: "CCRC32C"),
+        .target(name: "MessageStore", dependencies: [
+            "BrokerModel", "LinkWire", "PartitionEngine", "CCRC32C",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .systemLibrary(
             name: "CNGHTTP2",
             pkgConfig: "libnghttp2",
@@ -53,8 +59,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "WorkerServer", dependencies: [
-            "BrokerModel", "LinkWire", "PartitionEngine", "LinkHTTP2", "BrokerTelemetry",
+            "BrokerModel", "LinkWire", "PartitionEngine", "MessageStore", "LinkHTTP2", "BrokerTelemetry",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "DequeModule", package: "swift-collections"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -85,6 +92,11 @@ let package = Package(
         .testTarget(name: "AMQPWireTests", dependencies: ["AMQPWire"]),
         .testTarget(name: "LinkWireTests", dependencies: ["LinkWire"]),
         .testTarget(name: "PartitionEngineTests", dependencies: ["PartitionEngine", "BrokerTelemetry"]),
+        .testTarget(name: "MessageStoreTests", dependencies: [
+            "MessageStore", "PartitionEngine", "LinkWire", "BrokerModel",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "RouterCoreTests", dependencies: ["RouterCore"]),
         .testTarget(name: "BrokerPerfTests", dependencies: ["BrokerPerf"]),
         .testTarget(name: "LinkHTTP2Tests", dependencies: [

@@ -14,6 +14,8 @@ struct UnackedDelivery {
     var message: LinkMessage
     /// Engine milliseconds, for the consumer timeout.
     var deliveredAt: UInt64
+    /// The store segment holding the message; 0 when it is in memory only.
+    var stored: UInt32 = 0
 }
 
 /// A channel's partition-local state. Tags rise by one per delivery or get-ok (noAck ones

@@ -6,6 +6,10 @@ import LinkWire
 public enum EngineRecipient: Hashable, Sendable {
     /// The stream of this client connection.
     case connection(ConnectionID)
+    /// The stream of this client connection, once the store has synced what this call
+    /// wrote (a publisher confirm for a persistent message); events that follow for the same
+    /// connection's confirms wait behind it.
+    case connectionAfterSync(ConnectionID)
     /// Every router link (e.g. `.queueGone`, which the router applies to its topology).
     case router
     /// Any one router link (e.g. `.deadLetter` or `.delayedDue`, which must be routed once).
@@ -29,6 +33,10 @@ public struct EngineOutput {
 
     mutating func send(_ event: LinkEvent, to connection: ConnectionID) {
         events.append((.connection(connection), event))
+    }
+
+    mutating func sendAfterSync(_ event: LinkEvent, to connection: ConnectionID) {
+        events.append((.connectionAfterSync(connection), event))
     }
 
     mutating func broadcast(_ event: LinkEvent) {

@@ -7,8 +7,9 @@ extension EngineQueue {
     /// `nextConsumerWithCapacity` picks, until the queue is empty or no consumer can take one.
     func dispatch(now: UInt64, into output: inout EngineOutput) {
         expireHead(now: now, into: &output)
-        while !ready.isEmpty, !isDeleted, let consumer = nextConsumerWithCapacity(into: &output) {
-            let entry = removeHead()
+        while !isDeleted, head != nil, let consumer = nextConsumerWithCapacity(into: &output),
+              let entry = takeHead() {
+            noteDelivered(entry, noAck: consumer.noAck)
             stats.delivered(redelivered: entry.redelivered, since: entry.enqueuedAt, now: now)
             let channel = consumer.channel
             let tag = channel.nextTag()
@@ -20,7 +21,7 @@ extension EngineQueue {
                 channel.consumerUnacked &+= 1
                 unackedCount &+= 1
                 channel.unacked.append(UnackedDelivery(tag: tag, queue: self, consumer: consumer, sequence: entry.sequence,
-                                                       message: entry.message, deliveredAt: now))
+                                                       message: entry.message, deliveredAt: now, stored: entry.stored))
             }
             expireHead(now: now, into: &output)
         }

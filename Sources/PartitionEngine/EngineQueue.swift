@@ -34,6 +34,14 @@ final class EngineQueue {
     /// When the queue was last used (declare, consume, get), for x-expires.
     var lastUsed: UInt64 = 0
 
+    /// The store that keeps a durable queue's persistent messages, and the queue's number
+    /// there; nil for a queue that lives in memory only.
+    var journal: PartitionJournal?
+    var storeRef: UInt32 = 0
+    /// The newest messages of a long queue, on disk only (memory stays bounded).
+    var paged: PagedRun?
+    var paging = PagingLimits()
+
     init(id: QueueID, durable: Bool, exclusive: Bool, autoDelete: Bool, arguments: ByteBuffer,
          policy: QueuePolicy = .none, owner: ConnectionID?, stats: EngineStats) {
         self.stats = stats
@@ -55,9 +63,15 @@ final class EngineQueue {
         !exclusive || owner == connection
     }
 
+    /// Ready messages, those paged out included.
+    var readyCount: Int { ready.count &+ (paged?.count ?? 0) }
+
     /// Appends a published message. With `reject-publish` overflow a full queue refuses it
     /// (false); with `drop-head` the oldest messages make room, dead-lettered as `maxlen`.
-    func enqueue(_ message: LinkMessage, expiration: UInt64?, now: UInt64, into output: inout EngineOutput) -> Bool {
+    /// `stored` is set when the message went to disk as a persistent one, so that its confirm
+    /// waits for the store's fsync.
+    func enqueue(_ message: LinkMessage, expiration: UInt64?, now: UInt64, stored: inout Bool,
+                 into output: inout EngineOutput) -> Bool {
         let size = message.body.readableBytes
         if policy.overflow != .dropHead, isFull(adding: size) {
             stats.counters.overflowed &+= 1
@@ -68,36 +82,123 @@ final class EngineQueue {
         var ttl = policy.messageTTL
         if let expiration { ttl = min(ttl ?? .max, expiration) }
         let expiresAt = ttl.map { now &+ $0 } ?? .max
-        ready.append(ReadyMessage(sequence: nextSequence, redelivered: false, message: message, expiresAt: expiresAt,
-                                  enqueuedAt: now))
-        readyBytes &+= size
+        let sequence = nextSequence
         nextSequence &+= 1
-        while policy.overflow == .dropHead, isFull(adding: 0), let head = ready.first {
-            removeHead()
+        var segment: UInt32 = 0
+        if let journal {
+            let persistent = message.isPersistent
+            if paged != nil || shouldStartPaging {
+                if paged == nil { paged = PagedRun(firstSequence: sequence, cursor: journal.appendPosition) }
+                segment = journal.append(message, queue: storeRef, sequence: sequence, expiresAt: expiresAt,
+                                         redelivered: false, persistent: persistent)
+                paged!.added(segment: segment, bytes: size)
+                stored = stored || persistent
+                dropHeadsWhileFull(into: &output)
+                return true
+            }
+            if persistent {
+                segment = journal.append(message, queue: storeRef, sequence: sequence, expiresAt: expiresAt,
+                                         redelivered: false, persistent: true)
+                stored = true
+            }
+        }
+        ready.append(ReadyMessage(sequence: sequence, redelivered: false, message: message, expiresAt: expiresAt,
+                                  enqueuedAt: now, stored: segment))
+        readyBytes &+= size
+        dropHeadsWhileFull(into: &output)
+        return true
+    }
+
+    private func dropHeadsWhileFull(into output: inout EngineOutput) {
+        while policy.overflow == .dropHead, isFull(adding: 0), let head = takeHead() {
+            forget(head.sequence, stored: head.stored)
             stats.counters.overflowed &+= 1
             deadLetter(head.message, .maxlen, into: &output)
         }
-        return true
+    }
+
+    /// A plain (not priority) queue of a store pages its newest messages out beyond the limits.
+    private var shouldStartPaging: Bool {
+        ready.isSingleLevel && (ready.count >= paging.pageAboveCount || readyBytes >= paging.pageAboveBytes)
     }
 
     /// Over a length limit (only ready messages count, as in RabbitMQ).
     private func isFull(adding size: Int) -> Bool {
         let extra = size > 0 ? 1 : 0
-        if let max = policy.maxLength, ready.count + extra > max { return true }
-        if let max = policy.maxLengthBytes, readyBytes + size > max { return true }
+        if let max = policy.maxLength, readyCount + extra > max { return true }
+        if let max = policy.maxLengthBytes, readyBytes &+ (paged?.bytes ?? 0) &+ size > max { return true }
         return false
     }
 
+    /// The next ready message, read back from the store when memory has run low.
+    var head: ReadyMessage? {
+        if ready.count < paging.refillBelow { refill() }
+        return ready.first
+    }
+
+    /// Removes and returns the next ready message (for delivery or removal).
     @discardableResult
-    func removeHead() -> ReadyMessage {
-        let head = ready.removeFirst()
-        readyBytes &-= head.message.body.readableBytes
-        return head
+    func takeHead() -> ReadyMessage? {
+        guard head != nil else { return nil }
+        let first = ready.removeFirst()
+        readyBytes &-= first.message.body.readableBytes
+        return first
+    }
+
+    func loadAllPaged() {
+        while paged != nil { refill() }
+    }
+
+    /// Reads the oldest paged-out messages back into memory.
+    private func refill() {
+        guard var run = paged, let journal else { return }
+        var cursor = run.cursor
+        let messages = journal.read(queue: storeRef, from: run.firstSequence, cursor: &cursor, limit: paging.refillBatch)
+        for message in messages {
+            run.took(message)
+            ready.append(ReadyMessage(sequence: message.sequence, redelivered: message.redelivered, message: message.message,
+                                      expiresAt: message.expiresAt, enqueuedAt: lastUsed, stored: message.segment))
+            readyBytes &+= message.message.body.readableBytes
+        }
+        run.cursor = cursor
+        // Nothing found means the store lost the rest (a corrupt record): stop looking.
+        paged = run.count > 0 && !messages.isEmpty ? run : nil
+    }
+
+    /// The message left the queue for good: the store records it (or, once the queue is
+    /// deleted, only stops counting it).
+    func forget(_ sequence: UInt64, stored segment: UInt32) {
+        guard segment != 0, let journal else { return }
+        if isDeleted {
+            journal.release(segment: segment, count: 1)
+        } else {
+            journal.removed(queue: storeRef, sequence: sequence, segment: segment)
+        }
+    }
+
+    /// A delivery that must be acked: a crash before the ack brings it back redelivered.
+    func noteDelivered(_ entry: ReadyMessage, noAck: Bool) {
+        guard entry.stored != 0, let journal else { return }
+        if noAck {
+            forget(entry.sequence, stored: entry.stored)
+        } else {
+            journal.delivered(queue: storeRef, sequence: entry.sequence)
+        }
     }
 
     func removeAllReady() -> Int {
-        let count = ready.count
+        let count = readyCount
         stats.counters.purged &+= UInt64(count)
+        if let journal {
+            for entry in ready.inDeliveryOrder { forget(entry.sequence, stored: entry.stored) }
+            if let run = paged {
+                if !isDeleted, run.count > 0 {
+                    journal.removed(queue: storeRef, from: run.firstSequence, through: nextSequence &- 1)
+                }
+                for (segment, count) in run.segments { journal.release(segment: segment, count: count) }
+            }
+        }
+        paged = nil
         ready.removeAll()
         readyBytes = 0
         return count
@@ -111,10 +212,11 @@ final class EngineQueue {
     /// Dead-letters expired messages at the head of the queue (RabbitMQ expires messages
     /// when they reach the head).
     func expireHead(now: UInt64, into output: inout EngineOutput) {
-        while let head = ready.first, head.expiresAt < now {
-            removeHead()
+        while let first = head, first.expiresAt < now {
+            takeHead()
+            forget(first.sequence, stored: first.stored)
             stats.counters.expired &+= 1
-            deadLetter(head.message, .expired, into: &output)
+            deadLetter(first.message, .expired, into: &output)
         }
     }
 
@@ -127,10 +229,11 @@ final class EngineQueue {
     }
 
     /// Puts a delivered message back at its original position, marked redelivered.
-    func requeue(sequence: UInt64, message: LinkMessage, deliveredAt: UInt64) {
+    func requeue(sequence: UInt64, message: LinkMessage, deliveredAt: UInt64, stored: UInt32) {
         readyBytes &+= message.body.readableBytes
         stats.counters.requeued &+= 1
-        ready.insert(ReadyMessage(sequence: sequence, redelivered: true, message: message, enqueuedAt: deliveredAt))
+        ready.insert(ReadyMessage(sequence: sequence, redelivered: true, message: message, enqueuedAt: deliveredAt,
+                                  stored: stored))
     }
 
     /// Adds a consumer after those of the same or higher priority (with a single active

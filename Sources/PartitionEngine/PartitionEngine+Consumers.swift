@@ -57,20 +57,20 @@ extension PartitionEngine {
         guard let queue = accessibleQueue(name, for: id, from: connection, into: &output) else { return }
         queue.lastUsed = now
         queue.expireHead(now: now, into: &output)
-        guard !queue.ready.isEmpty else {
+        guard let entry = queue.takeHead() else {
             output.send(.getEmpty(id), to: connection)
             return
         }
+        queue.noteDelivered(entry, noAck: noAck)
         let channel = self.channel(number, of: connection)
-        let entry = queue.removeHead()
         stats.delivered(redelivered: entry.redelivered, since: entry.enqueuedAt, now: now)
         let tag = channel.nextTag()
         output.send(.getOk(id, tag: PartitionDeliveryTag(tag), redelivered: entry.redelivered,
-                           messageCount: UInt32(clamping: queue.ready.count), message: entry.message), to: connection)
+                           messageCount: UInt32(clamping: queue.readyCount), message: entry.message), to: connection)
         if !noAck {
             queue.unackedCount &+= 1
             channel.unacked.append(UnackedDelivery(tag: tag, queue: queue, consumer: nil, sequence: entry.sequence,
-                                                   message: entry.message, deliveredAt: now))
+                                                   message: entry.message, deliveredAt: now, stored: entry.stored))
         }
     }
 }

@@ -8,33 +8,44 @@ extension PartitionEngine {
             // The common case, without the scratch list.
             let queue = queues[QueueID(vhost: request.vhost, name: request.queues[0])]
             if request.expiration != nil, let queue { timedQueues[ObjectIdentifier(queue)] = queue }
-            let accepted = queue?.enqueue(request.message, expiration: request.expiration, now: now, into: &output) ?? true
-            confirm(request, accepted: accepted, to: connection, into: &output)
+            var stored = false
+            let accepted = queue?.enqueue(request.message, expiration: request.expiration, now: now, stored: &stored,
+                                          into: &output) ?? true
+            confirm(request, accepted: accepted, afterSync: stored, to: connection, into: &output)
             queue?.dispatch(now: now, into: &output)
             return
         }
         var touched = takeScratch()
         var accepted = true
+        var stored = false
         for name in request.queues {
             // A queue deleted since the router routed the message is skipped.
             guard let queue = queues[QueueID(vhost: request.vhost, name: name)] else { continue }
             if request.expiration != nil { timedQueues[ObjectIdentifier(queue)] = queue }
-            if !queue.enqueue(request.message, expiration: request.expiration, now: now, into: &output) { accepted = false }
+            if !queue.enqueue(request.message, expiration: request.expiration, now: now, stored: &stored, into: &output) {
+                accepted = false
+            }
             noteTouched(queue, in: &touched)
         }
-        confirm(request, accepted: accepted, to: connection, into: &output)
+        confirm(request, accepted: accepted, afterSync: stored, to: connection, into: &output)
         for queue in touched { queue.dispatch(now: now, into: &output) }
         returnScratch(&touched)
     }
 
     /// Accepted even when every target queue has gone: the router counts it as routed. A
-    /// queue that refused it (reject-publish overflow) makes it a nack, as in RabbitMQ.
-    private func confirm(_ request: PublishRequest, accepted: Bool, to connection: ConnectionID, into output: inout EngineOutput) {
+    /// queue that refused it (reject-publish overflow) makes it a nack, as in RabbitMQ. A
+    /// message written to the store is confirmed only once the store has synced it.
+    private func confirm(_ request: PublishRequest, accepted: Bool, afterSync: Bool, to connection: ConnectionID,
+                         into output: inout EngineOutput) {
         guard request.confirmSequence != 0 else { return }
         let event: LinkEvent = accepted
             ? .accepted(channel: request.channel, confirmSequence: request.confirmSequence)
             : .rejected(channel: request.channel, confirmSequence: request.confirmSequence)
-        output.send(event, to: connection)
+        if afterSync {
+            output.sendAfterSync(event, to: connection)
+        } else {
+            output.send(event, to: connection)
+        }
     }
 
     mutating func settle(channel number: ChannelNumber, tag: UInt64, multiple: Bool, outcome: SettleOutcome,
@@ -65,15 +76,21 @@ extension PartitionEngine {
             consumer.channel.consumerDeliverySettled(into: &output)
         }
         let queue = delivery.queue
-        guard !queue.isDeleted else { return }
+        guard !queue.isDeleted else {
+            queue.forget(delivery.sequence, stored: delivery.stored)
+            return
+        }
         queue.unackedCount &-= 1
         switch outcome {
         case .ack:
             queue.stats.counters.acked &+= 1
+            queue.forget(delivery.sequence, stored: delivery.stored)
         case .requeue:
-            queue.requeue(sequence: delivery.sequence, message: delivery.message, deliveredAt: delivery.deliveredAt)
+            queue.requeue(sequence: delivery.sequence, message: delivery.message, deliveredAt: delivery.deliveredAt,
+                          stored: delivery.stored)
         case .discard:
             queue.stats.counters.discarded &+= 1
+            queue.forget(delivery.sequence, stored: delivery.stored)
             queue.deadLetter(delivery.message, .rejected, into: &output)
         }
     }

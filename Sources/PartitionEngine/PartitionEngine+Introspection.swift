@@ -9,7 +9,7 @@ extension PartitionEngine {
         queues.values
             .map { queue in
                 WorkerStats.Queue(vhost: queue.id.vhost.name, name: queue.id.name.name, durable: queue.durable,
-                                  exclusive: queue.exclusive, autoDelete: queue.autoDelete, ready: queue.ready.count,
+                                  exclusive: queue.exclusive, autoDelete: queue.autoDelete, ready: queue.readyCount,
                                   unacked: queue.unackedCount, consumers: queue.consumers.count,
                                   arguments: Self.encodedArguments(queue.arguments))
             }

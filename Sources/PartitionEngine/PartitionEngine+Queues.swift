@@ -12,7 +12,7 @@ extension PartitionEngine {
             }
             queue.lastUsed = now
             queue.expireHead(now: now, into: &output)
-            output.send(.queueDeclared(id, queue: queue.id.name, messageCount: UInt32(clamping: queue.ready.count),
+            output.send(.queueDeclared(id, queue: queue.id.name, messageCount: UInt32(clamping: queue.readyCount),
                                        consumerCount: UInt32(clamping: queue.consumers.count)), to: connection)
             return
         }
@@ -31,6 +31,12 @@ extension PartitionEngine {
                                 autoDelete: declare.autoDelete, arguments: declare.arguments, policy: policy,
                                 owner: declare.exclusive ? connection : nil, stats: stats)
         queue.lastUsed = now
+        if declare.durable, !declare.exclusive, let journal {
+            queue.storeRef = journal.queueDeclared(JournalQueue(id: declare.queue, autoDelete: declare.autoDelete,
+                                                                arguments: declare.arguments))
+            queue.journal = journal
+            queue.paging = paging
+        }
         queues[declare.queue] = queue
         if policy.isTimed { timedQueues[ObjectIdentifier(queue)] = queue }
         if declare.exclusive { connectionState(connection).ownedQueues.append(queue) }
@@ -71,7 +77,7 @@ extension PartitionEngine {
             return
         }
         // rabbit_amqqueue_process checks if-empty before if-unused.
-        if ifEmpty && !queue.ready.isEmpty {
+        if ifEmpty && queue.readyCount > 0 {
             output.fail(id, .notEmpty(name), to: connection)
             return
         }
@@ -96,6 +102,7 @@ extension PartitionEngine {
     mutating func delete(_ queue: EngineQueue, into output: inout EngineOutput) -> Int {
         queue.isDeleted = true
         queues[queue.id] = nil
+        if let journal = queue.journal { journal.queueDeleted(queue.storeRef) }
         if let owner = queue.owner, let state = connections[owner],
            let index = state.ownedQueues.firstIndex(where: { $0 === queue }) {
             state.ownedQueues.remove(at: index)

@@ -38,6 +38,12 @@ public struct PartitionEngine {
     let consumerTimeout: UInt64
     var nextTimeoutCheck: UInt64 = 0
 
+    /// The partition's message store: durable queues and their persistent messages are
+    /// recorded there (nil: everything stays in memory).
+    public var journal: PartitionJournal?
+    /// When queues of the store page their newest messages out of memory.
+    public var paging = PagingLimits()
+
     /// The worker's clock in milliseconds, set before each call (time comes in from
     /// outside: the engine reads no clock of its own).
     public var now: UInt64 = 0

@@ -13,6 +13,8 @@ struct ReadyMessage {
     var expiresAt: UInt64 = .max
     /// When it entered the queue (or came back to it), for the queue-wait histogram.
     var enqueuedAt: UInt64 = 0
+    /// The store segment holding the message; 0 when it is in memory only.
+    var stored: UInt32 = 0
 }
 
 struct ReadyList {
@@ -26,6 +28,9 @@ struct ReadyList {
     }
 
     var isEmpty: Bool { count == 0 }
+
+    /// No priority levels: a plain FIFO.
+    var isSingleLevel: Bool { levels.count == 1 }
 
     /// Every message in delivery order (for introspection and tests, not the hot path).
     var inDeliveryOrder: [ReadyMessage] { levels.reversed().flatMap { Array($0) } }

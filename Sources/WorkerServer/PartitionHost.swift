@@ -6,18 +6,20 @@ import BrokerTelemetry
 import LinkHTTP2
 import LinkWire
 import Logging
+import MessageStore
 import NIOCore
+import NIOPosix
 import PartitionEngine
 
 final class PartitionHost {
     let configuration: WorkerConfiguration
     let eventLoop: EventLoop
     let logger: Logger
-    private(set) var engine: PartitionEngine
+    var engine: PartitionEngine
     private var output = EngineOutput()
 
     /// Where each client connection's stream is, and back.
-    private var connections: [ConnectionID: StreamRef] = [:]
+    var connections: [ConnectionID: StreamRef] = [:]
     private var connectionOfStream: [StreamRef: ConnectionID] = [:]
     /// Connections whose stream holds more than `pauseAbove` bytes the link could not send
     /// (the router withholds its window while the client is slow): no deliveries to them
@@ -26,7 +28,7 @@ final class PartitionHost {
     static let pauseAbove = 1 << 20
     static let resumeBelow = 256 << 10
     /// Control streams, one per router link: broadcasts go to all of them.
-    private var controlStreams: [StreamRef] = []
+    var controlStreams: [StreamRef] = []
     /// The control stream whose request is being applied (its answers go back there).
     private var answeringControl: StreamRef?
     /// Encoded events waiting for the next flush, per stream.
@@ -47,11 +49,20 @@ final class PartitionHost {
         }
     }
 
-    init(configuration: WorkerConfiguration, eventLoop: EventLoop, logger: Logger) {
+    /// The partition's message store, and what waits for it to sync.
+    var store: MessageStore?
+    let syncThread: NIOThreadPool
+    var held = HeldConfirms()
+    var syncRunning = false
+    var storeFailing = false
+
+    init(configuration: WorkerConfiguration, eventLoop: EventLoop, syncThread: NIOThreadPool, logger: Logger) throws {
         self.configuration = configuration
         self.eventLoop = eventLoop
+        self.syncThread = syncThread
         self.logger = logger
         self.engine = PartitionEngine(partition: configuration.partition, consumerTimeout: configuration.consumerTimeout)
+        if let root = configuration.dataDirectory { try openStore(root) }
     }
 
     func attach(connection: ConnectionID, at ref: StreamRef) {
@@ -120,13 +131,21 @@ final class PartitionHost {
     }
 
     private func dispatchOutput() {
-        guard !output.events.isEmpty else { return }
+        guard !output.events.isEmpty else {
+            if store?.hasBuffered == true { scheduleFlush() }  // e.g. the removal records of acks
+            return
+        }
         for (recipient, event) in output.events {
             switch recipient {
             case .connection(let connection):
-                guard let ref = connections[connection]
-                        ?? (connection == RouterLinkSession.routerConnection ? answeringControl : nil) else { continue }  // gone meanwhile
+                if held.isHolding(connection), event.isConfirm {
+                    hold(event, for: connection)
+                    continue
+                }
+                guard let ref = stream(of: connection) else { continue }  // gone meanwhile
                 event.write(into: &pending[ref, default: ByteBuffer()])
+            case .connectionAfterSync(let connection):
+                hold(event, for: connection)
             case .router:
                 for ref in controlStreams { event.write(into: &pending[ref, default: ByteBuffer()]) }
             case .anyRouterLink:
@@ -146,9 +165,26 @@ final class PartitionHost {
         eventLoop.execute { self.flush() }
     }
 
-    /// Hands each stream's encoded events to its link: many link messages per DATA frame.
+    /// Where a connection's events go: its stream, or for the router's own requests the
+    /// control stream being answered.
+    func stream(of connection: ConnectionID) -> StreamRef? {
+        connections[connection] ?? (connection == RouterLinkSession.routerConnection ? answeringControl : nil)
+    }
+
+    /// Queues an event for the next flush.
+    func send(_ event: LinkEvent, on ref: StreamRef) {
+        event.write(into: &pending[ref, default: ByteBuffer()])
+        scheduleFlush()
+    }
+
+    func scheduleFlushIfNeeded() { scheduleFlush() }
+
+    /// Writes what the store recorded (before any delivery of it leaves, so a delivery the
+    /// client saw is on disk as delivered), then hands each stream's encoded events to its
+    /// link: many link messages per DATA frame.
     private func flush() {
         flushScheduled = false
+        writeStore()
         for (ref, buffer) in pending where buffer.readableBytes > 0 {
             ref.link.send(stream: ref.stream, data: buffer)
             if ref.link.queuedBytes(on: ref.stream) > Self.pauseAbove, let connection = connectionOfStream[ref],

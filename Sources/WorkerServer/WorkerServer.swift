@@ -7,6 +7,7 @@ import BrokerModel
 import LinkHTTP2
 import LinkWire
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import PartitionEngine
@@ -22,13 +23,21 @@ public struct WorkerConfiguration: Sendable {
     public var socketPath: String
     /// Milliseconds a delivery may stay unacked, for queues without x-consumer-timeout.
     public var consumerTimeout: UInt64
+    /// The cluster's data directory (the store goes in `partition-<i>/`); nil keeps
+    /// everything in memory.
+    public var dataDirectory: String?
+    /// Bytes after which the store starts a new segment file.
+    public var segmentSize: UInt64 = 64 << 20
+    /// When durable queues page their messages out of memory.
+    public var paging = PagingLimits()
 
     public init(partition: PartitionID, partitions: Int, socketPath: String,
-                consumerTimeout: UInt64 = PartitionEngine.defaultConsumerTimeout) {
+                consumerTimeout: UInt64 = PartitionEngine.defaultConsumerTimeout, dataDirectory: String? = nil) {
         self.partition = partition
         self.partitions = partitions
         self.socketPath = socketPath
         self.consumerTimeout = consumerTimeout
+        self.dataDirectory = dataDirectory
     }
 }
 
@@ -44,7 +53,10 @@ public final class WorkerServer: Sendable {
 
     public let configuration: WorkerConfiguration
     private let group: MultiThreadedEventLoopGroup
+    /// The store's fdatasync calls, off the event loop.
+    private let syncThread = NIOThreadPool(numberOfThreads: 1)
     private let logger: Logger
+    private let host = NIOLockedValueBox<NIOLoopBound<PartitionHost>?>(nil)
 
     public init(configuration: WorkerConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -56,11 +68,15 @@ public final class WorkerServer: Sendable {
     /// Binds the socket and starts serving; returns the listening channel.
     public func start() async throws -> Channel {
         let loop = group.next()
+        syncThread.start()
+        let syncThread = self.syncThread
         let state = try await loop.submit {
-            let host = PartitionHost(configuration: self.configuration, eventLoop: loop, logger: self.logger)
+            let host = try PartitionHost(configuration: self.configuration, eventLoop: loop, syncThread: syncThread,
+                                         logger: self.logger)
             host.startClock()
             return NIOLoopBound(host, eventLoop: loop)
         }.get()
+        host.withLockedValue { $0 = state }
         let path = configuration.socketPath
         unlink(path)  // a stale socket from a previous run
         let logger = self.logger
@@ -85,7 +101,12 @@ public final class WorkerServer: Sendable {
         return channel
     }
 
+    /// Writes and syncs the store, then stops the event loop.
     public func shutdown() async throws {
+        if let state = host.withLockedValue({ $0 }) {
+            try? await state.eventLoop.submit { state.value.closeStore() }.get()
+        }
         try await group.shutdownGracefully()
+        try await syncThread.shutdownGracefully()
     }
 }

@@ -15,6 +15,9 @@ struct ClusterUpCommand: AsyncParsableCommand {
     @Option(help: "Private directory for the workers' sockets; default: $XDG_RUNTIME_DIR/broker or /tmp/broker-<uid>.")
     var runtimeDir: String?
 
+    @Option(help: "Directory of the cluster's durable state (message stores, topology); default: <runtime-dir>/data.")
+    var dataDir: String?
+
     @Option(help: "Seconds to wait for each process to become ready.")
     var startTimeout: Double = 30
 
@@ -32,7 +35,7 @@ struct ClusterUpCommand: AsyncParsableCommand {
         try ProcessSupport.prepareRuntimeDirectory(runtime)
         let supervisor = Supervisor(startTimeout: startTimeout)
         var common = ["--log-level", logging.logLevel, "--parent-pid", "\(getpid())"]
-        common += ["--partitions", "\(workers)", "--runtime-dir", runtime]
+        common += ["--partitions", "\(workers)", "--runtime-dir", runtime, "--data-dir", dataDir ?? runtime + "/data"]
         do {
             for index in 0..<workers {
                 try supervisor.start(name: "worker \(index)", arguments: ["worker", "--partition", "\(index)"] + worker.arguments + common)
@@ -40,7 +43,6 @@ struct ClusterUpCommand: AsyncParsableCommand {
             var routerArguments = ["router", "--host", router.host, "--port", "\(router.port)",
                                    "--event-loops", "\(router.eventLoops)", "--heartbeat", "\(router.heartbeat)"]
             for user in router.user { routerArguments += ["--user", user] }
-            if let dataDir = router.dataDir { routerArguments += ["--data-dir", dataDir] }
             routerArguments += ["--disk-free-limit", "\(router.diskFreeLimit)"]
             if router.enableTelemetry { routerArguments += ["--enable-telemetry", "--telemetry-port", "\(router.telemetryPort)"] }
             try supervisor.start(name: "router", arguments: routerArguments + common)

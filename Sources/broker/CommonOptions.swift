@@ -26,6 +26,11 @@ struct ClusterMemberOptions: ParsableArguments {
     @Option(help: "Private directory (0700) holding the workers' Unix sockets, worker-<i>.sock.")
     var runtimeDir: String
 
+    @Option(help: "Directory of the cluster's durable state (message stores, topology); default: <runtime-dir>/data.")
+    var dataDir: String?
+
+    var dataDirectory: String { dataDir ?? runtimeDir + "/data" }
+
     @Option(help: "Exit when the process with this pid is no longer our parent (used by `cluster up`).")
     var parentPid: Int32?
 

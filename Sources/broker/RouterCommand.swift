@@ -25,9 +25,6 @@ struct RouterOptions: ParsableArguments {
     @Option(help: "Port of the telemetry endpoint (with --enable-telemetry).")
     var telemetryPort: Int = 9419
 
-    @Option(help: "Directory whose file system the disk alarm watches; default: the runtime directory.")
-    var dataDir: String?
-
     @Option(help: "Free bytes below which the disk alarm blocks publishers (RabbitMQ's disk_free_limit).")
     var diskFreeLimit: UInt64 = 50_000_000
 
@@ -63,7 +60,7 @@ struct RouterCommand: AsyncParsableCommand {
             let server = RouterServer(configuration: RouterConfiguration(
                 host: router.host, port: router.port, partitions: member.partitions, runtimeDirectory: member.runtimeDir,
                 eventLoops: router.eventLoops, heartbeatSeconds: router.heartbeat, users: try router.users(),
-                diskWatch: DiskWatch(path: router.dataDir ?? member.runtimeDir, freeLimit: router.diskFreeLimit),
+                diskWatch: DiskWatch(path: member.dataDirectory, freeLimit: router.diskFreeLimit),
                 telemetryPort: router.enableTelemetry ? router.telemetryPort : nil),
                 logger: logger)
             let channel = try await server.start()

@@ -38,7 +38,8 @@ struct WorkerCommand: AsyncParsableCommand {
             try ProcessSupport.prepareRuntimeDirectory(runtimeDir)
             let server = WorkerServer(configuration: WorkerConfiguration(
                 partition: PartitionID(partition), partitions: partitions,
-                socketPath: "\(runtimeDir)/worker-\(partition).sock", consumerTimeout: worker.consumerTimeout),
+                socketPath: "\(runtimeDir)/worker-\(partition).sock", consumerTimeout: worker.consumerTimeout,
+                dataDirectory: member.dataDirectory),
                 logger: logger)
             let channel = try await server.start()
             ProcessSupport.report("ready worker \(partition)")

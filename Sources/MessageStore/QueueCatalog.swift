@@ -1,0 +1,80 @@
+// The durable queues of a partition: `queues` in its directory, rewritten whole (atomically)
+// on each durable declare or delete, which are rare next to messages.
+// Format: "BRKQUEUE", version (u16), next reference (u32), count (u32), then per queue its
+// reference (u32), vhost and name (u16 length + UTF-8), auto-delete (u8) and arguments
+// (u32 length + AMQP field table); last, a CRC-32C of everything before it.
+import BrokerModel
+import NIOCore
+import PartitionEngine
+
+struct QueueCatalog {
+    let path: String
+    private(set) var queues: [UInt32: JournalQueue] = [:]
+    private var nextRef: UInt32 = 1
+    static let magic: [UInt8] = Array("BRKQUEUE".utf8)
+
+    init(path: String) throws(StoreError) {
+        self.path = path
+        guard var buffer = try StoreFiles.contents(of: path) else { return }
+        guard buffer.readableBytes >= 4,
+              let crc = buffer.getInteger(at: buffer.writerIndex - 4, as: UInt32.self),
+              RecordCodec.checksum(buffer.getSlice(at: 0, length: buffer.readableBytes - 4)!) == crc,
+              buffer.readBytes(length: 8) == Self.magic,
+              let version = buffer.readInteger(as: UInt16.self), version <= StoreFormat.version,
+              let next = buffer.readInteger(as: UInt32.self), let count = buffer.readInteger(as: UInt32.self) else {
+            throw StoreError("\(path) is corrupt (bad header or checksum)")
+        }
+        nextRef = next
+        for _ in 0..<count {
+            guard let ref = buffer.readInteger(as: UInt32.self), let vhost = Self.readString(&buffer),
+                  let name = Self.readString(&buffer), let autoDelete = buffer.readInteger(as: UInt8.self),
+                  let length = buffer.readInteger(as: UInt32.self), let arguments = buffer.readSlice(length: Int(length)) else {
+                throw StoreError("\(path) is corrupt (truncated entry)")
+            }
+            queues[ref] = JournalQueue(id: QueueID(vhost: VHost(vhost), name: QueueName(name)), autoDelete: autoDelete != 0,
+                                       arguments: arguments)
+        }
+    }
+
+    mutating func add(_ queue: JournalQueue) throws(StoreError) -> UInt32 {
+        let ref = nextRef
+        nextRef &+= 1
+        queues[ref] = queue
+        try save()
+        return ref
+    }
+
+    mutating func remove(_ ref: UInt32) throws(StoreError) {
+        guard queues.removeValue(forKey: ref) != nil else { return }
+        try save()
+    }
+
+    private func save() throws(StoreError) {
+        var buffer = ByteBuffer()
+        buffer.writeBytes(Self.magic)
+        buffer.writeInteger(StoreFormat.version)
+        buffer.writeInteger(nextRef)
+        buffer.writeInteger(UInt32(queues.count))
+        for (ref, queue) in queues.sorted(by: { $0.key < $1.key }) {
+            buffer.writeInteger(ref)
+            Self.writeString(queue.id.vhost.name, into: &buffer)
+            Self.writeString(queue.id.name.name, into: &buffer)
+            buffer.writeInteger(UInt8(queue.autoDelete ? 1 : 0))
+            buffer.writeInteger(UInt32(queue.arguments.readableBytes))
+            buffer.writeImmutableBuffer(queue.arguments)
+        }
+        buffer.writeInteger(RecordCodec.checksum(buffer))
+        try StoreFiles.replace(path, with: buffer)
+    }
+
+    private static func writeString(_ string: String, into buffer: inout ByteBuffer) {
+        let start = buffer.writerIndex
+        buffer.writeInteger(UInt16(0))
+        buffer.setInteger(UInt16(clamping: buffer.writeString(string)), at: start)
+    }
+
+    private static func readString(_ buffer: inout ByteBuffer) -> String? {
+        guard let length = buffer.readInteger(as: UInt16.self) else { return nil }
+        return buffer.readString(length: Int(length))
+    }
+}

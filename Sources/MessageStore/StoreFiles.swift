@@ -1,0 +1,125 @@
+// The few POSIX file operations the store needs, with errors that name the file.
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+public struct StoreError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+
+    static func posix(_ what: String, _ path: String) -> StoreError {
+        StoreError("\(what) \(path): \(String(cString: strerror(errno)))")
+    }
+}
+
+enum StoreFiles {
+    static func open(_ path: String, create: Bool) throws(StoreError) -> Int32 {
+        let fd = create ? Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600) : Glibc.open(path, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { throw .posix("cannot open", path) }
+        return fd
+    }
+
+    static func size(of fd: Int32) -> UInt64 {
+        var info = stat()
+        return fstat(fd, &info) == 0 ? UInt64(info.st_size) : 0
+    }
+
+    /// Writes all of `buffer` at `offset`.
+    static func write(_ buffer: ByteBuffer, to fd: Int32, at offset: UInt64, path: @autoclosure () -> String) throws(StoreError) {
+        var written = 0
+        let total = buffer.readableBytes
+        while written < total {
+            let result = buffer.withUnsafeReadableBytes { bytes in
+                pwrite(fd, bytes.baseAddress! + written, total - written, off_t(offset) + off_t(written))
+            }
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw .posix("cannot write", path())
+            }
+            written += result
+        }
+    }
+
+    /// Reads up to `length` bytes at `offset` (fewer at the end of the file).
+    static func read(_ fd: Int32, at offset: UInt64, length: Int) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: length)
+        var total = 0
+        while total < length {
+            let result = buffer.withUnsafeMutableWritableBytes { bytes in
+                pread(fd, bytes.baseAddress! + total, length - total, off_t(offset) + off_t(total))
+            }
+            if result < 0, errno == EINTR { continue }
+            guard result > 0 else { break }
+            total += result
+        }
+        buffer.moveWriterIndex(forwardBy: total)
+        return buffer
+    }
+
+    static func sync(_ fd: Int32) {
+        _ = fdatasync(fd)
+    }
+
+    static func syncDirectory(_ path: String) {
+        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = fsync(fd)
+        close(fd)
+    }
+
+    static func makeDirectory(_ path: String) throws(StoreError) {
+        if mkdir(path, 0o700) != 0, errno != EEXIST { throw .posix("cannot create directory", path) }
+    }
+
+    static func exists(_ path: String) -> Bool {
+        access(path, F_OK) == 0
+    }
+
+    /// The names in a directory.
+    static func list(_ path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    static func removeTree(_ path: String) {
+        for name in list(path) {
+            let child = path + "/" + name
+            if unlink(child) != 0 { removeTree(child) }
+        }
+        rmdir(path)
+    }
+
+    /// Replaces `path` with `contents` so that a crash leaves either the old file or the
+    /// new one: write a temporary file, sync it, rename it over, sync the directory.
+    static func replace(_ path: String, with contents: ByteBuffer) throws(StoreError) {
+        let temporary = path + ".tmp"
+        let fd = try open(temporary, create: true)
+        defer { close(fd) }
+        guard ftruncate(fd, 0) == 0 else { throw .posix("cannot truncate", temporary) }
+        try write(contents, to: fd, at: 0, path: temporary)
+        guard fsync(fd) == 0 else { throw .posix("cannot sync", temporary) }
+        guard rename(temporary, path) == 0 else { throw .posix("cannot rename to", path) }
+        let slash = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        syncDirectory(slash)
+    }
+
+    /// The whole file, or nil when it does not exist.
+    static func contents(of path: String) throws(StoreError) -> ByteBuffer? {
+        guard exists(path) else { return nil }
+        let fd = try open(path, create: false)
+        defer { close(fd) }
+        return read(fd, at: 0, length: Int(size(of: fd)))
+    }
+}

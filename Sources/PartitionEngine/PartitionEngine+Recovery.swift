@@ -1,0 +1,29 @@
+// Durable queues coming back from the store after a restart.
+import BrokerModel
+import LinkWire
+
+extension PartitionEngine {
+    /// Re-creates a durable queue that the store recovered, with `run` describing its
+    /// messages on disk (read back in order as consumers need them). Returns false when its
+    /// arguments no longer parse (the queue is then left out).
+    public mutating func restoreQueue(_ definition: JournalQueue, ref: UInt32, run: PagedRun?, nextSequence: UInt64) -> Bool {
+        guard journal != nil, case .success(let policy) = QueuePolicy.parse(definition.arguments, queue: definition.id) else {
+            return false
+        }
+        let queue = EngineQueue(id: definition.id, durable: true, exclusive: false, autoDelete: definition.autoDelete,
+                                arguments: definition.arguments, policy: policy, owner: nil, stats: stats)
+        queue.lastUsed = now
+        queue.journal = journal
+        queue.storeRef = ref
+        queue.paging = paging
+        queue.nextSequence = nextSequence
+        if let run, run.count > 0 {
+            queue.paged = run
+            // A priority queue must see all its messages to serve the highest first.
+            if !queue.ready.isSingleLevel { queue.loadAllPaged() }
+        }
+        queues[definition.id] = queue
+        if policy.isTimed { timedQueues[ObjectIdentifier(queue)] = queue }
+        return true
+    }
+}
