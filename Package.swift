@@ -66,7 +66,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "RouterServer", dependencies: [
-            "BrokerModel", "AMQPWire", "LinkWire", "RouterCore", "LinkHTTP2", "BrokerTelemetry",
+            "BrokerModel", "AMQPWire", "LinkWire", "RouterCore", "LinkHTTP2", "BrokerTelemetry", "MessageStore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

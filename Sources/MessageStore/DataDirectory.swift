@@ -23,6 +23,9 @@ public enum DataDirectory {
     public static func partitionPath(_ root: String, partition: Int) -> String { "\(root)/partition-\(partition)" }
     public static func routerPath(_ root: String) -> String { "\(root)/router" }
 
+    /// Creates `path` and its parents, private to the broker's user.
+    public static func makeDirectory(_ path: String) throws(StoreError) { try makeDirectories(path) }
+
     static func makeDirectories(_ path: String) throws(StoreError) {
         var prefix = path.hasPrefix("/") ? "" : "."
         for part in path.split(separator: "/") {
@@ -38,5 +41,13 @@ extension String {
         while let first = slice.first, set.contains(first) { slice.removeFirst() }
         while let last = slice.last, set.contains(last) { slice.removeLast() }
         return String(slice)
+    }
+}
+
+/// A small file replaced whole and atomically (the router's topology).
+public enum DurableFile {
+    public static func read(_ path: String) throws(StoreError) -> ByteBuffer? { try StoreFiles.contents(of: path) }
+    public static func replace(_ path: String, with contents: ByteBuffer) throws(StoreError) {
+        try StoreFiles.replace(path, with: contents)
     }
 }

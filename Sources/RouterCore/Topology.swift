@@ -166,6 +166,20 @@ public struct Topology: Sendable {
         return owned
     }
 
+    /// Forgets the queues of `partition` that do not survive its worker's restart (not
+    /// durable, or exclusive); returns their ids.
+    public mutating func removeTransientQueues(of partition: PartitionID) -> [QueueID] {
+        var gone: [QueueID] = []
+        for state in vhosts.values {
+            for record in state.queues.values where record.partition == partition
+                && (!record.durable || record.exclusiveOwner != nil) {
+                gone.append(record.id)
+            }
+        }
+        for id in gone { removeQueue(id) }
+        return gone
+    }
+
     /// Forgets a virtual host and everything in it; returns the queues it held.
     public mutating func deleteVHost(_ vhost: VHost) -> [QueueID] {
         let removed = vhosts.removeValue(forKey: vhost)

@@ -14,14 +14,15 @@ final class RouterContext: Sendable {
     let partitions: Int
     let heartbeatSeconds: UInt16
     let users: UserDirectory
-    let topology = TopologyStore()
+    let topology: TopologyStore
     let connectionStart: ConnectionStart
     /// Direct reply-to names with a live consumer.
     let replyNames = ReplyDirectory()
     /// The disk alarm is on: publishing connections get blocked.
     let diskAlarm = ManagedAtomic<Bool>(false)
 
-    init(partitions: Int, heartbeatSeconds: UInt16, users: UserDirectory) {
+    init(partitions: Int, heartbeatSeconds: UInt16, users: UserDirectory, topology: TopologyStore = TopologyStore()) {
+        self.topology = topology
         self.partitions = partitions
         self.heartbeatSeconds = heartbeatSeconds
         self.users = users

@@ -23,6 +23,9 @@ public struct RouterConfiguration: Sendable {
     public var diskWatch: DiskWatch?
     /// Port of the telemetry HTTP endpoint (metrics, health, management API); nil for none.
     public var telemetryPort: Int?
+    /// The cluster's data directory: the durable topology is kept in `router/`; nil keeps
+    /// it in memory only.
+    public var dataDirectory: String?
 
     public init(host: String, port: Int, partitions: Int, runtimeDirectory: String, eventLoops: Int,
                 heartbeatSeconds: UInt16 = 60, users: UserDirectory = UserDirectory(), workerWait: TimeAmount = .seconds(30),
@@ -51,12 +54,18 @@ public final class RouterServer: Sendable {
     private let context: RouterContext
     private let connectionIDs = ManagedAtomic<UInt64>(0)
 
-    public init(configuration: RouterConfiguration, logger: Logger) {
+    /// Reads back the durable topology, if there is a data directory.
+    public init(configuration: RouterConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
+        var topology = TopologyStore()
+        if let directory = configuration.dataDirectory {
+            let file = try TopologyFile(dataDirectory: directory, partitions: configuration.partitions, logger: logger)
+            topology = TopologyStore(try file.load(), file: file)
+        }
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoops))
         self.context = RouterContext(partitions: configuration.partitions, heartbeatSeconds: configuration.heartbeatSeconds,
-                                     users: configuration.users)
+                                     users: configuration.users, topology: topology)
     }
 
     /// Connects every loop to every worker, then listens. Returns the listening channel.

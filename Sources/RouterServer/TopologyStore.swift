@@ -14,9 +14,12 @@ final class TopologySnapshot: AtomicReference, Sendable {
 final class TopologyStore: Sendable {
     private let current: ManagedAtomic<TopologySnapshot>
     private let writers = NIOLock()
+    /// Where the durable part is saved after each change (under the writer lock).
+    private let file: TopologyFile?
 
-    init(_ topology: Topology = Topology()) {
+    init(_ topology: Topology = Topology(), file: TopologyFile? = nil) {
         current = ManagedAtomic(TopologySnapshot(topology))
+        self.file = file
     }
 
     /// The topology as of now; never blocks.
@@ -30,6 +33,7 @@ final class TopologyStore: Sendable {
         var topology = current.load(ordering: .acquiring).topology
         let result = try change(&topology)
         current.store(TopologySnapshot(topology), ordering: .releasing)
+        file?.save(topology)
         return result
     }
 }

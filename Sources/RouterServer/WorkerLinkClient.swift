@@ -243,8 +243,17 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     private func scheduleReconnect(after delay: TimeAmount) {
         eventLoop.scheduleTask(in: delay) {
             guard !self.closed, self.handler == nil else { return }
-            self.connect().whenFailure { _ in
-                self.scheduleReconnect(after: min(delay * 2, .seconds(2)))
+            self.connect().whenComplete { result in
+                switch result {
+                case .success:
+                    // The worker may have restarted: what it kept only in memory is gone.
+                    let partition = self.partition
+                    try? self.topology.update { (topology: inout Topology) throws(TopologyError) in
+                        _ = topology.removeTransientQueues(of: partition)
+                    }
+                case .failure:
+                    self.scheduleReconnect(after: min(delay * 2, .seconds(2)))
+                }
             }
         }
     }

@@ -57,12 +57,13 @@ struct RouterCommand: AsyncParsableCommand {
         let logger = logging.bootstrap(label: "broker.router")
         ProcessSupport.exitWithParent(member.parentPid)
         do {
-            let server = RouterServer(configuration: RouterConfiguration(
+            var configuration = RouterConfiguration(
                 host: router.host, port: router.port, partitions: member.partitions, runtimeDirectory: member.runtimeDir,
                 eventLoops: router.eventLoops, heartbeatSeconds: router.heartbeat, users: try router.users(),
                 diskWatch: DiskWatch(path: member.dataDirectory, freeLimit: router.diskFreeLimit),
-                telemetryPort: router.enableTelemetry ? router.telemetryPort : nil),
-                logger: logger)
+                telemetryPort: router.enableTelemetry ? router.telemetryPort : nil)
+            configuration.dataDirectory = member.dataDirectory
+            let server = try RouterServer(configuration: configuration, logger: logger)
             let channel = try await server.start()
             ProcessSupport.report("ready router \(router.host):\(channel.localAddress?.port ?? router.port)")
             await ProcessSupport.waitForTermination()
