@@ -93,7 +93,7 @@ let package = Package(
         .testTarget(name: "LinkWireTests", dependencies: ["LinkWire"]),
         .testTarget(name: "PartitionEngineTests", dependencies: ["PartitionEngine", "BrokerTelemetry"]),
         .testTarget(name: "MessageStoreTests", dependencies: [
-            "MessageStore", "PartitionEngine", "LinkWire", "BrokerModel",
+            "MessageStore", "PartitionEngine", "LinkWire", "BrokerModel", "BrokerTelemetry",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
