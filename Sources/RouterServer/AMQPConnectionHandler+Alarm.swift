@@ -8,14 +8,16 @@ import NIOCore
 extension AMQPConnectionHandler {
     /// Called for each publish: one relaxed atomic load while no alarm is on.
     func blockIfAlarmed() {
-        guard !blockedByAlarm, context.diskAlarm.load(ordering: .relaxed), let ctx = channelContext else { return }
+        guard !blockedByAlarm, context.alarmActive, let ctx = channelContext else { return }
         blockedByAlarm = true
         services.blocked[id] = self
+        // RabbitMQ's reasons.
+        let reason = context.memoryAlarm.load(ordering: .relaxed) ? "low on memory" : "low on disk"
         if clientCapabilities.flag("connection.blocked") {
-            sendMethod(0, .connectionBlocked(ConnectionBlocked(reason: "low on disk")))
+            sendMethod(0, .connectionBlocked(ConnectionBlocked(reason: reason)))
         }
         ctx.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
-        logger.info("connection blocked by the disk alarm")
+        logger.info("connection blocked by a resource alarm", metadata: ["reason": "\(reason)"])
     }
 
     func alarmCleared() {

@@ -290,7 +290,11 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         heartbeatTask = ctx.eventLoop.scheduleRepeatedTask(initialDelay: half, delay: half) { [weak self] _ in
             guard let self, self.phase != .closed else { return }
             let now = NIODeadline.now()
-            if now - self.lastReceived > interval * 2 {
+            if self.readPaused || self.blockedByAlarm {
+                // Not reading (backpressure or an alarm) means not seeing its heartbeats:
+                // the monitor pauses, as RabbitMQ's does for a blocked connection.
+                self.lastReceived = now
+            } else if now - self.lastReceived > interval * 2 {
                 self.logger.warning("closing connection: missed heartbeats from client, timeout: \(self.heartbeatSeconds)s")
                 self.closeSocket()
                 return

@@ -20,6 +20,13 @@ final class RouterContext: Sendable {
     let replyNames = ReplyDirectory()
     /// The disk alarm is on: publishing connections get blocked.
     let diskAlarm = ManagedAtomic<Bool>(false)
+    /// The memory alarm is on (the processes together use more than the watermark).
+    let memoryAlarm = ManagedAtomic<Bool>(false)
+    /// The memory limit the alarm compares with (bytes; 0 before the first check).
+    let memoryLimit = ManagedAtomic<UInt64>(0)
+
+    /// Some resource alarm is on: one or two relaxed loads per publish.
+    var alarmActive: Bool { diskAlarm.load(ordering: .relaxed) || memoryAlarm.load(ordering: .relaxed) }
 
     init(partitions: Int, heartbeatSeconds: UInt16, users: UserDirectory, topology: TopologyStore = TopologyStore()) {
         self.topology = topology

@@ -23,6 +23,10 @@ public struct RouterConfiguration: Sendable {
     public var diskWatch: DiskWatch?
     /// Port of the telemetry HTTP endpoint (metrics, health, management API); nil for none.
     public var telemetryPort: Int?
+    /// The memory alarm's watermark over all the cluster's processes together: a fraction
+    /// of physical memory when at most 1 (RabbitMQ's vm_memory_high_watermark, 0.4 by
+    /// default), otherwise bytes; 0 for no memory alarm.
+    public var memoryHighWatermark: Double = 0.4
     /// The cluster's data directory: the durable topology is kept in `router/`; nil keeps
     /// it in memory only.
     public var dataDirectory: String?
@@ -50,8 +54,8 @@ public struct RouterConfiguration: Sendable {
 public final class RouterServer: Sendable {
     public let configuration: RouterConfiguration
     private let group: MultiThreadedEventLoopGroup
-    private let logger: Logger
-    private let context: RouterContext
+    let logger: Logger
+    let context: RouterContext
     private let connectionIDs = ManagedAtomic<UInt64>(0)
 
     /// Reads back the durable topology, if there is a data directory.
@@ -82,7 +86,7 @@ public final class RouterServer: Sendable {
         for services in allServices {
             try await services.eventLoop.submit { services.all = allServices }.get()
         }
-        if let watch = configuration.diskWatch { startDiskAlarm(watch, services: allServices) }
+        startResourceAlarms(services: allServices)
         for services in allServices { services.eventLoop.execute { services.startLagProbe() } }
         var telemetry: (Telemetry, SocketAddress?)?
         if let port = configuration.telemetryPort {
@@ -121,26 +125,6 @@ public final class RouterServer: Sendable {
             "partitions": "\(configuration.partitions)", "eventLoops": "\(configuration.eventLoops)",
         ])
         return channel
-    }
-
-    /// Checks free disk space every second; a change of state is logged and told to every
-    /// loop (which unblocks its connections when the alarm clears).
-    private func startDiskAlarm(_ watch: DiskWatch, services: [LoopServices]) {
-        let context = self.context
-        let logger = self.logger
-        group.next().scheduleRepeatedTask(initialDelay: .zero, delay: .seconds(1)) { _ in
-            let (low, free) = watch.isLow()
-            guard context.diskAlarm.exchange(low, ordering: .relaxed) != low else { return }
-            if low {
-                logger.warning("disk alarm set: free disk space is below the limit; publishers are blocked",
-                               metadata: ["path": "\(watch.path)", "free": "\(free ?? 0)", "limit": "\(watch.freeLimit)"])
-            } else {
-                logger.warning("disk alarm cleared", metadata: ["path": "\(watch.path)", "free": "\(free ?? 0)"])
-            }
-            for loop in services {
-                loop.eventLoop.execute { loop.alarmChanged(active: low) }
-            }
-        }
     }
 
     public func shutdown() async throws {

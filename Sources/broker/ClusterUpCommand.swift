@@ -43,7 +43,8 @@ struct ClusterUpCommand: AsyncParsableCommand {
             var routerArguments = ["router", "--host", router.host, "--port", "\(router.port)",
                                    "--event-loops", "\(router.eventLoops)", "--heartbeat", "\(router.heartbeat)"]
             for user in router.user { routerArguments += ["--user", user] }
-            routerArguments += ["--disk-free-limit", "\(router.diskFreeLimit)"]
+            routerArguments += ["--disk-free-limit", "\(router.diskFreeLimit)",
+                                "--memory-high-watermark", "\(router.memoryHighWatermark)"]
             if router.enableTelemetry { routerArguments += ["--enable-telemetry", "--telemetry-port", "\(router.telemetryPort)"] }
             try supervisor.start(name: "router", arguments: routerArguments + common)
         } catch {

@@ -28,6 +28,9 @@ struct RouterOptions: ParsableArguments {
     @Option(help: "Free bytes below which the disk alarm blocks publishers (RabbitMQ's disk_free_limit).")
     var diskFreeLimit: UInt64 = 50_000_000
 
+    @Option(help: "Memory alarm: the router and workers together may use this fraction of physical memory (at most 1), or this many bytes (above 1), before publishers are blocked (RabbitMQ's vm_memory_high_watermark); 0 disables.")
+    var memoryHighWatermark: Double = 0.4
+
     func users() throws -> UserDirectory {
         guard !user.isEmpty else { return UserDirectory() }
         var passwords: [String: String] = [:]
@@ -63,6 +66,7 @@ struct RouterCommand: AsyncParsableCommand {
                 diskWatch: DiskWatch(path: member.dataDirectory, freeLimit: router.diskFreeLimit),
                 telemetryPort: router.enableTelemetry ? router.telemetryPort : nil)
             configuration.dataDirectory = member.dataDirectory
+            configuration.memoryHighWatermark = router.memoryHighWatermark
             let server = try RouterServer(configuration: configuration, logger: logger)
             let channel = try await server.start()
             ProcessSupport.report("ready router \(router.host):\(channel.localAddress?.port ?? router.port)")

@@ -6,7 +6,7 @@ import tempfile
 import time
 import uuid
 
-from conftest import Cluster, needs_own_broker
+from conftest import Cluster, children_of, needs_own_broker
 from rawamqp import RawConnection, shortstr
 
 GiB = 1 << 30
@@ -106,3 +106,69 @@ def test_disk_alarm_blocks_publishing_connections_and_unblocks_them_when_space_r
     finally:
         broker.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+# --- connection.blocked / unblocked on the memory alarm ---------------------------------------
+# RabbitMQ blocks publishers with reason "low on memory" above vm_memory_high_watermark. Ours
+# compares the resident memory of the router and every worker together with
+# --memory-high-watermark (bytes above 1); a transient queue is not paged out, so filling one
+# raises the memory, and purging it lowers it again.
+
+def cluster_rss(broker):
+    total = 0
+    for pid in children_of(broker.process.pid):
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def test_memory_alarm_blocks_publishers_and_unblocks_them_when_memory_is_freed():
+    needs_own_broker("--memory-high-watermark", "vm_memory_high_watermark.absolute")
+    probe = Cluster(workers=2)
+    try:
+        baseline = cluster_rss(probe)
+    finally:
+        probe.stop()
+    limit = baseline + 120 * 1024 * 1024
+    broker = Cluster(workers=2, extra_args=["--memory-high-watermark", str(limit)])
+    try:
+        q = f"memory-alarm-{uuid.uuid4().hex[:8]}"
+        publisher, consumer = broker.connect(), broker.connect()
+        events, consumer_events = [], []
+        publisher.add_on_connection_blocked_callback(lambda c, frame: events.append(("blocked", frame.method.reason)))
+        publisher.add_on_connection_unblocked_callback(lambda c, frame: events.append(("unblocked",)))
+        consumer.add_on_connection_blocked_callback(lambda c, frame: consumer_events.append("blocked"))
+        ch = publisher.channel()
+        ch.queue_declare(q)
+        body = os.urandom(64 * 1024)
+        deadline = time.time() + 60
+        while time.time() < deadline and not events:
+            # Small bursts: a blocked connection is not read, and pika waits until it can
+            # write, so what it sends after the block must fit in the socket buffers.
+            for _ in range(16):
+                ch.basic_publish("", q, body)
+            publisher.process_data_events(time_limit=0.05)
+        assert events == [("blocked", "low on memory")], f"rss {cluster_rss(broker)} limit {limit}"
+        assert "memory alarm set" in broker.log_text()
+        # Consumers are not blocked: purging the queue from another connection frees the memory.
+        consumer_ch = consumer.channel()
+        consumer_ch.queue_purge(q)
+        deadline = time.time() + 30
+        while time.time() < deadline and len(events) < 2:
+            publisher.process_data_events(time_limit=0.2)
+        assert events == [("blocked", "low on memory"), ("unblocked",)], f"rss {cluster_rss(broker)} limit {limit}"
+        assert consumer_events == []
+        # Publishes sent while blocked waited in the socket; they and a new one now arrive.
+        ch.basic_publish("", q, b"after")
+        ch.queue_declare(q, passive=True)
+        last = None
+        while (got := consumer_ch.basic_get(q, auto_ack=True))[0] is not None:
+            last = got[2]
+        assert last == b"after"
+        publisher.close()
+        consumer.close()
+    finally:
+        broker.stop()

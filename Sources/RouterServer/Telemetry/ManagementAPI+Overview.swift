@@ -134,7 +134,8 @@ extension ManagementAPI {
             let uptime = (NIODeadline.now() - telemetry.startedAt).nanoseconds / 1_000_000
             let node: JSON = [
                 "name": .string(Self.nodeName), "type": "disc", "running": true,
-                "mem_used": .int(memory), "mem_limit": .int(ProcessInfo.processInfo.physicalMemory), "mem_alarm": false,
+                "mem_used": .int(memory), "mem_limit": .int(context.memoryLimit.load(ordering: .relaxed)),
+                "mem_alarm": .bool(context.memoryAlarm.load(ordering: .relaxed)),
                 "disk_free_alarm": .bool(context.diskAlarm.load(ordering: .relaxed)),
                 "fd_used": .int(descriptors), "sockets_used": .int(router.connections),
                 "processors": .int(ProcessInfo.processInfo.activeProcessorCount),
