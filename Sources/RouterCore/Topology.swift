@@ -166,18 +166,29 @@ public struct Topology: Sendable {
         return owned
     }
 
-    /// Forgets the queues of `partition` that do not survive its worker's restart (not
-    /// durable, or exclusive); returns their ids.
-    public mutating func removeTransientQueues(of partition: PartitionID) -> [QueueID] {
-        var gone: [QueueID] = []
+    /// Makes the registry of `partition`'s queues what its worker reports (the worker is the
+    /// authority: after a restart of the worker or of the router). Queues the worker does not
+    /// have are forgotten with their bindings; the flags of the others are the worker's. An
+    /// exclusive queue keeps the record the router has (with its owner), and is not added
+    /// without one (its owner is gone).
+    public mutating func reconcileQueues(of partition: PartitionID, with reported: [QueueRecord]) {
+        let byID = Dictionary(reported.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        var stale: [QueueID] = []
         for state in vhosts.values {
-            for record in state.queues.values where record.partition == partition
-                && (!record.durable || record.exclusiveOwner != nil) {
-                gone.append(record.id)
+            for record in state.queues.values where record.partition == partition && byID[record.id] == nil {
+                stale.append(record.id)
             }
         }
-        for id in gone { removeQueue(id) }
-        return gone
+        for id in stale { removeQueue(id) }
+        for record in reported where record.partition == partition {
+            if var existing = queue(record.id) {
+                existing.durable = record.durable
+                existing.autoDelete = record.autoDelete
+                addQueue(existing)
+            } else if record.exclusiveOwner == nil {
+                addQueue(record)
+            }
+        }
     }
 
     /// Forgets a virtual host and everything in it; returns the queues it held.

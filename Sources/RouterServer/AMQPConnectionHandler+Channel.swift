@@ -306,7 +306,7 @@ extension AMQPConnectionHandler {
                                  exclusiveOwner: declare.exclusive ? id : nil, autoDelete: declare.autoDelete)
         var arguments = ByteBuffer()
         arguments.writeFieldTable(declare.arguments)
-        request(on: channel, to: partition, method: method, .queueDeclare(record, noWait: declare.noWait)) { requestID in
+        request(on: channel, to: partition, method: method, .queueDeclare(record, noWait: declare.noWait, passive: declare.passive)) { requestID in
             .declareQueue(requestID, QueueDeclareRequest(
                 channel: channel.number, queue: queue, passive: declare.passive, durable: declare.durable,
                 exclusive: declare.exclusive, autoDelete: declare.autoDelete, arguments: arguments))

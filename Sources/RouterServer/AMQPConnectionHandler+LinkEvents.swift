@@ -84,8 +84,8 @@ extension AMQPConnectionHandler {
         switch (pending.kind, event) {
         case (_, .failed(_, let code, let text)):
             closeChannel(channel, code, text, classID: pending.classID, methodID: pending.methodID)
-        case (.queueDeclare(let record, let noWait), .queueDeclared(_, let queue, let messages, let consumers)):
-            context.topology.addQueue(record)
+        case (.queueDeclare(let record, let noWait, let passive), .queueDeclared(_, let queue, let messages, let consumers)):
+            if !passive || context.topology.snapshot.queue(record.id) == nil { context.topology.addQueue(record) }
             channel.lastQueue = queue
             if !noWait {
                 sendMethod(n, .queueDeclareOk(QueueDeclareOk(queue: queue.name, messageCount: messages, consumerCount: consumers)))

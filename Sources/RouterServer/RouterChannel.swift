@@ -72,7 +72,8 @@ final class RouterChannel {
 /// A synchronous method in flight to one or more workers.
 struct PendingOperation {
     enum Kind {
-        case queueDeclare(QueueRecord, noWait: Bool)
+        /// A passive declare does not replace the record the router has (its flags are not stated).
+        case queueDeclare(QueueRecord, noWait: Bool, passive: Bool)
         case queueDelete(QueueID, noWait: Bool)
         case queuePurge(noWait: Bool)
         case consume(tag: String, RouterChannel.ConsumerRecord, noWait: Bool)

@@ -86,6 +86,13 @@ public final class RouterServer: Sendable {
         for services in allServices {
             try await services.eventLoop.submit { services.all = allServices }.get()
         }
+        // The queues the workers have (durable ones recovered, others that outlived a router
+        // restart) before the first client arrives.
+        if let home = allServices.first {
+            try await home.eventLoop.flatSubmit {
+                EventLoopFuture.andAllComplete(home.links.map { $0.reconcileQueues() }, on: home.eventLoop)
+            }.get()
+        }
         startResourceAlarms(services: allServices)
         for services in allServices { services.eventLoop.execute { services.startLagProbe() } }
         var telemetry: (Telemetry, SocketAddress?)?

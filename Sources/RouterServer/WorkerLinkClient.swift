@@ -247,10 +247,7 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
                 switch result {
                 case .success:
                     // The worker may have restarted: what it kept only in memory is gone.
-                    let partition = self.partition
-                    try? self.topology.update { (topology: inout Topology) throws(TopologyError) in
-                        _ = topology.removeTransientQueues(of: partition)
-                    }
+                    self.reconcileQueues().whenComplete { _ in }
                 case .failure:
                     self.scheduleReconnect(after: min(delay * 2, .seconds(2)))
                 }

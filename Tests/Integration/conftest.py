@@ -5,6 +5,7 @@ With BROKER_EXTERNAL_PORT set, no broker is started: every Cluster points at an 
 broker on 127.0.0.1:$BROKER_EXTERNAL_PORT (guest/guest), e.g. RabbitMQ, to validate the tests
 against it. Tests that need our own command-line options call `needs_own_broker` to skip there."""
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -115,15 +116,20 @@ class ExternalBroker:
 
 
 class Cluster:
-    def __new__(cls, workers: int, extra_args=()):
+    """`broker cluster up` on a free port. `runtime_dir` reuses a directory an earlier cluster ran
+    in (and so, by default, its data directory `<runtime-dir>/data`); without it a new temporary
+    directory is made. `stop()` never deletes the runtime directory, so a later cluster of the
+    same test can start on it."""
+
+    def __new__(cls, workers: int, extra_args=(), runtime_dir=None):
         if EXTERNAL_PORT:
             return ExternalBroker(workers, extra_args)
         return super().__new__(cls)
 
-    def __init__(self, workers: int, extra_args=()):
+    def __init__(self, workers: int, extra_args=(), runtime_dir=None):
         self.workers = workers
         self.port = free_port()
-        self.runtime_dir = tempfile.mkdtemp(prefix="broker-test-")
+        self.runtime_dir = runtime_dir or tempfile.mkdtemp(prefix="broker-test-")
         self.log = tempfile.NamedTemporaryFile(prefix="broker-log-", suffix=".txt", delete=False)
         args = [broker_binary(), "cluster", "up", "--workers", str(workers), "--port", str(self.port),
                 "--host", "127.0.0.1", "--runtime-dir", self.runtime_dir, "--event-loops", "2", *extra_args]
@@ -136,6 +142,7 @@ class Cluster:
                 break
         if not line.startswith("broker cluster up"):
             self.process.kill()
+            self.process.wait()
             raise RuntimeError(f"cluster did not start: {line!r}; log: {self.log_text()}")
 
     def log_text(self):
@@ -153,6 +160,60 @@ class Cluster:
     def partition_of(self, queue: str) -> int:
         return partition_of(queue, self.workers)
 
+    def _child(self, role: str, *args: str):
+        """The pid of the running child of `cluster up` whose command line is `broker <role> …`
+        with `args` next to each other in it, or None."""
+        wanted = b"\0".join(a.encode() for a in args) + b"\0"
+        for pid in children_of(self.process.pid):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = f.read()
+            except OSError:
+                continue
+            fields = argv.split(b"\0")
+            if len(fields) > 1 and fields[1] == role.encode() and wanted in argv and alive(pid):
+                return pid
+        return None
+
+    def worker_pid(self, partition: int):
+        """The pid of worker `partition` (None while `cluster up` is restarting it)."""
+        return self._child("worker", "--partition", str(partition))
+
+    def router_pid(self):
+        """The pid of the router (None while `cluster up` is restarting it)."""
+        return self._child("router")
+
+    def kill_all(self, timeout=20.0):
+        """A power cut: every process of the cluster is frozen (SIGSTOP, so that none notices
+        another's death, restarts a child, or exits cleanly), then kill -9'd; returns when all
+        are gone. The runtime and data directories stay for a later cluster."""
+        parent = self.process.pid
+        if self.process.poll() is not None:
+            raise RuntimeError(f"cluster up already exited with {self.process.returncode}")
+        os.kill(parent, signal.SIGSTOP)
+        victims = []
+        pending = children_of(parent)
+        while pending:  # freeze children (and any children of theirs) before killing anyone
+            pid = pending.pop()
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                continue
+            victims.append(pid)
+            pending.extend(children_of(pid))
+        for pid in victims + [parent]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.process.wait(timeout=timeout)
+        deadline = time.time() + timeout
+        while any(alive(pid) for pid in victims) and time.time() < deadline:
+            time.sleep(0.05)
+        left = [pid for pid in victims if alive(pid)]
+        if left:
+            raise RuntimeError(f"processes {left} survived kill -9")
+
     def stop(self):
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -161,7 +222,6 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-
 
 
 # --- small pika helpers shared by the test files ----------------------------------------------
@@ -207,6 +267,15 @@ def wait_get(ch, queue, timeout=5.0):
             return method, props, body
         time.sleep(0.01)
     return None, None, None
+
+
+@pytest.fixture
+def runtime_dir():
+    """A fresh runtime directory for the clusters of one test, which start one after another on
+    the same data (`Cluster(n, runtime_dir=runtime_dir)`); removed, data and all, after the test."""
+    path = tempfile.mkdtemp(prefix="broker-test-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
