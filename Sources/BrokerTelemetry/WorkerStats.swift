@@ -53,8 +53,26 @@ public struct WorkerStats: Codable, Sendable, Equatable {
         }
     }
 
+    /// The worker's message store, since the worker started.
+    public struct Store: Codable, Sendable, Equatable {
+        /// pwrite calls (one per event-loop tick that recorded something) and their bytes.
+        public var writes: UInt64 = 0
+        public var writtenBytes: UInt64 = 0
+        /// fdatasync rounds (each covers every confirm waiting when it started).
+        public var syncs: UInt64 = 0
+        /// How long a sync round took, thread hop included: what a confirm waits at least.
+        public var syncLatency = LatencyBuckets()
+        /// Segment files on disk now, and their bytes.
+        public var segments: Int = 0
+        public var diskBytes: UInt64 = 0
+
+        public init() {}
+    }
+
     public var partition: Int
     public var counters: Counters
+    /// nil when the worker has no data directory.
+    public var store: Store?
     public var queues: [Queue]
     /// Messages held by x-delayed-message exchanges on this partition.
     public var delayed: Int
@@ -65,7 +83,8 @@ public struct WorkerStats: Codable, Sendable, Equatable {
     public var loopLag: LatencyBuckets
 
     public init(partition: Int, counters: Counters, queues: [Queue], delayed: Int, process: ProcessFigures,
-                queueWait: LatencyBuckets, loopLag: LatencyBuckets) {
+                queueWait: LatencyBuckets, loopLag: LatencyBuckets, store: Store? = nil) {
+        self.store = store
         self.partition = partition
         self.counters = counters
         self.queues = queues

@@ -4,11 +4,9 @@ import PartitionEngine
 
 extension MessageStore {
     public func read(queue ref: UInt32, from first: UInt64, cursor: inout JournalPosition, limit: Int) -> [JournalMessage] {
-        do {
-            try writeBuffered()  // the records may still be in this tick's buffer
-        } catch {
-            logger.error("cannot write the store before reading it", metadata: ["error": "\(error)"])
-        }
+        // The records may still be in this tick's buffer. A failure is the worker's to report
+        // (once); what could not be written is not found.
+        try? writeBuffered()
         var found: [JournalMessage] = []
         while found.count < limit {
             guard let index = index(of: cursor.segment) else {

@@ -42,6 +42,12 @@ public final class MessageStore: PartitionJournal {
     public private(set) var writeEpoch: UInt64 = 0
     public private(set) var syncedEpoch: UInt64 = 0
     private var syncing = false
+    /// The last write failed (e.g. the disk is full).
+    private var writeFailing = false
+    /// Since the store opened: pwrite calls, their bytes, and sync rounds.
+    public private(set) var writes: UInt64 = 0
+    public private(set) var writtenBytes: UInt64 = 0
+    public private(set) var syncs: UInt64 = 0
     /// Wall-clock minus engine milliseconds, to keep expiry times across restarts.
     let wallOffset: Int64
 
@@ -56,6 +62,10 @@ public final class MessageStore: PartitionJournal {
         self.wallOffset = Int64(Self.wallMilliseconds()) - Int64(Self.engineMilliseconds())
         try openSegment(firstSegment)
     }
+
+    /// Segment files on disk, and their bytes.
+    public var segmentCount: Int { segments.count }
+    public var diskBytes: UInt64 { segments.reduce(0) { $0 &+ $1.size } }
 
     /// Records wait to be written.
     public var hasBuffered: Bool { buffer.readableBytes > 0 }
@@ -124,8 +134,20 @@ public final class MessageStore: PartitionJournal {
     public func writeBuffered() throws(StoreError) {
         guard buffer.readableBytes > 0 else { return }
         let index = segments.count - 1
-        try StoreFiles.write(buffer, to: segments[index].fd, at: segments[index].size, path: path(segments[index].number))
+        do {
+            try StoreFiles.write(buffer, to: segments[index].fd, at: segments[index].size, path: path(segments[index].number))
+            writeFailing = false
+        } catch {
+            // Cut what a partial write left, so the file stays well formed and the space is
+            // free for the retry.
+            _ = ftruncate(segments[index].fd, off_t(segments[index].size))
+            writeFailing = true
+            collect()
+            throw error
+        }
         segments[index].size &+= UInt64(buffer.readableBytes)
+        writes &+= 1
+        writtenBytes &+= UInt64(buffer.readableBytes)
         buffer.clear()
         unsynced.insert(segments[index].number)
         writeEpoch &+= 1
@@ -143,6 +165,7 @@ public final class MessageStore: PartitionJournal {
 
     public func endSync(_ job: SyncJob) {
         syncing = false
+        syncs &+= 1
         syncedEpoch = max(syncedEpoch, job.epoch)
         collect()
     }
@@ -177,12 +200,28 @@ public final class MessageStore: PartitionJournal {
     /// Deletes the oldest segments while nothing in them is wanted (never during a sync,
     /// which may be using their descriptors).
     private func collect() {
-        while !syncing, segments.count > 1, segments[0].live <= 0 {
-            let segment = segments.removeFirst()
-            Glibc.close(segment.fd)
-            unlink(path(segment.number))
-            unsynced.remove(segment.number)
+        guard !syncing else { return }
+        while segments.count > 1, segments[0].live <= 0 { deleteOldest() }
+        // The segment being appended to can go too once nothing in it is wanted: after a new
+        // one is started (when it has grown to a quarter of the limit, or at once when writes
+        // fail, e.g. on a full disk, so that its space comes back).
+        if segments.count == 1, segments[0].live <= 0,
+           writeFailing || segments[0].size >= segmentLimit / 4 {
+            do {
+                try openSegment(segments[0].number &+ 1)
+                StoreFiles.syncDirectory(generationPath)
+                deleteOldest()
+            } catch {
+                logger.error("cannot start a new segment", metadata: ["error": "\(error)"])
+            }
         }
+    }
+
+    private func deleteOldest() {
+        let segment = segments.removeFirst()
+        Glibc.close(segment.fd)
+        unlink(path(segment.number))
+        unsynced.remove(segment.number)
     }
 
     func index(of segment: UInt32) -> Int? {

@@ -161,8 +161,16 @@ final class EngineQueue {
             readyBytes &+= message.message.body.readableBytes
         }
         run.cursor = cursor
-        // Nothing found means the store lost the rest (a corrupt record): stop looking.
-        paged = run.count > 0 && !messages.isEmpty ? run : nil
+        if run.count > 0 && messages.isEmpty {
+            // The store lost the rest (it could not write them, or a record is corrupt):
+            // stop looking, record them as gone (should their records be written later),
+            // and stop keeping their segments.
+            journal.removed(queue: storeRef, from: run.firstSequence, through: nextSequence &- 1)
+            for (segment, count) in run.segments { journal.release(segment: segment, count: count) }
+            paged = nil
+        } else {
+            paged = run.count > 0 ? run : nil
+        }
     }
 
     /// The message left the queue for good: the store records it (or, once the queue is

@@ -3,6 +3,7 @@
 // until one fdatasync on the sync thread covers every write before them. A connection's
 // later confirms wait behind its held ones, so its confirms keep their order.
 import BrokerModel
+import BrokerTelemetry
 import DequeModule
 import LinkWire
 import MessageStore
@@ -104,8 +105,10 @@ extension PartitionHost {
     private func startSync() {
         guard !syncRunning, !held.isEmpty, let store, let job = store.beginSync() else { return }
         syncRunning = true
+        let started = NIODeadline.now()
         syncThread.runIfActive(eventLoop: eventLoop) { job.run() }.whenComplete { [self] _ in
             syncRunning = false
+            syncLatency.observe(seconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9)
             store.endSync(job)
             releaseHeld(upTo: job.epoch, failed: false)
             startSync()
@@ -123,6 +126,19 @@ extension PartitionHost {
             }
             send(event, on: entry.stream)
         }
+    }
+
+    /// The store's figures for /v1/stats.
+    var storeStats: WorkerStats.Store? {
+        guard let store else { return nil }
+        var stats = WorkerStats.Store()
+        stats.writes = store.writes
+        stats.writtenBytes = store.writtenBytes
+        stats.syncs = store.syncs
+        stats.syncLatency = syncLatency
+        stats.segments = store.segmentCount
+        stats.diskBytes = store.diskBytes
+        return stats
     }
 
     /// Makes everything recorded durable and closes the files (on shutdown).

@@ -55,6 +55,7 @@ final class PartitionHost {
     var held = HeldConfirms()
     var syncRunning = false
     var storeFailing = false
+    var syncLatency = LatencyBuckets()
 
     init(configuration: WorkerConfiguration, eventLoop: EventLoop, syncThread: NIOThreadPool, logger: Logger) throws {
         self.configuration = configuration

@@ -25,7 +25,7 @@ enum WorkerIntrospection {
             let stats = WorkerStats(
                 partition: host.configuration.partition.index, counters: host.engine.counters,
                 queues: host.engine.queueSummaries(), delayed: host.engine.delayedCount, process: .current(),
-                queueWait: host.engine.queueWait, loopLag: host.loopLag)
+                queueWait: host.engine.queueWait, loopLag: host.loopLag, store: host.storeStats)
             guard let data = try? JSONEncoder().encode(stats) else { return (500, #"{"error":"encoding failed"}"#) }
             return (200, String(decoding: data, as: UTF8.self))
         default:

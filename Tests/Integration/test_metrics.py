@@ -191,3 +191,27 @@ def test_profile_reports_cpu_per_message_and_loop_lag_per_process(telemetry_clus
     assert all(p["resident_bytes"] > 1_000_000 and p["event_loop_lag_p99_seconds"] >= 0 for p in processes.values())
     # The workers' counts lag the router's by what is still on the link when a sample is taken.
     assert sum(p["messages"] for name, p in processes.items() if name != "router") > 0
+
+
+def test_store_metrics_show_writes_and_group_commits(telemetry_cluster):
+    """Persistent publishes with confirms to a durable queue: the owning worker's store counts
+    writes and fdatasync rounds, and each sync covers at least one confirm."""
+    q = queues_on_distinct_partitions("store-metrics", 3, 1)[0]
+    before = scrape(telemetry_cluster)
+    conn = telemetry_cluster.connect()
+    ch = conn.channel()
+    ch.queue_declare(q, durable=True)
+    ch.confirm_delivery()
+    for i in range(200):
+        ch.basic_publish("", q, b"x" * 1000, pika.BasicProperties(delivery_mode=2))
+    ch.queue_delete(q)
+    conn.close()
+    after = scrape(telemetry_cluster)
+    worker = {"process": "worker-0"}
+    syncs = total(after, "broker_store_syncs_total", **worker) - total(before, "broker_store_syncs_total", **worker)
+    written = (total(after, "broker_store_written_bytes_total", **worker)
+               - total(before, "broker_store_written_bytes_total", **worker))
+    assert 1 <= syncs <= 200
+    assert written >= 200 * 1000
+    assert total(after, "broker_store_sync_seconds_count", **worker) >= syncs
+    assert total(after, "broker_store_segments", **worker) >= 1

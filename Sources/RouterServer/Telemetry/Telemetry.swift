@@ -146,6 +146,14 @@ final class Telemetry: @unchecked Sendable {
         exportProcess(stats.process, process)
         e.histogram("broker_event_loop_lag_seconds", "How late a periodic timer ran on the process's event loops.", process, stats.loopLag)
         e.histogram("broker_queue_wait_seconds", "How long delivered messages waited in their queue.", process, stats.queueWait)
+        if let store = stats.store {
+            e.counter("broker_store_writes_total", "Writes (pwrite) to the message store: one per event-loop tick that recorded something.", process, store.writes)
+            e.counter("broker_store_written_bytes_total", "Bytes written to the message store.", process, store.writtenBytes)
+            e.counter("broker_store_syncs_total", "fdatasync rounds of the message store (group commit: each covers every confirm waiting).", process, store.syncs)
+            e.histogram("broker_store_sync_seconds", "How long an fdatasync round of the message store took.", process, store.syncLatency)
+            e.gauge("broker_store_segments", "Segment files of the message store on disk.", process, Double(store.segments))
+            e.gauge("broker_store_disk_bytes", "Bytes of the message store's segment files.", process, Double(store.diskBytes))
+        }
     }
 
     private func exportProcess(_ figures: ProcessFigures, _ labels: [(String, String)]) {
