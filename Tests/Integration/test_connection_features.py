@@ -55,13 +55,19 @@ def free_bytes_of(path):
     return st.f_bavail * st.f_frsize
 
 
-def assert_disk_alarm_blocks_publishers_and_clears(broker, fill_dir, fill_bytes):
-    q = f"disk-alarm-{uuid.uuid4().hex[:8]}"
+def watched_connections(broker):
+    """A publisher and a consumer connection, and the blocked/unblocked events each receives."""
     publisher, consumer = broker.connect(), broker.connect()
     events, consumer_events = [], []
     publisher.add_on_connection_blocked_callback(lambda c, frame: events.append(("blocked", frame.method.reason)))
     publisher.add_on_connection_unblocked_callback(lambda c, frame: events.append(("unblocked",)))
     consumer.add_on_connection_blocked_callback(lambda c, frame: consumer_events.append("blocked"))
+    return publisher, consumer, events, consumer_events
+
+
+def assert_disk_alarm_blocks_publishers_and_clears(broker, fill_dir, fill_bytes):
+    q = f"disk-alarm-{uuid.uuid4().hex[:8]}"
+    publisher, consumer, events, consumer_events = watched_connections(broker)
     ch = publisher.channel()
     ch.queue_declare(q)
     ch.basic_publish("", q, b"before")
@@ -136,11 +142,7 @@ def test_memory_alarm_blocks_publishers_and_unblocks_them_when_memory_is_freed()
     broker = Cluster(workers=2, extra_args=["--memory-high-watermark", str(limit)])
     try:
         q = f"memory-alarm-{uuid.uuid4().hex[:8]}"
-        publisher, consumer = broker.connect(), broker.connect()
-        events, consumer_events = [], []
-        publisher.add_on_connection_blocked_callback(lambda c, frame: events.append(("blocked", frame.method.reason)))
-        publisher.add_on_connection_unblocked_callback(lambda c, frame: events.append(("unblocked",)))
-        consumer.add_on_connection_blocked_callback(lambda c, frame: consumer_events.append("blocked"))
+        publisher, consumer, events, consumer_events = watched_connections(broker)
         ch = publisher.channel()
         ch.queue_declare(q)
         body = os.urandom(64 * 1024)

@@ -43,16 +43,7 @@ import PartitionEngine
     @Test func aTornTailIsDroppedAndTheRestRecovered() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        do {
-            let (store, _) = try openStore(dir.path)
-            let ref = store.queueDeclared(queueA)
-            for i in 0..<5 {
-                _ = store.append(stored("m\(i)"), queue: ref, sequence: UInt64(i), expiresAt: .max, redelivered: false,
-                                 persistent: true)
-            }
-            try store.writeBuffered()
-            store.close()
-        }
+        try writeQueueA(dir.path, bodies: (0..<5).map { "m\($0)" })
         let file = try #require(dir.segmentFiles(dir.path).last)
         let size = try #require(FileManager.default.attributesOfItem(atPath: file)[.size] as? Int)
         #expect(truncate(file, off_t(size - 3)) == 0)  // a crash in the middle of the last write
@@ -65,16 +56,7 @@ import PartitionEngine
     @Test func aCorruptRecordIsDetectedByItsChecksum() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        do {
-            let (store, _) = try openStore(dir.path)
-            let ref = store.queueDeclared(queueA)
-            for i in 0..<5 {
-                _ = store.append(stored("body-\(i)"), queue: ref, sequence: UInt64(i), expiresAt: .max, redelivered: false,
-                                 persistent: true)
-            }
-            try store.writeBuffered()
-            store.close()
-        }
+        try writeQueueA(dir.path, bodies: (0..<5).map { "body-\($0)" })
         let file = try #require(dir.segmentFiles(dir.path).last)
         var data = try Data(contentsOf: URL(fileURLWithPath: file))
         let needle = Data("body-2".utf8)

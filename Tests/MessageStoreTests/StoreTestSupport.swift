@@ -58,3 +58,15 @@ func readAll(_ store: MessageStore, _ queue: RecoveredQueue) -> [JournalMessage]
     for message in messages { run.took(message) }
     return messages
 }
+
+/// A store holding queue "a" with one persistent message per body (sequences 0, 1, …),
+/// written (not synced) and closed, as a crashed worker leaves it.
+func writeQueueA(_ directory: String, bodies: [String]) throws {
+    let (store, _) = try openStore(directory)
+    let ref = store.queueDeclared(queueA)
+    for (i, body) in bodies.enumerated() {
+        _ = store.append(stored(body), queue: ref, sequence: UInt64(i), expiresAt: .max, redelivered: false, persistent: true)
+    }
+    try store.writeBuffered()
+    store.close()
+}
