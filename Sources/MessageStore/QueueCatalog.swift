@@ -1,7 +1,8 @@
 // The durable queues of a partition: `queues` in its directory, rewritten whole (atomically)
 // on each durable declare or delete, which are rare next to messages.
 // Format: "BRKQUEUE", version (u16), next reference (u32), count (u32), then per queue its
-// reference (u32), vhost and name (u16 length + UTF-8), auto-delete (u8) and arguments
+// reference (u32), vhost and name (u16 length + UTF-8), flags (u8: 1 auto-delete, 2 an
+// x-delayed-message exchange rather than a queue) and arguments
 // (u32 length + AMQP field table); last, a CRC-32C of everything before it.
 import BrokerModel
 import NIOCore
@@ -27,12 +28,12 @@ struct QueueCatalog {
         nextRef = next
         for _ in 0..<count {
             guard let ref = buffer.readInteger(as: UInt32.self), let vhost = Self.readString(&buffer),
-                  let name = Self.readString(&buffer), let autoDelete = buffer.readInteger(as: UInt8.self),
+                  let name = Self.readString(&buffer), let flags = buffer.readInteger(as: UInt8.self),
                   let length = buffer.readInteger(as: UInt32.self), let arguments = buffer.readSlice(length: Int(length)) else {
                 throw StoreError("\(path) is corrupt (truncated entry)")
             }
-            queues[ref] = JournalQueue(id: QueueID(vhost: VHost(vhost), name: QueueName(name)), autoDelete: autoDelete != 0,
-                                       arguments: arguments)
+            queues[ref] = JournalQueue(id: QueueID(vhost: VHost(vhost), name: QueueName(name)), autoDelete: flags & 1 != 0,
+                                       arguments: arguments, kind: flags & 2 != 0 ? .delayedExchange : .queue)
         }
     }
 
@@ -59,7 +60,7 @@ struct QueueCatalog {
             buffer.writeInteger(ref)
             Self.writeString(queue.id.vhost.name, into: &buffer)
             Self.writeString(queue.id.name.name, into: &buffer)
-            buffer.writeInteger(UInt8(queue.autoDelete ? 1 : 0))
+            buffer.writeInteger(UInt8((queue.autoDelete ? 1 : 0) | (queue.kind == .delayedExchange ? 2 : 0)))
             buffer.writeInteger(UInt32(queue.arguments.readableBytes))
             buffer.writeImmutableBuffer(queue.arguments)
         }

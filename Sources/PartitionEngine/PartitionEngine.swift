@@ -33,6 +33,8 @@ public struct PartitionEngine {
     /// Messages of x-delayed-message exchanges, earliest due first.
     var delayed = Heap<DelayedMessage>()
     var nextDelayedSequence: UInt64 = 0
+    /// The store's numbers of the delayed exchanges whose messages it keeps.
+    var delayedRefs: [QueueID: UInt32] = [:]
     /// The server-wide delivery-acknowledgement timeout (milliseconds), for queues without
     /// x-consumer-timeout.
     let consumerTimeout: UInt64

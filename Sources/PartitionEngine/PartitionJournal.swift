@@ -23,16 +23,24 @@ public struct JournalPosition: Hashable, Sendable, Comparable {
     }
 }
 
-/// A durable queue's definition, as the store keeps it.
+/// A durable queue's definition, as the store keeps it; or an x-delayed-message exchange
+/// whose persistent delayed messages the store keeps (`id.name` is then the exchange's name).
 public struct JournalQueue: Hashable, Sendable {
+    public enum Kind: Hashable, Sendable {
+        case queue
+        case delayedExchange
+    }
+
     public var id: QueueID
     public var autoDelete: Bool
     public var arguments: ByteBuffer
+    public var kind: Kind
 
-    public init(id: QueueID, autoDelete: Bool, arguments: ByteBuffer) {
+    public init(id: QueueID, autoDelete: Bool, arguments: ByteBuffer, kind: Kind = .queue) {
         self.id = id
         self.autoDelete = autoDelete
         self.arguments = arguments
+        self.kind = kind
     }
 }
 

@@ -67,10 +67,16 @@ extension PartitionHost {
         engine.journal = store
         engine.paging = configuration.paging
         engine.now = Self.milliseconds()
-        for queue in recovered where !engine.restoreQueue(queue.definition, ref: queue.ref, run: queue.run,
-                                                          nextSequence: queue.nextSequence) {
-            logger.error("a recovered queue's arguments no longer parse; it is left out",
-                         metadata: ["queue": "\(queue.definition.id)"])
+        for queue in recovered {
+            switch queue.definition.kind {
+            case .delayedExchange:
+                engine.restoreDelayed(queue.definition, ref: queue.ref, run: queue.run, nextSequence: queue.nextSequence)
+            case .queue:
+                guard !engine.restoreQueue(queue.definition, ref: queue.ref, run: queue.run,
+                                           nextSequence: queue.nextSequence) else { continue }
+                logger.error("a recovered queue's arguments no longer parse; it is left out",
+                             metadata: ["queue": "\(queue.definition.id)"])
+            }
         }
     }
 

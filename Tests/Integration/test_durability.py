@@ -702,3 +702,36 @@ def test_a_full_disk_nacks_publishes_and_loses_nothing_confirmed(runtime_dir, ti
         conn.close()
     finally:
         c.stop()
+
+
+def test_persistent_delayed_messages_survive_a_restart_and_fall_due_on_time(runtime_dir):
+    """As the delayed-message plugin keeps them on disk: a persistent message waiting in a durable
+    x-delayed-message exchange survives kill -9 of every process and arrives when it was due
+    (not before); a transient one is gone, as transient messages in queues are."""
+    c = Cluster(2, runtime_dir=runtime_dir)
+    x, q = unique("delayed-durable-x"), unique("delayed-durable-q")
+    try:
+        conn = c.connect()
+        ch = conn.channel()
+        ch.exchange_declare(x, "x-delayed-message", durable=True, arguments={"x-delayed-type": "direct"})
+        ch.queue_declare(q, durable=True)
+        ch.queue_bind(q, x, "k")
+        ch.confirm_delivery()
+        published = time.time()
+        ch.basic_publish(x, "k", b"kept", pika.BasicProperties(delivery_mode=2, headers={"x-delay": 4000}))
+        ch.basic_publish(x, "k", b"transient", pika.BasicProperties(delivery_mode=1, headers={"x-delay": 4000}))
+        conn.close()
+        c.kill_all()
+        c = Cluster(2, runtime_dir=runtime_dir)
+        conn = c.connect()
+        ch = conn.channel()
+        method, props, body = wait_get(ch, q, timeout=20)
+        arrived = time.time()
+        assert body == b"kept"
+        assert arrived - published >= 4.0, f"arrived {arrived - published:.2f} s after publishing, before its delay"
+        assert props.headers.get("x-delay") == -4000
+        time.sleep(1.0)
+        assert ch.basic_get(q, auto_ack=True)[0] is None  # the transient one is gone
+        conn.close()
+    finally:
+        c.stop()

@@ -92,4 +92,45 @@ import PartitionEngine
         }
         #expect(getAll(&engine, "long") == (50..<80).map { "m\($0)" })
     }
+
+    @Test func persistentDelayedMessagesComeBackAndFallDue() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let due: UInt64
+        do {
+            let (store, _) = try openStore(dir.path)
+            var engine = engine(store)
+            engine.now = MessageStore.engineMilliseconds()
+            due = engine.now + 50
+            var output = EngineOutput()
+            for (body, persistent) in [("kept", true), ("transient", false)] {
+                engine.apply(.delay(DelayRequest(channel: ChannelNumber(1), confirmSequence: 1, vhost: .default, delay: 50,
+                                                 message: stored(body, persistent: persistent))),
+                             from: ConnectionID(1), into: &output)
+            }
+            // The persistent one's confirm waits for the sync; the transient one's does not.
+            #expect(output.events.map { if case .connectionAfterSync = $0.0 { "sync" } else { "now" } } == ["sync", "now"])
+            try store.writeBuffered()
+            store.close()
+        }
+        let (store, recovered) = try openStore(dir.path)
+        defer { store.close() }
+        var engine = engine(store)
+        for queue in recovered {
+            #expect(queue.definition.kind == .delayedExchange)
+            engine.restoreDelayed(queue.definition, ref: queue.ref, run: queue.run, nextSequence: queue.nextSequence)
+        }
+        #expect(engine.delayedCount == 1)
+        var output = EngineOutput()
+        engine.now = due - 30  // wall-clock and engine clocks are re-related at start-up: allow some drift
+        engine.tick(into: &output)
+        #expect(output.events.isEmpty)
+        engine.now = due + 30
+        engine.tick(into: &output)
+        guard case .delayedDue(_, let message)? = output.events.first?.1 else {
+            Issue.record("nothing fell due: \(output.events)")
+            return
+        }
+        #expect(String(buffer: message.body) == "kept")
+    }
 }
