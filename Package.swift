@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "broker", targets: ["broker"]),
+        .executable(name: "micro-bench", targets: ["MicroBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -87,6 +88,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+        // Micro-benchmarks with allocation counts (`swift run -c release micro-bench`); the malloc
+        // interposer is linked into this executable only.
+        .target(name: "CMallocCounter"),
+        .executableTarget(name: "MicroBench", dependencies: [
+            "AMQPWire", "BrokerModel", "LinkWire", "MessageStore", "PartitionEngine", "RouterCore", "CMallocCounter",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "BrokerModelTests", dependencies: ["BrokerModel"]),
         .testTarget(name: "AMQPWireTests", dependencies: ["AMQPWire"]),

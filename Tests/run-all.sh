@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh Debian machine, builds, and runs every test:
-# the Swift unit tests (swift test) and the integration tests that start real clusters and
-# drive them with pika (pytest).
+# the Swift unit tests (swift test), the integration tests that start real clusters and
+# drive them with pika (pytest), and the micro-benchmarks' allocation check (release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,3 +15,7 @@ swift test --skip-build
 
 echo "== integration tests (real clusters; pika, amqp091-go, bunny, amqp-tools)"
 python3 -m pytest -q Tests/Integration
+
+echo "== micro-benchmarks (release): the paths documented as allocation-free must not allocate"
+swift build -c release --product micro-bench -Xswiftc -enforce-exclusivity=unchecked
+.build/release/micro-bench --quick --check

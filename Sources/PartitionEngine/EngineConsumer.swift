@@ -31,7 +31,7 @@ final class EngineConsumer {
     /// noAck consumers have no limit, as in RabbitMQ. Nothing fits while the connection's
     /// stream is paused (its client is slow).
     func hasCapacity(into output: inout EngineOutput) -> Bool {
-        if channel.owner.paused { return false }
+        if channel.owner.paused || channel.owner.outputFull { return false }
         if noAck { return true }
         guard prefetch == 0 || unacked < prefetch else { return false }
         return channel.hasCredit(into: &output)

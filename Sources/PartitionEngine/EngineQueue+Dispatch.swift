@@ -16,6 +16,7 @@ extension EngineQueue {
             output.send(.deliver(DeliveryEvent(
                 channel: channel.number, consumerTag: consumer.tag, tag: PartitionDeliveryTag(tag),
                 redelivered: entry.redelivered, message: entry.message)), to: channel.connection)
+            channel.owner.produced(entry.message, ledger: ledger)
             if !consumer.noAck {
                 consumer.unacked &+= 1
                 channel.consumerUnacked &+= 1

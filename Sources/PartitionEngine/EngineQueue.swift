@@ -18,6 +18,8 @@ final class EngineQueue {
     let owner: ConnectionID?
     /// The partition's counters.
     let stats: EngineStats
+    /// The partition's record of connections with unflushed deliveries.
+    let ledger: OutputLedger
 
     var ready: ReadyList
     var nextSequence: UInt64 = 0
@@ -43,8 +45,9 @@ final class EngineQueue {
     var paging = PagingLimits()
 
     init(id: QueueID, durable: Bool, exclusive: Bool, autoDelete: Bool, arguments: ByteBuffer,
-         policy: QueuePolicy = .none, owner: ConnectionID?, stats: EngineStats) {
+         policy: QueuePolicy = .none, owner: ConnectionID?, stats: EngineStats, ledger: OutputLedger) {
         self.stats = stats
+        self.ledger = ledger
         self.id = id
         self.durable = durable
         self.exclusive = exclusive

@@ -59,4 +59,32 @@ extension PartitionEngine {
         for queue in touched { queue.dispatch(now: now, into: &output) }
         returnScratch(&touched)
     }
+
+    /// The worker has handed its output to the links: connections whose deliveries filled
+    /// their share of that output get deliveries again.
+    public mutating func outputFlushed(into output: inout EngineOutput) {
+        guard !ledger.touched.isEmpty else { return }
+        let touchedConnections = ledger.touched
+        ledger.touched.removeAll(keepingCapacity: true)
+        var touched = takeScratch()
+        for state in touchedConnections {
+            state.unflushedBytes = 0
+            guard state.outputFull else { continue }
+            state.outputFull = false
+            for channel in state.channels.values {
+                for consumer in channel.consumers { noteTouched(consumer.queue, in: &touched) }
+            }
+        }
+        for queue in touched { queue.dispatch(now: now, into: &output) }
+        returnScratch(&touched)
+    }
+}
+
+extension EngineConnection {
+    /// Counts a delivery's bytes towards the output limit.
+    func produced(_ message: LinkMessage, ledger: OutputLedger) {
+        if unflushedBytes == 0 { ledger.touched.append(self) }
+        unflushedBytes &+= message.body.readableBytes &+ message.properties.readableBytes &+ 64
+        if unflushedBytes > Self.outputLimit { outputFull = true }
+    }
 }

@@ -29,7 +29,7 @@ extension PartitionEngine {
         }
         let queue = EngineQueue(id: declare.queue, durable: declare.durable, exclusive: declare.exclusive,
                                 autoDelete: declare.autoDelete, arguments: declare.arguments, policy: policy,
-                                owner: declare.exclusive ? connection : nil, stats: stats)
+                                owner: declare.exclusive ? connection : nil, stats: stats, ledger: ledger)
         queue.lastUsed = now
         if declare.durable, !declare.exclusive, let journal {
             queue.storeRef = journal.queueDeclared(JournalQueue(id: declare.queue, autoDelete: declare.autoDelete,

@@ -11,7 +11,7 @@ extension PartitionEngine {
             return false
         }
         let queue = EngineQueue(id: definition.id, durable: true, exclusive: false, autoDelete: definition.autoDelete,
-                                arguments: definition.arguments, policy: policy, owner: nil, stats: stats)
+                                arguments: definition.arguments, policy: policy, owner: nil, stats: stats, ledger: ledger)
         queue.lastUsed = now
         queue.journal = journal
         queue.storeRef = ref

@@ -27,6 +27,8 @@ public struct PartitionEngine {
     var scratch: [EngineQueue] = []
     /// Message counters and the queue-wait histogram of the whole partition.
     let stats = EngineStats()
+    /// Connections with deliveries not yet flushed (see `outputFlushed`).
+    let ledger = OutputLedger()
     /// Queues with a message TTL or an expiry: the ones `tick` looks at.
     var timedQueues: [ObjectIdentifier: EngineQueue] = [:]
 

@@ -60,8 +60,33 @@ public enum TopicMatcher {
         /// Calls `body` with the value of every pattern that matches `routingKey`, once per
         /// matching entry; a value can come more than once (callers deduplicate).
         public func forEachMatch(routingKey: String, _ body: (Value) -> Void) {
-            let words = TopicMatcher.words(routingKey)
-            Self.match(root, words, 0, body)
+            // The key's words go in a temporary (stack) buffer, not an array: no allocation
+            // per publish.
+            let dot = UInt8(ascii: ".")
+            guard !routingKey.isEmpty else {  // the empty key has no words at all
+                Self.match(root, UnsafeBufferPointer(start: nil, count: 0), 0, body)
+                return
+            }
+            let count = routingKey.utf8.reduce(1) { $1 == dot ? $0 + 1 : $0 }
+            withUnsafeTemporaryAllocation(of: Substring.self, capacity: count) { buffer in
+                var filled = 0
+                do {
+                    var start = routingKey.startIndex
+                    var index = routingKey.utf8.startIndex
+                    while index < routingKey.utf8.endIndex {
+                        if routingKey.utf8[index] == dot {
+                            (buffer.baseAddress! + filled).initialize(to: routingKey[start..<index])
+                            filled += 1
+                            start = routingKey.utf8.index(after: index)
+                        }
+                        index = routingKey.utf8.index(after: index)
+                    }
+                    (buffer.baseAddress! + filled).initialize(to: routingKey[start...])
+                    filled += 1
+                }
+                Self.match(root, UnsafeBufferPointer(rebasing: buffer[0..<filled]), 0, body)
+                buffer.baseAddress!.deinitialize(count: filled)
+            }
         }
 
         private static func insert(_ node: inout Node, _ words: ArraySlice<Substring>, _ value: Value) {
@@ -89,7 +114,8 @@ public enum TopicMatcher {
         private static var hash: Substring { "#" }
 
         // rabbit_db_topic_exchange:trie_match/5.
-        private static func match(_ node: Node, _ words: [Substring], _ index: Int, _ body: (Value) -> Void) {
+        private static func match(_ node: Node, _ words: UnsafeBufferPointer<Substring>, _ index: Int,
+                                  _ body: (Value) -> Void) {
             if index == words.count {
                 for value in node.values { body(value) }
                 // A trailing "#" matches zero words.
@@ -104,7 +130,8 @@ public enum TopicMatcher {
         }
 
         // rabbit_db_topic_exchange:trie_match_skip_any/5: "#" swallows 0…n remaining words.
-        private static func skipAny(_ node: Node, _ words: [Substring], _ index: Int, _ body: (Value) -> Void) {
+        private static func skipAny(_ node: Node, _ words: UnsafeBufferPointer<Substring>, _ index: Int,
+                                    _ body: (Value) -> Void) {
             var next = index
             while next < words.count {
                 match(node, words, next, body)

@@ -194,6 +194,8 @@ final class PartitionHost {
             }
         }
         pending.removeAll(keepingCapacity: true)
+        engine.outputFlushed(into: &output)
+        dispatchOutput()
     }
 
     /// Checked on the clock tick: a paused connection whose stream has drained gets

@@ -18,8 +18,8 @@ struct ClusterUpCommand: AsyncParsableCommand {
     @Option(help: "Directory of the cluster's durable state (message stores, topology); default: <runtime-dir>/data.")
     var dataDir: String?
 
-    @Option(help: "Seconds to wait for each process to become ready.")
-    var startTimeout: Double = 30
+    @Option(help: "Seconds to wait for each process to become ready (a worker recovers its message store first: about 5 s per million messages).")
+    var startTimeout: Double = 600
 
     @OptionGroup var router: RouterOptions
     @OptionGroup var worker: WorkerOptions
