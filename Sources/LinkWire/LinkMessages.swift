@@ -65,18 +65,40 @@ public struct QueueDeclareRequest: Hashable, Sendable {
     }
 }
 
+/// The queues of one partition a message was routed to: nearly always one, so the first is
+/// kept inline and only more need an array (no allocation per publish for one queue).
+public struct QueueNames: Hashable, Sendable, RandomAccessCollection {
+    public var head: QueueName
+    public var rest: [QueueName]
+
+    public init(_ head: QueueName, rest: [QueueName] = []) {
+        self.head = head
+        self.rest = rest
+    }
+
+    /// `names` must not be empty.
+    public init(_ names: [QueueName]) {
+        precondition(!names.isEmpty, "a publish goes to at least one queue")
+        self.init(names[0], rest: Array(names.dropFirst()))
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { 1 &+ rest.count }
+    public subscript(position: Int) -> QueueName { position == 0 ? head : rest[position &- 1] }
+}
+
 public struct PublishRequest: Hashable, Sendable {
     public var channel: ChannelNumber
     /// The channel's confirm sequence number, or 0 when the channel is not in confirm mode.
     public var confirmSequence: UInt64
     public var vhost: VHost
     /// The queues of this worker's partition the message was routed to (at least one).
-    public var queues: [QueueName]
+    public var queues: QueueNames
     public var message: LinkMessage
     /// The message's own time to live in milliseconds (its `expiration` property), if any.
     public var expiration: UInt64?
 
-    public init(channel: ChannelNumber, confirmSequence: UInt64, vhost: VHost, queues: [QueueName], message: LinkMessage,
+    public init(channel: ChannelNumber, confirmSequence: UInt64, vhost: VHost, queues: QueueNames, message: LinkMessage,
                 expiration: UInt64? = nil) {
         self.channel = channel
         self.confirmSequence = confirmSequence
@@ -84,6 +106,13 @@ public struct PublishRequest: Hashable, Sendable {
         self.queues = queues
         self.message = message
         self.expiration = expiration
+    }
+
+    /// With the queues in an array (at least one).
+    public init(channel: ChannelNumber, confirmSequence: UInt64, vhost: VHost, queues: [QueueName], message: LinkMessage,
+                expiration: UInt64? = nil) {
+        self.init(channel: channel, confirmSequence: confirmSequence, vhost: vhost, queues: QueueNames(queues),
+                  message: message, expiration: expiration)
     }
 }
 

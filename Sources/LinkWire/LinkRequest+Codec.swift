@@ -114,9 +114,12 @@ extension LinkRequest: LinkCodable {
             let sequence = try buffer.readLinkInteger(UInt64.self)
             let vhost = VHost(try buffer.readLinkString())
             let count = try buffer.readLinkInteger(UInt16.self)
-            var queues: [QueueName] = []
-            queues.reserveCapacity(Int(count))
-            for _ in 0..<count { queues.append(QueueName(try buffer.readLinkString())) }
+            guard count > 0 else { throw LinkDecodingError("a publish to no queue") }
+            var queues = QueueNames(QueueName(try buffer.readLinkString()))
+            if count > 1 {
+                queues.rest.reserveCapacity(Int(count) - 1)
+                for _ in 1..<count { queues.rest.append(QueueName(try buffer.readLinkString())) }
+            }
             let message = try buffer.readLinkMessage()
             let expiration = try buffer.readLinkInteger(UInt64.self)
             return .publish(PublishRequest(channel: channel, confirmSequence: sequence, vhost: vhost,

@@ -69,13 +69,13 @@ extension AMQPConnectionHandler {
             // The common case: one queue on one worker, without grouping or a set.
             let queue = queues[0]
             if sequence != 0 { channel.confirms?.published(sequence, partition: queue.partition) }
-            forward(message, to: [queue.id.name], on: queue.partition, sequence: sequence, expiration: expiration, channel: channel)
+            forward(message, to: QueueNames(queue.id.name), on: queue.partition, sequence: sequence, expiration: expiration, channel: channel)
         } else {
             let partitions = Set(queues.map(\.partition))
             if sequence != 0 { channel.confirms?.published(sequence, partitions: partitions) }
             for partition in partitions {
                 let names = queues.filter { $0.partition == partition }.map(\.id.name)
-                forward(message, to: names, on: partition, sequence: sequence, expiration: expiration, channel: channel)
+                forward(message, to: QueueNames(names), on: partition, sequence: sequence, expiration: expiration, channel: channel)
             }
         }
         if sequence != 0 { emitConfirms(channel) }
@@ -126,7 +126,7 @@ extension AMQPConnectionHandler {
     }
 
     /// One publish request per worker; a worker that cannot be reached nacks a confirm.
-    private func forward(_ message: LinkMessage, to queues: [QueueName], on partition: PartitionID, sequence: UInt64,
+    private func forward(_ message: LinkMessage, to queues: QueueNames, on partition: PartitionID, sequence: UInt64,
                          expiration: UInt64?, channel: RouterChannel) {
         let request = LinkRequest.publish(PublishRequest(
             channel: channel.number, confirmSequence: sequence, vhost: vhost, queues: queues, message: message,

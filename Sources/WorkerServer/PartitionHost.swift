@@ -113,6 +113,7 @@ final class PartitionHost {
             loopLag.observe(seconds: Double(max(0, (now - expected).nanoseconds)) / 1e9)
             expected = now + .milliseconds(10)
             if !paused.isEmpty { resumeDrainedConnections() }
+            if storeFailing { scheduleFlush() }
             guard engine.needsTicks else { return }
             engine.now = Self.milliseconds()
             engine.tick(into: &output)
@@ -133,7 +134,9 @@ final class PartitionHost {
 
     private func dispatchOutput() {
         guard !output.events.isEmpty else {
-            if store?.hasBuffered == true { scheduleFlush() }  // e.g. the removal records of acks
+            // E.g. the removal records of acks. A store that cannot write is retried on the
+            // clock tick instead, not in a loop.
+            if store?.hasBuffered == true, !storeFailing { scheduleFlush() }
             return
         }
         for (recipient, event) in output.events {
