@@ -64,7 +64,7 @@ func benchDecode() -> Result {
     var assembler = CommandAssembler()
     var commands = 0
     let result = measure("AMQP decode: frames → basic.publish commands (16 B body)", operations: 2_000_000, batch: 64,
-                         allocationFree: false) {
+                         allocationFree: true) {
         decoder.append(chunk)
         while let frame = try! decoder.nextFrame() {
             if try! assembler.process(frame) != nil { commands &+= 1 }
@@ -81,7 +81,7 @@ func benchEncode() -> Result {
     let header = ContentHeader(bodySize: 16, rawProperties: properties())
     var tag: UInt64 = 0
     return measure("AMQP encode: basic.deliver + header + 16 B body", operations: 2_000_000, batch: 64,
-                   allocationFree: false) {
+                   allocationFree: true) {
         buffer.clear()
         for _ in 0..<64 {
             tag &+= 1
