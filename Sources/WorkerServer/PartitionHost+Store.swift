@@ -83,7 +83,7 @@ extension PartitionHost {
     func hold(_ event: LinkEvent, for connection: ConnectionID) {
         guard let ref = stream(of: connection), let store else { return }
         held.append(HeldConfirms.Entry(epoch: store.pendingEpoch, connection: connection, stream: ref, event: event))
-        scheduleFlushIfNeeded()
+        scheduleFlush()
     }
 
     /// Writes the tick's records, then starts a sync if confirms wait for one.
@@ -112,7 +112,7 @@ extension PartitionHost {
         guard !syncRunning, !held.isEmpty, let store, let job = store.beginSync() else { return }
         syncRunning = true
         let started = NIODeadline.now()
-        syncThread.runIfActive(eventLoop: eventLoop) { job.run() }.whenComplete { [self] _ in
+        syncThread.runIfActive(eventLoop: eventLoop) { job.run() }.assumeIsolated().whenComplete { [self] _ in
             syncRunning = false
             syncLatency.observe(seconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9)
             store.endSync(job)

@@ -163,7 +163,7 @@ final class PartitionHost {
         scheduleFlush()
     }
 
-    private func scheduleFlush() {
+    func scheduleFlush() {
         guard !flushScheduled else { return }
         flushScheduled = true
         eventLoop.execute { self.flush() }
@@ -180,8 +180,6 @@ final class PartitionHost {
         event.write(into: &pending[ref, default: ByteBuffer()])
         scheduleFlush()
     }
-
-    func scheduleFlushIfNeeded() { scheduleFlush() }
 
     /// Writes what the store recorded (before any delivery of it leaves, so a delivery the
     /// client saw is on disk as delivered), then hands each stream's encoded events to its
