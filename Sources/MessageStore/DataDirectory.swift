@@ -24,9 +24,7 @@ public enum DataDirectory {
     public static func routerPath(_ root: String) -> String { "\(root)/router" }
 
     /// Creates `path` and its parents, private to the broker's user.
-    public static func makeDirectory(_ path: String) throws(StoreError) { try makeDirectories(path) }
-
-    static func makeDirectories(_ path: String) throws(StoreError) {
+    public static func makeDirectories(_ path: String) throws(StoreError) {
         var prefix = path.hasPrefix("/") ? "" : "."
         for part in path.split(separator: "/") {
             prefix += "/" + part

@@ -143,6 +143,11 @@ final class EngineQueue {
     @discardableResult
     func takeHead() -> ReadyMessage? {
         guard head != nil else { return nil }
+        return removeFirstReady()
+    }
+
+    /// Removes the first message in memory; call after `head` said there is one.
+    func removeFirstReady() -> ReadyMessage {
         let first = ready.removeFirst()
         readyBytes &-= first.message.body.readableBytes
         return first

@@ -9,17 +9,13 @@ import LinkWire
 import NIOCore
 
 /// A place in the store: a segment and a byte offset in it.
-public struct JournalPosition: Hashable, Sendable, Comparable {
+public struct JournalPosition: Hashable, Sendable {
     public var segment: UInt32
     public var offset: UInt64
 
     public init(segment: UInt32, offset: UInt64) {
         self.segment = segment
         self.offset = offset
-    }
-
-    public static func < (a: JournalPosition, b: JournalPosition) -> Bool {
-        (a.segment, a.offset) < (b.segment, b.offset)
     }
 }
 

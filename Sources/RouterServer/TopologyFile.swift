@@ -14,7 +14,7 @@ final class TopologyFile: @unchecked Sendable {
     init(dataDirectory: String, partitions: Int, logger: Logger) throws {
         try DataDirectory.claim(dataDirectory, partitions: partitions)
         let directory = DataDirectory.routerPath(dataDirectory)
-        try DataDirectory.makeDirectory(directory)
+        try DataDirectory.makeDirectories(directory)
         self.path = directory + "/topology"
         self.logger = logger
     }

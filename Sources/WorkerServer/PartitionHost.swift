@@ -142,7 +142,7 @@ final class PartitionHost {
         for (recipient, event) in output.events {
             switch recipient {
             case .connection(let connection):
-                if held.isHolding(connection), event.isConfirm {
+                if event.isConfirm, held.isHolding(connection) {
                     hold(event, for: connection)
                     continue
                 }

@@ -44,30 +44,34 @@ import PartitionEngine
         }
     }
 
-    @Test func aLongDurableQueueIsReadBackInPublishOrder() throws {
+    /// An engine on a store in a fresh directory, removed afterwards.
+    func withFreshEngine(_ body: (inout PartitionEngine) throws -> Void) throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         let (store, _) = try openStore(dir.path)
         defer { store.close() }
         var engine = engine(store)
-        declare(&engine, "long")
-        for i in 0..<100 { _ = publish(&engine, "m\(i)", to: "long", sequence: 0) }
-        #expect(engine.queueSummaries().first?.ready == 100)
-        #expect(getAll(&engine, "long") == (0..<100).map { "m\($0)" })
+        try body(&engine)
+    }
+
+    @Test func aLongDurableQueueIsReadBackInPublishOrder() throws {
+        try withFreshEngine { engine in
+            declare(&engine, "long")
+            for i in 0..<100 { _ = publish(&engine, "m\(i)", to: "long", sequence: 0) }
+            #expect(engine.queueSummaries().first?.ready == 100)
+            #expect(getAll(&engine, "long") == (0..<100).map { "m\($0)" })
+        }
     }
 
     @Test func confirmsOfPersistentMessagesWaitForTheSyncButTransientOnesDoNot() throws {
-        let dir = TemporaryDirectory()
-        defer { dir.remove() }
-        let (store, _) = try openStore(dir.path)
-        defer { store.close() }
-        var engine = engine(store)
-        declare(&engine, "durable")
-        declare(&engine, "transient", durable: false)
-        let durable = publish(&engine, "p", to: "durable", sequence: 1)
-        let transient = publish(&engine, "t", to: "transient", sequence: 2)
-        #expect(durable.contains { if case .connectionAfterSync = $0.0 { true } else { false } })
-        #expect(transient.contains { if case .connection = $0.0, case .accepted = $0.1 { true } else { false } })
+        try withFreshEngine { engine in
+            declare(&engine, "durable")
+            declare(&engine, "transient", durable: false)
+            let durable = publish(&engine, "p", to: "durable", sequence: 1)
+            let transient = publish(&engine, "t", to: "transient", sequence: 2)
+            #expect(durable.contains { if case .connectionAfterSync = $0.0 { true } else { false } })
+            #expect(transient.contains { if case .connection = $0.0, case .accepted = $0.1 { true } else { false } })
+        }
     }
 
     @Test func pagedMessagesSurviveARestart() throws {
