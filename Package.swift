@@ -29,7 +29,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ], exclude: ["Generator"]),
         .target(name: "LinkWire", dependencies: [
-            "BrokerModel",
+            "BrokerModel", "AMQPWire",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .target(name: "BrokerTelemetry"),
@@ -99,7 +99,7 @@ let package = Package(
         ]),
         .testTarget(name: "BrokerModelTests", dependencies: ["BrokerModel"]),
         .testTarget(name: "AMQPWireTests", dependencies: ["AMQPWire"]),
-        .testTarget(name: "LinkWireTests", dependencies: ["LinkWire"]),
+        .testTarget(name: "LinkWireTests", dependencies: ["LinkWire", "AMQPWire"]),
         .testTarget(name: "PartitionEngineTests", dependencies: ["PartitionEngine", "BrokerTelemetry"]),
         .testTarget(name: "MessageStoreTests", dependencies: [
             "MessageStore", "PartitionEngine", "LinkWire", "BrokerModel", "BrokerTelemetry",

@@ -31,30 +31,21 @@ public struct FrameDecoder {
     /// `frame_max`); 0 means no limit.
     public var maxFrameSize: UInt32
 
-    private var buffer: ByteBuffer
+    private var received = ReceivedBytes()
     private var state: State = .awaitingHeader
 
     /// Creates a decoder that accepts frames of at most `maxFrameSize` bytes (0: no limit).
     public init(maxFrameSize: UInt32) {
         self.maxFrameSize = maxFrameSize
-        self.buffer = ByteBuffer()
     }
 
     /// Bytes buffered but not yet returned as frames.
-    public var bufferedBytes: Int { buffer.readableBytes }
+    public var bufferedBytes: Int { received.readableBytes }
 
-    /// Adds received bytes. When nothing is buffered the buffer is adopted as it is, so
-    /// frames decoded from it are slices of the caller's storage.
+    /// Adds received bytes. Frames decoded from them are slices of the caller's storage
+    /// (except a frame split between two chunks, which is joined).
     public mutating func append(_ bytes: ByteBuffer) {
-        if buffer.readableBytes == 0 {
-            buffer = bytes
-            return
-        }
-        // Like ByteToMessageDecoder: drop consumed bytes before growing a large buffer.
-        if buffer.readerIndex > 4096 && buffer.readerIndex > buffer.readableBytes {
-            buffer.discardReadBytes()
-        }
-        buffer.writeImmutableBuffer(bytes)
+        received.append(bytes)
     }
 
     /// Returns the next complete frame, or `nil` when more bytes are needed.
@@ -77,7 +68,8 @@ public struct FrameDecoder {
         case .failed(let error):
             throw error
         case .awaitingHeader:
-            guard let (t, c, s) = buffer.readMultipleIntegers(as: (UInt8, UInt16, UInt32).self) else {
+            guard received.ensureReadable(7),
+                  let (t, c, s) = received.head.readMultipleIntegers(as: (UInt8, UInt16, UInt32).self) else {
                 return nil
             }
             try checkHeader(type: t, channel: c, size: s)
@@ -86,13 +78,13 @@ public struct FrameDecoder {
             (type, channel, size) = (t, c, s)
         }
 
-        guard buffer.readableBytes > size else {
+        guard received.ensureReadable(size + 1) else {
             state = .awaitingPayload(type: type, channel: channel, size: size)
             return nil
         }
         state = .awaitingHeader
-        var payload = buffer.readSlice(length: size)!
-        let end = buffer.readInteger(as: UInt8.self)!
+        var payload = received.head.readSlice(length: size)!
+        let end = received.head.readInteger(as: UInt8.self)!
         guard end == FrameType.end else {
             throw AMQPWireError(.frameError, "bad frame end octet 0x\(String(end, radix: 16))", channel: channel)
         }

@@ -40,6 +40,22 @@ public enum FrameEncoder {
             + body.readableBytes + FrameType.overhead * (body.readableBytes / maxPayload + 1))
         encodeMethod(channel: channel, method, into: &buffer)
         encode(.header(channel: channel, header), into: &buffer)
+        encodeBody(channel: channel, body: body, frameMax: frameMax, into: &buffer)
+    }
+
+    /// Appends `body` in body frames of at most `frameMax - 8` payload bytes (none for an
+    /// empty body); `frameMax` 0 means no limit.
+    public static func encodeBody(channel: UInt16, body: ByteBuffer, frameMax: UInt32, into buffer: inout ByteBuffer) {
+        let maxPayload = frameMax > UInt32(FrameType.overhead)
+            ? Int(frameMax) - FrameType.overhead : Int(UInt32.max)
+        if body.readableBytes <= maxPayload {
+            // One frame, the common case.
+            guard body.readableBytes > 0 else { return }
+            buffer.writeMultipleIntegers(FrameType.body, channel, UInt32(truncatingIfNeeded: body.readableBytes))
+            buffer.writeImmutableBuffer(body)
+            buffer.writeInteger(FrameType.end)
+            return
+        }
         var offset = body.readerIndex
         var remaining = body.readableBytes
         while remaining > 0 {

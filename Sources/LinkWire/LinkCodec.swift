@@ -2,6 +2,7 @@
 //   u32 length (of what follows) | u8 kind | fields
 // Integers are big-endian; strings are u16 length + UTF-8; byte blobs are u32 length +
 // bytes and are decoded as slices of the received buffer (no copy).
+import AMQPWire
 import BrokerModel
 import NIOCore
 
@@ -30,35 +31,28 @@ extension LinkCodable {
 }
 
 /// Splits a byte stream into messages. Bytes may arrive in any chunking.
+/// Message bodies are slices of the received chunks; only a message split between two
+/// chunks is joined (see `ReceivedBytes`).
 public struct LinkMessageDecoder<Message: LinkCodable> {
-    private var buffer = ByteBuffer()
+    private var received = ReceivedBytes()
     /// Upper bound for one message; larger lengths mean a corrupt stream.
     public var maxMessageSize: Int
 
     public init(maxMessageSize: Int = 256 << 20) { self.maxMessageSize = maxMessageSize }
 
     public mutating func append(_ bytes: ByteBuffer) {
-        if buffer.readableBytes == 0 {
-            // Common case: the chunk starts on a message boundary; keep it, no copy.
-            buffer = bytes
-        } else {
-            // Copy the short leftover and the new chunk into fresh storage, so slices handed
-            // out earlier keep their bytes and we never write into shared storage.
-            var merged = ByteBufferAllocator().buffer(capacity: buffer.readableBytes + bytes.readableBytes)
-            merged.writeImmutableBuffer(buffer)
-            merged.writeImmutableBuffer(bytes)
-            buffer = merged
-        }
+        received.append(bytes)
     }
 
     public mutating func next() throws(LinkDecodingError) -> Message? {
-        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return nil }
+        guard received.ensureReadable(4),
+              let length = received.head.getInteger(at: received.head.readerIndex, as: UInt32.self) else { return nil }
         guard Int(length) <= maxMessageSize, length >= 1 else {
             throw LinkDecodingError("message length \(length) out of range")
         }
-        guard buffer.readableBytes >= 4 + Int(length) else { return nil }
-        buffer.moveReaderIndex(forwardBy: 4)
-        var payload = buffer.readSlice(length: Int(length))!
+        guard received.ensureReadable(4 + Int(length)) else { return nil }
+        received.head.moveReaderIndex(forwardBy: 4)
+        var payload = received.head.readSlice(length: Int(length))!
         let kind: UInt8 = payload.readInteger()!
         let message = try Message.decode(kind: kind, from: &payload)
         guard payload.readableBytes == 0 else {

@@ -1,13 +1,15 @@
 // Encoding of worker → router messages. Kind numbers are part of the link format: never
 // reuse one for another meaning.
+import AMQPWire
 import BrokerModel
 import NIOCore
 
 extension LinkEvent: LinkCodable {
     enum Kind: UInt8 {
         case queueDeclared = 64, queueDeleted, queuePurged, consumeOk, cancelOk, getOk, getEmpty,
-             recoverOk, failed, deliver, accepted, rejected, consumerCancelled, queueGone, deadLetter,
-             creditWanted, channelShareUsage, channelTimedOut, delayedDue
+             recoverOk, failed, retiredDeliver, accepted, rejected, consumerCancelled, queueGone, deadLetter,
+             creditWanted, channelShareUsage, channelTimedOut, delayedDue, deliverFrames
+        // retiredDeliver (73) carried a delivery's names as strings, before deliverFrames.
     }
 
     public func encode(into buffer: inout ByteBuffer) {
@@ -53,12 +55,25 @@ extension LinkEvent: LinkCodable {
             buffer.writeInteger(code)
             buffer.writeLinkString(text)
         case .deliver(let delivery):
-            buffer.writeInteger(Kind.deliver.rawValue)
+            buffer.writeInteger(Kind.deliverFrames.rawValue)
             buffer.writeChannel(delivery.channel)
-            buffer.writeLinkString(delivery.consumerTag)
             buffer.writeInteger(delivery.tag.value)
-            buffer.writeLinkBool(delivery.redelivered)
-            buffer.writeLinkMessage(delivery.message)
+            buffer.writeLinkBool(delivery.noAck)
+            let lengthIndex = buffer.writerIndex
+            buffer.writeInteger(UInt32(0))
+            DeliveryFrames.encodePrefix(
+                consumerTag: delivery.consumerTag, redelivered: delivery.redelivered,
+                exchange: delivery.message.exchange, routingKey: delivery.message.routingKey,
+                properties: delivery.message.properties, bodySize: delivery.message.body.readableBytes, into: &buffer)
+            buffer.setInteger(UInt32(buffer.writerIndex - lengthIndex - 4), at: lengthIndex)
+            buffer.writeLinkBlob(delivery.message.body)
+        case .encodedDelivery(let delivery):
+            buffer.writeInteger(Kind.deliverFrames.rawValue)
+            buffer.writeChannel(delivery.channel)
+            buffer.writeInteger(delivery.tag.value)
+            buffer.writeLinkBool(delivery.noAck)
+            buffer.writeLinkBlob(delivery.frames)
+            buffer.writeLinkBlob(delivery.body)
         case .accepted(let channel, let sequence):
             buffer.writeInteger(Kind.accepted.rawValue)
             buffer.writeChannel(channel)
@@ -125,11 +140,12 @@ extension LinkEvent: LinkCodable {
             return .recoverOk(try buffer.readRequestID())
         case .failed:
             return .failed(try buffer.readRequestID(), code: try buffer.readLinkInteger(), text: try buffer.readLinkString())
-        case .deliver:
-            return .deliver(DeliveryEvent(
-                channel: try buffer.readChannel(), consumerTag: try buffer.readLinkString(),
-                tag: PartitionDeliveryTag(try buffer.readLinkInteger()), redelivered: try buffer.readLinkBool(),
-                message: try buffer.readLinkMessage()))
+        case .retiredDeliver:
+            throw LinkDecodingError("retired event kind \(kind.rawValue)")
+        case .deliverFrames:
+            return .encodedDelivery(EncodedDelivery(
+                channel: try buffer.readChannel(), tag: PartitionDeliveryTag(try buffer.readLinkInteger()),
+                noAck: try buffer.readLinkBool(), frames: try buffer.readLinkBlob(), body: try buffer.readLinkBlob()))
         case .accepted:
             return .accepted(channel: try buffer.readChannel(), confirmSequence: try buffer.readLinkInteger())
         case .rejected:

@@ -192,19 +192,43 @@ public enum LinkRequest: Hashable, Sendable {
     case delay(DelayRequest)
 }
 
+/// basic.deliver as the worker's engine produces it. On the link it travels as AMQP frames
+/// (``EncodedDelivery``), so the router only patches channel and tag.
 public struct DeliveryEvent: Hashable, Sendable {
     public var channel: ChannelNumber
     public var consumerTag: String
     public var tag: PartitionDeliveryTag
     public var redelivered: Bool
+    /// The consumer acknowledges nothing: the router does not track the tag for an ack.
+    public var noAck: Bool
     public var message: LinkMessage
 
-    public init(channel: ChannelNumber, consumerTag: String, tag: PartitionDeliveryTag, redelivered: Bool, message: LinkMessage) {
+    public init(channel: ChannelNumber, consumerTag: String, tag: PartitionDeliveryTag, redelivered: Bool,
+                noAck: Bool = false, message: LinkMessage) {
         self.channel = channel
         self.consumerTag = consumerTag
         self.tag = tag
         self.redelivered = redelivered
+        self.noAck = noAck
         self.message = message
+    }
+}
+
+/// A ``DeliveryEvent`` as the router receives it: basic.deliver and its content header
+/// already encoded (channel 0, delivery tag 0; see `AMQPWire.DeliveryFrames`), and the body.
+public struct EncodedDelivery: Hashable, Sendable {
+    public var channel: ChannelNumber
+    public var tag: PartitionDeliveryTag
+    public var noAck: Bool
+    public var frames: ByteBuffer
+    public var body: ByteBuffer
+
+    public init(channel: ChannelNumber, tag: PartitionDeliveryTag, noAck: Bool, frames: ByteBuffer, body: ByteBuffer) {
+        self.channel = channel
+        self.tag = tag
+        self.noAck = noAck
+        self.frames = frames
+        self.body = body
     }
 }
 
@@ -254,8 +278,11 @@ public enum LinkEvent: Hashable, Sendable {
     /// The request failed with a channel error (e.g. 404, 405, 406): the router closes the
     /// channel with this code and text.
     case failed(LinkRequestID, code: UInt16, text: String)
-    /// basic.deliver to a consumer.
+    /// basic.deliver to a consumer, as the worker produces it; it is encoded as AMQP frames
+    /// and decodes as ``encodedDelivery(_:)``.
     case deliver(DeliveryEvent)
+    /// basic.deliver to a consumer, as the router receives it.
+    case encodedDelivery(EncodedDelivery)
     /// The publish with this confirm sequence is held by every target queue of the partition.
     case accepted(channel: ChannelNumber, confirmSequence: UInt64)
     /// The publish with this confirm sequence could not be accepted (basic.nack to the client).

@@ -15,7 +15,7 @@ extension EngineQueue {
             let tag = channel.nextTag()
             output.send(.deliver(DeliveryEvent(
                 channel: channel.number, consumerTag: consumer.tag, tag: PartitionDeliveryTag(tag),
-                redelivered: entry.redelivered, message: entry.message)), to: channel.connection)
+                redelivered: entry.redelivered, noAck: consumer.noAck, message: entry.message)), to: channel.connection)
             channel.owner.produced(entry.message, ledger: ledger)
             if !consumer.noAck {
                 consumer.unacked &+= 1

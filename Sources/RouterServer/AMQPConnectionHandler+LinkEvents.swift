@@ -10,8 +10,11 @@ extension AMQPConnectionHandler {
     func linkEvent(_ event: LinkEvent, from partition: PartitionID) {
         guard phase == .open else { return }
         switch event {
-        case .deliver(let delivery):
+        case .encodedDelivery(let delivery):
             deliver(delivery, from: partition)
+        case .deliver:
+            // Deliveries cross the link encoded; this form exists only inside a worker.
+            logger.error("unencoded delivery from a worker ignored", metadata: ["partition": "\(partition.index)"])
         case .accepted(let number, let sequence):
             guard let channel = channels[number.value], channel.phase == .open else { return }
             channel.confirms?.accepted(sequence, by: partition)
@@ -54,7 +57,7 @@ extension AMQPConnectionHandler {
     }
 
     func linkStreamClosed(partition: PartitionID) {
-        guard streams.removeValue(forKey: partition) != nil, phase == .open else { return }
+        guard streams.remove(partition), phase == .open else { return }
         for channel in channels.values {
             channel.confirms?.partitionFailed(partition)
             emitConfirms(channel)
@@ -62,17 +65,22 @@ extension AMQPConnectionHandler {
         closeConnection(.internalError, "INTERNAL_ERROR - partition \(partition.index) went away")
     }
 
-    private func deliver(_ delivery: DeliveryEvent, from partition: PartitionID) {
-        // A delivery for a channel or consumer that is gone was already requeued by the
-        // worker's closeChannel, or is still unacked there until the channel closes.
-        guard let channel = channels[delivery.channel.value], channel.phase == .open,
-              let consumer = channel.consumers[delivery.consumerTag] else { return }
-        let tag = channel.tags.nextTag(partition: partition, partitionTag: delivery.tag, tracked: !consumer.noAck)
+    /// Copies the worker's encoded basic.deliver with this channel's number and tag patched
+    /// in. A delivery for a channel that is gone was already requeued by the worker's
+    /// closeChannel, or is still unacked there until the channel closes. A consumer's
+    /// deliveries all come before its cancel-ok on the stream, so none arrives for a consumer
+    /// this side has forgotten.
+    private func deliver(_ delivery: EncodedDelivery, from partition: PartitionID) {
+        guard let channel = channels[delivery.channel.value], channel.phase == .open else { return }
+        guard let layout = DeliveryFrames.Layout(delivery.frames) else {
+            logger.error("malformed delivery from a worker dropped", metadata: ["partition": "\(partition.index)"])
+            return
+        }
+        let tag = channel.tags.nextTag(partition: partition, partitionTag: delivery.tag, tracked: !delivery.noAck)
+        DeliveryFrames.write(prefix: delivery.frames, layout: layout, channel: channel.number.value,
+                             deliveryTag: tag.value, body: delivery.body, frameMax: frameMax, into: &clientOutbound)
         services.stats.delivered &+= 1
-        sendContent(channel.number.value, .basicDeliver(BasicDeliver(
-            consumerTag: delivery.consumerTag, deliveryTag: tag.value, redelivered: delivery.redelivered,
-            exchange: delivery.message.exchange, routingKey: delivery.message.routingKey)),
-            properties: delivery.message.properties, body: delivery.message.body)
+        scheduleFlush()
     }
 
     private func answer(_ id: LinkRequestID, _ event: LinkEvent, from partition: PartitionID) {

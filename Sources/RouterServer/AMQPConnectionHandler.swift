@@ -55,9 +55,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     var nextRequestID: UInt32 = 0
     var requestChannels: [LinkRequestID: (channel: ChannelNumber, partition: PartitionID)] = [:]
 
-    // Streams to workers, opened lazily (invariant 2).
-    var streams: [PartitionID: HTTP2StreamID] = [:]
-    var linkOutbound: [PartitionID: ByteBuffer] = [:]
+    var streams: WorkerStreams
     var clientOutbound = ByteBuffer()
     var flushScheduled = false
 
@@ -75,6 +73,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         self.context = context
         self.services = services
         self.links = services.links
+        self.streams = WorkerStreams(partitions: services.links.count)
         self.logger = logger
         self.logger[metadataKey: "connection"] = "\(id.value)"
     }
@@ -102,7 +101,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     /// Deliveries flow again once the client's socket drains (see `acceptsDeliveries`).
     func channelWritabilityChanged(context ctx: ChannelHandlerContext) {
         guard ctx.channel.isWritable else { return }
-        for (partition, stream) in streams { links[partition.index].resume(stream) }
+        for (partition, stream) in streams.open { links[partition.index].resume(stream) }
     }
 
     var acceptsDeliveries: Bool { channelContext?.channel.isWritable ?? true }
@@ -346,14 +345,12 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         services.blocked[id] = nil
         for channel in channels.values { unregisterReplyConsumer(channel) }
         guard !streams.isEmpty || !channels.isEmpty else { return }
-        for (partition, stream) in streams {
-            if let pending = linkOutbound.removeValue(forKey: partition), pending.readableBytes > 0 {
-                links[partition.index].send(pending, on: stream)
-            }
+        for (partition, stream) in streams.open {
+            let pending = streams.outbound[partition.index]
+            if pending.readableBytes > 0 { links[partition.index].send(pending, on: stream) }
             links[partition.index].endStream(stream)
         }
         streams.removeAll()
-        linkOutbound.removeAll()
         channels.removeAll()
         let owner = id
         try? context.topology.update { (t: inout Topology) throws(TopologyError) in _ = t.removeExclusiveQueues(of: owner) }
@@ -393,7 +390,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
 
     private func maxQueuedLinkBytes() -> Int {
         var most = 0
-        for (partition, stream) in streams {
+        for (partition, stream) in streams.open {
             most = max(most, links[partition.index].queuedBytes(on: stream))
         }
         return most
@@ -418,7 +415,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
             guard let stream = links[partition.index].openStream(for: id, sink: self) else { return false }
             streams[partition] = stream
         }
-        request.write(into: &linkOutbound[partition, default: ByteBuffer()])
+        request.write(into: &streams.outbound[partition.index])
         scheduleFlush()
         return true
     }
@@ -430,7 +427,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         return requestID
     }
 
-    private func scheduleFlush() {
+    func scheduleFlush() {
         guard !flushScheduled, let ctx = channelContext else { return }
         flushScheduled = true
         ctx.eventLoop.execute { self.flush() }
@@ -440,11 +437,11 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     func flush() {
         flushScheduled = false
         var handedOff = false
-        for (partition, buffer) in linkOutbound where buffer.readableBytes > 0 {
-            if let stream = streams[partition] { links[partition.index].send(buffer, on: stream) }
+        for index in streams.outbound.indices where streams.outbound[index].readableBytes > 0 {
+            if let stream = streams[PartitionID(index)] { links[index].send(streams.outbound[index], on: stream) }
+            streams.outbound[index] = ByteBuffer()
             handedOff = true
         }
-        linkOutbound.removeAll(keepingCapacity: true)
         if handedOff, !readPaused { applyBackpressure() }
         guard clientOutbound.readableBytes > 0, let ctx = channelContext, phase != .closed else { return }
         lastSent = .now()

@@ -1,3 +1,4 @@
+import AMQPWire
 import BrokerModel
 import LinkWire
 import NIOCore
@@ -40,8 +41,8 @@ struct LinkCodecTests {
         .getEmpty(LinkRequestID(7)),
         .recoverOk(LinkRequestID(8)),
         .failed(LinkRequestID(9), code: 404, text: "NOT_FOUND - no queue 'q' in vhost '/'"),
-        .deliver(DeliveryEvent(channel: ChannelNumber(1), consumerTag: "c", tag: PartitionDeliveryTag(1),
-                               redelivered: false, message: message)),
+        .encodedDelivery(EncodedDelivery(channel: ChannelNumber(1), tag: PartitionDeliveryTag(1), noAck: true,
+                                         frames: ByteBuffer(bytes: [1, 0, 0]), body: ByteBuffer(string: "body"))),
         .accepted(channel: ChannelNumber(1), confirmSequence: 1 << 40),
         .rejected(channel: ChannelNumber(1), confirmSequence: 2),
         .consumerCancelled(channel: ChannelNumber(4), consumerTag: "c"),
@@ -74,6 +75,48 @@ struct LinkCodecTests {
             while let event = try decoder.next() { decoded.append(event) }
         }
         #expect(decoded == Self.events)
+    }
+
+    @Test("a delivery crosses the link as AMQP frames; patched, they are what the router would encode",
+          arguments: [12, 10_000])
+    func deliveryCrossesEncoded(bodySize: Int) throws {
+        let body = ByteBuffer(repeating: 0x61, count: bodySize)
+        let message = LinkMessage(exchange: "amq.topic", routingKey: "a.b.c", properties: Self.message.properties, body: body)
+        var buffer = ByteBuffer()
+        LinkEvent.deliver(DeliveryEvent(channel: ChannelNumber(1), consumerTag: "ctag-1", tag: PartitionDeliveryTag(5),
+                                        redelivered: true, noAck: true, message: message)).write(into: &buffer)
+        var decoder = LinkMessageDecoder<LinkEvent>()
+        decoder.append(buffer)
+        guard case .encodedDelivery(let delivery) = try decoder.next() else {
+            Issue.record("expected an encoded delivery")
+            return
+        }
+        #expect(delivery.channel == ChannelNumber(1) && delivery.tag == PartitionDeliveryTag(5) && delivery.noAck)
+        let layout = try #require(DeliveryFrames.Layout(delivery.frames))
+        var patched = ByteBuffer()
+        DeliveryFrames.write(prefix: delivery.frames, layout: layout, channel: 7, deliveryTag: 1 << 33,
+                             body: delivery.body, frameMax: 4096, into: &patched)
+        var expected = ByteBuffer()
+        FrameEncoder.encodeContent(
+            channel: 7, method: .basicDeliver(BasicDeliver(consumerTag: "ctag-1", deliveryTag: 1 << 33, redelivered: true,
+                                                           exchange: "amq.topic", routingKey: "a.b.c")),
+            header: ContentHeader(bodySize: UInt64(bodySize), rawProperties: Self.message.properties),
+            body: body, frameMax: 4096, into: &expected)
+        #expect(patched == expected)
+    }
+
+    @Test("bytes that are not basic.deliver and a header frame are refused, not patched")
+    func malformedDeliveryPrefix() {
+        #expect(DeliveryFrames.Layout(ByteBuffer(bytes: [1, 0, 0])) == nil)
+        var method = ByteBuffer()
+        FrameEncoder.encodeMethod(channel: 0, .basicDeliver(BasicDeliver(consumerTag: "c")), into: &method)
+        #expect(DeliveryFrames.Layout(method) == nil)
+        var prefix = ByteBuffer()
+        DeliveryFrames.encodePrefix(consumerTag: String(repeating: "x", count: 255), redelivered: false, exchange: "",
+                                    routingKey: "q", properties: ByteBuffer(bytes: [0, 0]), bodySize: 0, into: &prefix)
+        #expect(DeliveryFrames.Layout(prefix) != nil)
+        prefix.setInteger(UInt32(20), at: prefix.readerIndex + 3)
+        #expect(DeliveryFrames.Layout(prefix) == nil)
     }
 
     @Test("an unknown kind is an error, not a crash")
