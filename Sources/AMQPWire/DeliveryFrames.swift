@@ -8,48 +8,42 @@ import NIOCore
 
 public enum DeliveryFrames {
     /// Appends basic.deliver and its content header, channel 0 and delivery tag 0.
-    /// Written field by field into one reserved region: this runs once per delivery on the
-    /// worker, where the general method encoder's checks per field showed in the profile.
-    /// The names are at most 255 bytes (they arrived as AMQP short strings); longer ones are cut.
     public static func encodePrefix(consumerTag: String, redelivered: Bool, exchange: String, routingKey: String,
                                     properties: ByteBuffer, bodySize: Int, into buffer: inout ByteBuffer) {
-        var consumerTag = consumerTag, exchange = exchange, routingKey = routingKey
-        let names = min(consumerTag.utf8.count, 255) + min(exchange.utf8.count, 255) + min(routingKey.utf8.count, 255)
-        let methodSize = 4 + 3 + names + 8 + 1
-        let headerSize = 12 + properties.readableBytes
-        let total = 7 + methodSize + 1 + 7 + headerSize + 1
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
-            var at = 0
-            func byte(_ value: UInt8) { out[at] = value; at += 1 }
-            func integer<T: FixedWidthInteger>(_ value: T) {
-                withUnsafeBytes(of: value.bigEndian) { out.baseAddress!.advanced(by: at).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-                at += MemoryLayout<T>.size
-            }
-            func shortString(_ string: inout String) {
-                string.withUTF8 { utf8 in
-                    let n = min(utf8.count, 255)
-                    byte(UInt8(n))
-                    if n > 0 { out.baseAddress!.advanced(by: at).copyMemory(from: utf8.baseAddress!, byteCount: n) }
-                    at += n
-                }
-            }
-            byte(FrameType.method); integer(UInt16(0)); integer(UInt32(methodSize))
-            integer(BasicDeliver.classID); integer(BasicDeliver.methodID)
-            shortString(&consumerTag)
-            integer(UInt64(0))
-            byte(redelivered ? 1 : 0)
-            shortString(&exchange)
-            shortString(&routingKey)
-            byte(FrameType.end)
-            byte(FrameType.header); integer(UInt16(0)); integer(UInt32(headerSize))
-            integer(UInt16(60)); integer(UInt16(0)); integer(UInt64(bodySize))
-            properties.withUnsafeReadableBytes { raw in
-                if raw.count > 0 { out.baseAddress!.advanced(by: at).copyMemory(from: raw.baseAddress!, byteCount: raw.count) }
-                at += raw.count
-            }
-            byte(FrameType.end)
-            return at
+        let size = prefixSize(consumerTag: consumerTag, exchange: exchange, routingKey: routingKey, properties: properties)
+        buffer.write(size: size) {
+            writePrefix(consumerTag: consumerTag, redelivered: redelivered, exchange: exchange, routingKey: routingKey,
+                        properties: properties, bodySize: bodySize, into: &$0)
         }
+    }
+
+    /// The bytes ``writePrefix`` writes.
+    @inlinable
+    public static func prefixSize(consumerTag: String, exchange: String, routingKey: String, properties: ByteBuffer) -> Int {
+        let names = ByteWriter.length(consumerTag, limit: 255) + ByteWriter.length(exchange, limit: 255)
+            + ByteWriter.length(routingKey, limit: 255)
+        return 7 + (4 + 3 + names + 8 + 1) + 1 + 7 + (12 + properties.readableBytes) + 1
+    }
+
+    /// ``encodePrefix`` into a region reserved for a whole link message. The names are at
+    /// most 255 bytes (they arrived as AMQP short strings); longer ones are cut.
+    @inlinable
+    public static func writePrefix(consumerTag: String, redelivered: Bool, exchange: String, routingKey: String,
+                                   properties: ByteBuffer, bodySize: Int, into out: inout ByteWriter) {
+        let names = ByteWriter.length(consumerTag, limit: 255) + ByteWriter.length(exchange, limit: 255)
+            + ByteWriter.length(routingKey, limit: 255)
+        out.write(FrameType.method); out.write(UInt16(0)); out.write(UInt32(4 + 3 + names + 8 + 1))
+        out.write(BasicDeliver.classID); out.write(BasicDeliver.methodID)
+        out.write(consumerTag, lengthAs: UInt8.self, limit: 255)
+        out.write(UInt64(0))
+        out.write(redelivered)
+        out.write(exchange, lengthAs: UInt8.self, limit: 255)
+        out.write(routingKey, lengthAs: UInt8.self, limit: 255)
+        out.write(FrameType.end)
+        out.write(FrameType.header); out.write(UInt16(0)); out.write(UInt32(12 + properties.readableBytes))
+        out.write(UInt16(60)); out.write(UInt16(0)); out.write(UInt64(bodySize))
+        out.write(properties)
+        out.write(FrameType.end)
     }
 
     /// Where the patched fields of an encoded prefix are, checked once.

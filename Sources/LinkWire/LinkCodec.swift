@@ -16,13 +16,19 @@ public struct LinkDecodingError: Error, Hashable, Sendable, CustomStringConverti
 
 /// A message kind that can travel on the link.
 public protocol LinkCodable: Sendable {
+    /// Appends the kind and the fields.
     func encode(into buffer: inout ByteBuffer)
+    /// Appends this message, with its length prefix, to `buffer`. The default is
+    /// ``writeFieldByField(into:)``; the per-message kinds write into one reserved region.
+    func write(into buffer: inout ByteBuffer)
     static func decode(kind: UInt8, from buffer: inout ByteBuffer) throws(LinkDecodingError) -> Self
 }
 
 extension LinkCodable {
-    /// Appends this message, with its length prefix, to `buffer`.
-    public func write(into buffer: inout ByteBuffer) {
+    public func write(into buffer: inout ByteBuffer) { writeFieldByField(into: &buffer) }
+
+    /// The length prefix, then ``encode(into:)``.
+    public func writeFieldByField(into buffer: inout ByteBuffer) {
         let lengthIndex = buffer.writerIndex
         buffer.writeInteger(UInt32(0))
         encode(into: &buffer)

@@ -105,6 +105,23 @@ struct LinkCodecTests {
         #expect(patched == expected)
     }
 
+    @Test("publishes and deliveries, written in one region, match their field-by-field encoding")
+    func regionWritesMatchFieldByField() {
+        let delivery = LinkEvent.deliver(DeliveryEvent(
+            channel: ChannelNumber(3), consumerTag: "amq.ctag-é", tag: PartitionDeliveryTag(9), redelivered: true,
+            noAck: false, message: Self.message))
+        var fast = ByteBuffer(), slow = ByteBuffer()
+        delivery.write(into: &fast)
+        delivery.writeFieldByField(into: &slow)
+        #expect(fast == slow)
+        for request in Self.requests {
+            var fast = ByteBuffer(), slow = ByteBuffer()
+            request.write(into: &fast)
+            request.writeFieldByField(into: &slow)
+            #expect(fast == slow)
+        }
+    }
+
     @Test("bytes that are not basic.deliver and a header frame are refused, not patched")
     func malformedDeliveryPrefix() {
         #expect(DeliveryFrames.Layout(ByteBuffer(bytes: [1, 0, 0])) == nil)
