@@ -51,7 +51,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     var authMechanism = ""
     let connectedAt = WallClock.milliseconds()
 
-    var channels: [UInt16: RouterChannel] = [:]
+    var channels = ChannelTable()
     var nextRequestID: UInt32 = 0
     var requestChannels: [LinkRequestID: (channel: ChannelNumber, partition: PartitionID)] = [:]
 

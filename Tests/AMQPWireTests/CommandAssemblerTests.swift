@@ -76,6 +76,31 @@ struct CommandAssemblerTests {
         #expect(try assembler.process(.body(channel: 1, ByteBuffer(string: "bc"))) == .content(channel: 1, publish, header(3), body: ByteBuffer(string: "abc")))
     }
 
+    @Test("contents on many channels, interleaved frame by frame in a shuffled order, each assemble whole")
+    func shuffledInterleaving() throws {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            // Per channel: method, header, then its body in 1-byte frames.
+            var pending: [UInt16: [Frame]] = [:]
+            for channel in UInt16(1)...4 {
+                let body = String(repeating: Character(UnicodeScalar(96 + UInt8(channel))), count: Int(channel))
+                pending[channel] = [.method(channel: channel, publish), .header(channel: channel, header(UInt64(body.count)))]
+                    + body.map { .body(channel: channel, ByteBuffer(string: String($0))) }
+            }
+            var assembler = CommandAssembler()
+            var done: [UInt16: Command] = [:]
+            while let channel = pending.keys.filter({ !pending[$0]!.isEmpty }).randomElement(using: &generator) {
+                let frame = pending[channel]!.removeFirst()
+                if let command = try assembler.process(frame) { done[channel] = command }
+            }
+            for channel in UInt16(1)...4 {
+                let body = String(repeating: Character(UnicodeScalar(96 + UInt8(channel))), count: Int(channel))
+                #expect(done[channel] == .content(channel: channel, publish, header(UInt64(body.count)), body: ByteBuffer(string: body)))
+                #expect(!assembler.isAssemblingContent(on: channel))
+            }
+        }
+    }
+
     @Test("reset forgets a channel's incomplete content")
     func reset() throws {
         var assembler = CommandAssembler()
