@@ -43,6 +43,9 @@ public struct CommandAssembler {
         self.maxBodySize = maxBodySize
     }
 
+    /// No channel has a content in progress.
+    public var isIdle: Bool { channels.isEmpty && bodies.isEmpty }
+
     /// Whether `channel` has a content-carrying method waiting for its header or body.
     public func isAssemblingContent(on channel: UInt16) -> Bool {
         channels[channel] != nil
@@ -155,6 +158,8 @@ public struct CommandAssembler {
                 }
             }
         }
+
+        var isEmpty: Bool { active == nil && others.isEmpty }
 
         mutating func removeValue(forKey channel: UInt16) { self[channel] = nil }
 

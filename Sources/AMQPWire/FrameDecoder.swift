@@ -31,8 +31,13 @@ public struct FrameDecoder {
     /// `frame_max`); 0 means no limit.
     public var maxFrameSize: UInt32
 
-    private var received = ReceivedBytes()
+    var received = ReceivedBytes()
     private var state: State = .awaitingHeader
+
+    var isAwaitingHeader: Bool {
+        if case .awaitingHeader = state { return true }
+        return false
+    }
 
     /// Creates a decoder that accepts frames of at most `maxFrameSize` bytes (0: no limit).
     public init(maxFrameSize: UInt32) {

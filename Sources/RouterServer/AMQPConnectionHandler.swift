@@ -121,7 +121,13 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         guard phase != .closed else { return }
         decoder.append(bytes)
         do {
-            while phase != .closed, let frame = try decoder.nextFrame() {
+            while phase != .closed {
+                if phase == .open, assembler.isIdle,
+                   let publish = decoder.nextWholePublish(maxBodySize: assembler.maxBodySize) {
+                    handle(publish)
+                    continue
+                }
+                guard let frame = try decoder.nextFrame() else { break }
                 if phase == .closing {
                     // Spec: after sending close, discard everything but close-ok.
                     if case .method(0, .connectionCloseOk) = frame { closeSocket() }
