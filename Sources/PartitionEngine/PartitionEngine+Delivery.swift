@@ -6,7 +6,14 @@ extension PartitionEngine {
     mutating func publish(_ request: PublishRequest, from connection: ConnectionID, into output: inout EngineOutput) {
         if request.queues.count == 1 {
             // The common case, without the scratch list.
-            let queue = queues[QueueID(vhost: request.vhost, name: request.queues[0])]
+            let id = QueueID(vhost: request.vhost, name: request.queues[0])
+            let queue: EngineQueue?
+            if let last = lastPublished, !last.isDeleted, last.id == id {
+                queue = last
+            } else {
+                queue = queues[id]
+                lastPublished = queue
+            }
             if request.expiration != nil, let queue { timedQueues[ObjectIdentifier(queue)] = queue }
             var stored = false
             let accepted = queue?.enqueue(request.message, expiration: request.expiration, now: now, stored: &stored,

@@ -22,6 +22,9 @@ public struct PartitionEngine {
     /// The partition this engine owns.
     public let partition: PartitionID
     var queues: [QueueID: EngineQueue] = [:]
+    /// The queue the last publish went to: a publisher mostly sends to one queue, and this
+    /// spares hashing its vhost and name per message. A deleted queue is never reused.
+    var lastPublished: EngineQueue?
     var connections: [ConnectionID: EngineConnection] = [:]
     /// Reused storage for the queues one call touches, so that calls do not allocate.
     var scratch: [EngineQueue] = []
