@@ -32,9 +32,10 @@ extension AMQPConnectionHandler {
         case .success(let rewritten): header = rewritten
         case .failure(let error): return closeChannel(channel, error.code, error.text, classID: 60, methodID: 40)
         }
-        let topology = context.topology.snapshot
+        let snapshot = context.topology.currentSnapshot
+        let topology = snapshot.topology
         let exchange = ExchangeName(publish.exchange)
-        if exchange == .default, publish.routingKey.hasPrefix(Self.replyToPrefix) {
+        if exchange == .default, publish.routingKey.utf8.starts(with: Self.replyToPrefix.utf8) {
             let routed = publishReply(routingKey: publish.routingKey, properties: header.rawProperties, body: body)
             return finishUnqueued(publish, header: header, body: body, routed: routed, on: channel)
         }
@@ -44,9 +45,19 @@ extension AMQPConnectionHandler {
         }
         var queues: [QueueRecord]
         do {
-            // Headers are decoded only when a headers exchange is on the message's way.
-            queues = try topology.route(exchange: exchange, routingKey: publish.routingKey,
-                                        headers: { (try? header.decodeProperties())?.headers ?? FieldTable() }, in: vhost)
+            if let cached = lastRoute.queues(snapshot: snapshot, exchange: publish.exchange, routingKey: publish.routingKey) {
+                queues = cached
+            } else {
+                // Headers are decoded only when a headers exchange is on the message's way;
+                // a route that read them depends on the message and is not kept.
+                var readHeaders = false
+                queues = try topology.route(exchange: exchange, routingKey: publish.routingKey, headers: {
+                    readHeaders = true
+                    return (try? header.decodeProperties())?.headers ?? FieldTable()
+                }, in: vhost)
+                lastRoute = readHeaders ? LastRoute()
+                    : LastRoute(snapshot: snapshot, exchange: publish.exchange, routingKey: publish.routingKey, queues: queues)
+            }
             if SenderSelected.isPresent(in: header.rawProperties), var properties = try? header.decodeProperties() {
                 for key in try SenderSelected.routingKeys(removingBCCFrom: &properties) {
                     let more = try topology.route(exchange: exchange, routingKey: key, headers: { properties.headers }, in: vhost)

@@ -52,6 +52,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     let connectedAt = WallClock.milliseconds()
 
     var channels = ChannelTable()
+    var lastRoute = LastRoute()
     var nextRequestID: UInt32 = 0
     var requestChannels: [LinkRequestID: (channel: ChannelNumber, partition: PartitionID)] = [:]
 

@@ -24,6 +24,9 @@ final class TopologyStore: Sendable {
 
     /// The topology as of now; never blocks.
     var snapshot: Topology { current.load(ordering: .acquiring).topology }
+    /// The snapshot object itself: a new one after every change, so its identity says
+    /// whether anything computed from an earlier one still holds.
+    var currentSnapshot: TopologySnapshot { current.load(ordering: .acquiring) }
 
     /// Applies one change atomically with respect to other writers.
     @discardableResult

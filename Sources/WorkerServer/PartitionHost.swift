@@ -85,9 +85,10 @@ final class PartitionHost {
         engine.now = Self.milliseconds()
     }
 
+    /// Applies one request; its events wait in `output` until ``dispatchOutput()``, which
+    /// the caller runs once after all the requests it has (one DATA chunk's worth).
     func apply(_ request: LinkRequest, from connection: ConnectionID) {
         engine.apply(request, from: connection, into: &output)
-        dispatchOutput()
     }
 
     /// A request of the router's own, on a control stream: the engine sees it as from
@@ -132,13 +133,16 @@ final class PartitionHost {
         dispatchOutput()
     }
 
-    private func dispatchOutput() {
+    func dispatchOutput() {
         guard !output.events.isEmpty else {
             // E.g. the removal records of acks. A store that cannot write is retried on the
             // clock tick instead, not in a loop.
             if store?.hasBuffered == true, !storeFailing { scheduleFlush() }
             return
         }
+        // A run of events for one connection (deliveries, mostly) is written into its
+        // buffer taken out of `pending` once, not looked up per event.
+        var open: OpenOutput?
         for (recipient, event) in output.events {
             switch recipient {
             case .connection(let connection):
@@ -146,21 +150,40 @@ final class PartitionHost {
                     hold(event, for: connection)
                     continue
                 }
-                guard let ref = stream(of: connection) else { continue }  // gone meanwhile
-                event.write(into: &pending[ref, default: ByteBuffer()])
+                if open?.connection != connection {
+                    close(&open)
+                    guard let ref = stream(of: connection) else { continue }  // gone meanwhile
+                    open = OpenOutput(connection: connection, ref: ref, buffer: pending.removeValue(forKey: ref) ?? ByteBuffer())
+                }
+                event.write(into: &open!.buffer)
             case .connectionAfterSync(let connection):
                 hold(event, for: connection)
             case .router:
+                close(&open)
                 for ref in controlStreams { event.write(into: &pending[ref, default: ByteBuffer()]) }
             case .anyRouterLink:
                 // Lost when no router is linked, like a dead-lettered message in RabbitMQ's
                 // classic queues (at most once).
+                close(&open)
                 guard let ref = controlStreams.first else { continue }
                 event.write(into: &pending[ref, default: ByteBuffer()])
             }
         }
+        close(&open)
         output.removeAll()
         scheduleFlush()
+    }
+
+    private struct OpenOutput {
+        let connection: ConnectionID
+        let ref: StreamRef
+        var buffer: ByteBuffer
+    }
+
+    private func close(_ open: inout OpenOutput?) {
+        guard let done = open else { return }
+        open = nil
+        pending[done.ref] = done.buffer
     }
 
     func scheduleFlush() {

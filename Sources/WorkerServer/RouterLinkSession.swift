@@ -72,6 +72,9 @@ final class RouterLinkSession: HTTP2LinkDelegate {
         }
         guard case .connection(let connection, var decoder) = streams[stream] else { return }
         decoder.append(data)
+        // The chunk's requests are applied first and their events sent together, so a run
+        // of deliveries to one connection is written into its buffer in one go.
+        defer { host.dispatchOutput() }
         do {
             while let request = try decoder.next() {
                 host.apply(request, from: connection)
