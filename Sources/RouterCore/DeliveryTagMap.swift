@@ -72,15 +72,19 @@ public struct DeliveryTagMap: Sendable {
     /// changes (the channel is closing anyway).
     public mutating func settle(_ tag: ClientDeliveryTag, multiple: Bool) throws(SettleError) -> [WorkerSettle] {
         if multiple, tag.value == 0 { return settleAll() }
+        if !multiple { return [try settleOne(tag)] }
         guard let index = find(tag.value) else { throw SettleError.unknownTag(tag) }
-        if !multiple {
-            let entry = entries[index]
-            entries[index].settled = true
-            outstandingCount -= 1
-            dropSettledPrefix()
-            return [WorkerSettle(partition: entry.partition, tag: entry.partitionTag, multiple: false)]
-        }
         return drain(through: index)
+    }
+
+    /// A settle of one tag (multiple=false), without the array: the per-message ack path.
+    public mutating func settleOne(_ tag: ClientDeliveryTag) throws(SettleError) -> WorkerSettle {
+        guard let index = find(tag.value) else { throw SettleError.unknownTag(tag) }
+        let entry = entries[index]
+        entries[index].settled = true
+        outstandingCount -= 1
+        dropSettledPrefix()
+        return WorkerSettle(partition: entry.partition, tag: entry.partitionTag, multiple: false)
     }
 
     /// Settles everything outstanding (e.g. basic.ack/nack with tag 0 and multiple).

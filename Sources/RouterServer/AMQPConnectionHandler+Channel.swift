@@ -395,6 +395,11 @@ extension AMQPConnectionHandler {
 
     private func applySettle(_ tag: UInt64, multiple: Bool, outcome: SettleOutcome, method: AMQPMethod, on channel: RouterChannel) {
         do {
+            if !multiple {
+                let settle = try channel.tags.settleOne(ClientDeliveryTag(tag))
+                _ = send(.settle(channel: channel.number, tag: settle.tag, multiple: false, outcome: outcome), to: settle.partition)
+                return
+            }
             for settle in try channel.tags.settle(ClientDeliveryTag(tag), multiple: multiple) {
                 _ = send(.settle(channel: channel.number, tag: settle.tag, multiple: settle.multiple, outcome: outcome), to: settle.partition)
             }
