@@ -33,7 +33,7 @@ public struct CommandAssembler {
     /// a channel-level check (406) done elsewhere.
     public var maxBodySize: UInt64
 
-    private var channels = ChannelStates()
+    private var channels: [UInt16: State] = [:]
     /// Bodies of more than one frame, gathered so far; kept apart from `channels` so the
     /// buffer can be moved out, appended to without a copy, and moved back.
     private var bodies: [UInt16: ByteBuffer] = [:]
@@ -72,7 +72,9 @@ public struct CommandAssembler {
             return .heartbeat
 
         case .method(let channel, let method):
-            if let state = channels[channel] {
+            // Checked for emptiness first: most method frames (acks, above all) arrive with no
+            // content in progress, and a lookup would hash the channel.
+            if !channels.isEmpty, let state = channels[channel] {
                 throw unexpected(channel, state, "expected content \(expectation(state)), got method \(method.name) instead")
             }
             guard method.hasContent else { return .method(channel: channel, method) }
@@ -135,37 +137,6 @@ public struct CommandAssembler {
             channels[channel] = .awaitingBody(method, header, remaining: remaining - size)
             bodies[channel] = body
             return nil
-        }
-    }
-
-    /// The content in progress per channel. Clients send a content's frames back to back, so
-    /// one slot holds the channel being assembled and the dictionary (hashed per access) is
-    /// for channels whose contents interleave.
-    private struct ChannelStates {
-        private var active: (channel: UInt16, state: State)?
-        private var others: [UInt16: State] = [:]
-
-        subscript(channel: UInt16) -> State? {
-            get { active?.channel == channel ? active!.state : (others.isEmpty ? nil : others[channel]) }
-            set {
-                if active?.channel == channel {
-                    active = newValue.map { (channel, $0) }
-                } else if let state = newValue, active == nil, others.isEmpty {
-                    active = (channel, state)
-                } else if newValue != nil || !others.isEmpty {
-                    // A channel is in one place only: the slot takes it only when no other waits.
-                    others[channel] = newValue
-                }
-            }
-        }
-
-        var isEmpty: Bool { active == nil && others.isEmpty }
-
-        mutating func removeValue(forKey channel: UInt16) { self[channel] = nil }
-
-        mutating func removeAll(keepingCapacity: Bool) {
-            active = nil
-            others.removeAll(keepingCapacity: keepingCapacity)
         }
     }
 

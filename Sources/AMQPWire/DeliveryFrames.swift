@@ -17,22 +17,31 @@ public enum DeliveryFrames {
         }
     }
 
-    /// The bytes ``writePrefix`` writes.
+    /// The bytes ``writePrefix`` writes: both frames, each with its 7-byte header and end octet.
     @inlinable
     public static func prefixSize(consumerTag: String, exchange: String, routingKey: String, properties: ByteBuffer) -> Int {
-        let names = ByteWriter.length(consumerTag, limit: 255) + ByteWriter.length(exchange, limit: 255)
-            + ByteWriter.length(routingKey, limit: 255)
-        return 7 + (4 + 3 + names + 8 + 1) + 1 + 7 + (12 + properties.readableBytes) + 1
+        7 + methodPayloadSize(consumerTag: consumerTag, exchange: exchange, routingKey: routingKey) + 1
+            + 7 + headerPayloadSize(properties: properties) + 1
     }
+
+    /// class, method, three short strings, delivery-tag, redelivered.
+    @inlinable
+    static func methodPayloadSize(consumerTag: String, exchange: String, routingKey: String) -> Int {
+        4 + 3 + ByteWriter.length(consumerTag, limit: 255) + ByteWriter.length(exchange, limit: 255)
+            + ByteWriter.length(routingKey, limit: 255) + 8 + 1
+    }
+
+    /// class, weight, body size, properties.
+    @inlinable
+    static func headerPayloadSize(properties: ByteBuffer) -> Int { 12 + properties.readableBytes }
 
     /// ``encodePrefix`` into a region reserved for a whole link message. The names are at
     /// most 255 bytes (they arrived as AMQP short strings); longer ones are cut.
     @inlinable
     public static func writePrefix(consumerTag: String, redelivered: Bool, exchange: String, routingKey: String,
                                    properties: ByteBuffer, bodySize: Int, into out: inout ByteWriter) {
-        let names = ByteWriter.length(consumerTag, limit: 255) + ByteWriter.length(exchange, limit: 255)
-            + ByteWriter.length(routingKey, limit: 255)
-        out.write(FrameType.method); out.write(UInt16(0)); out.write(UInt32(4 + 3 + names + 8 + 1))
+        let methodSize = methodPayloadSize(consumerTag: consumerTag, exchange: exchange, routingKey: routingKey)
+        out.write(FrameType.method); out.write(UInt16(0)); out.write(UInt32(methodSize))
         out.write(BasicDeliver.classID); out.write(BasicDeliver.methodID)
         out.write(consumerTag, lengthAs: UInt8.self, limit: 255)
         out.write(UInt64(0))
@@ -40,8 +49,8 @@ public enum DeliveryFrames {
         out.write(exchange, lengthAs: UInt8.self, limit: 255)
         out.write(routingKey, lengthAs: UInt8.self, limit: 255)
         out.write(FrameType.end)
-        out.write(FrameType.header); out.write(UInt16(0)); out.write(UInt32(12 + properties.readableBytes))
-        out.write(UInt16(60)); out.write(UInt16(0)); out.write(UInt64(bodySize))
+        out.write(FrameType.header); out.write(UInt16(0)); out.write(UInt32(headerPayloadSize(properties: properties)))
+        out.write(BasicDeliver.classID); out.write(UInt16(0)); out.write(UInt64(bodySize))
         out.write(properties)
         out.write(FrameType.end)
     }

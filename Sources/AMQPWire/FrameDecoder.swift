@@ -34,6 +34,13 @@ public struct FrameDecoder {
     var received = ReceivedBytes()
     private var state: State = .awaitingHeader
 
+    /// A frame with a payload of `payloadSize` bytes is within frame_max. frame_max counts
+    /// the whole frame (spec 4.9: "the frame-max ... includes the frame header and
+    /// end-byte"), so the payload may be at most frame_max - 8.
+    func fits(_ payloadSize: UInt32) -> Bool {
+        maxFrameSize == 0 || UInt64(payloadSize) + UInt64(FrameType.overhead) <= UInt64(maxFrameSize)
+    }
+
     var isAwaitingHeader: Bool {
         if case .awaitingHeader = state { return true }
         return false
@@ -134,9 +141,7 @@ public struct FrameDecoder {
             // Spec 4.2.3 / RabbitMQ rabbit_reader: an unknown frame type is a frame error.
             throw AMQPWireError(.frameError, "unknown frame type \(type)", channel: channel)
         }
-        // frame_max counts the whole frame (spec 4.9: "the frame-max ... includes the frame
-        // header and end-byte"), so the payload may be at most frame_max - 8.
-        if maxFrameSize != 0 && UInt64(size) + UInt64(FrameType.overhead) > UInt64(maxFrameSize) {
+        if !fits(size) {
             throw AMQPWireError(.frameError,
                                 "frame size \(UInt64(size) + 8) exceeds frame_max \(maxFrameSize)",
                                 channel: channel)

@@ -34,8 +34,7 @@ public enum FrameEncoder {
     /// equal `body.readableBytes`.
     public static func encodeContent(channel: UInt16, method: AMQPMethod, header: ContentHeader,
                                      body: ByteBuffer, frameMax: UInt32, into buffer: inout ByteBuffer) {
-        let maxPayload = frameMax > UInt32(FrameType.overhead)
-            ? Int(frameMax) - FrameType.overhead : Int(UInt32.max)
+        let maxPayload = maxBodyPayload(frameMax)
         buffer.reserveCapacity(minimumWritableBytes: 64 + header.rawProperties.readableBytes
             + body.readableBytes + FrameType.overhead * (body.readableBytes / maxPayload + 1))
         encodeMethod(channel: channel, method, into: &buffer)
@@ -46,8 +45,7 @@ public enum FrameEncoder {
     /// Appends `body` in body frames of at most `frameMax - 8` payload bytes (none for an
     /// empty body); `frameMax` 0 means no limit.
     public static func encodeBody(channel: UInt16, body: ByteBuffer, frameMax: UInt32, into buffer: inout ByteBuffer) {
-        let maxPayload = frameMax > UInt32(FrameType.overhead)
-            ? Int(frameMax) - FrameType.overhead : Int(UInt32.max)
+        let maxPayload = maxBodyPayload(frameMax)
         if body.readableBytes <= maxPayload {
             // One frame, the common case.
             guard body.readableBytes > 0 else { return }
@@ -66,6 +64,11 @@ public enum FrameEncoder {
             offset += n
             remaining -= n
         }
+    }
+
+    /// The most body bytes one frame carries under `frameMax` (0: no limit).
+    private static func maxBodyPayload(_ frameMax: UInt32) -> Int {
+        frameMax > UInt32(FrameType.overhead) ? Int(frameMax) - FrameType.overhead : Int(UInt32.max)
     }
 
     private static func writeFrameHeader(type: UInt8, channel: UInt16, into buffer: inout ByteBuffer) -> Int {

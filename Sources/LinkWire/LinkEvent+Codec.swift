@@ -55,18 +55,7 @@ extension LinkEvent: LinkCodable {
             buffer.writeInteger(code)
             buffer.writeLinkString(text)
         case .deliver(let delivery):
-            buffer.writeInteger(Kind.deliverFrames.rawValue)
-            buffer.writeChannel(delivery.channel)
-            buffer.writeInteger(delivery.tag.value)
-            buffer.writeLinkBool(delivery.noAck)
-            let lengthIndex = buffer.writerIndex
-            buffer.writeInteger(UInt32(0))
-            DeliveryFrames.encodePrefix(
-                consumerTag: delivery.consumerTag, redelivered: delivery.redelivered,
-                exchange: delivery.message.exchange, routingKey: delivery.message.routingKey,
-                properties: delivery.message.properties, bodySize: delivery.message.body.readableBytes, into: &buffer)
-            buffer.setInteger(UInt32(buffer.writerIndex - lengthIndex - 4), at: lengthIndex)
-            buffer.writeLinkBlob(delivery.message.body)
+            buffer.write(size: delivery.encodedSize) { delivery.encode(into: &$0) }  // LinkMessage+Write.swift
         case .encodedDelivery(let delivery):
             buffer.writeInteger(Kind.deliverFrames.rawValue)
             buffer.writeChannel(delivery.channel)

@@ -1,5 +1,6 @@
 // Encoding of router → worker messages. Kind numbers are part of the link format: never
 // reuse one for another meaning.
+import AMQPWire
 import BrokerModel
 import NIOCore
 
@@ -33,14 +34,7 @@ extension LinkRequest: LinkCodable {
             buffer.writeChannel(channel)
             buffer.writeQueueID(queue)
         case .publish(let publish):
-            buffer.writeInteger(Kind.publish.rawValue)
-            buffer.writeChannel(publish.channel)
-            buffer.writeInteger(publish.confirmSequence)
-            buffer.writeLinkString(publish.vhost.name)
-            buffer.writeInteger(UInt16(publish.queues.count))
-            for queue in publish.queues { buffer.writeLinkString(queue.name) }
-            buffer.writeLinkMessage(publish.message)
-            buffer.writeInteger(publish.expiration ?? UInt64.max)
+            buffer.write(size: publish.encodedSize) { publish.encode(into: &$0) }  // LinkMessage+Write.swift
         case .consume(let id, let consume):
             buffer.writeInteger(Kind.consume.rawValue)
             buffer.writeRequestID(id)

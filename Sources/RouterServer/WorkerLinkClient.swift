@@ -34,8 +34,6 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     private var controlStream: HTTP2StreamID?
     private var controlDecoder = LinkMessageDecoder<LinkEvent>()
     private var sinks: [HTTP2StreamID: (sink: WorkerStreamSink, decoder: LinkMessageDecoder<LinkEvent>)] = [:]
-    /// The events of one DATA chunk, decoded before any is dispatched; reused between chunks.
-    private var eventScratch: [LinkEvent] = []
     /// Bytes received on a client connection's stream and not yet given back to its window,
     /// because the client could not take them (invariant 2: a slow consumer stalls only its
     /// own stream).
@@ -189,14 +187,8 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
             }
             guard var entry = sinks[stream] else { return }
             entry.decoder.append(data)
-            // Store the decoder back before dispatching: a sink may end the stream. The
-            // array is kept between calls (taken out, so a nested call gets its own).
-            var events = eventScratch
-            eventScratch = []
-            defer {
-                events.removeAll(keepingCapacity: true)
-                eventScratch = events
-            }
+            // Store the decoder back before dispatching: a sink may end the stream.
+            var events: [LinkEvent] = []
             while let event = try entry.decoder.next() { events.append(event) }
             sinks[stream] = entry
             for event in events { entry.sink.linkEvent(event, from: partition) }

@@ -141,7 +141,8 @@ final class PartitionHost {
             return
         }
         // A run of events for one connection (deliveries, mostly) is written into its
-        // buffer taken out of `pending` once, not looked up per event.
+        // buffer taken out of `pending` once, not looked up per event. It goes back before a
+        // control-stream event: the router's own connection answers on a control stream.
         var open: OpenOutput?
         for (recipient, event) in output.events {
             switch recipient {
