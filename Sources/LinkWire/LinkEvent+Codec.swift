@@ -55,7 +55,7 @@ extension LinkEvent: LinkCodable {
             buffer.writeInteger(code)
             buffer.writeLinkString(text)
         case .deliver(let delivery):
-            buffer.write(size: delivery.encodedSize) { delivery.encode(into: &$0) }  // LinkMessage+Write.swift
+            buffer.writeRegion(delivery)  // LinkMessage+Write.swift
         case .encodedDelivery(let delivery):
             buffer.writeInteger(Kind.deliverFrames.rawValue)
             buffer.writeChannel(delivery.channel)

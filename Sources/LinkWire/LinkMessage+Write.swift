@@ -4,32 +4,47 @@
 import AMQPWire
 import NIOCore
 
+/// A link message written into one reserved region.
+protocol RegionEncoded {
+    /// The kind and the fields, in bytes.
+    var encodedSize: Int { get }
+    /// Writes the kind and the fields: exactly `encodedSize` bytes.
+    func encode(into out: inout ByteWriter)
+}
+
+extension ByteBuffer {
+    /// The kind and the fields (what `LinkCodable.encode(into:)` appends).
+    mutating func writeRegion(_ message: some RegionEncoded) {
+        write(size: message.encodedSize) { message.encode(into: &$0) }
+    }
+
+    /// The length prefix too, in the same region (what `LinkCodable.write(into:)` appends).
+    mutating func writeRegionWithLength(_ message: some RegionEncoded) {
+        let size = message.encodedSize
+        write(size: 4 + size) { out in
+            out.write(UInt32(size))
+            message.encode(into: &out)
+        }
+    }
+}
+
 extension LinkRequest {
     public func write(into buffer: inout ByteBuffer) {
         guard case .publish(let publish) = self else { return writeFieldByField(into: &buffer) }
-        let size = publish.encodedSize
-        buffer.write(size: 4 + size) { out in
-            out.write(UInt32(size))
-            publish.encode(into: &out)
-        }
+        buffer.writeRegionWithLength(publish)
     }
 }
 
 extension LinkEvent {
     public func write(into buffer: inout ByteBuffer) {
         guard case .deliver(let delivery) = self else { return writeFieldByField(into: &buffer) }
-        let size = delivery.encodedSize
-        buffer.write(size: 4 + size) { out in
-            out.write(UInt32(size))
-            delivery.encode(into: &out)
-        }
+        buffer.writeRegionWithLength(delivery)
     }
 }
 
-extension PublishRequest {
+extension PublishRequest: RegionEncoded {
     static let nameLimit = Int(UInt16.max)
 
-    /// The kind and the fields, in bytes.
     var encodedSize: Int {
         var names = ByteWriter.length(vhost.name, limit: Self.nameLimit)
             + ByteWriter.length(message.exchange, limit: Self.nameLimit)
@@ -56,13 +71,12 @@ extension PublishRequest {
     }
 }
 
-extension DeliveryEvent {
+extension DeliveryEvent: RegionEncoded {
     private var prefixSize: Int {
         DeliveryFrames.prefixSize(consumerTag: consumerTag, exchange: message.exchange, routingKey: message.routingKey,
                                   properties: message.properties)
     }
 
-    /// The kind and the fields, in bytes.
     var encodedSize: Int { 1 + 2 + 8 + 1 + 4 + prefixSize + 4 + message.body.readableBytes }
 
     /// The AMQP frames travel as one blob (see `EncodedDelivery`), the body as another.

@@ -34,7 +34,7 @@ extension LinkRequest: LinkCodable {
             buffer.writeChannel(channel)
             buffer.writeQueueID(queue)
         case .publish(let publish):
-            buffer.write(size: publish.encodedSize) { publish.encode(into: &$0) }  // LinkMessage+Write.swift
+            buffer.writeRegion(publish)  // LinkMessage+Write.swift
         case .consume(let id, let consume):
             buffer.writeInteger(Kind.consume.rawValue)
             buffer.writeRequestID(id)
