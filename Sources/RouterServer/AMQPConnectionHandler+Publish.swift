@@ -11,6 +11,11 @@ extension AMQPConnectionHandler {
         if publish.immediate {
             return closeConnection(.notImplemented, "NOT_IMPLEMENTED - immediate=true", classID: 60, methodID: 40)
         }
+        if body.readableBytes > RouterContext.maxMessageSize {
+            let detail = "message size \(body.readableBytes) is larger than configured max size \(RouterContext.maxMessageSize)"
+            return closeChannel(channel, ReplyCode.preconditionFailed.rawValue, ReplyCode.preconditionFailed.replyText(detail),
+                                classID: 60, methodID: 40)
+        }
         blockIfAlarmed()
         services.stats.published &+= 1
         if channel.transaction != nil {

@@ -8,6 +8,9 @@ import NIOCore
 final class RouterContext: Sendable {
     static let maxFrameSize: UInt32 = 131_072
     static let maxChannels: UInt16 = 2047
+    /// The largest body a publish may carry: RabbitMQ's default `max_message_size` (128 MiB).
+    /// Larger bodies close the channel with 406; the assembler's 512 MiB is the frame-level cap.
+    static let maxMessageSize = 128 << 20
     static let handshakeTimeout: TimeAmount = .seconds(10)
     static let closeOkTimeout: TimeAmount = .seconds(3)
 
