@@ -46,12 +46,20 @@ public enum FrameType {
 public enum ProtocolHeader {
     /// `"AMQP" 0 0 9 1`.
     public static let amqp091: [UInt8] = Array("AMQP".utf8) + [0, 0, 9, 1]
+    /// `"AMQP" 1 1 0 9`, the 0-9 header, which some clients (txAMQP with the 0-9-1 spec file)
+    /// send. RabbitMQ's rabbit_reader speaks 0-9-1 to them, and so do we.
+    public static let amqp09: [UInt8] = Array("AMQP".utf8) + [1, 1, 0, 9]
+
+    /// Whether `bytes` is a header answered in AMQP 0-9-1.
+    public static func accepts(_ bytes: [UInt8]) -> Bool {
+        bytes == amqp091 || bytes == amqp09
+    }
 
     /// The outcome of reading a protocol header.
     public enum Match: Hashable, Sendable {
         /// Fewer than 8 bytes are buffered; nothing was consumed.
         case incomplete
-        /// The header is AMQP 0-9-1; its 8 bytes were consumed.
+        /// The header is AMQP 0-9-1 (or 0-9, spoken as 0-9-1); its 8 bytes were consumed.
         case accepted
         /// Any other header; its 8 bytes were consumed. The server must answer with
         /// ``amqp091`` and close the socket (spec 4.2.2).
@@ -61,6 +69,6 @@ public enum ProtocolHeader {
     /// Reads the protocol header from the start of `buffer`.
     public static func match(_ buffer: inout ByteBuffer) -> Match {
         guard let bytes = buffer.readBytes(length: 8) else { return .incomplete }
-        return bytes == amqp091 ? .accepted : .rejected(bytes)
+        return accepts(bytes) ? .accepted : .rejected(bytes)
     }
 }

@@ -148,12 +148,12 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         flush()
     }
 
-    /// Validates "AMQP 0 0 9 1"; a wrong header gets ours back and the socket closes (spec 4.2.2).
+    /// Validates "AMQP 0 0 9 1" (or 0-9's "AMQP 1 1 0 9"); a wrong header gets ours back and
+    /// the socket closes (spec 4.2.2).
     private func checkProtocolHeader(_ bytes: inout ByteBuffer) -> Bool {
         headerBuffer.writeBuffer(&bytes)
         guard headerBuffer.readableBytes >= 8 else { return false }
-        let header = headerBuffer.readBytes(length: 8)!
-        guard header == ProtocolHeader.amqp091 else {
+        if case .rejected(let header) = ProtocolHeader.match(&headerBuffer) {
             logger.info("closing connection: unsupported protocol header \(header)")
             var reply = ByteBuffer()
             reply.writeBytes(ProtocolHeader.amqp091)

@@ -174,7 +174,10 @@ struct FrameCodecTests {
         var good = ByteBuffer(bytes: ProtocolHeader.amqp091 + [1])
         #expect(ProtocolHeader.match(&good) == .accepted)
         #expect(good.readableBytes == 1)
-        var old = ByteBuffer(bytes: Array("AMQP".utf8) + [1, 1, 0, 9])
-        #expect(ProtocolHeader.match(&old) == .rejected(Array("AMQP".utf8) + [1, 1, 0, 9]))
+        // 0-9's header is spoken as 0-9-1, as RabbitMQ does (txAMQP sends it).
+        var zeroNine = ByteBuffer(bytes: Array("AMQP".utf8) + [1, 1, 0, 9])
+        #expect(ProtocolHeader.match(&zeroNine) == .accepted)
+        var zeroEight = ByteBuffer(bytes: Array("AMQP".utf8) + [1, 1, 8, 0])
+        #expect(ProtocolHeader.match(&zeroEight) == .rejected(Array("AMQP".utf8) + [1, 1, 8, 0]))
     }
 }
