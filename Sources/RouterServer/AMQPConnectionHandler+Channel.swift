@@ -8,12 +8,14 @@ import NIOCore
 import RouterCore
 
 extension AMQPConnectionHandler {
+    /// channel.open, limited as RabbitMQ's rabbit_reader limits it: by the number of channels
+    /// open (channel_max counts channels, whatever their numbers), a connection error 530.
     func openChannel(_ number: UInt16) {
-        guard number >= 1, number <= channelMax else {
-            return closeConnection(.channelError, "CHANNEL_ERROR - channel number \(number) out of range 1..\(channelMax)", classID: 20, methodID: 10)
-        }
         guard channels[number] == nil else {
             return closeConnection(.channelError, "CHANNEL_ERROR - second 'channel.open' seen", classID: 20, methodID: 10)
+        }
+        guard channelMax == 0 || channels.count < Int(channelMax) else {
+            return closeConnection(.notAllowed, "NOT_ALLOWED - number of channels opened (\(channels.count)) has reached the negotiated channel_max (\(channelMax))")
         }
         channels[number] = RouterChannel(number: ChannelNumber(number))
         sendMethod(number, .channelOpenOk(ChannelOpenOk()))

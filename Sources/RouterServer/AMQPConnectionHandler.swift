@@ -269,19 +269,25 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         }
         user = credentials.user
         phase = .awaitingTuneOk
-        sendMethod(0, .connectionTune(ConnectionTune(
-            channelMax: RouterContext.maxChannels, frameMax: RouterContext.maxFrameSize,
-            heartbeat: context.heartbeatSeconds)))
+        sendMethod(0, .connectionTune(tune))
+    }
+
+    private var tune: ConnectionTune {
+        ConnectionTune(channelMax: RouterContext.maxChannels, frameMax: RouterContext.maxFrameSize,
+                       heartbeat: context.heartbeatSeconds)
     }
 
     private func handleTuneOk(_ tuneOk: ConnectionTuneOk) {
-        if tuneOk.frameMax != 0, tuneOk.frameMax < 4096 || tuneOk.frameMax > RouterContext.maxFrameSize {
-            return closeConnection(.notAllowed, "NOT_ALLOWED - frame_max=\(tuneOk.frameMax) outside the allowed range 4096..\(RouterContext.maxFrameSize)")
+        let negotiated: TuneNegotiation
+        switch TuneNegotiation.accept(tuneOk, offered: tune) {
+        case .success(let limits): negotiated = limits
+        case .failure(let refused):
+            return closeConnection(refused.code, refused.text, classID: ConnectionTune.classID, methodID: ConnectionTune.methodID)
         }
-        frameMax = tuneOk.frameMax == 0 ? RouterContext.maxFrameSize : tuneOk.frameMax
+        frameMax = negotiated.frameMax
         decoder.maxFrameSize = frameMax
-        channelMax = tuneOk.channelMax == 0 ? RouterContext.maxChannels : min(tuneOk.channelMax, RouterContext.maxChannels)
-        heartbeatSeconds = tuneOk.heartbeat
+        channelMax = negotiated.channelMax
+        heartbeatSeconds = negotiated.heartbeat
         phase = .awaitingOpen
         startHeartbeats()
     }
