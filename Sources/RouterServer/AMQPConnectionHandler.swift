@@ -130,8 +130,13 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
                 }
                 guard let frame = try decoder.nextFrame() else { break }
                 if phase == .closing {
-                    // Spec: after sending close, discard everything but close-ok.
-                    if case .method(0, .connectionCloseOk) = frame { closeSocket() }
+                    // Spec: after sending close, discard everything but close-ok, and answer a
+                    // close sent at the same time with close-ok.
+                    switch frame {
+                    case .method(0, .connectionCloseOk): closeSocket()
+                    case .method(0, .connectionClose): sendMethod(0, .connectionCloseOk(ConnectionCloseOk()))
+                    default: break
+                    }
                     continue
                 }
                 guard let command = try assembler.process(frame) else { continue }
@@ -240,8 +245,13 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         case (_, .connectionClose(let close)):
             logger.info("client closed connection", metadata: ["code": "\(close.replyCode)", "text": "\(close.replyText)"])
             sendMethod(0, .connectionCloseOk(ConnectionCloseOk()))
+            phase = .closing
             flush()
-            closeSocket()
+            releaseWorkers()
+            // As RabbitMQ does, the socket stays open, its input discarded, until the client
+            // closes it (or a timeout): closing first would answer whatever the client still
+            // sends (a second close, a heartbeat) with a reset, which can destroy the close-ok.
+            closeSocket(after: RouterContext.closeOkTimeout)
         case (_, .connectionCloseOk):
             closeSocket()
         case (.open, .connectionBlocked), (.open, .connectionUnblocked):
@@ -329,7 +339,10 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         phase = .closing
         flush()
         releaseWorkers()
-        let delay: TimeAmount = wasHandshaking ? .milliseconds(100) : RouterContext.closeOkTimeout
+        closeSocket(after: wasHandshaking ? .milliseconds(100) : RouterContext.closeOkTimeout)
+    }
+
+    private func closeSocket(after delay: TimeAmount) {
         channelContext?.eventLoop.scheduleTask(in: delay) { [weak self] in self?.closeSocket() }
     }
 

@@ -49,11 +49,14 @@ final class RouterContext: Sendable {
             "direct_reply_to": .bool(true),
         ]
         let properties: FieldTable = [
-            "product": .longString(Array("broker".utf8)),
-            "version": .longString(Array(BrokerVersion.string.utf8)),
+            // RabbitMQ's product and version: clients switch behaviour on them (amqp091-go's
+            // own tests expect 540 for basic.recover requeue=false only from "RabbitMQ").
+            // Which broker this really is goes in `information`.
+            "product": .longString(Array("RabbitMQ".utf8)),
+            "version": .longString(Array(BrokerVersion.rabbitmq.utf8)),
             "platform": .longString(Array("Swift".utf8)),
             "copyright": .longString(Array("The broker authors".utf8)),
-            "information": .longString(Array("A RabbitMQ-compatible AMQP 0-9-1 broker".utf8)),
+            "information": .longString(Array("broker \(BrokerVersion.string): a RabbitMQ-compatible AMQP 0-9-1 broker".utf8)),
             "capabilities": .table(capabilities),
         ]
         connectionStart = ConnectionStart(
@@ -68,6 +71,10 @@ final class RouterContext: Sendable {
 
 public enum BrokerVersion {
     public static let string = "0.1.0"
+    /// The RabbitMQ release whose behaviour the broker follows. Clients, tools and client test
+    /// suites read a RabbitMQ version (and the product "RabbitMQ") to pick features, so this is
+    /// what connection.start and the management API's rabbitmq_version report.
+    public static let rabbitmq = "3.10.8"
 }
 
 /// The broker's users. Until users are persisted (durability issue), the router is started

@@ -76,3 +76,28 @@ def test_go_amqp091(amqpcheck, cluster, scenario):
     if EXTERNAL_PORT and scenario in NOT_ON_RABBITMQ_310:
         pytest.skip(NOT_ON_RABBITMQ_310[scenario])
     run_scenario(amqpcheck, cluster, scenario)
+
+
+def test_amqp091_go_own_integration_suite_passes(cluster):
+    """amqp091-go's own integration tests (integration_test.go and the others built with the
+    `integration` tag, shipped in Debian's package), run against the cluster as its authors run
+    them against RabbitMQ: 116 tests, including two concurrent Close calls, basic.recover with
+    requeue=false (540), basic.get with x-message-ttl, nack multiple+requeue, and goleak's check
+    that no connection is left half-closed."""
+    go = shutil.which("go")
+    if go is None or not os.path.isdir(LIBRARY):
+        pytest.fail(f"amqp091-go and Go are needed: {INSTALL_HINT}")
+    workdir = tempfile.mkdtemp(prefix="amqp091-suite-")
+    env = dict(os.environ, GO111MODULE="off", GOPATH=GOPATH, GOPROXY="off", GOFLAGS="",
+               GOCACHE=os.path.join(workdir, "cache"), CGO_ENABLED="0",
+               AMQP_URL=f"amqp://guest:guest@127.0.0.1:{cluster.port}/")
+    try:
+        out = subprocess.run([go, "test", "-tags", "integration", "-count=1", "-timeout", "240s", "-v",
+                              "github.com/rabbitmq/amqp091-go"],
+                             env=env, cwd=workdir, capture_output=True, text=True, timeout=400)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    failed = [line for line in out.stdout.splitlines() if line.startswith("--- FAIL")]
+    assert out.returncode == 0 and not failed, f"amqp091-go's suite failed: {failed}\n{out.stdout[-6000:]}{out.stderr[-2000:]}"
+    passed = sum(1 for line in out.stdout.splitlines() if line.startswith("--- PASS"))
+    assert passed >= 100, f"only {passed} tests passed:\n{out.stdout[-3000:]}"

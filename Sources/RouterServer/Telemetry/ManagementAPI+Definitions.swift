@@ -54,7 +54,7 @@ extension ManagementAPI {
                 }
             }
             var document: [(key: String, value: JSON)] = [
-                ("rabbit_version", .string(Self.rabbitmqVersion)), ("rabbitmq_version", .string(Self.rabbitmqVersion)),
+                ("rabbit_version", .string(BrokerVersion.rabbitmq)), ("rabbitmq_version", .string(BrokerVersion.rabbitmq)),
                 ("product_name", "broker"), ("product_version", .string(BrokerVersion.string)),
             ]
             if vhostName == nil {

@@ -16,8 +16,6 @@ import NIOCore
 import NIOHTTP1
 
 extension ManagementAPI {
-    static let rabbitmqVersion = "3.10.8"
-
     func routeOverview(_ call: Call) -> EventLoopFuture<HTTPReply>? {
         if call.match(.GET, "overview") != nil { return overview() }
         if call.match(.GET, "nodes") != nil { return nodes().map { Self.ok(.array($0)) } }
@@ -82,14 +80,14 @@ extension ManagementAPI {
                  "ip_address": .string(listener.ipAddress), "port": .int(listener.port)]
             }
             let overview: JSON = [
-                "management_version": .string(Self.rabbitmqVersion),
+                "management_version": .string(BrokerVersion.rabbitmq),
                 "rates_mode": "basic",
                 "exchange_types": .array(["direct", "fanout", "headers", "topic", "x-delayed-message"].map { name in
                     ["name": .string(name), "description": "", "enabled": true]
                 }),
                 "product_version": .string(BrokerVersion.string),
                 "product_name": "broker",
-                "rabbitmq_version": .string(Self.rabbitmqVersion),
+                "rabbitmq_version": .string(BrokerVersion.rabbitmq),
                 "cluster_name": .string(Self.nodeName),
                 "disable_stats": false,
                 "message_stats": withRates(counters.map { ($0.0, JSON.int($0.1)) }),
