@@ -34,11 +34,14 @@ public struct FrameDecoder {
     var received = ReceivedBytes()
     private var state: State = .awaitingHeader
 
-    /// A frame with a payload of `payloadSize` bytes is within frame_max. frame_max counts
-    /// the whole frame (spec 4.9: "the frame-max ... includes the frame header and
-    /// end-byte"), so the payload may be at most frame_max - 8.
+    /// A frame with a payload of `payloadSize` bytes is accepted under frame_max. frame_max
+    /// counts the whole frame (spec 4.9: "the frame-max ... includes the frame header and
+    /// end-byte"), so the payload should be at most frame_max - 8; but pamqp-based clients
+    /// (amqpstorm, rabbitpy, aiorabbit) cut bodies into frame_max-byte payloads, and RabbitMQ
+    /// allows for that with an 8-byte fudge (rabbit_reader's FRAME_SIZE_FUDGE). So do we:
+    /// a payload of up to frame_max bytes is accepted. Frames we send keep the strict limit.
     func fits(_ payloadSize: UInt32) -> Bool {
-        maxFrameSize == 0 || UInt64(payloadSize) + UInt64(FrameType.overhead) <= UInt64(maxFrameSize)
+        maxFrameSize == 0 || UInt64(payloadSize) <= UInt64(maxFrameSize)
     }
 
     var isAwaitingHeader: Bool {
@@ -143,7 +146,7 @@ public struct FrameDecoder {
         }
         if !fits(size) {
             throw AMQPWireError(.frameError,
-                                "frame size \(UInt64(size) + 8) exceeds frame_max \(maxFrameSize)",
+                                "frame size \(UInt64(size) + 8) exceeds frame_max \(maxFrameSize) (a payload of \(size) bytes; at most \(maxFrameSize) are accepted)",
                                 channel: channel)
         }
     }

@@ -57,13 +57,24 @@ struct FrameCodecTests {
     @Test("an oversize frame is rejected as soon as its header arrives")
     func oversizeRejectedAfterHeader() {
         var decoder = FrameDecoder(maxFrameSize: 4096)
-        // payload 4089 + 8 = 4097 > 4096; only the 7 header bytes are given.
-        decoder.append(ByteBuffer(hex: "03000100000ff9"))
+        // A payload of 4097 bytes, beyond even RabbitMQ's 8-byte fudge; only the 7 header
+        // bytes are given.
+        decoder.append(ByteBuffer(hex: "03000100001001"))
         let error = wireError { () throws(AMQPWireError) in try decoder.nextFrame() }
         #expect(error?.code == .frameError)
         #expect(error?.channel == 1)
         // The decoder stays failed.
         #expect(wireError { () throws(AMQPWireError) in try decoder.nextFrame() } == error)
+    }
+
+    @Test("a payload of frame_max bytes (pamqp's cut, RabbitMQ's fudge) is accepted, one more is not")
+    func fudgedFrameMax() throws {
+        let body = ByteBuffer(repeating: 7, count: 4096)
+        let frames = try decodeFrames(encodeFrames([.body(channel: 1, body)]), chunk: 1000, maxFrameSize: 4096)
+        #expect(frames == [.body(channel: 1, body)])
+        var decoder = FrameDecoder(maxFrameSize: 4096)
+        decoder.append(encodeFrames([.body(channel: 1, ByteBuffer(repeating: 7, count: 4097))]))
+        #expect(wireError { () throws(AMQPWireError) in try decoder.nextFrame() }?.code == .frameError)
     }
 
     @Test("a frame of exactly frame_max is accepted")
