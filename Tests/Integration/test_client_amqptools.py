@@ -109,3 +109,35 @@ def test_errors_reach_rabbitmq_c_with_rabbitmqs_codes_and_texts(amqp_tools, clus
     out = subprocess.run(["amqp-get", "-u", url(cluster) + "/no-such-vhost", "-q", "x"], capture_output=True, text=True, timeout=30)
     assert out.returncode != 0
     assert "530" in out.stderr and "NOT_ALLOWED" in out.stderr
+
+
+# --- rabbitmq-c as a library (librabbitmq-dev): clients/c/rmqc_check.c ------------------------
+
+RMQC_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "clients", "c", "rmqc_check.c")
+RMQC_HINT = "apt-get install gcc pkg-config librabbitmq-dev (or run Deploy/install-deps.sh)"
+
+
+@pytest.fixture(scope="session")
+def rmqc_check():
+    """rmqc_check.c compiled against Debian's rabbitmq-c."""
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "librabbitmq"], capture_output=True, text=True)
+    if shutil.which("gcc") is None or flags.returncode != 0:
+        pytest.fail(f"cannot build against rabbitmq-c: {RMQC_HINT}")
+    workdir = tempfile.mkdtemp(prefix="rmqc-check-")
+    binary = os.path.join(workdir, "rmqc_check")
+    build = subprocess.run(["gcc", "-O2", "-o", binary, RMQC_SOURCE, *flags.stdout.split()],
+                           capture_output=True, text=True, timeout=120)
+    if build.returncode != 0:
+        pytest.fail(f"gcc {RMQC_SOURCE} failed:\n{build.stderr}")
+    yield binary
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.mark.parametrize("count,sizes", [
+    (3000, [16, 1000, 131064, 131065, 300_000]),  # small ones, both sides of frame_max, several frames
+    (3, [4 << 20]),                                # the issue's 4 MB message
+], ids=["mixed", "4MB"])
+def test_rabbitmq_c_consumes_with_no_ack_exactly_what_was_published(cluster, rmqc_check, count, sizes):
+    out = subprocess.run([rmqc_check, str(cluster.port), str(count), *map(str, sizes)],
+                         capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0 and "ok rabbitmq-c" in out.stdout, out.stdout + out.stderr
