@@ -30,6 +30,7 @@ public struct PerfOptions: Sendable {
     public var timeout: Double?
     public var json = false
     public var keepQueues = false
+    public var backlog = false
 
     public init() {}
 }
@@ -83,6 +84,9 @@ public struct PerfConfig: Sendable, Hashable {
     public var timeout: Double
     public var json: Bool
     public var keepQueues: Bool
+    /// Fill the queues first: consumers start once every message is published (and
+    /// confirmed), and the receive rate is that of draining the backlog.
+    public var backlog: Bool
 
     /// The smallest body: 8-byte send timestamp, 2-byte producer id, 2-byte sequence.
     public static let minimumSize = PerfStamp.size
@@ -160,6 +164,11 @@ public struct PerfConfig: Sendable, Hashable {
         }
         json = o.json
         keepQueues = o.keepQueues
+        if o.backlog {
+            guard case .count = stop else { throw PerfConfigError("--backlog needs --count (the messages to fill the queues with)") }
+            guard o.consumers >= 1 else { throw PerfConfigError("--backlog needs at least one consumer to drain the queues") }
+        }
+        backlog = o.backlog
     }
 
     /// `perf-q-<i>`.

@@ -17,9 +17,7 @@ extension PerfSession {
             if config.prefetch > 0 {
                 try await call(connection, .basicQos(BasicQos(prefetchCount: UInt16(config.prefetch))))
             }
-            try await call(connection, .basicConsume(BasicConsume(
-                queue: PerfConfig.queueName(config.queue(ofConsumer: c)), consumerTag: "perf-c-\(c)",
-                noAck: config.ackMode == .auto)))
+            if !config.backlog { try await startConsuming(connection, index: c) }
         }
         for p in 0..<config.producers {
             let connection = try await connect("producer \(p)")
@@ -46,6 +44,12 @@ extension PerfSession {
         }
         _ = try? await wait(control.onLoopFuture { $0.close() }, "closing the setup connection")
         return summary
+    }
+
+    private func startConsuming(_ connection: PerfConnection, index c: Int) async throws {
+        try await call(connection, .basicConsume(BasicConsume(
+            queue: PerfConfig.queueName(config.queue(ofConsumer: c)), consumerTag: "perf-c-\(c)",
+            noAck: config.ackMode == .auto)))
     }
 
     private func declareTopology(on control: PerfConnection) async throws {
@@ -81,7 +85,8 @@ extension PerfSession {
 
     /// Publishes until the stop condition, printing a live line every second.
     private func measure() async throws -> PerfSummary {
-        let start = MonotonicClock.nanoseconds()
+        var start = MonotonicClock.nanoseconds()
+        var fillSeconds: Double?
         let cpuStart = ProcessCPU.seconds()
         for connection in producers {
             connection.channel.eventLoop.execute { connection.handler.startPublishing(startNanos: start) }
@@ -102,6 +107,15 @@ extension PerfSession {
             }
             if case .count = config.stop {
                 let p = try await snapshot(producers, takeLatency: false)
+                if config.backlog, fillSeconds == nil, p.allSatisfy(\.finishedPublishing) {
+                    // Filled: the drain is measured from the consumers' start.
+                    fillSeconds = Double(now - start) / 1e9
+                    console.live("filled \(PerfFormat.count(p.reduce(0) { $0 + $1.sent })) msg in \(PerfFormat.fixed(fillSeconds!, 2)) s; draining")
+                    for (c, connection) in consumers.enumerated() { try await startConsuming(connection, index: c) }
+                    start = MonotonicClock.nanoseconds()
+                    (lastTick, lastSent, lastReceived) = (start, p.reduce(0) { $0 + $1.sent }, 0)
+                    continue
+                }
                 let c = try await snapshot(consumers, takeLatency: false)
                 let received = c.reduce(0) { $0 + $1.received }
                 let expected = config.expectedDeliveries(sent: p.map { Int($0.sent) })
@@ -144,6 +158,6 @@ extension PerfSession {
             confirmed: config.confirm > 0 ? p.reduce(0) { $0 + $1.acked } : nil,
             nacked: config.confirm > 0 ? p.reduce(0) { $0 + $1.nacked } : nil,
             outOfOrder: c.reduce(0) { $0 + $1.outOfOrder },
-            seconds: Double(end - start) / 1e9, latency: latency.summary, cpuSeconds: cpu)
+            seconds: Double(end - start) / 1e9, fillSeconds: fillSeconds, latency: latency.summary, cpuSeconds: cpu)
     }
 }

@@ -10,14 +10,19 @@ public struct PerfSummary: Sendable, Hashable {
     public var nacked: UInt64?
     /// Deliveries that arrived out of publish order or twice (see ``SequenceTracker``).
     public var outOfOrder: UInt64
-    /// Seconds from the first publish to the end of the measurement.
+    /// Seconds from the first publish to the end of the measurement; with `--backlog`, from
+    /// the consumers' start to the last delivery (the drain).
     public var seconds: Double
+    /// With `--backlog`: seconds from the first publish until every message was published.
+    public var fillSeconds: Double?
     public var latency: LatencySummary?
     /// User + system CPU seconds this process spent during the measurement.
     public var cpuSeconds: Double
 
     public init(sent: UInt64, received: UInt64, confirmed: UInt64? = nil, nacked: UInt64? = nil,
-                outOfOrder: UInt64 = 0, seconds: Double, latency: LatencySummary?, cpuSeconds: Double) {
+                outOfOrder: UInt64 = 0, seconds: Double, fillSeconds: Double? = nil, latency: LatencySummary?,
+                cpuSeconds: Double) {
+        self.fillSeconds = fillSeconds
         self.sent = sent
         self.received = received
         self.confirmed = confirmed
@@ -28,7 +33,10 @@ public struct PerfSummary: Sendable, Hashable {
         self.cpuSeconds = cpuSeconds
     }
 
-    public var sendRate: Double { seconds > 0 ? Double(sent) / seconds : 0 }
+    public var sendRate: Double {
+        let publishing = fillSeconds ?? seconds
+        return publishing > 0 ? Double(sent) / publishing : 0
+    }
     public var receiveRate: Double { seconds > 0 ? Double(received) / seconds : 0 }
 
     /// The tool's own CPU per message: per message received, or per message sent when
@@ -41,7 +49,11 @@ public struct PerfSummary: Sendable, Hashable {
     /// The closing summary, several lines.
     public func text() -> String {
         var lines: [String] = []
-        lines.append("sent \(PerfFormat.count(sent)) msg, received \(PerfFormat.count(received)) msg in \(PerfFormat.fixed(seconds, 2)) s")
+        if let fillSeconds {
+            lines.append("filled \(PerfFormat.count(sent)) msg in \(PerfFormat.fixed(fillSeconds, 2)) s, then drained \(PerfFormat.count(received)) msg in \(PerfFormat.fixed(seconds, 2)) s")
+        } else {
+            lines.append("sent \(PerfFormat.count(sent)) msg, received \(PerfFormat.count(received)) msg in \(PerfFormat.fixed(seconds, 2)) s")
+        }
         lines.append("send rate \(PerfFormat.count(UInt64(sendRate.rounded()))) msg/s, receive rate \(PerfFormat.count(UInt64(receiveRate.rounded()))) msg/s")
         if let confirmed, let nacked {
             lines.append("confirmed \(PerfFormat.count(confirmed)), nacked \(PerfFormat.count(nacked))")
@@ -65,6 +77,7 @@ public struct PerfSummary: Sendable, Hashable {
             "\"seconds\":\(PerfFormat.fixed(seconds, 3))",
             "\"send_rate\":\(PerfFormat.fixed(sendRate, 1))", "\"receive_rate\":\(PerfFormat.fixed(receiveRate, 1))",
         ]
+        if let fillSeconds { fields.append("\"fill_seconds\":\(PerfFormat.fixed(fillSeconds, 3))") }
         if let l = latency {
             fields.append("\"latency_us\":{\"p50\":\(l.p50),\"p95\":\(l.p95),\"p99\":\(l.p99),\"p999\":\(l.p999),\"max\":\(l.max)}")
         } else {

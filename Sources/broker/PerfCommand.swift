@@ -74,6 +74,9 @@ struct PerfCommand: AsyncParsableCommand {
     @Flag(help: "Leave the queues (and perf-x) in place at the end.")
     var keepQueues = false
 
+    @Flag(help: "With --count: fill the queues first, then start the consumers; the receive rate is the backlog's drain (use --confirm so the fill is complete).")
+    var backlog = false
+
     func makeConfig() throws -> PerfConfig {
         var o = PerfOptions()
         o.uri = uri
@@ -95,6 +98,7 @@ struct PerfCommand: AsyncParsableCommand {
         o.timeout = timeout
         o.json = json
         o.keepQueues = keepQueues
+        o.backlog = backlog
         do {
             return try PerfConfig(validating: o)
         } catch {
