@@ -54,15 +54,18 @@ public enum FrameEncoder {
             buffer.writeInteger(FrameType.end)
             return
         }
-        var offset = body.readerIndex
-        var remaining = body.readableBytes
-        while remaining > 0 {
-            let n = min(remaining, maxPayload)
-            buffer.writeMultipleIntegers(FrameType.body, channel, UInt32(truncatingIfNeeded: n))
-            buffer.writeImmutableBuffer(body.getSlice(at: offset, length: n)!)
-            buffer.writeInteger(FrameType.end)
-            offset += n
-            remaining -= n
+        // Copied from the body's bytes, not through slices: a ByteBuffer slice that starts
+        // beyond 16 MiB is itself a copy (NIO keeps slice offsets in 24 bits).
+        buffer.reserveCapacity(minimumWritableBytes: body.readableBytes + (body.readableBytes / maxPayload + 1) * FrameType.overhead)
+        body.withUnsafeReadableBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let n = min(bytes.count - offset, maxPayload)
+                buffer.writeMultipleIntegers(FrameType.body, channel, UInt32(truncatingIfNeeded: n))
+                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + n)]))
+                buffer.writeInteger(FrameType.end)
+                offset += n
+            }
         }
     }
 

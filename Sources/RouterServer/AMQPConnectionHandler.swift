@@ -259,7 +259,19 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         case (.open, .connectionUpdateSecret(let update)):
             updateSecret(update)
         default:
-            closeConnection(.commandInvalid, "COMMAND_INVALID - unexpected method \(method.name) on channel 0", method: method)
+            // rabbit_reader's handle_method0 fallback, word for word.
+            closeConnection(.channelError, "CHANNEL_ERROR - unexpected method in connection state \(rabbitState)", method: method)
+        }
+    }
+
+    /// The connection state as RabbitMQ names it in its errors.
+    private var rabbitState: String {
+        switch phase {
+        case .awaitingProtocolHeader, .awaitingStartOk: return "starting"
+        case .awaitingTuneOk: return "tuning"
+        case .awaitingOpen: return "opening"
+        case .open: return "running"
+        case .closing, .closed: return "closing"
         }
     }
 

@@ -97,6 +97,14 @@ def test_a_second_channel_open_is_504(cluster):
     conn.sock.close()
 
 
+def test_channel_open_on_channel_0_is_504(cluster):
+    conn, _ = handshake(cluster.port, 10)
+    open_connection(conn)
+    conn.send_method(0, 20, 10, shortstr(""))
+    assert connection_close(conn) == (504, "CHANNEL_ERROR - unexpected method in connection state running", 20, 10)
+    conn.sock.close()
+
+
 def test_a_method_on_a_channel_never_opened_is_504(cluster):
     conn, _ = handshake(cluster.port, 10)
     open_connection(conn)
