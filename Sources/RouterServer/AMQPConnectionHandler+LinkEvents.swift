@@ -18,11 +18,11 @@ extension AMQPConnectionHandler {
         case .accepted(let number, let sequence):
             guard let channel = channels[number.value], channel.phase == .open else { return }
             channel.confirms?.accepted(sequence, by: partition)
-            emitConfirms(channel)
+            confirmsDue(on: channel)
         case .rejected(let number, let sequence):
             guard let channel = channels[number.value], channel.phase == .open else { return }
             channel.confirms?.rejected(sequence, by: partition)
-            emitConfirms(channel)
+            confirmsDue(on: channel)
         case .consumerCancelled(let number, let tag):
             guard let channel = channels[number.value], channel.phase == .open,
                   channel.consumers.removeValue(forKey: tag) != nil else { return }

@@ -170,6 +170,25 @@ extension AMQPConnectionHandler {
         return .success(UInt64(value))
     }
 
+    /// A worker's answers made confirms due on `channel`: they go out at the flush, so that
+    /// the answers of one read (often hundreds) become one `basic.ack multiple=true`, as
+    /// RabbitMQ coalesces them, instead of a frame each.
+    func confirmsDue(on channel: RouterChannel) {
+        guard !channel.confirmsDue else { return }
+        channel.confirmsDue = true
+        channelsWithConfirmsDue.append(channel)
+        scheduleFlush()
+    }
+
+    func emitDueConfirms() {
+        guard !channelsWithConfirmsDue.isEmpty else { return }
+        for channel in channelsWithConfirmsDue {
+            channel.confirmsDue = false
+            if channel.phase == .open { emitConfirms(channel) }
+        }
+        channelsWithConfirmsDue.removeAll(keepingCapacity: true)
+    }
+
     /// Sends the confirms that became due, coalesced by the tracker.
     func emitConfirms(_ channel: RouterChannel) {
         // Counts read as integers: holding a copy of the tracker would make the drain copy it.

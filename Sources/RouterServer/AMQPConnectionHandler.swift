@@ -59,6 +59,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     var streams: WorkerStreams
     var clientOutbound = ByteBuffer()
     var flushScheduled = false
+    /// Channels whose confirms are sent at the next flush (see `RouterChannel.confirmsDue`).
+    var channelsWithConfirmsDue: [RouterChannel] = []
 
     var lastReceived = NIODeadline.now()
     var lastSent = NIODeadline.now()
@@ -474,6 +476,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     /// One write to the client and one hand-off per worker stream, per tick.
     func flush() {
         flushScheduled = false
+        emitDueConfirms()
         var handedOff = false
         for index in streams.outbound.indices where streams.outbound[index].readableBytes > 0 {
             if let stream = streams[PartitionID(index)] { links[index].send(streams.outbound[index], on: stream) }

@@ -31,6 +31,9 @@ final class RouterChannel {
     var replyConsumer: ReplyConsumer?
     var tags = DeliveryTagMap()
     var confirms: ConfirmTracker?
+    /// Workers accepted publishes since the last flush; their confirms go out at the flush,
+    /// coalesced into as few `multiple` frames as the tracker allows.
+    var confirmsDue = false
     /// The last queue declared on the channel: an empty queue name in later methods means it.
     var lastQueue: QueueName?
     /// Partitions this channel has sent anything to (they learn when it closes).

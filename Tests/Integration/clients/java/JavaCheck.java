@@ -50,6 +50,8 @@ public class JavaCheck {
             if (!ch.waitForConfirms(30_000)) fail(scenario, "not every publish was confirmed");
             if (acked[0] != count) fail(scenario, "highest confirmed " + acked[0]);
             System.out.println("confirm frames for " + count + " publishes: " + ackFrames[0]);
+            // RabbitMQ 3.10 sends about 1,200 here, most with multiple=true.
+            if (ackFrames[0] > count / 2) fail(scenario, ackFrames[0] + " confirm frames for " + count + " publishes: not coalesced");
 
             Channel consumer = conn.createChannel();
             consumer.basicQos(100);
