@@ -26,10 +26,10 @@ extension PartitionEngine {
 
     /// Reports channels whose oldest unacked delivery is older than its queue's consumer
     /// timeout, once per channel; the router closes them (RabbitMQ looks at the oldest one
-    /// too). Checked every `timeoutCheckInterval` milliseconds, not on every tick.
+    /// too). Checked every `consumerTimeoutCheckInterval` milliseconds, not on every tick.
     mutating func checkConsumerTimeouts(into output: inout EngineOutput) {
         guard now >= nextTimeoutCheck else { return }
-        nextTimeoutCheck = now &+ Self.timeoutCheckInterval
+        nextTimeoutCheck = now &+ Self.consumerTimeoutCheckInterval
         for (connection, state) in connections {
             for channel in state.channels.values where !channel.timedOut {
                 guard let oldest = channel.unacked.first else { continue }
@@ -42,7 +42,8 @@ extension PartitionEngine {
         }
     }
 
-    static let timeoutCheckInterval: UInt64 = 100
+    /// How often consumer timeouts are checked (milliseconds).
+    public static let consumerTimeoutCheckInterval: UInt64 = 100
 }
 
 extension PartitionEngine {

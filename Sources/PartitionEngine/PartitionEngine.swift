@@ -55,9 +55,13 @@ public struct PartitionEngine {
     /// outside: the engine reads no clock of its own).
     public var now: UInt64 = 0
 
-    /// Whether the worker should call `tick` periodically: something can expire or fall
-    /// due, or a connection may hold unacked deliveries that can time out.
-    public var needsTicks: Bool { !timedQueues.isEmpty || !delayed.isEmpty || !connections.isEmpty }
+    /// Something can expire or fall due: the worker should call `tick` every few
+    /// milliseconds.
+    public var hasTimers: Bool { !timedQueues.isEmpty || !delayed.isEmpty }
+
+    /// A connection may hold unacked deliveries that can time out: `tick` is needed now and
+    /// then (consumer timeouts are checked at most every ``consumerTimeoutCheckInterval`` ms).
+    public var hasConnections: Bool { !connections.isEmpty }
 
     /// RabbitMQ's default consumer timeout: 30 minutes.
     public static let defaultConsumerTimeout: UInt64 = 1_800_000

@@ -32,13 +32,15 @@ final class LoopServices: @unchecked Sendable {
         self.links = links
     }
 
-    /// Measures how late a 100 ms timer fires: the loop's lag, for telemetry.
+    /// Measures how late a timer fires: the loop's lag, for telemetry. Once a second, so an
+    /// idle router is hardly ever woken.
     func startLagProbe() {
+        let interval = TimeAmount.seconds(1)
         var expected = NIODeadline.now() + .milliseconds(100)
-        eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(100)) { [self] _ in
+        eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: interval) { [self] _ in
             let now = NIODeadline.now()
             stats.loopLag.observe(seconds: Double(max(0, (now - expected).nanoseconds)) / 1e9)
-            expected = now + .milliseconds(100)
+            expected = now + interval
         }
     }
 

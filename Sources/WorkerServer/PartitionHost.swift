@@ -34,8 +34,11 @@ final class PartitionHost {
     /// Encoded events waiting for the next flush, per stream.
     private var pending: [StreamRef: ByteBuffer] = [:]
     private var flushScheduled = false
-    /// How late the 10 ms clock tick ran: the event loop's lag.
+    /// How late the clock tick ran: the event loop's lag.
     private(set) var loopLag = LatencyBuckets()
+    /// The next clock tick, when one is armed: when it is due, and the interval (ms) it was
+    /// armed with.
+    private var clock: (task: Scheduled<Void>, due: NIODeadline, interval: Int64)?
 
     struct StreamRef: Hashable {
         let session: ObjectIdentifier
@@ -106,20 +109,45 @@ final class PartitionHost {
     }
 
     /// Message TTLs, queue expiry, delayed messages and consumer timeouts: a cheap check
-    /// every few milliseconds, and nothing at all while nothing can expire.
+    /// every 10 ms while something can expire or fall due, otherwise once a second
+    /// (consumer timeouts, which RabbitMQ checks once a minute, and the event-loop lag), so
+    /// an idle worker is hardly ever woken. Re-armed after every batch of work
+    /// (``dispatchOutput()``): a request that creates a timer brings the tick forward.
+    func armClock() {
+        let interval: Int64 = engine.hasTimers || !paused.isEmpty || storeFailing ? 10 : 1000
+        // Armed already, as often as needed or more: nothing to do (no clock read).
+        if let armed = clock, armed.interval <= interval { return }
+        let due = NIODeadline.now() + .milliseconds(interval)
+        if let armed = clock {
+            if armed.due <= due { return }
+            armed.task.cancel()
+        }
+        scheduleTick(due: due, interval: interval)
+    }
+
+    private func scheduleTick(due: NIODeadline, interval: Int64) {
+        let task = eventLoop.scheduleTask(deadline: due) { [self] in
+            clock = nil
+            tick(due: due)
+        }
+        clock = (task, due, interval)
+    }
+
+    /// The first tick comes 10 ms after start, so the lag is measured from the start.
     func startClock() {
-        var expected = NIODeadline.now() + .milliseconds(10)
-        eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(10), delay: .milliseconds(10)) { [self] _ in
-            let now = NIODeadline.now()
-            loopLag.observe(seconds: Double(max(0, (now - expected).nanoseconds)) / 1e9)
-            expected = now + .milliseconds(10)
-            if !paused.isEmpty { resumeDrainedConnections() }
-            if storeFailing { scheduleFlush() }
-            guard engine.needsTicks else { return }
+        scheduleTick(due: NIODeadline.now() + .milliseconds(10), interval: 10)
+    }
+
+    private func tick(due: NIODeadline) {
+        let now = NIODeadline.now()
+        loopLag.observe(seconds: Double(max(0, (now - due).nanoseconds)) / 1e9)
+        if !paused.isEmpty { resumeDrainedConnections() }
+        if storeFailing { scheduleFlush() }
+        if engine.hasTimers || engine.hasConnections {
             engine.now = Self.milliseconds()
             engine.tick(into: &output)
-            dispatchOutput()
         }
+        dispatchOutput()
     }
 
     /// The client connection is gone (its stream ended or was reset, or the link dropped).
@@ -134,6 +162,7 @@ final class PartitionHost {
     }
 
     func dispatchOutput() {
+        defer { armClock() }
         guard !output.events.isEmpty else {
             // E.g. the removal records of acks. A store that cannot write is retried on the
             // clock tick instead, not in a loop.
