@@ -82,6 +82,12 @@ def scenarios(ack_every):
         Scenario("f", "fanout to 8 queues: 1 producer, 8 consumers, 16 B, autoack",
                  ["--producers", "1", "--consumers", "8", "--queues", "8", "--exchange-type", "fanout",
                   "--size", "16", "--autoack"], chart=("fanout", "1→8 queues")),
+        # Fill, then drain: the consumers start only when 4 x 50,000 messages are confirmed;
+        # the delivered rate is the drain's (`broker perf --backlog`).
+        Scenario("g", "backlog: 4 queues filled with 50,000 x 1 KB each, drained by 4 consumers acking each, prefetch 100",
+                 ["--producers", "4", "--consumers", "4", "--queues", "4", "--size", "1024", "--count", "200000",
+                  "--confirm", "500", "--backlog", "--multi-ack-every", "1", "--prefetch", "100"],
+                 chart=("backlog drain", "1 KB, ack each")),
     ]
 
 
@@ -1079,7 +1085,7 @@ def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=float, default=10, help="seconds per perf run (default 10)")
     ap.add_argument("--runs", type=int, default=3, help="alternating rounds; medians are reported (default 3)")
-    ap.add_argument("--scenarios", default="a,b,c,d,e,f", help="which scenarios (default a,b,c,d,e,f)")
+    ap.add_argument("--scenarios", default="a,b,c,d,e,f,g", help="which scenarios (default a,b,c,d,e,f,g)")
     ap.add_argument("--brokers", default="ours,rabbitmq,garagemq",
                     help="which brokers, in round order (default ours,rabbitmq,garagemq)")
     ap.add_argument("--workers", type=int, default=os.cpu_count(),
