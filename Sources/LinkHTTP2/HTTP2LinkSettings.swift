@@ -1,3 +1,5 @@
+import NIOCore
+
 /// Limits both ends announce on a link connection.
 ///
 /// The defaults are sized so that HTTP/2 framing and flow control never throttle the link
@@ -24,4 +26,8 @@ public struct HTTP2LinkSettings: Sendable {
     public var manualStreamWindows = false
 
     public init() {}
+
+    /// How a link channel sizes its reads: up to 1 MiB under load (NIO's default stops at
+    /// 64 KiB), so a busy link takes fewer reads, and a large message fewer joins.
+    public static let recvAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 1 << 20)
 }

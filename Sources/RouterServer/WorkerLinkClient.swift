@@ -70,6 +70,7 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
         eventLoop.assertInEventLoop()
         let logger = self.logger
         return ClientBootstrap(group: eventLoop)
+            .channelOption(.recvAllocator, value: HTTP2LinkSettings.recvAllocator)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(

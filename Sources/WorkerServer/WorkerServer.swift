@@ -82,6 +82,7 @@ public final class WorkerServer: Sendable {
         let logger = self.logger
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
+            .childChannelOption(.recvAllocator, value: HTTP2LinkSettings.recvAllocator)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let host = state.value

@@ -6,12 +6,13 @@ each size, the peak RSS (VmHWM) of the router and of each worker, and the CPU th
 in the second after the last message was settled (idle again: close to 0).
 
     python3 Tests/Load/large_messages.py --broker-bin .build/release/broker --workers 3 \\
-        --rabbitmq-port 5673 --sizes 1048576 16777216 67108864 134217728
+        --rabbitmq-port 5673 --runs 3 --sizes 1048576 16777216 67108864 134217728
 """
 import argparse
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,13 @@ def run_java(classpath, port, sizes):
     return rows
 
 
+def medians(runs):
+    """{size: (median publish→confirm, median get)} over runs of run_java."""
+    if not runs:
+        return {}
+    return {size: tuple(statistics.median(run[size][i] for run in runs) for i in (0, 1)) for size in runs[0]}
+
+
 def status_kb(pid, field):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -74,6 +82,7 @@ def main():
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--rabbitmq-port", type=int)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1 << 20, 16 << 20, 64 << 20, 128 << 20])
+    parser.add_argument("--runs", type=int, default=3, help="alternating runs per broker; medians are reported")
     args = parser.parse_args()
     if shutil.which("javac") is None:
         raise SystemExit("javac missing: apt-get install openjdk-17-jdk-headless librabbitmq-client-java")
@@ -81,8 +90,12 @@ def main():
 
     os.environ["BROKER_BIN"] = args.broker_bin
     cluster = Cluster(workers=args.workers)
+    ours_runs, theirs_runs = [], []
     try:
-        ours = run_java(classpath, cluster.port, args.sizes)
+        for _ in range(args.runs):
+            ours_runs.append(run_java(classpath, cluster.port, args.sizes))
+            if args.rabbitmq_port:
+                theirs_runs.append(run_java(classpath, args.rabbitmq_port, args.sizes))
         pids = children_of(cluster.process.pid)
         before = {pid: cpu_seconds(pid) for pid in pids}
         time.sleep(1.0)
@@ -90,8 +103,9 @@ def main():
         peaks = {role(pid): status_kb(pid, "VmHWM") / 1024 for pid in pids}
     finally:
         cluster.stop()
-    theirs = run_java(classpath, args.rabbitmq_port, args.sizes) if args.rabbitmq_port else {}
+    ours, theirs = medians(ours_runs), medians(theirs_runs)
 
+    print(f"medians of {args.runs} alternating runs, {args.workers} workers")
     print(f"| body | broker: publish → confirm | broker: basic.get | RabbitMQ: publish → confirm | RabbitMQ: basic.get |")
     print("| ---: | ---: | ---: | ---: | ---: |")
     for size in args.sizes:
