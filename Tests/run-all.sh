@@ -13,7 +13,7 @@ swift build --build-tests
 echo "== swift test"
 swift test --skip-build
 
-echo "== integration tests (real clusters; pika, amqp091-go, bunny, amqp-tools)"
+echo "== integration tests (real clusters; pika, amqp091-go and its own suite, bunny, rabbitmq-c, the Java client, more Python clients)"
 python3 -m pytest -q Tests/Integration
 
 echo "== micro-benchmarks (release): the paths documented as allocation-free must not allocate"
