@@ -6,7 +6,7 @@ import tempfile
 import time
 import uuid
 
-from conftest import Cluster, children_of, needs_own_broker
+from conftest import Cluster, children_of, free_port, needs_own_broker
 from rawamqp import RawConnection, shortstr
 
 GiB = 1 << 30
@@ -131,6 +131,21 @@ def cluster_rss(broker):
     return total
 
 
+def alarms_check(port):
+    """GET /api/health/checks/alarms as guest: (HTTP status, JSON body)."""
+    import base64
+    import json
+    import urllib.error
+    import urllib.request
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/health/checks/alarms",
+                                     headers={"Authorization": "Basic " + base64.b64encode(b"guest:guest").decode()})
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
 def test_memory_alarm_blocks_publishers_and_unblocks_them_when_memory_is_freed():
     needs_own_broker("--memory-high-watermark", "vm_memory_high_watermark.absolute")
     probe = Cluster(workers=2)
@@ -139,8 +154,11 @@ def test_memory_alarm_blocks_publishers_and_unblocks_them_when_memory_is_freed()
     finally:
         probe.stop()
     limit = baseline + 120 * 1024 * 1024
-    broker = Cluster(workers=2, extra_args=["--memory-high-watermark", str(limit)])
+    telemetry = free_port()
+    broker = Cluster(workers=2, extra_args=["--memory-high-watermark", str(limit), "--enable-telemetry",
+                                            "--telemetry-port", str(telemetry)])
     try:
+        assert alarms_check(telemetry) == (200, {"status": "ok"})
         q = f"memory-alarm-{uuid.uuid4().hex[:8]}"
         publisher, consumer, events, consumer_events = watched_connections(broker)
         ch = publisher.channel()
@@ -155,6 +173,10 @@ def test_memory_alarm_blocks_publishers_and_unblocks_them_when_memory_is_freed()
             publisher.process_data_events(time_limit=0.05)
         assert events == [("blocked", "low on memory")], f"rss {cluster_rss(broker)} limit {limit}"
         assert "memory alarm set" in broker.log_text()
+        # The management API's alarm check fails while it is in force, as RabbitMQ's does.
+        status, body = alarms_check(telemetry)
+        assert (status, body["status"], body["reason"]) == (503, "failed", "There are alarms in effect in the cluster")
+        assert [alarm["resource"] for alarm in body["alarms"]] == ["memory"]
         # Consumers are not blocked: purging the queue from another connection frees the memory.
         consumer_ch = consumer.channel()
         consumer_ch.queue_purge(q)
@@ -163,6 +185,7 @@ def test_memory_alarm_blocks_publishers_and_unblocks_them_when_memory_is_freed()
             publisher.process_data_events(time_limit=0.2)
         assert events == [("blocked", "low on memory"), ("unblocked",)], f"rss {cluster_rss(broker)} limit {limit}"
         assert consumer_events == []
+        assert alarms_check(telemetry) == (200, {"status": "ok"})
         # Publishes sent while blocked waited in the socket; they and a new one now arrive.
         ch.basic_publish("", q, b"after")
         ch.queue_declare(q, passive=True)

@@ -35,8 +35,8 @@ extension ManagementAPI {
             let tags = context.users.tags[call.user] ?? []
             return succeed(call, Self.ok(["name": .string(call.user), "tags": .array(tags.map(JSON.string))]))
         }
-        if call.match(.GET, "healthchecks/node") != nil || call.match(.GET, "health/checks/alarms") != nil
-            || call.match(.GET, "aliveness-test/*") != nil {
+        if call.match(.GET, "health/checks/alarms") != nil { return succeed(call, alarmsCheck()) }
+        if call.match(.GET, "healthchecks/node") != nil || call.match(.GET, "aliveness-test/*") != nil {
             return healthCheck()
         }
         if call.match(.GET, "profile") != nil {
@@ -179,6 +179,16 @@ extension ManagementAPI {
                 ["user": .string(name), "vhost": .string(vhost.name), "configure": ".*", "write": ".*", "read": ".*"]
             }
         }
+    }
+
+    /// RabbitMQ's rabbit_mgmt_wm_health_check_alarms: 503 with the alarms in force, else ok.
+    private func alarmsCheck() -> HTTPReply {
+        var alarms: [JSON] = []
+        if context.memoryAlarm.load(ordering: .relaxed) { alarms.append(["node": .string(Self.nodeName), "resource": "memory"]) }
+        if context.diskAlarm.load(ordering: .relaxed) { alarms.append(["node": .string(Self.nodeName), "resource": "disk"]) }
+        guard !alarms.isEmpty else { return Self.ok(["status": "ok"]) }
+        let failed: JSON = ["status": "failed", "reason": "There are alarms in effect in the cluster", "alarms": .array(alarms)]
+        return .json(failed.text, status: .serviceUnavailable)
     }
 
     private func healthCheck() -> EventLoopFuture<HTTPReply> {
