@@ -136,3 +136,12 @@ def test_port_in_use_is_a_one_line_error_and_leaves_no_process():
             except OSError:
                 pass
     assert leftovers == []
+
+
+@pytest.mark.parametrize("command", [["cluster", "up", "--workers", "1"], ["router", "--partitions", "1", "--runtime-dir", "/nonexistent"],
+                                     ["worker", "--partition", "0", "--partitions", "1", "--runtime-dir", "/nonexistent"]],
+                         ids=["cluster-up", "router", "worker"])
+def test_an_unknown_log_level_is_an_error_at_start_up(command):
+    proc = subprocess.run([broker_binary(), *command, "--log-level", "verbose"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0
+    assert "--log-level must be one of trace, debug, info, notice, warning, error, critical (got 'verbose')" in proc.stderr
