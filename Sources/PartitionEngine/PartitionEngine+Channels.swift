@@ -43,7 +43,7 @@ extension PartitionEngine {
     }
 
     /// How often consumer timeouts are checked (milliseconds).
-    public static let consumerTimeoutCheckInterval: UInt64 = 100
+    static let consumerTimeoutCheckInterval: UInt64 = 100
 }
 
 extension PartitionEngine {

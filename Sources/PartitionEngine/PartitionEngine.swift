@@ -60,7 +60,7 @@ public struct PartitionEngine {
     public var hasTimers: Bool { !timedQueues.isEmpty || !delayed.isEmpty }
 
     /// A connection may hold unacked deliveries that can time out: `tick` is needed now and
-    /// then (consumer timeouts are checked at most every ``consumerTimeoutCheckInterval`` ms).
+    /// then (consumer timeouts are checked at most every 100 ms, on the ticks that come).
     public var hasConnections: Bool { !connections.isEmpty }
 
     /// RabbitMQ's default consumer timeout: 30 minutes.
