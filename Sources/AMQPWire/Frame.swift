@@ -50,11 +50,6 @@ public enum ProtocolHeader {
     /// send. RabbitMQ's rabbit_reader speaks 0-9-1 to them, and so do we.
     public static let amqp09: [UInt8] = Array("AMQP".utf8) + [1, 1, 0, 9]
 
-    /// Whether `bytes` is a header answered in AMQP 0-9-1.
-    public static func accepts(_ bytes: [UInt8]) -> Bool {
-        bytes == amqp091 || bytes == amqp09
-    }
-
     /// The outcome of reading a protocol header.
     public enum Match: Hashable, Sendable {
         /// Fewer than 8 bytes are buffered; nothing was consumed.
@@ -69,6 +64,6 @@ public enum ProtocolHeader {
     /// Reads the protocol header from the start of `buffer`.
     public static func match(_ buffer: inout ByteBuffer) -> Match {
         guard let bytes = buffer.readBytes(length: 8) else { return .incomplete }
-        return accepts(bytes) ? .accepted : .rejected(bytes)
+        return bytes == amqp091 || bytes == amqp09 ? .accepted : .rejected(bytes)
     }
 }

@@ -39,18 +39,23 @@ extension LinkCodable {
 /// Splits a byte stream into messages. Bytes may arrive in any chunking.
 /// Message bodies are slices of the received chunks; only a message split between two
 /// chunks is joined (see `ReceivedBytes`).
-public struct LinkMessageDecoder<Message: LinkCodable> {
+///
+/// A class: a stream's decoder lives in its owner's stream table, and a copy of a value
+/// type taken out of it would share the joined buffer of a message split across reads, so
+/// that every read copied the whole message so far (a 64 MB publish once kept a worker busy
+/// for minutes). One decoder per stream, always mutated in place.
+public final class LinkMessageDecoder<Message: LinkCodable> {
     private var received = ReceivedBytes()
     /// Upper bound for one message; larger lengths mean a corrupt stream.
     public var maxMessageSize: Int
 
     public init(maxMessageSize: Int = 256 << 20) { self.maxMessageSize = maxMessageSize }
 
-    public mutating func append(_ bytes: ByteBuffer) {
+    public func append(_ bytes: ByteBuffer) {
         received.append(bytes)
     }
 
-    public mutating func next() throws(LinkDecodingError) -> Message? {
+    public func next() throws(LinkDecodingError) -> Message? {
         guard received.ensureReadable(4),
               let length = received.head.getInteger(at: received.head.readerIndex, as: UInt32.self) else { return nil }
         guard Int(length) <= maxMessageSize, length >= 1 else {

@@ -127,7 +127,7 @@ func benchLink() -> Result {
     let request = LinkRequest.publish(PublishRequest(channel: ChannelNumber(1), confirmSequence: 7, vhost: .default,
                                                      queues: [QueueName("orders")], message: message))
     var buffer = ByteBuffer()
-    var decoder = LinkMessageDecoder<LinkRequest>()
+    let decoder = LinkMessageDecoder<LinkRequest>()
     var decoded = 0
     let result = measure("link: publish request encode + decode", operations: 2_000_000, batch: 64,
                          allocationFree: false) {

@@ -4,30 +4,12 @@
 // NOT_ALLOWED naming the field, with RabbitMQ's words.
 import AMQPWire
 
-/// The limits a connection runs with after connection.tune-ok.
-public struct TuneNegotiation: Hashable, Sendable {
-    /// Channels the connection may have open at once.
-    public var channelMax: UInt16
-    /// The largest frame, header and end octet included.
-    public var frameMax: UInt32
-    /// Seconds between heartbeats; 0 turns them off.
-    public var heartbeat: UInt16
-
-    public init(channelMax: UInt16, frameMax: UInt32, heartbeat: UInt16) {
-        self.channelMax = channelMax
-        self.frameMax = frameMax
-        self.heartbeat = heartbeat
-    }
-
-    /// The client's tune-ok measured against what the server offered in connection.tune.
-    /// - Returns: the negotiated limits, or the reply text of a 530 connection close (which
-    ///   names connection.tune as the failing method, as RabbitMQ does).
-    public static func accept(_ tuneOk: ConnectionTuneOk, offered: ConnectionTune) -> Result<TuneNegotiation, TuneRefused> {
-        if let refused = check("channel_max", tuneOk.channelMax, minimum: 1, offered: offered.channelMax)
-            ?? check("frame_max", tuneOk.frameMax, minimum: FrameType.minimumFrameSize, offered: offered.frameMax) {
-            return .failure(refused)
-        }
-        return .success(TuneNegotiation(channelMax: tuneOk.channelMax, frameMax: tuneOk.frameMax, heartbeat: tuneOk.heartbeat))
+public enum TuneNegotiation {
+    /// Why the client's tune-ok cannot be accepted against what the server offered in
+    /// connection.tune, or nil when the connection may run with the tune-ok's values.
+    public static func refusal(of tuneOk: ConnectionTuneOk, offered: ConnectionTune) -> TuneRefused? {
+        check("channel_max", tuneOk.channelMax, minimum: 1, offered: offered.channelMax)
+            ?? check("frame_max", tuneOk.frameMax, minimum: FrameType.minimumFrameSize, offered: offered.frameMax)
     }
 
     private static func check<V: FixedWidthInteger>(_ field: String, _ value: V, minimum: V, offered: V) -> TuneRefused? {
@@ -42,7 +24,8 @@ public struct TuneNegotiation: Hashable, Sendable {
     }
 }
 
-/// A tune-ok the server does not accept: connection.close 530 with `text`.
+/// A tune-ok the server does not accept: connection.close 530 with `text`, naming
+/// connection.tune as the failing method, as RabbitMQ does.
 public struct TuneRefused: Error, Hashable, Sendable {
     public var detail: String
     public var code: ReplyCode { .notAllowed }

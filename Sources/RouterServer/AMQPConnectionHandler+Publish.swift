@@ -12,9 +12,8 @@ extension AMQPConnectionHandler {
             return closeConnection(.notImplemented, "NOT_IMPLEMENTED - immediate=true", classID: 60, methodID: 40)
         }
         if body.readableBytes > RouterContext.maxMessageSize {
-            let detail = "message size \(body.readableBytes) is larger than configured max size \(RouterContext.maxMessageSize)"
-            return closeChannel(channel, ReplyCode.preconditionFailed.rawValue, ReplyCode.preconditionFailed.replyText(detail),
-                                classID: 60, methodID: 40)
+            return fail(channel, .preconditionFailed, "message size \(body.readableBytes) is larger than configured max size \(RouterContext.maxMessageSize)",
+                        method: .basicPublish(publish))
         }
         blockIfAlarmed()
         services.stats.published &+= 1

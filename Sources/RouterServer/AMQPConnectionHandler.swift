@@ -302,16 +302,13 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     }
 
     private func handleTuneOk(_ tuneOk: ConnectionTuneOk) {
-        let negotiated: TuneNegotiation
-        switch TuneNegotiation.accept(tuneOk, offered: tune) {
-        case .success(let limits): negotiated = limits
-        case .failure(let refused):
+        if let refused = TuneNegotiation.refusal(of: tuneOk, offered: tune) {
             return closeConnection(refused.code, refused.text, classID: ConnectionTune.classID, methodID: ConnectionTune.methodID)
         }
-        frameMax = negotiated.frameMax
+        frameMax = tuneOk.frameMax
         decoder.maxFrameSize = frameMax
-        channelMax = negotiated.channelMax
-        heartbeatSeconds = negotiated.heartbeat
+        channelMax = tuneOk.channelMax
+        heartbeatSeconds = tuneOk.heartbeat
         phase = .awaitingOpen
         startHeartbeats()
     }

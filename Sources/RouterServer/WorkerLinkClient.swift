@@ -33,17 +33,9 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     private var channel: Channel?
     private var controlStream: HTTP2StreamID?
     private var controlDecoder = LinkMessageDecoder<LinkEvent>()
-    /// A client connection's stream: where its events go, and its decoder. A class, so that
-    /// decoding mutates the decoder in place: a copy taken out of the dictionary would share
-    /// the joined buffer of a message split across reads, and every append would copy all of
-    /// it (a 64 MB delivery took minutes).
-    private final class SinkStream {
-        let sink: WorkerStreamSink
-        var decoder = LinkMessageDecoder<LinkEvent>()
-        var events: [LinkEvent] = []
-        init(sink: WorkerStreamSink) { self.sink = sink }
-    }
-    private var sinks: [HTTP2StreamID: SinkStream] = [:]
+    private var sinks: [HTTP2StreamID: (sink: WorkerStreamSink, decoder: LinkMessageDecoder<LinkEvent>)] = [:]
+    /// The events of one DATA chunk, decoded before any is dispatched; kept for its capacity.
+    private var decodedEvents: [LinkEvent] = []
     /// Bytes received on a client connection's stream and not yet given back to its window,
     /// because the client could not take them (invariant 2: a slow consumer stalls only its
     /// own stream).
@@ -115,7 +107,7 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     func openStream(for connection: ConnectionID, sink: WorkerStreamSink) -> HTTP2StreamID? {
         guard let handler else { return nil }
         let stream = handler.openStream(method: "POST", path: "/v1/connections/\(connection.value)", endStream: false)
-        sinks[stream] = SinkStream(sink: sink)
+        sinks[stream] = (sink, LinkMessageDecoder())
         return stream
     }
 
@@ -199,9 +191,12 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
             guard let entry = sinks[stream] else { return }
             entry.decoder.append(data)
             // Decoded first, dispatched after: a sink may end the stream while handling one.
-            while let event = try entry.decoder.next() { entry.events.append(event) }
-            for event in entry.events { entry.sink.linkEvent(event, from: partition) }
-            entry.events.removeAll(keepingCapacity: true)
+            var events = decodedEvents
+            decodedEvents = []
+            while let event = try entry.decoder.next() { events.append(event) }
+            for event in events { entry.sink.linkEvent(event, from: partition) }
+            events.removeAll(keepingCapacity: true)
+            decodedEvents = events
             if entry.sink.acceptsDeliveries, withheld[stream] == nil {
                 link.consumed(stream: stream, bytes: size)
             } else {

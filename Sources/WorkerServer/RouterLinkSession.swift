@@ -12,17 +12,10 @@ final class RouterLinkSession: HTTP2LinkDelegate {
     weak var link: HTTP2LinkHandler?
 
     private enum StreamRole {
-        case connection(ConnectionID, RequestDecoder)
+        case connection(ConnectionID, LinkMessageDecoder<LinkRequest>)
         /// The router's own requests (e.g. republishing dead-lettered messages).
-        case control(RequestDecoder)
+        case control(LinkMessageDecoder<LinkRequest>)
         case request(method: String, path: String)
-    }
-
-    /// A stream's decoder, in a class so that decoding mutates it in place: a copy taken out
-    /// of `streams` would share the joined buffer of a message split across reads, and every
-    /// append would then copy all of it (a 64 MB publish took minutes).
-    private final class RequestDecoder {
-        var decoder = LinkMessageDecoder<LinkRequest>()
     }
 
     private var streams: [HTTP2StreamID: StreamRole] = [:]
@@ -45,11 +38,11 @@ final class RouterLinkSession: HTTP2LinkDelegate {
         let connectionPrefix = "/v1/connections/"
         if method == "POST", path.hasPrefix(connectionPrefix), let id = UInt64(path.dropFirst(connectionPrefix.count)) {
             let connection = ConnectionID(id)
-            streams[stream] = .connection(connection, RequestDecoder())
+            streams[stream] = .connection(connection, LinkMessageDecoder())
             host.attach(connection: connection, at: ref(stream)!)
             link.respond(stream: stream, status: 200, endStream: false)
         } else if method == "POST", path == "/v1/control" {
-            streams[stream] = .control(RequestDecoder())
+            streams[stream] = .control(LinkMessageDecoder())
             host.attachControl(ref(stream)!)
             link.respond(stream: stream, status: 200, endStream: false)
         } else {
@@ -64,10 +57,10 @@ final class RouterLinkSession: HTTP2LinkDelegate {
 
     func link(_ link: HTTP2LinkHandler, stream: HTTP2StreamID, didReceive data: ByteBuffer) {
         host.advanceClock()
-        if case .control(let control) = streams[stream] {
-            control.decoder.append(data)
+        if case .control(let decoder) = streams[stream] {
+            decoder.append(data)
             do {
-                while let request = try control.decoder.next() { host.applyControl(request, from: ref(stream)!) }
+                while let request = try decoder.next() { host.applyControl(request, from: ref(stream)!) }
             } catch {
                 logger.error("malformed link message on the control stream; resetting it", metadata: ["error": "\(error)"])
                 streams[stream] = nil
@@ -76,13 +69,13 @@ final class RouterLinkSession: HTTP2LinkDelegate {
             }
             return
         }
-        guard case .connection(let connection, let requests) = streams[stream] else { return }
-        requests.decoder.append(data)
+        guard case .connection(let connection, let decoder) = streams[stream] else { return }
+        decoder.append(data)
         // The chunk's requests are applied first and their events sent together, so a run
         // of deliveries to one connection is written into its buffer in one go.
         defer { host.dispatchOutput() }
         do {
-            while let request = try requests.decoder.next() {
+            while let request = try decoder.next() {
                 host.apply(request, from: connection)
             }
         } catch {

@@ -15,9 +15,11 @@ def longstr(s):
 
 
 class RawConnection:
-    """Logs in as guest/guest; sends methods and reads frames."""
+    """Logs in as guest/guest; sends methods and reads frames. `tune` answers
+    connection.tune with (channel_max, frame_max) instead of the server's offer (kept in
+    `offered`); with `open=False` connection.open is left to the test."""
 
-    def __init__(self, port, receive_buffer=None):
+    def __init__(self, port, receive_buffer=None, tune=None, open=True):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if receive_buffer:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
@@ -30,8 +32,13 @@ class RawConnection:
                          + shortstr("en_US"))
         class_id, method_id, args = self.method()
         assert (class_id, method_id) == (10, 30)  # connection.tune
-        channel_max, frame_max, _ = struct.unpack(">HIH", args[:8])
+        self.offered = struct.unpack(">HIH", args[:8])
+        channel_max, frame_max = tune or self.offered[:2]
         self.send_method(0, 10, 31, struct.pack(">HIH", channel_max, frame_max, 0))
+        if open:
+            self.open_connection()
+
+    def open_connection(self):
         self.send_method(0, 10, 40, shortstr("/") + shortstr("") + b"\x00")
         assert self.method()[:2] == (10, 41)  # connection.open-ok
 
@@ -76,6 +83,15 @@ class RawConnection:
     def update_secret(self, secret, reason):
         self.send_method(0, 10, 70, longstr(secret) + shortstr(reason))
         return self.method()
+
+    def connection_close(self):
+        """The connection.close the broker sent: (code, text, class, method)."""
+        class_id, method_id, args = self.method()
+        assert (class_id, method_id) == (10, 50), (class_id, method_id)
+        code, = struct.unpack(">H", args[:2])
+        n = args[2]
+        failing_class, failing_method = struct.unpack(">HH", args[3 + n:7 + n])
+        return code, args[3:3 + n].decode(), failing_class, failing_method
 
     def close(self):
         self.sock.close()

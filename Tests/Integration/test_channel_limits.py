@@ -2,9 +2,7 @@
 how many channels are open at once, not their numbers; a tune-ok asking for no limit or more
 than offered is refused with 530. Raw frames (rawamqp) where clients would refuse to send them,
 aiormq for the channel number far above channel_max that its own tests use."""
-import asyncio
 import os
-import socket
 import struct
 import subprocess
 import sys
@@ -12,47 +10,20 @@ import sys
 import pytest
 
 from conftest import EXTERNAL_PORT
-from rawamqp import RawConnection, longstr, shortstr
+from rawamqp import RawConnection, shortstr
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def handshake(port, channel_max, frame_max=131072):
-    """Logs in and answers connection.tune with `channel_max`/`frame_max`; returns the raw
-    connection (connection.open not yet sent) and the server's tune values."""
-    conn = RawConnection.__new__(RawConnection)
-    conn.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    conn.buf = b""
-    conn.sock.sendall(b"AMQP\x00\x00\x09\x01")
-    assert conn.method()[:2] == (10, 10)
-    conn.send_method(0, 10, 11, struct.pack(">I", 0) + shortstr("PLAIN") + longstr("\0guest\0guest") + shortstr("en_US"))
-    class_id, method_id, args = conn.method()
-    assert (class_id, method_id) == (10, 30)
-    offered = struct.unpack(">HIH", args[:8])
-    conn.send_method(0, 10, 31, struct.pack(">HIH", channel_max, frame_max, 0))
-    return conn, offered
-
-
-def open_connection(conn):
-    conn.send_method(0, 10, 40, shortstr("/") + shortstr("") + b"\x00")
-    assert conn.method()[:2] == (10, 41)
-
-
-def connection_close(conn):
-    """The connection.close the broker sent: (code, text, class, method)."""
-    class_id, method_id, args = conn.method()
-    assert (class_id, method_id) == (10, 50), (class_id, method_id)
-    code, = struct.unpack(">H", args[:2])
-    n = args[2]
-    text = args[3:3 + n].decode()
-    failing_class, failing_method = struct.unpack(">HH", args[3 + n:7 + n])
-    return code, text, failing_class, failing_method
+    """Logged in, connection.tune answered with `channel_max`/`frame_max`, not yet opened."""
+    return RawConnection(port, tune=(channel_max, frame_max), open=False)
 
 
 def test_connection_tune_offers_rabbitmqs_limits(cluster):
-    conn, offered = handshake(cluster.port, 2047)
-    assert offered[:2] == (2047, 131072)
-    conn.sock.close()
+    conn = handshake(cluster.port, 2047)
+    assert conn.offered[:2] == (2047, 131072)
+    conn.close()
 
 
 @pytest.mark.parametrize("channel_max,frame_max,text", [
@@ -63,55 +34,55 @@ def test_connection_tune_offers_rabbitmqs_limits(cluster):
     (10, 4095, "NOT_ALLOWED - negotiated frame_max = 4095 is lower than the minimum allowed value (4096)"),
 ], ids=["channel_max-0", "channel_max-2048", "frame_max-0", "frame_max-over", "frame_max-under"])
 def test_tune_ok_outside_the_offer_is_530(cluster, channel_max, frame_max, text):
-    conn, _ = handshake(cluster.port, channel_max, frame_max)
+    conn = handshake(cluster.port, channel_max, frame_max)
     if EXTERNAL_PORT:
         # RabbitMQ 3.10.8 logs the same text and drops the socket without connection.close;
         # later releases (rabbit_reader's tuning clause) send the 530 that we send.
         with pytest.raises((ConnectionResetError, EOFError)):
             conn.method()
     else:
-        assert connection_close(conn) == (530, text, 10, 30)
-    conn.sock.close()
+        assert conn.connection_close() == (530, text, 10, 30)
+    conn.close()
 
 
 def test_channel_max_limits_open_channels_not_their_numbers(cluster):
-    conn, _ = handshake(cluster.port, 3)
-    open_connection(conn)
+    conn = handshake(cluster.port, 3)
+    conn.open_connection()
     for number in (1, 500, 65535):  # numbers above channel_max are fine while fewer are open
         conn.open_channel(number)
     conn.send_method(500, 20, 40, struct.pack(">H", 200) + shortstr("") + struct.pack(">HH", 0, 0))  # channel.close
     assert conn.method()[:2] == (20, 41)
     conn.open_channel(7)  # the closed one's place is free again
     conn.send_method(8, 20, 10, shortstr(""))
-    assert connection_close(conn) == (
+    assert conn.connection_close() == (
         530, "NOT_ALLOWED - number of channels opened (3) has reached the negotiated channel_max (3)", 0, 0)
-    conn.sock.close()
+    conn.close()
 
 
 def test_a_second_channel_open_is_504(cluster):
-    conn, _ = handshake(cluster.port, 10)
-    open_connection(conn)
+    conn = handshake(cluster.port, 10)
+    conn.open_connection()
     conn.open_channel(2)
     conn.send_method(2, 20, 10, shortstr(""))
-    assert connection_close(conn) == (504, "CHANNEL_ERROR - second 'channel.open' seen", 20, 10)
-    conn.sock.close()
+    assert conn.connection_close() == (504, "CHANNEL_ERROR - second 'channel.open' seen", 20, 10)
+    conn.close()
 
 
 def test_channel_open_on_channel_0_is_504(cluster):
-    conn, _ = handshake(cluster.port, 10)
-    open_connection(conn)
+    conn = handshake(cluster.port, 10)
+    conn.open_connection()
     conn.send_method(0, 20, 10, shortstr(""))
-    assert connection_close(conn) == (504, "CHANNEL_ERROR - unexpected method in connection state running", 20, 10)
-    conn.sock.close()
+    assert conn.connection_close() == (504, "CHANNEL_ERROR - unexpected method in connection state running", 20, 10)
+    conn.close()
 
 
 def test_a_method_on_a_channel_never_opened_is_504(cluster):
-    conn, _ = handshake(cluster.port, 10)
-    open_connection(conn)
+    conn = handshake(cluster.port, 10)
+    conn.open_connection()
     conn.send_method(9, 50, 10, struct.pack(">H", 0) + shortstr("q") + b"\x00" + struct.pack(">I", 0))  # queue.declare
-    code, text, failing_class, failing_method = connection_close(conn)
+    code, text, failing_class, failing_method = conn.connection_close()
     assert (code, text) == (504, "CHANNEL_ERROR - expected 'channel.open'")
-    conn.sock.close()
+    conn.close()
 
 
 def test_aiormq_uses_channel_65535_as_its_own_tests_do(cluster):

@@ -57,7 +57,7 @@ struct LinkCodecTests {
     func requestsRoundTrip() throws {
         var buffer = ByteBuffer()
         for request in Self.requests { request.write(into: &buffer) }
-        var decoder = LinkMessageDecoder<LinkRequest>()
+        let decoder = LinkMessageDecoder<LinkRequest>()
         decoder.append(buffer)
         var decoded: [LinkRequest] = []
         while let request = try decoder.next() { decoded.append(request) }
@@ -68,7 +68,7 @@ struct LinkCodecTests {
     func eventsRoundTripDripFed() throws {
         var buffer = ByteBuffer()
         for event in Self.events { event.write(into: &buffer) }
-        var decoder = LinkMessageDecoder<LinkEvent>()
+        let decoder = LinkMessageDecoder<LinkEvent>()
         var decoded: [LinkEvent] = []
         while let byte = buffer.readSlice(length: 1) {
             decoder.append(byte)
@@ -85,7 +85,7 @@ struct LinkCodecTests {
         var buffer = ByteBuffer()
         LinkEvent.deliver(DeliveryEvent(channel: ChannelNumber(1), consumerTag: "ctag-1", tag: PartitionDeliveryTag(5),
                                         redelivered: true, noAck: true, message: message)).write(into: &buffer)
-        var decoder = LinkMessageDecoder<LinkEvent>()
+        let decoder = LinkMessageDecoder<LinkEvent>()
         decoder.append(buffer)
         guard case .encodedDelivery(let delivery) = try decoder.next() else {
             Issue.record("expected an encoded delivery")
@@ -138,21 +138,21 @@ struct LinkCodecTests {
 
     @Test("an unknown kind is an error, not a crash")
     func unknownKind() {
-        var decoder = LinkMessageDecoder<LinkEvent>()
+        let decoder = LinkMessageDecoder<LinkEvent>()
         decoder.append(ByteBuffer(bytes: [0, 0, 0, 1, 200]))
         #expect(throws: LinkDecodingError.self) { _ = try decoder.next() }
     }
 
     @Test("a truncated message body is an error, not a crash")
     func truncatedFields() {
-        var decoder = LinkMessageDecoder<LinkRequest>()
+        let decoder = LinkMessageDecoder<LinkRequest>()
         decoder.append(ByteBuffer(bytes: [0, 0, 0, 3, 8, 0, 1]))  // settle with no tag
         #expect(throws: LinkDecodingError.self) { _ = try decoder.next() }
     }
 
     @Test("an absurd length is rejected before buffering it")
     func absurdLength() {
-        var decoder = LinkMessageDecoder<LinkRequest>(maxMessageSize: 1024)
+        let decoder = LinkMessageDecoder<LinkRequest>(maxMessageSize: 1024)
         decoder.append(ByteBuffer(bytes: [0xff, 0xff, 0xff, 0xff]))
         #expect(throws: LinkDecodingError.self) { _ = try decoder.next() }
     }
