@@ -18,13 +18,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
-        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
-        .target(name: "BrokerModel", dependencies: [
-            .product(name: "NIOCore", package: "swift-nio"),
-        ]),
+        .target(name: "BrokerModel"),
         .target(name: "AMQPWire", dependencies: [
             .product(name: "NIOCore", package: "swift-nio"),
         ], exclude: ["Generator"]),
@@ -41,11 +38,17 @@ let package = Package(
         ]),
         .target(name: "RouterCore", dependencies: [
             "BrokerModel", "AMQPWire", "LinkWire",
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "DequeModule", package: "swift-collections"),
         ]),
         .target(name: "CCRC32C"),
+        // The operating system's files: POSIX operations, atomic replacement, /proc/self.
+        .target(name: "SystemFiles", dependencies: [
+            "BrokerTelemetry",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         .target(name: "MessageStore", dependencies: [
-            "BrokerModel", "LinkWire", "PartitionEngine", "CCRC32C",
+            "BrokerModel", "LinkWire", "PartitionEngine", "CCRC32C", "SystemFiles",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -60,18 +63,17 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "WorkerServer", dependencies: [
-            "BrokerModel", "LinkWire", "PartitionEngine", "MessageStore", "LinkHTTP2", "BrokerTelemetry",
+            "BrokerModel", "LinkWire", "PartitionEngine", "MessageStore", "SystemFiles", "LinkHTTP2", "BrokerTelemetry",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "DequeModule", package: "swift-collections"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "RouterServer", dependencies: [
-            "BrokerModel", "AMQPWire", "LinkWire", "RouterCore", "LinkHTTP2", "BrokerTelemetry", "MessageStore",
+            "BrokerModel", "AMQPWire", "LinkWire", "RouterCore", "LinkHTTP2", "BrokerTelemetry", "SystemFiles",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
-            .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Atomics", package: "swift-atomics"),
@@ -83,7 +85,7 @@ let package = Package(
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
         .executableTarget(name: "broker", dependencies: [
-            "BrokerModel", "RouterServer", "WorkerServer", "BrokerPerf",
+            "BrokerModel", "RouterCore", "RouterServer", "WorkerServer", "BrokerPerf",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -97,16 +99,18 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Seeded generators and helpers shared by the test targets.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "BrokerModelTests", dependencies: ["BrokerModel"]),
-        .testTarget(name: "AMQPWireTests", dependencies: ["AMQPWire"]),
+        .testTarget(name: "AMQPWireTests", dependencies: ["AMQPWire", "TestSupport"]),
         .testTarget(name: "LinkWireTests", dependencies: ["LinkWire", "AMQPWire"]),
-        .testTarget(name: "PartitionEngineTests", dependencies: ["PartitionEngine", "BrokerTelemetry"]),
+        .testTarget(name: "PartitionEngineTests", dependencies: ["PartitionEngine", "BrokerTelemetry", "TestSupport"]),
         .testTarget(name: "MessageStoreTests", dependencies: [
-            "MessageStore", "PartitionEngine", "LinkWire", "BrokerModel", "BrokerTelemetry",
+            "MessageStore", "PartitionEngine", "LinkWire", "BrokerModel", "BrokerTelemetry", "SystemFiles",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "RouterCoreTests", dependencies: ["RouterCore", "AMQPWire"]),
+        .testTarget(name: "RouterCoreTests", dependencies: ["RouterCore", "AMQPWire", "BrokerModel", "TestSupport"]),
         .testTarget(name: "BrokerPerfTests", dependencies: ["BrokerPerf"]),
         .testTarget(name: "LinkHTTP2Tests", dependencies: [
             "LinkHTTP2",

@@ -51,18 +51,6 @@ public struct CommandAssembler {
         channels[channel] != nil
     }
 
-    /// Forgets any incomplete content on `channel` (call when the channel closes).
-    public mutating func reset(channel: UInt16) {
-        channels.removeValue(forKey: channel)
-        bodies.removeValue(forKey: channel)
-    }
-
-    /// Forgets all incomplete contents.
-    public mutating func resetAll() {
-        channels.removeAll(keepingCapacity: true)
-        bodies.removeAll(keepingCapacity: true)
-    }
-
     /// Feeds one frame; returns a command when the frame completes one.
     /// - Throws: ``AMQPWireError`` naming the reply code (see the type's documentation),
     ///   with ``AMQPWireError/channel`` and the method's class and method id when known.

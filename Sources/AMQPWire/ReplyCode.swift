@@ -3,13 +3,17 @@
 /// The constants are the spec's (`<constant class="soft-error|hard-error">` in
 /// amqp0-9-1.xml) plus RabbitMQ's `no-route` (312). Soft errors close the channel, hard
 /// errors close the connection (spec 1.2: "reply-code").
-public struct ReplyCode: Hashable, Sendable, CustomStringConvertible {
+public struct ReplyCode: Hashable, Sendable, CustomStringConvertible, ExpressibleByIntegerLiteral {
     /// The numeric code on the wire.
     public var rawValue: UInt16
 
     /// Wraps a numeric reply code.
     @inlinable
     public init(rawValue: UInt16) { self.rawValue = rawValue }
+
+    /// A code written as its number, as the spec lists them (`406`).
+    @inlinable
+    public init(integerLiteral value: UInt16) { self.rawValue = value }
 
     /// 200: the method completed successfully.
     public static let success = ReplyCode(rawValue: 200)

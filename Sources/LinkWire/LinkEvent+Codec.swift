@@ -52,7 +52,7 @@ extension LinkEvent: LinkCodable {
         case .failed(let id, let code, let text):
             buffer.writeInteger(Kind.failed.rawValue)
             buffer.writeRequestID(id)
-            buffer.writeInteger(code)
+            buffer.writeInteger(code.rawValue)
             buffer.writeLinkString(text)
         case .deliver(let delivery):
             buffer.writeRegion(delivery)  // LinkMessage+Write.swift
@@ -128,7 +128,7 @@ extension LinkEvent: LinkCodable {
         case .recoverOk:
             return .recoverOk(try buffer.readRequestID())
         case .failed:
-            return .failed(try buffer.readRequestID(), code: try buffer.readLinkInteger(), text: try buffer.readLinkString())
+            return .failed(try buffer.readRequestID(), code: ReplyCode(rawValue: try buffer.readLinkInteger()), text: try buffer.readLinkString())
         case .retiredDeliver:
             throw LinkDecodingError("retired event kind \(kind.rawValue)")
         case .deliverFrames:

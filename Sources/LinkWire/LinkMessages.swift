@@ -7,6 +7,7 @@
 // Invariants: message bodies and properties travel as ByteBuffer slices (never copied by
 // the codec); a request that expects an answer carries a `LinkRequestID` that the answer
 // echoes; events for one channel arrive in the order the worker produced them.
+import AMQPWire
 import BrokerModel
 import NIOCore
 
@@ -277,7 +278,7 @@ public enum LinkEvent: Hashable, Sendable {
     case recoverOk(LinkRequestID)
     /// The request failed with a channel error (e.g. 404, 405, 406): the router closes the
     /// channel with this code and text.
-    case failed(LinkRequestID, code: UInt16, text: String)
+    case failed(LinkRequestID, code: ReplyCode, text: String)
     /// basic.deliver to a consumer, as the worker produces it; it is encoded as AMQP frames
     /// and decodes as ``encodedDelivery(_:)``.
     case deliver(DeliveryEvent)

@@ -13,6 +13,7 @@ import PartitionEngine
 
 #if canImport(Glibc)
 import Glibc
+import SystemFiles
 #endif
 
 public final class MessageStore: PartitionJournal {
@@ -52,7 +53,7 @@ public final class MessageStore: PartitionJournal {
     let wallOffset: Int64
 
     init(generationPath: String, catalog: QueueCatalog, partition: Int, partitions: Int, segmentLimit: UInt64,
-         firstSegment: UInt32, logger: Logger) throws(StoreError) {
+         firstSegment: UInt32, logger: Logger) throws(FileError) {
         self.generationPath = generationPath
         self.catalog = catalog
         self.partition = partition
@@ -131,11 +132,11 @@ public final class MessageStore: PartitionJournal {
 
     /// Writes what this tick recorded (one pwrite). On failure (e.g. a full disk) the
     /// records stay buffered for the next attempt, and the error is thrown.
-    public func writeBuffered() throws(StoreError) {
+    public func writeBuffered() throws(FileError) {
         guard buffer.readableBytes > 0 else { return }
         let index = segments.count - 1
         do {
-            try StoreFiles.write(buffer, to: segments[index].fd, at: segments[index].size, path: path(segments[index].number))
+            try Files.write(buffer, to: segments[index].fd, at: segments[index].size, path: path(segments[index].number))
             writeFailing = false
         } catch {
             // Cut what a partial write left, so the file stays well formed and the space is
@@ -171,9 +172,9 @@ public final class MessageStore: PartitionJournal {
     }
 
     /// Syncs every segment now (start-up and shutdown).
-    public func syncAll() throws(StoreError) {
+    public func syncAll() throws(FileError) {
         try writeBuffered()
-        for segment in segments { StoreFiles.sync(segment.fd) }
+        for segment in segments { Files.sync(segment.fd) }
         syncedEpoch = writeEpoch
         unsynced.removeAll()
     }
@@ -182,17 +183,17 @@ public final class MessageStore: PartitionJournal {
         do {
             try writeBuffered()
             try openSegment(segments[segments.count - 1].number &+ 1)
-            StoreFiles.syncDirectory(generationPath)
+            Files.syncDirectory(generationPath)
         } catch {
             logger.error("cannot start a new segment", metadata: ["error": "\(error)"])
         }
     }
 
-    func openSegment(_ number: UInt32) throws(StoreError) {
+    func openSegment(_ number: UInt32) throws(FileError) {
         let path = path(number)
-        let fd = try StoreFiles.open(path, create: true)
+        let fd = try Files.open(path, create: true)
         let header = RecordCodec.segmentHeader(partition: partition, partitions: partitions, segment: number)
-        try StoreFiles.write(header, to: fd, at: 0, path: path)
+        try Files.write(header, to: fd, at: 0, path: path)
         segments.append(Segment(number: number, fd: fd, size: UInt64(header.readableBytes), live: 0))
         unsynced.insert(number)
     }
@@ -209,7 +210,7 @@ public final class MessageStore: PartitionJournal {
            writeFailing || segments[0].size >= segmentLimit / 4 {
             do {
                 try openSegment(segments[0].number &+ 1)
-                StoreFiles.syncDirectory(generationPath)
+                Files.syncDirectory(generationPath)
                 deleteOldest()
             } catch {
                 logger.error("cannot start a new segment", metadata: ["error": "\(error)"])
@@ -271,6 +272,6 @@ public struct SyncJob: Sendable {
     public let epoch: UInt64
 
     public func run() {
-        for fd in fds { StoreFiles.sync(fd) }
+        for fd in fds { Files.sync(fd) }
     }
 }

@@ -7,6 +7,7 @@
 import BrokerModel
 import NIOCore
 import PartitionEngine
+import SystemFiles
 
 struct QueueCatalog {
     let path: String
@@ -14,30 +15,30 @@ struct QueueCatalog {
     private var nextRef: UInt32 = 1
     static let magic: [UInt8] = Array("BRKQUEUE".utf8)
 
-    init(path: String) throws(StoreError) {
+    init(path: String) throws(FileError) {
         self.path = path
-        guard var buffer = try StoreFiles.contents(of: path) else { return }
+        guard var buffer = try Files.contents(of: path) else { return }
         guard buffer.readableBytes >= 4,
               let crc = buffer.getInteger(at: buffer.writerIndex - 4, as: UInt32.self),
               RecordCodec.checksum(buffer.getSlice(at: 0, length: buffer.readableBytes - 4)!) == crc,
               buffer.readBytes(length: 8) == Self.magic,
               let version = buffer.readInteger(as: UInt16.self), version <= StoreFormat.version,
               let next = buffer.readInteger(as: UInt32.self), let count = buffer.readInteger(as: UInt32.self) else {
-            throw StoreError("\(path) is corrupt (bad header or checksum)")
+            throw FileError("\(path) is corrupt (bad header or checksum)")
         }
         nextRef = next
         for _ in 0..<count {
             guard let ref = buffer.readInteger(as: UInt32.self), let vhost = Self.readString(&buffer),
                   let name = Self.readString(&buffer), let flags = buffer.readInteger(as: UInt8.self),
                   let length = buffer.readInteger(as: UInt32.self), let arguments = buffer.readSlice(length: Int(length)) else {
-                throw StoreError("\(path) is corrupt (truncated entry)")
+                throw FileError("\(path) is corrupt (truncated entry)")
             }
             queues[ref] = JournalQueue(id: QueueID(vhost: VHost(vhost), name: QueueName(name)), autoDelete: flags & 1 != 0,
                                        arguments: arguments, kind: flags & 2 != 0 ? .delayedExchange : .queue)
         }
     }
 
-    mutating func add(_ queue: JournalQueue) throws(StoreError) -> UInt32 {
+    mutating func add(_ queue: JournalQueue) throws(FileError) -> UInt32 {
         let ref = nextRef
         nextRef &+= 1
         queues[ref] = queue
@@ -45,12 +46,12 @@ struct QueueCatalog {
         return ref
     }
 
-    mutating func remove(_ ref: UInt32) throws(StoreError) {
+    mutating func remove(_ ref: UInt32) throws(FileError) {
         guard queues.removeValue(forKey: ref) != nil else { return }
         try save()
     }
 
-    private func save() throws(StoreError) {
+    private func save() throws(FileError) {
         var buffer = ByteBuffer()
         buffer.writeBytes(Self.magic)
         buffer.writeInteger(StoreFormat.version)
@@ -65,7 +66,7 @@ struct QueueCatalog {
             buffer.writeImmutableBuffer(queue.arguments)
         }
         buffer.writeInteger(RecordCodec.checksum(buffer))
-        try StoreFiles.replace(path, with: buffer)
+        try Files.replace(path, with: buffer)
     }
 
     private static func writeString(_ string: String, into buffer: inout ByteBuffer) {

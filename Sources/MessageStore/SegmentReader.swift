@@ -1,6 +1,7 @@
 // Reads a segment file's records forward in large chunks (one pread for many records), for
 // recovery and for reading paged-out messages back.
 import NIOCore
+import SystemFiles
 
 struct SegmentReader {
     let fd: Int32
@@ -38,7 +39,7 @@ struct SegmentReader {
                     return .damaged(offset: offset, reason: "torn record (the file ends inside it)")
                 }
                 chunkStart = offset
-                chunk = StoreFiles.read(fd, at: offset, length: max(Self.chunkSize, wanted))
+                chunk = Files.read(fd, at: offset, length: max(Self.chunkSize, wanted))
             }
             var view = chunk
             view.moveReaderIndex(to: Int(offset - chunkStart))

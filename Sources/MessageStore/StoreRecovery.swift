@@ -10,6 +10,7 @@ import PartitionEngine
 
 #if canImport(Glibc)
 import Glibc
+import SystemFiles
 #endif
 
 /// A durable queue as recovered: its messages are on disk, described by `run`.
@@ -23,28 +24,28 @@ public struct RecoveredQueue: Sendable {
 extension MessageStore {
     /// Opens (or creates) the store of `partition` in `directory`, recovering what it held.
     public static func open(directory: String, partition: Int, partitions: Int, segmentLimit: UInt64 = 64 << 20,
-                            logger: Logger) throws(StoreError) -> (MessageStore, [RecoveredQueue]) {
+                            logger: Logger) throws(FileError) -> (MessageStore, [RecoveredQueue]) {
         let started = engineMilliseconds()
         try DataDirectory.makeDirectories(directory)
         let catalog = try QueueCatalog(path: directory + "/queues")
         let currentPath = directory + "/CURRENT"
         var generation = 0
-        if let text = try StoreFiles.contents(of: currentPath) {
+        if let text = try Files.contents(of: currentPath) {
             let name = String(buffer: text).trimmingCharacters(in: " \n")
             guard name.hasPrefix("gen-"), let number = Int(name.dropFirst(4)) else {
-                throw StoreError("\(currentPath) is unreadable: '\(name)'")
+                throw FileError("\(currentPath) is unreadable: '\(name)'")
             }
             generation = number
         }
         let oldPath = directory + "/gen-\(generation)"
-        for name in StoreFiles.list(directory) where name.hasPrefix("gen-") && name != "gen-\(generation)" {
-            StoreFiles.removeTree(directory + "/" + name)  // an interrupted compaction
+        for name in Files.list(directory) where name.hasPrefix("gen-") && name != "gen-\(generation)" {
+            Files.removeTree(directory + "/" + name)  // an interrupted compaction
         }
         var scan = RecoveryScan(known: Set(catalog.queues.keys), partition: partition, logger: logger)
         if generation > 0 { try scan.read(generation: oldPath) }
 
         let newPath = directory + "/gen-\(generation + 1)"
-        try StoreFiles.makeDirectory(newPath)
+        try Files.makeDirectory(newPath)
         let store = try MessageStore(generationPath: newPath, catalog: catalog, partition: partition, partitions: partitions,
                                      segmentLimit: segmentLimit, firstSegment: 1, logger: logger)
         var recovered: [RecoveredQueue] = []
@@ -70,9 +71,9 @@ extension MessageStore {
         }
         copier.close()
         try store.syncAll()
-        StoreFiles.syncDirectory(newPath)
-        try StoreFiles.replace(currentPath, with: ByteBuffer(string: "gen-\(generation + 1)\n"))
-        StoreFiles.removeTree(oldPath)
+        Files.syncDirectory(newPath)
+        try Files.replace(currentPath, with: ByteBuffer(string: "gen-\(generation + 1)\n"))
+        Files.removeTree(oldPath)
         logger.info("message store ready", metadata: [
             "partition": "\(partition)", "queues": "\(recovered.count)", "messages": "\(copied)",
             "segmentsRead": "\(scan.segmentsRead)", "damagedRecords": "\(scan.damaged)",
@@ -106,19 +107,19 @@ struct RecoveryScan {
         self.logger = logger
     }
 
-    mutating func read(generation path: String) throws(StoreError) {
-        let numbers = StoreFiles.list(path).compactMap { name -> UInt32? in
+    mutating func read(generation path: String) throws(FileError) {
+        let numbers = Files.list(path).compactMap { name -> UInt32? in
             name.hasSuffix(".seg") ? UInt32(name.dropLast(4)) : nil
         }.sorted()
         for number in numbers {
             let file = MessageStore.segmentPath(path, number)
-            let fd = try StoreFiles.open(file, create: false)
+            let fd = try Files.open(file, create: false)
             defer { close(fd) }
-            let size = StoreFiles.size(of: fd)
-            let header = StoreFiles.read(fd, at: 0, length: StoreFormat.segmentHeaderSize)
+            let size = Files.size(of: fd)
+            let header = Files.read(fd, at: 0, length: StoreFormat.segmentHeaderSize)
             if let problem = RecordCodec.headerProblem(header, partition: partition) {
                 if size <= UInt64(StoreFormat.segmentHeaderSize) { continue }  // created, never written
-                throw StoreError("\(file): \(problem)")
+                throw FileError("\(file): \(problem)")
             }
             segmentsRead += 1
             var reader = SegmentReader(fd: fd, path: file, size: size, offset: UInt64(StoreFormat.segmentHeaderSize))
@@ -177,8 +178,8 @@ struct RecordCopier {
     mutating func message(at location: RecordLocation) -> (expiresAtWall: UInt64, message: LinkMessage)? {
         if readers[location.segment] == nil {
             let file = MessageStore.segmentPath(generation, location.segment)
-            guard let fd = try? StoreFiles.open(file, create: false) else { return nil }
-            readers[location.segment] = SegmentReader(fd: fd, path: file, size: StoreFiles.size(of: fd), offset: location.offset)
+            guard let fd = try? Files.open(file, create: false) else { return nil }
+            readers[location.segment] = SegmentReader(fd: fd, path: file, size: Files.size(of: fd), offset: location.offset)
         }
         readers[location.segment]!.offset = location.offset
         guard case .record(.message(_, _, let expires, _, let message)) = readers[location.segment]!.next() else { return nil }

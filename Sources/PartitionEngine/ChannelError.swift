@@ -1,40 +1,41 @@
 // The channel errors the engine answers with, texts formatted as RabbitMQ 3.x formats them
 // (rabbit_channel / rabbit_amqqueue / rabbit_misc). Built only on the error path.
+import AMQPWire
 import BrokerModel
 import LinkWire
 
 /// A failed request: an AMQP reply code and RabbitMQ's reply text.
 struct ChannelError: Error {
-    var code: UInt16
+    var code: ReplyCode
     var text: String
 
     static func notFound(_ queue: QueueID) -> ChannelError {
-        ChannelError(code: 404, text: "NOT_FOUND - no queue \(queue)")
+        ChannelError(code: .notFound, text: "NOT_FOUND - no queue \(queue)")
     }
 
     static func resourceLocked(_ queue: QueueID) -> ChannelError {
-        ChannelError(code: 405, text: "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue \(queue). It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.")
+        ChannelError(code: .resourceLocked, text: "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue \(queue). It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.")
     }
 
     static func exclusiveUse(_ queue: QueueID) -> ChannelError {
-        ChannelError(code: 403, text: "ACCESS_REFUSED - queue \(queue) in exclusive use")
+        ChannelError(code: .accessRefused, text: "ACCESS_REFUSED - queue \(queue) in exclusive use")
     }
 
     static func inUse(_ queue: QueueID) -> ChannelError {
-        ChannelError(code: 406, text: "PRECONDITION_FAILED - queue \(queue) in use")
+        ChannelError(code: .preconditionFailed, text: "PRECONDITION_FAILED - queue \(queue) in use")
     }
 
     static func notEmpty(_ queue: QueueID) -> ChannelError {
-        ChannelError(code: 406, text: "PRECONDITION_FAILED - queue \(queue) not empty")
+        ChannelError(code: .preconditionFailed, text: "PRECONDITION_FAILED - queue \(queue) not empty")
     }
 
     /// `received` and `current` are already formatted as RabbitMQ does ('true', none, …).
     static func inequivalent(_ queue: QueueID, field: String, received: String, current: String) -> ChannelError {
-        ChannelError(code: 406, text: "PRECONDITION_FAILED - inequivalent arg '\(field)' for queue \(queue): received \(received) but current is \(current)")
+        ChannelError(code: .preconditionFailed, text: "PRECONDITION_FAILED - inequivalent arg '\(field)' for queue \(queue): received \(received) but current is \(current)")
     }
 
     static func reusedConsumerTag(_ tag: String) -> ChannelError {
-        ChannelError(code: 530, text: "NOT_ALLOWED - attempt to reuse consumer tag '\(tag)'")
+        ChannelError(code: .notAllowed, text: "NOT_ALLOWED - attempt to reuse consumer tag '\(tag)'")
     }
 }
 

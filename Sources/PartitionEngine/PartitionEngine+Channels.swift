@@ -49,7 +49,8 @@ extension PartitionEngine {
 extension PartitionEngine {
     /// The connection's stream to the router is full or has drained: deliveries to its
     /// consumers stop, or resume (its consumers' queues are dispatched again).
-    public mutating func setPaused(_ paused: Bool, connection: ConnectionID, into output: inout EngineOutput) {
+    public mutating func setPaused(_ paused: Bool, connection: ConnectionID, now: UInt64, into output: inout EngineOutput) {
+        self.now = now
         guard let state = connections[connection], state.paused != paused else { return }
         state.paused = paused
         guard !paused else { return }
@@ -63,7 +64,8 @@ extension PartitionEngine {
 
     /// The worker has handed its output to the links: connections whose deliveries filled
     /// their share of that output get deliveries again.
-    public mutating func outputFlushed(into output: inout EngineOutput) {
+    public mutating func outputFlushed(now: UInt64, into output: inout EngineOutput) {
+        self.now = now
         guard !ledger.touched.isEmpty else { return }
         let touchedConnections = ledger.touched
         ledger.touched.removeAll(keepingCapacity: true)

@@ -6,7 +6,8 @@ extension PartitionEngine {
     /// Re-creates a durable queue that the store recovered, with `run` describing its
     /// messages on disk (read back in order as consumers need them). Returns false when its
     /// arguments no longer parse (the queue is then left out).
-    public mutating func restoreQueue(_ definition: JournalQueue, ref: UInt32, run: PagedRun?, nextSequence: UInt64) -> Bool {
+    public mutating func restoreQueue(_ definition: JournalQueue, ref: UInt32, run: PagedRun?, nextSequence: UInt64, now: UInt64) -> Bool {
+        self.now = now
         guard journal != nil, case .success(let policy) = QueuePolicy.parse(definition.arguments, queue: definition.id) else {
             return false
         }

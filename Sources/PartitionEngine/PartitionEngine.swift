@@ -51,9 +51,9 @@ public struct PartitionEngine {
     /// When queues of the store page their newest messages out of memory.
     public var paging = PagingLimits()
 
-    /// The worker's clock in milliseconds, set before each call (time comes in from
-    /// outside: the engine reads no clock of its own).
-    public var now: UInt64 = 0
+    /// The time of the call being applied, in milliseconds: every entry point takes it as an
+    /// argument (the engine reads no clock of its own).
+    var now: UInt64 = 0
 
     /// Something can expire or fall due: the worker should call `tick` every few
     /// milliseconds.
@@ -76,7 +76,8 @@ public struct PartitionEngine {
     public var queueCount: Int { queues.count }
 
     /// Applies one request of `connection`'s stream, appending the events it causes.
-    public mutating func apply(_ request: LinkRequest, from connection: ConnectionID, into output: inout EngineOutput) {
+    public mutating func apply(_ request: LinkRequest, from connection: ConnectionID, now: UInt64, into output: inout EngineOutput) {
+        self.now = now
         switch request {
         case .publish(let publish):
             self.publish(publish, from: connection, into: &output)
@@ -109,7 +110,8 @@ public struct PartitionEngine {
 
     /// The client connection is gone (stream ended or reset): its channels close, its
     /// unacked deliveries are requeued, and the exclusive queues it declared are deleted.
-    public mutating func connectionGone(_ connection: ConnectionID, into output: inout EngineOutput) {
+    public mutating func connectionGone(_ connection: ConnectionID, now: UInt64, into output: inout EngineOutput) {
+        self.now = now
         guard let state = connections.removeValue(forKey: connection) else { return }
         var touched = takeScratch()
         for number in state.channels.keys.sorted() {
@@ -130,7 +132,8 @@ public struct PartitionEngine {
     /// Expires messages at the heads of queues with a TTL, deletes queues unused for longer
     /// than their x-expires, releases due delayed messages and reports consumer timeouts.
     /// Call periodically while `needsTicks`.
-    public mutating func tick(into output: inout EngineOutput) {
+    public mutating func tick(now: UInt64, into output: inout EngineOutput) {
+        self.now = now
         releaseDueMessages(into: &output)
         checkConsumerTimeouts(into: &output)
         for queue in timedQueues.values {

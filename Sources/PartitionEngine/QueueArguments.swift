@@ -26,7 +26,7 @@ enum QueueArguments {
     static func mismatch(current: ByteBuffer, received: ByteBuffer, queue: QueueID) -> ChannelError? {
         if current == received { return nil }
         guard let old = entries(of: current), let new = entries(of: received) else {
-            return ChannelError(code: 406, text: "PRECONDITION_FAILED - inequivalent arg 'arguments' for queue \(queue): received a different arguments table")
+            return ChannelError(code: .preconditionFailed, text: "PRECONDITION_FAILED - inequivalent arg 'arguments' for queue \(queue): received a different arguments table")
         }
         for key in checkedKeys {
             let a = old.first { $0.key == key }

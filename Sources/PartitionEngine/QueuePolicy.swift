@@ -85,7 +85,7 @@ struct QueuePolicy {
             }
         }
         if policy.deadLetterRoutingKey != nil, policy.deadLetterExchange == nil {
-            return .failure(ChannelError(code: 406, text: "PRECONDITION_FAILED - invalid arg 'x-dead-letter-routing-key' for queue \(queue): x-dead-letter-exchange is not set"))
+            return .failure(ChannelError(code: .preconditionFailed, text: "PRECONDITION_FAILED - invalid arg 'x-dead-letter-routing-key' for queue \(queue): x-dead-letter-exchange is not set"))
         }
         return .success(policy)
     }
@@ -108,6 +108,6 @@ extension ChannelError {
     }
 
     static func invalidArgument(_ queue: QueueID, _ entry: QueueArguments.Entry, detail: String) -> ChannelError {
-        ChannelError(code: 406, text: "PRECONDITION_FAILED - invalid arg '\(entry.key)' for queue \(queue): \(detail)")
+        ChannelError(code: .preconditionFailed, text: "PRECONDITION_FAILED - invalid arg '\(entry.key)' for queue \(queue): \(detail)")
     }
 }

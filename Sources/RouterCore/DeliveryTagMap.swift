@@ -53,9 +53,6 @@ public struct DeliveryTagMap: Sendable {
 
     public init() {}
 
-    /// The tag the next delivery will get.
-    public var nextTagValue: ClientDeliveryTag { ClientDeliveryTag(nextValue) }
-
     /// Numbers a delivery from `partition`. `tracked` is false for noAck deliveries: they use
     /// a tag but leave nothing to settle.
     public mutating func nextTag(partition: PartitionID, partitionTag: PartitionDeliveryTag, tracked: Bool) -> ClientDeliveryTag {

@@ -1,35 +1,36 @@
 // A refused topology operation. Every one of them is channel-scoped: the router closes the
 // channel with `code` and `text` (and the class/method of the offending method). The texts are
 // RabbitMQ's, word for word, because client libraries and their users match on them.
+import AMQPWire
 import BrokerModel
 
 /// Why a declare, delete, bind, unbind or publish was refused: a channel exception.
 public struct TopologyError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The AMQP reply code: 403, 404, 405, 406 or 530.
-    public var code: UInt16
+    public var code: ReplyCode
     /// The reply text, e.g. "NOT_FOUND - no exchange 'x' in vhost '/'".
     public var text: String
 
-    public init(code: UInt16, text: String) {
+    public init(code: ReplyCode, text: String) {
         self.code = code
         self.text = text
     }
 
-    public var description: String { "\(code) \(text)" }
+    public var description: String { "\(code.rawValue) \(text)" }
 
     /// 403 ACCESS_REFUSED.
     public static func accessRefused(_ detail: String) -> TopologyError {
-        TopologyError(code: 403, text: "ACCESS_REFUSED - " + detail)
+        TopologyError(code: .accessRefused, text: ReplyCode.accessRefused.replyText(detail))
     }
 
     /// 404 NOT_FOUND.
     public static func notFound(_ detail: String) -> TopologyError {
-        TopologyError(code: 404, text: "NOT_FOUND - " + detail)
+        TopologyError(code: .notFound, text: ReplyCode.notFound.replyText(detail))
     }
 
     /// 406 PRECONDITION_FAILED.
     public static func preconditionFailed(_ detail: String) -> TopologyError {
-        TopologyError(code: 406, text: "PRECONDITION_FAILED - " + detail)
+        TopologyError(code: .preconditionFailed, text: ReplyCode.preconditionFailed.replyText(detail))
     }
 
     // RabbitMQ's rabbit_misc:rs/1, e.g. "exchange 'x' in vhost '/'".

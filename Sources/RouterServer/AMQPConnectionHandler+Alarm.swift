@@ -13,7 +13,7 @@ extension AMQPConnectionHandler {
         services.blocked[id] = self
         // RabbitMQ's reasons.
         let reason = context.memoryAlarm.load(ordering: .relaxed) ? "low on memory" : "low on disk"
-        if clientCapabilities.flag("connection.blocked") {
+        if connection.clientCapabilities.flag("connection.blocked") {
             sendMethod(0, .connectionBlocked(ConnectionBlocked(reason: reason)))
         }
         ctx.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
@@ -21,18 +21,11 @@ extension AMQPConnectionHandler {
     }
 
     func alarmCleared() {
-        guard blockedByAlarm, phase != .closed else { return }
+        guard blockedByAlarm, !socketClosed else { return }
         blockedByAlarm = false
-        if clientCapabilities.flag("connection.blocked") {
+        if connection.clientCapabilities.flag("connection.blocked") {
             sendMethod(0, .connectionUnblocked(ConnectionUnblocked()))
         }
         resumeReading()
-    }
-
-    /// connection.update-secret: accepted, as RabbitMQ's internal user database does (it
-    /// does not re-check a password; token-based backends would check the new token here).
-    func updateSecret(_ update: ConnectionUpdateSecret) {
-        logger.info("secret updated", metadata: ["reason": "\(update.reason)"])
-        sendMethod(0, .connectionUpdateSecretOk(ConnectionUpdateSecretOk()))
     }
 }

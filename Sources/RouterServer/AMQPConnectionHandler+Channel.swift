@@ -8,55 +8,29 @@ import NIOCore
 import RouterCore
 
 extension AMQPConnectionHandler {
-    /// channel.open, limited as RabbitMQ's rabbit_reader limits it: by the number of channels
-    /// open (channel_max counts channels, whatever their numbers), a connection error 530.
-    func openChannel(_ number: UInt16) {
-        guard channels[number] == nil else {
-            return closeConnection(.channelError, "CHANNEL_ERROR - second 'channel.open' seen", classID: 20, methodID: 10)
-        }
-        guard channelMax == 0 || channels.count < Int(channelMax) else {
-            return closeConnection(.notAllowed, "NOT_ALLOWED - number of channels opened (\(channels.count)) has reached the negotiated channel_max (\(channelMax))")
-        }
-        channels[number] = RouterChannel(number: ChannelNumber(number))
-        sendMethod(number, .channelOpenOk(ChannelOpenOk()))
-    }
-
     /// A channel exception: channel.close to the client; workers requeue what it held.
-    func closeChannel(_ channel: RouterChannel, _ code: UInt16, _ text: String, classID: UInt16, methodID: UInt16) {
-        guard channel.phase == .open else { return }
-        logger.info("closing channel with error", metadata: ["channel": "\(channel.number.value)", "code": "\(code)", "text": "\(text)"])
-        channel.phase = .closing
-        sendMethod(channel.number.value, .channelClose(ChannelClose(replyCode: code, replyText: text, classId: classID, methodId: methodID)))
+    func closeChannel(_ channel: RouterChannel, _ code: ReplyCode, _ text: String, classID: UInt16, methodID: UInt16) {
+        guard let close = channel.state.fail(code, text, classID: classID, methodID: methodID) else { return }
+        logger.info("closing channel with error", metadata: ["channel": "\(channel.number.value)", "code": "\(code.rawValue)", "text": "\(text)"])
+        sendMethod(channel.number.value, .channelClose(close))
         releaseChannel(channel)
     }
 
     /// A channel exception with RabbitMQ's "CODE_NAME - detail" reply text.
     func fail(_ channel: RouterChannel, _ code: ReplyCode, _ detail: String, method: AMQPMethod) {
-        closeChannel(channel, code.rawValue, code.replyText(detail), classID: method.classID, methodID: method.methodID)
+        closeChannel(channel, code, code.replyText(detail), classID: method.classID, methodID: method.methodID)
     }
 
     func closeChannel(_ channel: RouterChannel, _ error: TopologyError, method: AMQPMethod) {
         closeChannel(channel, error.code, error.text, classID: method.classID, methodID: method.methodID)
     }
 
-    /// The client's close-ok arrived: the channel number is free again.
-    func channelFinished(_ channel: RouterChannel) {
-        channels[channel.number.value] = nil
-    }
-
     private func releaseChannel(_ channel: RouterChannel) {
         for partition in channel.touchedPartitions {
             _ = send(.closeChannel(channel: channel.number), to: partition)
         }
-        channel.touchedPartitions.removeAll()
         unregisterReplyConsumer(channel)
-        channel.credit = nil
-        channel.waiting = nil
-        channel.deferred.removeAll()
-        channel.consumers.removeAll()
-        channel.tags.forgetAll()
-        channel.confirms = nil
-        channel.transaction = nil
+        channel.release()
     }
 
     func handleChannelCommand(_ command: Command, on channel: RouterChannel) {
@@ -77,6 +51,7 @@ extension AMQPConnectionHandler {
         switch method {
         case .channelClose:
             releaseChannel(channel)
+            channel.state.closedByClient()
             channels[number] = nil
             sendMethod(number, .channelCloseOk(ChannelCloseOk()))
         case .channelCloseOk:
@@ -102,11 +77,11 @@ extension AMQPConnectionHandler {
         case .queueBind(let bind):
             queueBinding(queueName: bind.queue, exchange: bind.exchange, routingKey: bind.routingKey,
                          arguments: bind.arguments, bind: true, method: method, on: channel)
-            if channel.phase == .open, !bind.noWait { sendMethod(number, .queueBindOk(QueueBindOk())) }
+            if channel.state.isOpen, !bind.noWait { sendMethod(number, .queueBindOk(QueueBindOk())) }
         case .queueUnbind(let unbind):
             queueBinding(queueName: unbind.queue, exchange: unbind.exchange, routingKey: unbind.routingKey,
                          arguments: unbind.arguments, bind: false, method: method, on: channel)
-            if channel.phase == .open { sendMethod(number, .queueUnbindOk(QueueUnbindOk())) }
+            if channel.state.isOpen { sendMethod(number, .queueUnbindOk(QueueUnbindOk())) }
         case .queuePurge(let purge):
             guard let queue = resolveQueue(purge.queue, method: method, on: channel) else { return }
             request(on: channel, to: context.partition(of: queue), method: method, .queuePurge(noWait: purge.noWait)) { id in
@@ -171,11 +146,11 @@ extension AMQPConnectionHandler {
         case .exchangeBind(let bind):
             exchangeBinding(Binding(source: ExchangeName(bind.source), destination: .exchange(ExchangeName(bind.destination)),
                                     routingKey: bind.routingKey, arguments: bind.arguments), bind: true, method: method, on: channel)
-            if channel.phase == .open, !bind.noWait { sendMethod(number, .exchangeBindOk(ExchangeBindOk())) }
+            if channel.state.isOpen, !bind.noWait { sendMethod(number, .exchangeBindOk(ExchangeBindOk())) }
         case .exchangeUnbind(let unbind):
             exchangeBinding(Binding(source: ExchangeName(unbind.source), destination: .exchange(ExchangeName(unbind.destination)),
                                     routingKey: unbind.routingKey, arguments: unbind.arguments), bind: false, method: method, on: channel)
-            if channel.phase == .open, !unbind.noWait { sendMethod(number, .exchangeUnbindOk(ExchangeUnbindOk())) }
+            if channel.state.isOpen, !unbind.noWait { sendMethod(number, .exchangeUnbindOk(ExchangeUnbindOk())) }
         case .txSelect:
             guard channel.confirms == nil else {
                 return fail(channel, .preconditionFailed, "cannot switch from confirm to tx mode", method: method)
@@ -189,7 +164,7 @@ extension AMQPConnectionHandler {
             channel.transaction = RouterChannel.Transaction()
             if case .txCommit = method {
                 commit(transaction, method: method, on: channel)
-                if channel.phase == .open { sendMethod(number, .txCommitOk(TxCommitOk())) }
+                if channel.state.isOpen { sendMethod(number, .txCommitOk(TxCommitOk())) }
             } else {
                 sendMethod(number, .txRollbackOk(TxRollbackOk()))
             }
@@ -266,10 +241,10 @@ extension AMQPConnectionHandler {
     /// Each worker applies its share in order; there is no atomicity across workers (as with
     /// RabbitMQ across queues: a transaction is not atomic across queues either).
     private func commit(_ transaction: RouterChannel.Transaction, method: AMQPMethod, on channel: RouterChannel) {
-        for settle in transaction.settles where channel.phase == .open {
+        for settle in transaction.settles where channel.state.isOpen {
             applySettle(settle.tag, multiple: settle.multiple, outcome: settle.outcome, method: method, on: channel)
         }
-        for publish in transaction.publishes where channel.phase == .open {
+        for publish in transaction.publishes where channel.state.isOpen {
             route(publish.method, header: publish.header, body: publish.body, on: channel)
         }
     }
@@ -428,7 +403,7 @@ extension AMQPConnectionHandler {
         guard !partitions.isEmpty else {
             return sendMethod(channel.number.value, .basicRecoverOk(BasicRecoverOk()))
         }
-        channel.waiting = PendingOperation(kind: .recover(remaining: partitions.count), classID: method.classID, methodID: method.methodID)
+        channel.state.wait(for: PendingOperation(kind: .recover(remaining: partitions.count), classID: method.classID, methodID: method.methodID))
         for partition in partitions {
             let requestID = makeRequestID(channel: channel.number, partition: partition)
             _ = send(.recover(requestID, channel: channel.number, requeue: true), to: partition)
@@ -444,16 +419,6 @@ extension AMQPConnectionHandler {
             return closeConnection(.internalError, "INTERNAL_ERROR - partition \(partition.index) is unavailable", method: method)
         }
         channel.touchedPartitions.insert(partition)
-        channel.waiting = PendingOperation(kind: kind, classID: method.classID, methodID: method.methodID)
-    }
-}
-
-/// Server-generated names (amq.gen-…, amq.ctag-…), URL-safe base64 alphabet as RabbitMQ.
-enum RandomName {
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
-
-    static func make(length: Int) -> String {
-        var generator = SystemRandomNumberGenerator()
-        return String(decoding: (0..<length).map { _ in alphabet[Int(generator.next() % 64)] }, as: UTF8.self)
+        channel.state.wait(for: PendingOperation(kind: kind, classID: method.classID, methodID: method.methodID))
     }
 }

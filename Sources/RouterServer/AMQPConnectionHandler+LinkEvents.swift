@@ -8,7 +8,7 @@ import RouterCore
 
 extension AMQPConnectionHandler {
     func linkEvent(_ event: LinkEvent, from partition: PartitionID) {
-        guard phase == .open else { return }
+        guard connection.isOpen else { return }
         switch event {
         case .encodedDelivery(let delivery):
             deliver(delivery, from: partition)
@@ -16,34 +16,34 @@ extension AMQPConnectionHandler {
             // Deliveries cross the link encoded; this form exists only inside a worker.
             logger.error("unencoded delivery from a worker ignored", metadata: ["partition": "\(partition.index)"])
         case .accepted(let number, let sequence):
-            guard let channel = channels[number.value], channel.phase == .open else { return }
+            guard let channel = channels[number.value], channel.state.isOpen else { return }
             channel.confirms?.accepted(sequence, by: partition)
             confirmsDue(on: channel)
         case .rejected(let number, let sequence):
-            guard let channel = channels[number.value], channel.phase == .open else { return }
+            guard let channel = channels[number.value], channel.state.isOpen else { return }
             channel.confirms?.rejected(sequence, by: partition)
             confirmsDue(on: channel)
         case .consumerCancelled(let number, let tag):
-            guard let channel = channels[number.value], channel.phase == .open,
+            guard let channel = channels[number.value], channel.state.isOpen,
                   channel.consumers.removeValue(forKey: tag) != nil else { return }
-            if clientCapabilities.flag("consumer_cancel_notify") {
+            if connection.clientCapabilities.flag("consumer_cancel_notify") {
                 sendMethod(number.value, .basicCancel(BasicCancel(consumerTag: tag, noWait: true)))
             }
             consumerRemoved(from: partition, on: channel)
         case .creditWanted(let number):
-            guard let channel = channels[number.value], channel.phase == .open, var credit = channel.credit else { return }
+            guard let channel = channels[number.value], channel.state.isOpen, var credit = channel.credit else { return }
             let commands = credit.wanted(by: partition)
             channel.credit = credit
             sendCredit(commands, on: channel)
         case .channelShareUsage(let number, let limit, let unacked):
-            guard let channel = channels[number.value], channel.phase == .open, var credit = channel.credit else { return }
+            guard let channel = channels[number.value], channel.state.isOpen, var credit = channel.credit else { return }
             let commands = credit.used(partition, limit: limit, unacked: unacked)
             channel.credit = credit
             sendCredit(commands, on: channel)
         case .channelTimedOut(let number, let timeout):
-            guard let channel = channels[number.value], channel.phase == .open else { return }
+            guard let channel = channels[number.value], channel.state.isOpen else { return }
             let detail = "delivery acknowledgement on channel \(number.value) timed out. Timeout value used: \(timeout) ms. This timeout value can be configured, see consumers doc guide to learn more"
-            closeChannel(channel, ReplyCode.preconditionFailed.rawValue, ReplyCode.preconditionFailed.replyText(detail), classID: 0, methodID: 0)
+            closeChannel(channel, .preconditionFailed, ReplyCode.preconditionFailed.replyText(detail), classID: 0, methodID: 0)
         case .queueGone(let queue):
             try? context.topology.update { (t: inout Topology) throws(TopologyError) in t.removeQueue(queue) }
         case .deadLetter, .delayedDue:
@@ -57,7 +57,7 @@ extension AMQPConnectionHandler {
     }
 
     func linkStreamClosed(partition: PartitionID) {
-        guard streams.remove(partition), phase == .open else { return }
+        guard streams.remove(partition), connection.isOpen else { return }
         for channel in channels.values {
             channel.confirms?.partitionFailed(partition)
             emitConfirms(channel)
@@ -71,7 +71,7 @@ extension AMQPConnectionHandler {
     /// deliveries all come before its cancel-ok on the stream, so none arrives for a consumer
     /// this side has forgotten.
     private func deliver(_ delivery: EncodedDelivery, from partition: PartitionID) {
-        guard let channel = channels[delivery.channel.value], channel.phase == .open else { return }
+        guard let channel = channels[delivery.channel.value], channel.state.isOpen else { return }
         guard let layout = DeliveryFrames.Layout(delivery.frames) else {
             logger.error("malformed delivery from a worker dropped", metadata: ["partition": "\(partition.index)"])
             return
@@ -85,10 +85,9 @@ extension AMQPConnectionHandler {
 
     private func answer(_ id: LinkRequestID, _ event: LinkEvent, from partition: PartitionID) {
         guard let (number, _) = requestChannels.removeValue(forKey: id),
-              let channel = channels[number.value], channel.phase == .open,
-              let pending = channel.waiting else { return }
+              let channel = channels[number.value],
+              let pending = channel.state.answered() else { return }
         let n = number.value
-        channel.waiting = nil
         switch (pending.kind, event) {
         case (_, .failed(_, let code, let text)):
             closeChannel(channel, code, text, classID: pending.classID, methodID: pending.methodID)
@@ -121,7 +120,7 @@ extension AMQPConnectionHandler {
             sendMethod(n, .basicGetEmpty(BasicGetEmpty()))
         case (.recover(let remaining), .recoverOk):
             if remaining > 1 {
-                channel.waiting = PendingOperation(kind: .recover(remaining: remaining - 1), classID: pending.classID, methodID: pending.methodID)
+                channel.state.wait(for: PendingOperation(kind: .recover(remaining: remaining - 1), classID: pending.classID, methodID: pending.methodID))
                 return
             }
             sendMethod(n, .basicRecoverOk(BasicRecoverOk()))

@@ -27,7 +27,7 @@ extension AMQPConnectionHandler {
     /// Routes and forwards one publish (outside a transaction, or at tx.commit).
     func route(_ publish: BasicPublish, header: ContentHeader, body: ByteBuffer, on channel: RouterChannel) {
         let expiration: UInt64?
-        switch Self.expiration(of: header) {
+        switch MessageExpiration.milliseconds(in: header) {
         case .success(let value): expiration = value
         case .failure(let error): return closeChannel(channel, error.code, error.text, classID: 60, methodID: 40)
         }
@@ -151,24 +151,6 @@ extension AMQPConnectionHandler {
         }
     }
 
-    /// The message's `expiration` property in milliseconds. The property flags are checked
-    /// first so that the common message without one is not decoded.
-    static func expiration(of header: ContentHeader) -> Result<UInt64?, TopologyError> {
-        let expirationFlag: UInt16 = 1 << 8
-        guard let flags = header.rawProperties.getInteger(at: header.rawProperties.readerIndex, as: UInt16.self),
-              flags & expirationFlag != 0 else { return .success(nil) }
-        guard let text = (try? header.decodeProperties())?.expiration else { return .success(nil) }
-        guard let value = Int64(text) else {
-            return .failure(TopologyError(code: ReplyCode.preconditionFailed.rawValue,
-                                          text: "PRECONDITION_FAILED - invalid expiration '\(text)': no_integer"))
-        }
-        guard value >= 0 else {
-            return .failure(TopologyError(code: ReplyCode.preconditionFailed.rawValue,
-                                          text: "PRECONDITION_FAILED - invalid expiration '\(text)': {value_negative,\(value)}"))
-        }
-        return .success(UInt64(value))
-    }
-
     /// A worker's answers made confirms due on `channel`: they go out at the flush, so that
     /// the answers of one read (often hundreds) become one `basic.ack multiple=true`, as
     /// RabbitMQ coalesces them, instead of a frame each.
@@ -183,7 +165,7 @@ extension AMQPConnectionHandler {
         guard !channelsWithConfirmsDue.isEmpty else { return }
         for channel in channelsWithConfirmsDue {
             channel.confirmsDue = false
-            if channel.phase == .open { emitConfirms(channel) }
+            if channel.state.isOpen { emitConfirms(channel) }
         }
         channelsWithConfirmsDue.removeAll(keepingCapacity: true)
     }

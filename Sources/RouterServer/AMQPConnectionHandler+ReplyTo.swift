@@ -43,7 +43,7 @@ extension AMQPConnectionHandler {
               var properties = try? header.decodeProperties(),
               properties.replyTo == Self.replyToQueue else { return .success(header) }
         guard let consumer = channel.replyConsumer else {
-            return .failure(TopologyError(code: ReplyCode.preconditionFailed.rawValue,
+            return .failure(TopologyError(code: .preconditionFailed,
                                           text: ReplyCode.preconditionFailed.replyText("fast reply consumer does not exist")))
         }
         properties.replyTo = Self.replyToPrefix + consumer.name
@@ -80,7 +80,7 @@ extension AMQPConnectionHandler {
     }
 
     func deliverReply(to consumer: LoopServices.ReplyConsumer, routingKey: String, properties: ByteBuffer, body: ByteBuffer) {
-        guard phase == .open, let channel = channels[consumer.channel.value], channel.phase == .open,
+        guard connection.isOpen, let channel = channels[consumer.channel.value], channel.state.isOpen,
               channel.replyConsumer?.tag == consumer.consumerTag else { return }
         let tag = channel.tags.nextTag(partition: PartitionID(0), partitionTag: PartitionDeliveryTag(0), tracked: false)
         services.stats.delivered &+= 1

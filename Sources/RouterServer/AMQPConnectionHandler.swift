@@ -16,39 +16,20 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    enum Phase {
-        case awaitingProtocolHeader
-        case awaitingStartOk
-        case awaitingTuneOk
-        case awaitingOpen
-        case open
-        /// We sent connection.close; waiting for close-ok (or a timeout).
-        case closing
-        case closed
-    }
-
     let id: ConnectionID
     let context: RouterContext
     let services: LoopServices
     let links: [WorkerLinkClient]
     var logger: Logger
 
-    var phase: Phase = .awaitingProtocolHeader
+    /// The connection's handshake, heartbeats and close handshake (RouterCore).
+    var connection: ConnectionStateMachine
     var channelContext: ChannelHandlerContext?
+    /// `close` was called on the socket.
+    var socketClosed = false
     var headerBuffer = ByteBuffer()
     var decoder = FrameDecoder(maxFrameSize: RouterContext.maxFrameSize)
     var assembler = CommandAssembler()
-
-    // Negotiated at tune-ok.
-    var frameMax: UInt32 = RouterContext.maxFrameSize
-    var channelMax: UInt16 = RouterContext.maxChannels
-    var heartbeatSeconds: UInt16 = 0
-    var vhost = VHost.default
-    var user = ""
-    var clientCapabilities = FieldTable()
-    // For the management API: what the client said about itself, and when it connected.
-    var clientProperties = FieldTable()
-    var authMechanism = ""
     let connectedAt = WallClock.milliseconds()
 
     var channels = ChannelTable()
@@ -62,14 +43,15 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     /// Channels whose confirms are sent at the next flush (see `RouterChannel.confirmsDue`).
     var channelsWithConfirmsDue: [RouterChannel] = []
 
-    var lastReceived = NIODeadline.now()
-    var lastSent = NIODeadline.now()
     var heartbeatTask: RepeatedTask?
+    var handshakeTimer: Scheduled<Void>?
     /// Reading from the client is paused because a worker stream has too much queued.
     var readPaused = false
     /// Reading from the client is paused because it published during a resource alarm.
     var blockedByAlarm = false
-    var handshakeTimeout: Scheduled<Void>?
+
+    var vhost: VHost { connection.vhost }
+    var frameMax: UInt32 { connection.frameMax }
 
     init(id: ConnectionID, context: RouterContext, services: LoopServices, logger: Logger) {
         self.id = id
@@ -77,6 +59,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         self.services = services
         self.links = services.links
         self.streams = WorkerStreams(partitions: services.links.count)
+        self.connection = ConnectionStateMachine(settings: context.connectionSettings, now: .now())
         self.logger = logger
         self.logger[metadataKey: "connection"] = "\(id.value)"
     }
@@ -90,10 +73,9 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         services.stats.connectionsOpened &+= 1
         if let remote = ctx.channel.remoteAddress { logger[metadataKey: "peer"] = "\(remote)" }
         logger.debug("client connected")
-        handshakeTimeout = ctx.eventLoop.scheduleTask(in: RouterContext.handshakeTimeout) { [weak self] in
-            guard let self, self.phase != .open, self.phase != .closed else { return }
-            self.logger.warning("closing connection: handshake timeout")
-            self.closeSocket()
+        handshakeTimer = ctx.eventLoop.scheduleTask(in: connection.settings.handshakeTimeout) { [weak self] in
+            guard let self else { return }
+            self.perform(self.connection.handshakeTimedOut())
         }
     }
 
@@ -117,28 +99,27 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     func channelRead(context ctx: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
         services.stats.bytesReceived &+= UInt64(bytes.readableBytes)
-        lastReceived = .now()
-        if phase == .awaitingProtocolHeader {
-            guard checkProtocolHeader(&bytes) else { return }
+        connection.received(now: .now())
+        if connection.awaitsProtocolHeader {
+            headerBuffer.writeBuffer(&bytes)
+            perform(connection.protocolHeader(ProtocolHeader.match(&headerBuffer)))
+            guard !connection.awaitsProtocolHeader, !connection.isClosed else { return }
+            bytes = headerBuffer
+            headerBuffer = ByteBuffer()
         }
-        guard phase != .closed else { return }
+        guard !connection.isClosed else { return }
         decoder.append(bytes)
         do {
-            while phase != .closed {
-                if phase == .open, assembler.isIdle,
+            while !connection.isClosed {
+                if connection.isOpen, assembler.isIdle,
                    let publish = decoder.nextWholePublish(maxBodySize: assembler.maxBodySize) {
                     handle(publish)
                     continue
                 }
                 guard let frame = try decoder.nextFrame() else { break }
-                if phase == .closing {
-                    // Spec: after sending close, discard everything but close-ok, and answer a
-                    // close sent at the same time with close-ok.
-                    switch frame {
-                    case .method(0, .connectionCloseOk): closeSocket()
-                    case .method(0, .connectionClose): sendMethod(0, .connectionCloseOk(ConnectionCloseOk()))
-                    default: break
-                    }
+                if connection.isClosing {
+                    // Only connection.close and close-ok still mean anything.
+                    if case .method(0, let method) = frame { perform(connection.receive(method, now: .now())) }
                     continue
                 }
                 guard let command = try assembler.process(frame) else { continue }
@@ -146,33 +127,12 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
             }
         } catch {
             let text = "\(error.code.text) - \(error.message)"
-            logger.info("closing connection: \(text)")
             closeConnection(error.code, text)
         }
     }
 
     func channelReadComplete(context ctx: ChannelHandlerContext) {
         flush()
-    }
-
-    /// Validates "AMQP 0 0 9 1" (or 0-9's "AMQP 1 1 0 9"); a wrong header gets ours back and
-    /// the socket closes (spec 4.2.2).
-    private func checkProtocolHeader(_ bytes: inout ByteBuffer) -> Bool {
-        headerBuffer.writeBuffer(&bytes)
-        guard headerBuffer.readableBytes >= 8 else { return false }
-        if case .rejected(let header) = ProtocolHeader.match(&headerBuffer) {
-            logger.info("closing connection: unsupported protocol header \(header)")
-            var reply = ByteBuffer()
-            reply.writeBytes(ProtocolHeader.amqp091)
-            channelContext?.writeAndFlush(wrapOutboundOut(reply)).whenComplete { _ in self.closeSocket() }
-            phase = .closed
-            return false
-        }
-        bytes = headerBuffer
-        headerBuffer = ByteBuffer()
-        phase = .awaitingStartOk
-        sendMethod(0, .connectionStart(context.connectionStart))
-        return true
     }
 
     // MARK: Commands
@@ -182,179 +142,101 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         case .heartbeat:
             return
         case .method(0, let method):
-            handleConnectionMethod(method)
-        case .method(let channel, let method):
-            dispatchToChannel(channel, .method(channel: channel, method))
-        case .content(let channel, _, _, _):
+            perform(connection.receive(method, now: .now()))
+        case .method(let channel, _), .content(let channel, _, _, _):
             dispatchToChannel(channel, command)
         }
     }
 
     private func dispatchToChannel(_ number: UInt16, _ command: Command) {
-        guard phase == .open else {
-            return closeConnection(.commandInvalid, "COMMAND_INVALID - connection is not open")
-        }
-        if case .method(_, .channelOpen) = command {
-            return openChannel(number)
-        }
-        guard let channel = channels[number] else {
-            return closeConnection(.channelError, "CHANNEL_ERROR - expected 'channel.open'", classID: command.classID, methodID: command.methodID)
-        }
-        if channel.phase == .closing {
-            // Spec: after channel.close, drop all but channel.close(-ok).
-            switch command {
-            case .method(_, .channelCloseOk):
-                channelFinished(channel)
-            case .method(_, .channelClose):
-                sendMethod(number, .channelCloseOk(ChannelCloseOk()))
-            default:
-                break
+        let channel = channels[number]
+        switch connection.route(command, toChannel: number, exists: channel != nil, openChannels: channels.count) {
+        case .refused(let actions):
+            perform(actions)
+        case .open:
+            channels[number] = RouterChannel(number: ChannelNumber(number))
+            sendMethod(number, .channelOpenOk(ChannelOpenOk()))
+        case .existing:
+            guard let channel else { return }
+            switch channel.state.admit(command) {
+            case .handle: handleChannelCommand(command, on: channel)
+            case .held, .drop: break
+            case .answerClose: sendMethod(number, .channelCloseOk(ChannelCloseOk()))
+            case .finished: channels[number] = nil
             }
-            return
-        }
-        if channel.isBusy {
-            channel.deferred.append(command)
-        } else {
-            handleChannelCommand(command, on: channel)
         }
     }
 
     /// Runs the commands held back while the channel waited on a worker.
     func resume(_ channel: RouterChannel) {
-        while !channel.isBusy, channel.phase == .open, let next = channel.deferred.popFirst() {
+        while let next = channel.state.nextHeld() {
             handleChannelCommand(next, on: channel)
         }
-        if channel.phase != .open { channel.deferred.removeAll() }
     }
 
-    // MARK: Connection class
+    // MARK: Connection actions
 
-    private func handleConnectionMethod(_ method: AMQPMethod) {
-        switch (phase, method) {
-        case (.awaitingStartOk, .connectionStartOk(let startOk)):
-            handleStartOk(startOk)
-        case (.awaitingTuneOk, .connectionTuneOk(let tuneOk)):
-            handleTuneOk(tuneOk)
-        case (.awaitingOpen, .connectionOpen(let open)):
-            guard open.virtualHost == VHost.default.name else {
-                return closeConnection(.notAllowed, "NOT_ALLOWED - vhost \(open.virtualHost) not found", method: method)
+    /// Carries out what the connection state machine decided.
+    func perform(_ actions: [ConnectionAction]) {
+        for action in actions {
+            switch action {
+            case .send(let method):
+                sendMethod(0, method)
+            case .sendHeartbeat:
+                FrameEncoder.encode(.heartbeat, into: &clientOutbound)
+                flush()
+            case .rejectProtocolHeader:
+                var reply = ByteBuffer()
+                reply.writeBytes(ProtocolHeader.amqp091)
+                channelContext?.writeAndFlush(wrapOutboundOut(reply)).whenComplete { _ in self.closeSocket() }
+            case .tuned(let frameMax):
+                decoder.maxFrameSize = frameMax
+            case .armHeartbeatCheck(let interval):
+                heartbeatTask = channelContext?.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
+                    guard let self else { return }
+                    self.perform(self.connection.heartbeatCheck(now: .now(), readingPaused: self.readPaused || self.blockedByAlarm))
+                }
+            case .disarmHandshakeTimer:
+                handshakeTimer?.cancel()
+            case .releaseWorkers:
+                flush()
+                releaseWorkers()
+            case .closeSocket(let delay) where delay == .zero:
+                closeSocket()
+            case .closeSocket(let delay):
+                channelContext?.eventLoop.scheduleTask(in: delay) { [weak self] in self?.closeSocket() }
+            case .report(let report):
+                log(report)
             }
-            vhost = VHost(open.virtualHost)
-            phase = .open
-            handshakeTimeout?.cancel()
-            sendMethod(0, .connectionOpenOk(ConnectionOpenOk()))
+        }
+    }
+
+    private func log(_ report: ConnectionReport) {
+        switch report {
+        case .unsupportedProtocolHeader(let header):
+            logger.info("closing connection: unsupported protocol header \(header)")
+        case .loginRefused(let user, let mechanism):
+            logger.info("authentication failed", metadata: ["user": "\(user)", "mechanism": "\(mechanism)"])
+        case .opened(let user, let vhost):
             logger.info("connection open", metadata: ["user": "\(user)", "vhost": "\(vhost.name)"])
-        case (_, .connectionClose(let close)):
-            logger.info("client closed connection", metadata: ["code": "\(close.replyCode)", "text": "\(close.replyText)"])
-            sendMethod(0, .connectionCloseOk(ConnectionCloseOk()))
-            phase = .closing
-            flush()
-            releaseWorkers()
-            // As RabbitMQ does, the socket stays open, its input discarded, until the client
-            // closes it (or a timeout): closing first would answer whatever the client still
-            // sends (a second close, a heartbeat) with a reset, which can destroy the close-ok.
-            closeSocket(after: RouterContext.closeOkTimeout)
-        case (_, .connectionCloseOk):
-            closeSocket()
-        case (.open, .connectionBlocked), (.open, .connectionUnblocked):
-            break  // clients may not send these; ignore like RabbitMQ
-        case (.open, .connectionUpdateSecret(let update)):
-            updateSecret(update)
-        default:
-            // rabbit_reader's handle_method0 fallback, word for word.
-            closeConnection(.channelError, "CHANNEL_ERROR - unexpected method in connection state \(rabbitState)", method: method)
-        }
-    }
-
-    /// The connection state as RabbitMQ names it in its errors.
-    private var rabbitState: String {
-        switch phase {
-        case .awaitingProtocolHeader, .awaitingStartOk: return "starting"
-        case .awaitingTuneOk: return "tuning"
-        case .awaitingOpen: return "opening"
-        case .open: return "running"
-        case .closing, .closed: return "closing"
-        }
-    }
-
-    private func handleStartOk(_ startOk: ConnectionStartOk) {
-        clientCapabilities = startOk.clientProperties.capabilities
-        clientProperties = startOk.clientProperties
-        authMechanism = startOk.mechanism
-        guard SASL.mechanisms.contains(startOk.mechanism) else {
-            return closeConnection(.commandInvalid, "COMMAND_INVALID - unknown authentication mechanism '\(startOk.mechanism)'")
-        }
-        guard let credentials = SASL.credentials(mechanism: startOk.mechanism, response: startOk.response) else {
-            return closeConnection(.accessRefused, "ACCESS_REFUSED - malformed \(startOk.mechanism) response")
-        }
-        guard context.users.authenticate(credentials.user, credentials.password) else {
-            logger.info("authentication failed", metadata: ["user": "\(credentials.user)", "mechanism": "\(startOk.mechanism)"])
-            return closeConnection(.accessRefused, "ACCESS_REFUSED - Login was refused using authentication mechanism \(startOk.mechanism). For details see the broker logfile.")
-        }
-        user = credentials.user
-        phase = .awaitingTuneOk
-        sendMethod(0, .connectionTune(tune))
-    }
-
-    private var tune: ConnectionTune {
-        ConnectionTune(channelMax: RouterContext.maxChannels, frameMax: RouterContext.maxFrameSize,
-                       heartbeat: context.heartbeatSeconds)
-    }
-
-    private func handleTuneOk(_ tuneOk: ConnectionTuneOk) {
-        if let refused = TuneNegotiation.refusal(of: tuneOk, offered: tune) {
-            return closeConnection(refused.code, refused.text, classID: ConnectionTune.classID, methodID: ConnectionTune.methodID)
-        }
-        frameMax = tuneOk.frameMax
-        decoder.maxFrameSize = frameMax
-        channelMax = tuneOk.channelMax
-        heartbeatSeconds = tuneOk.heartbeat
-        phase = .awaitingOpen
-        startHeartbeats()
-    }
-
-    // MARK: Heartbeats
-
-    private func startHeartbeats() {
-        guard heartbeatSeconds > 0, let ctx = channelContext else { return }
-        let interval = TimeAmount.seconds(Int64(heartbeatSeconds))
-        let half = TimeAmount.milliseconds(Int64(heartbeatSeconds) * 500)
-        // Send at half the interval, as RabbitMQ does; a peer silent for two intervals is dead.
-        heartbeatTask = ctx.eventLoop.scheduleRepeatedTask(initialDelay: half, delay: half) { [weak self] _ in
-            guard let self, self.phase != .closed else { return }
-            let now = NIODeadline.now()
-            if self.readPaused || self.blockedByAlarm {
-                // Not reading (backpressure or an alarm) means not seeing its heartbeats:
-                // the monitor pauses, as RabbitMQ's does for a blocked connection.
-                self.lastReceived = now
-            } else if now - self.lastReceived > interval * 2 {
-                self.logger.warning("closing connection: missed heartbeats from client, timeout: \(self.heartbeatSeconds)s")
-                self.closeSocket()
-                return
-            }
-            if now - self.lastSent >= half {
-                FrameEncoder.encode(.heartbeat, into: &self.clientOutbound)
-                self.flush()
-            }
+        case .clientClosed(let code, let text):
+            logger.info("client closed connection", metadata: ["code": "\(code)", "text": "\(text)"])
+        case .closingWithError(let code, let text):
+            logger.info("closing connection with error", metadata: ["code": "\(code.rawValue)", "text": "\(text)"])
+        case .missedHeartbeats(let seconds):
+            logger.warning("closing connection: missed heartbeats from client, timeout: \(seconds)s")
+        case .handshakeTimedOut:
+            logger.warning("closing connection: handshake timeout")
+        case .secretUpdated(let reason):
+            logger.info("secret updated", metadata: ["reason": "\(reason)"])
         }
     }
 
     // MARK: Closing
 
-    /// A connection exception: send connection.close and wait for close-ok (spec 4.2.8.x).
+    /// A connection exception: connection.close, then close-ok or a timeout (spec 4.2.8.x).
     func closeConnection(_ code: ReplyCode, _ text: String, classID: UInt16 = 0, methodID: UInt16 = 0) {
-        guard phase != .closing, phase != .closed else { return }
-        logger.info("closing connection with error", metadata: ["code": "\(code.rawValue)", "text": "\(text)"])
-        let wasHandshaking = phase == .awaitingStartOk || phase == .awaitingTuneOk
-        sendMethod(0, .connectionClose(ConnectionClose(replyCode: code.rawValue, replyText: text, classId: classID, methodId: methodID)))
-        phase = .closing
-        flush()
-        releaseWorkers()
-        closeSocket(after: wasHandshaking ? .milliseconds(100) : RouterContext.closeOkTimeout)
-    }
-
-    private func closeSocket(after delay: TimeAmount) {
-        channelContext?.eventLoop.scheduleTask(in: delay) { [weak self] in self?.closeSocket() }
+        perform(connection.close(code, text, classID: classID, methodID: methodID))
     }
 
     func closeConnection(_ code: ReplyCode, _ text: String, method: AMQPMethod) {
@@ -362,18 +244,20 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     }
 
     func closeSocket() {
-        guard phase != .closed else { return }
+        guard !socketClosed else { return }
         flush()
-        phase = .closed
+        socketClosed = true
+        connection.socketClosing()
         channelContext?.close(promise: nil)
     }
 
     /// The socket is gone: every worker forgets this connection (its stream ends).
     private func connectionGone() {
-        phase = .closed
+        socketClosed = true
+        connection.socketClosing()
         services.connections[id] = nil
         heartbeatTask?.cancel()
-        handshakeTimeout?.cancel()
+        handshakeTimer?.cancel()
         releaseWorkers()
         logger.debug("client disconnected")
     }
@@ -409,9 +293,9 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     }
 
     private func checkResume() {
-        guard let ctx = channelContext, phase != .closed else { return }
+        guard let ctx = channelContext, !socketClosed else { return }
         ctx.eventLoop.scheduleTask(in: .milliseconds(1)) { [weak self] in
-            guard let self, self.phase != .closed else { return }
+            guard let self, !self.socketClosed else { return }
             guard self.maxQueuedLinkBytes() <= Self.linkLowWater else { return self.checkResume() }
             self.readPaused = false
             self.resumeReading()
@@ -420,7 +304,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
 
     /// Reads again unless something else still holds the connection back.
     func resumeReading() {
-        guard !readPaused, !blockedByAlarm, let ctx = channelContext, phase != .closed else { return }
+        guard !readPaused, !blockedByAlarm, let ctx = channelContext, !socketClosed else { return }
         ctx.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
         ctx.read()
     }
@@ -481,26 +365,10 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
             handedOff = true
         }
         if handedOff, !readPaused { applyBackpressure() }
-        guard clientOutbound.readableBytes > 0, let ctx = channelContext, phase != .closed else { return }
-        lastSent = .now()
+        guard clientOutbound.readableBytes > 0, let ctx = channelContext, !socketClosed else { return }
+        connection.sent(now: .now())
         services.stats.bytesSent &+= UInt64(clientOutbound.readableBytes)
         ctx.writeAndFlush(wrapOutboundOut(clientOutbound), promise: nil)
         clientOutbound = ctx.channel.allocator.buffer(capacity: 4096)
-    }
-}
-
-extension Command {
-    var classID: UInt16 {
-        switch self {
-        case .method(_, let m), .content(_, let m, _, _): return m.classID
-        case .heartbeat: return 0
-        }
-    }
-
-    var methodID: UInt16 {
-        switch self {
-        case .method(_, let m), .content(_, let m, _, _): return m.methodID
-        case .heartbeat: return 0
-        }
     }
 }

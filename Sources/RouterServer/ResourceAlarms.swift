@@ -6,6 +6,7 @@
 import BrokerTelemetry
 import Foundation
 import NIOCore
+import SystemFiles
 
 extension RouterServer {
     func startResourceAlarms(services: [LoopServices]) {

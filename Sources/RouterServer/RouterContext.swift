@@ -4,6 +4,7 @@ import AMQPWire
 import Atomics
 import BrokerModel
 import NIOCore
+import RouterCore
 
 final class RouterContext: Sendable {
     static let maxFrameSize: UInt32 = 131_072
@@ -11,14 +12,13 @@ final class RouterContext: Sendable {
     /// The largest body a publish may carry: RabbitMQ's default `max_message_size` (128 MiB).
     /// Larger bodies close the channel with 406; the assembler's 512 MiB is the frame-level cap.
     static let maxMessageSize = 128 << 20
-    static let handshakeTimeout: TimeAmount = .seconds(10)
-    static let closeOkTimeout: TimeAmount = .seconds(3)
 
     let partitions: Int
     let heartbeatSeconds: UInt16
     let users: UserDirectory
     let topology: TopologyStore
-    let connectionStart: ConnectionStart
+    /// What every connection's handshake offers and checks.
+    let connectionSettings: ConnectionSettings
     /// Direct reply-to names with a live consumer.
     let replyNames = ReplyDirectory()
     /// The disk alarm is on: publishing connections get blocked.
@@ -59,9 +59,11 @@ final class RouterContext: Sendable {
             "information": .longString(Array("broker \(BrokerVersion.string): a RabbitMQ-compatible AMQP 0-9-1 broker".utf8)),
             "capabilities": .table(capabilities),
         ]
-        connectionStart = ConnectionStart(
+        let start = ConnectionStart(
             versionMajor: 0, versionMinor: 9, serverProperties: properties,
             mechanisms: Array(SASL.mechanisms.joined(separator: " ").utf8), locales: Array("en_US".utf8))
+        let tune = ConnectionTune(channelMax: Self.maxChannels, frameMax: Self.maxFrameSize, heartbeat: heartbeatSeconds)
+        connectionSettings = ConnectionSettings(start: start, tune: tune, users: users)
     }
 
     func partition(of queue: QueueID) -> PartitionID {
@@ -75,42 +77,4 @@ public enum BrokerVersion {
     /// suites read a RabbitMQ version (and the product "RabbitMQ") to pick features, so this is
     /// what connection.start and the management API's rabbitmq_version report.
     public static let rabbitmq = "3.10.8"
-}
-
-/// The broker's users. Until users are persisted (durability issue), the router is started
-/// with its users on the command line; guest/guest by default, as RabbitMQ, with the
-/// `administrator` tag that the management API requires for changes.
-public struct UserDirectory: Sendable {
-    public var passwords: [String: String]
-    /// Management tags per user (RabbitMQ's administrator, monitoring, management …).
-    public var tags: [String: [String]]
-
-    public init(passwords: [String: String] = ["guest": "guest"], tags: [String: [String]] = ["guest": ["administrator"]]) {
-        self.passwords = passwords
-        self.tags = tags
-    }
-
-    func isAdministrator(_ user: String) -> Bool { tags[user]?.contains("administrator") ?? false }
-
-    func authenticate(_ user: String, _ password: String) -> Bool {
-        guard let expected = passwords[user] else { return false }
-        // Compare without an early exit so timing does not reveal the matching prefix.
-        let a = Array(expected.utf8), b = Array(password.utf8)
-        var difference = a.count ^ b.count
-        for i in 0..<min(a.count, b.count) { difference |= Int(a[i] ^ b[i]) }
-        return difference == 0
-    }
-}
-
-extension FieldTable {
-    /// The client's `capabilities` sub-table (empty when absent).
-    var capabilities: FieldTable {
-        if case .table(let table)? = self["capabilities"] { return table }
-        return FieldTable()
-    }
-
-    func flag(_ key: String) -> Bool {
-        if case .bool(true)? = self[key] { return true }
-        return false
-    }
 }

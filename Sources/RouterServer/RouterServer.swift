@@ -7,6 +7,7 @@ import BrokerModel
 import Logging
 import NIOCore
 import NIOPosix
+import RouterCore
 
 public struct RouterConfiguration: Sendable {
     public var host: String

@@ -1,7 +1,7 @@
 // The router's durable topology on disk (invariant 7): `<data-dir>/router/topology`, replaced
 // atomically whenever the durable part changes, read back at start-up.
 import Logging
-import MessageStore
+import SystemFiles
 import NIOCore
 import RouterCore
 
@@ -22,7 +22,7 @@ final class TopologyFile: @unchecked Sendable {
     /// The durable topology saved last, applied to a fresh topology.
     func load() throws -> Topology {
         var topology = Topology()
-        guard let contents = try DurableFile.read(path) else { return topology }
+        guard let contents = try Files.contents(of: path) else { return topology }
         let part = try DurableTopology(decoding: contents)
         try topology.restore(part)
         saved = part
@@ -36,7 +36,7 @@ final class TopologyFile: @unchecked Sendable {
         let part = topology.durablePart
         guard part != saved else { return }
         do {
-            try DurableFile.replace(path, with: part.encoded())
+            try Files.replace(path, with: part.encoded())
             saved = part
         } catch {
             logger.error("cannot save the topology", metadata: ["error": "\(error)"])

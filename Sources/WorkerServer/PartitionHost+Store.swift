@@ -10,6 +10,7 @@ import MessageStore
 import NIOCore
 import NIOPosix
 import PartitionEngine
+import SystemFiles
 
 /// Confirms waiting for the store's sync, oldest first.
 struct HeldConfirms {
@@ -66,14 +67,14 @@ extension PartitionHost {
         self.store = store
         engine.journal = store
         engine.paging = configuration.paging
-        engine.now = Self.milliseconds()
+        advanceClock()
         for queue in recovered {
             switch queue.definition.kind {
             case .delayedExchange:
                 engine.restoreDelayed(queue.definition, ref: queue.ref, run: queue.run, nextSequence: queue.nextSequence)
             case .queue:
                 guard !engine.restoreQueue(queue.definition, ref: queue.ref, run: queue.run,
-                                           nextSequence: queue.nextSequence) else { continue }
+                                           nextSequence: queue.nextSequence, now: engineTime) else { continue }
                 logger.error("a recovered queue's arguments no longer parse; it is left out",
                              metadata: ["queue": "\(queue.definition.id)"])
             }

@@ -16,6 +16,8 @@ final class PartitionHost {
     let eventLoop: EventLoop
     let logger: Logger
     var engine: PartitionEngine
+    /// The engine's time (milliseconds), read once per batch of requests, not per message.
+    var engineTime: UInt64 = 0
     private var output = EngineOutput()
 
     /// Where each client connection's stream is, and back.
@@ -85,20 +87,20 @@ final class PartitionHost {
 
     /// Reads the clock once for a batch of requests (one DATA chunk), not once per message.
     func advanceClock() {
-        engine.now = Self.milliseconds()
+        engineTime = Self.milliseconds()
     }
 
     /// Applies one request; its events wait in `output` until ``dispatchOutput()``, which
     /// the caller runs once after all the requests it has (one DATA chunk's worth).
     func apply(_ request: LinkRequest, from connection: ConnectionID) {
-        engine.apply(request, from: connection, into: &output)
+        engine.apply(request, from: connection, now: engineTime, into: &output)
     }
 
     /// A request of the router's own, on a control stream: the engine sees it as from
     /// connection 0, and its answers go back on that control stream.
     func applyControl(_ request: LinkRequest, from ref: StreamRef) {
         answeringControl = ref
-        engine.apply(request, from: RouterLinkSession.routerConnection, into: &output)
+        engine.apply(request, from: RouterLinkSession.routerConnection, now: engineTime, into: &output)
         dispatchOutput()
         answeringControl = nil
     }
@@ -144,8 +146,8 @@ final class PartitionHost {
         if !paused.isEmpty { resumeDrainedConnections() }
         if storeFailing { scheduleFlush() }
         if engine.hasTimers || engine.hasConnections {
-            engine.now = Self.milliseconds()
-            engine.tick(into: &output)
+            advanceClock()
+            engine.tick(now: engineTime, into: &output)
         }
         dispatchOutput()
     }
@@ -156,8 +158,8 @@ final class PartitionHost {
         connectionOfStream[ref] = nil
         paused.remove(connection)
         pending[ref] = nil
-        engine.now = Self.milliseconds()
-        engine.connectionGone(connection, into: &output)
+        advanceClock()
+        engine.connectionGone(connection, now: engineTime, into: &output)
         dispatchOutput()
     }
 
@@ -244,22 +246,22 @@ final class PartitionHost {
             ref.link.send(stream: ref.stream, data: buffer)
             if ref.link.queuedBytes(on: ref.stream) > Self.pauseAbove, let connection = connectionOfStream[ref],
                paused.insert(connection).inserted {
-                engine.setPaused(true, connection: connection, into: &output)
+                engine.setPaused(true, connection: connection, now: engineTime, into: &output)
             }
         }
         pending.removeAll(keepingCapacity: true)
-        engine.outputFlushed(into: &output)
+        engine.outputFlushed(now: engineTime, into: &output)
         dispatchOutput()
     }
 
     /// Checked on the clock tick: a paused connection whose stream has drained gets
     /// deliveries again.
     private func resumeDrainedConnections() {
-        engine.now = Self.milliseconds()
+        advanceClock()
         for connection in paused {
             if let ref = connections[connection], ref.link.queuedBytes(on: ref.stream) >= Self.resumeBelow { continue }
             paused.remove(connection)
-            engine.setPaused(false, connection: connection, into: &output)
+            engine.setPaused(false, connection: connection, now: engineTime, into: &output)
         }
         dispatchOutput()
     }

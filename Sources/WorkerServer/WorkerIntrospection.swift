@@ -4,6 +4,7 @@ import BrokerModel
 import BrokerTelemetry
 import Foundation
 import PartitionEngine
+import SystemFiles
 
 enum WorkerIntrospection {
     static func answer(method: String, path: String, host: PartitionHost) -> (status: Int, body: String) {

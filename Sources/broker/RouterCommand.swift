@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NIOCore
+import RouterCore
 import RouterServer
 
 struct RouterOptions: ParsableArguments {

@@ -1,5 +1,6 @@
 import NIOCore
 import Testing
+import TestSupport
 @testable import AMQPWire
 
 @Suite("Generated methods")
@@ -107,7 +108,7 @@ struct MethodCodecTests {
 
     @Test("garbage arguments throw or decode, never crash")
     func garbage() {
-        var generator = SystemRandomNumberGenerator()
+        var generator = SeededGenerator.forTest("MethodCodecTests.garbage")
         for method in MethodSamples.all {
             for _ in 0..<20 {
                 var buffer = ByteBuffer()

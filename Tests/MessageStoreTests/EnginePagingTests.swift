@@ -22,14 +22,14 @@ import PartitionEngine
         var output = EngineOutput()
         engine.apply(.declareQueue(LinkRequestID(1), QueueDeclareRequest(
             channel: ChannelNumber(1), queue: QueueID(vhost: .default, name: QueueName(name)), durable: durable)),
-                     from: ConnectionID(1), into: &output)
+                     from: ConnectionID(1), now: 0, into: &output)
     }
 
     func publish(_ engine: inout PartitionEngine, _ body: String, to name: String, sequence: UInt64) -> [(EngineRecipient, LinkEvent)] {
         var output = EngineOutput()
         engine.apply(.publish(PublishRequest(channel: ChannelNumber(1), confirmSequence: sequence, vhost: .default,
                                              queues: [QueueName(name)], message: stored(body))),
-                     from: ConnectionID(1), into: &output)
+                     from: ConnectionID(1), now: 0, into: &output)
         return output.events
     }
 
@@ -38,7 +38,7 @@ import PartitionEngine
         while true {
             var output = EngineOutput()
             engine.apply(.get(LinkRequestID(2), channel: ChannelNumber(1), queue: QueueID(vhost: .default, name: QueueName(name)),
-                              noAck: true), from: ConnectionID(1), into: &output)
+                              noAck: true), from: ConnectionID(1), now: 0, into: &output)
             guard case .getOk(_, _, _, _, let message)? = output.events.first?.1 else { return bodies }
             bodies.append(String(buffer: message.body))
         }
@@ -91,7 +91,7 @@ import PartitionEngine
         defer { store.close() }
         var engine = engine(store)
         for queue in recovered {
-            let restored = engine.restoreQueue(queue.definition, ref: queue.ref, run: queue.run, nextSequence: queue.nextSequence)
+            let restored = engine.restoreQueue(queue.definition, ref: queue.ref, run: queue.run, nextSequence: queue.nextSequence, now: 0)
             #expect(restored)
         }
         #expect(getAll(&engine, "long") == (50..<80).map { "m\($0)" })
@@ -104,13 +104,13 @@ import PartitionEngine
         do {
             let (store, _) = try openStore(dir.path)
             var engine = engine(store)
-            engine.now = MessageStore.engineMilliseconds()
-            due = engine.now + 50
+            let now = MessageStore.engineMilliseconds()
+            due = now + 50
             var output = EngineOutput()
             for (body, persistent) in [("kept", true), ("transient", false)] {
                 engine.apply(.delay(DelayRequest(channel: ChannelNumber(1), confirmSequence: 1, vhost: .default, delay: 50,
                                                  message: stored(body, persistent: persistent))),
-                             from: ConnectionID(1), into: &output)
+                             from: ConnectionID(1), now: now, into: &output)
             }
             // The persistent one's confirm waits for the sync; the transient one's does not.
             #expect(output.events.map { if case .connectionAfterSync = $0.0 { "sync" } else { "now" } } == ["sync", "now"])
@@ -126,11 +126,10 @@ import PartitionEngine
         }
         #expect(engine.delayedCount == 1)
         var output = EngineOutput()
-        engine.now = due - 30  // wall-clock and engine clocks are re-related at start-up: allow some drift
-        engine.tick(into: &output)
+        // Wall-clock and engine clocks are re-related at start-up: allow some drift.
+        engine.tick(now: due - 30, into: &output)
         #expect(output.events.isEmpty)
-        engine.now = due + 30
-        engine.tick(into: &output)
+        engine.tick(now: due + 30, into: &output)
         guard case .delayedDue(_, let message)? = output.events.first?.1 else {
             Issue.record("nothing fell due: \(output.events)")
             return

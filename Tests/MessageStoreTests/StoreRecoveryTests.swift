@@ -6,6 +6,7 @@ import NIOCore
 import Testing
 @testable import MessageStore
 import PartitionEngine
+import SystemFiles
 
 @Suite struct StoreRecoveryTests {
     @Test func persistentMessagesComeBackInOrderWithDeliveriesMarked() throws {

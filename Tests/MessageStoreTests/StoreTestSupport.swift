@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 @testable import MessageStore
 import PartitionEngine
+import SystemFiles
 
 let logger = Logger(label: "store-test")
 

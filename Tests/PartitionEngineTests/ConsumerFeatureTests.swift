@@ -34,9 +34,9 @@ extension EngineHarness {
     }
 
     mutating func tick(at now: UInt64) -> [(EngineRecipient, LinkEvent)] {
-        engine.now = now
+        self.now = now
         output.removeAll()
-        engine.tick(into: &output)
+        engine.tick(now: now, into: &output)
         return output.events
     }
 }
@@ -101,7 +101,7 @@ struct ConsumerFeatureTests {
     @Test("a delivery unacked past the queue's x-consumer-timeout is reported once")
     func consumerTimeout() {
         var h = EngineHarness()
-        h.engine.now = 1_000
+        h.now = 1_000
         h.declare("q", arguments: arguments([("x-consumer-timeout", 500)]))
         h.consume()
         h.publish(["a"])
@@ -131,7 +131,7 @@ struct ConsumerFeatureTests {
     @Test("delayed messages come back to the router when due, earliest first, and are confirmed at once")
     func delayed() {
         var h = EngineHarness()
-        h.engine.now = 10_000
+        h.now = 10_000
         let confirm = h.apply(.delay(DelayRequest(channel: ch1, confirmSequence: 7, vhost: vhost, delay: 300, message: message("late"))))
         #expect(sent(confirm) == [Sent(.connection(c1), .accepted(channel: ch1, confirmSequence: 7))])
         h.apply(.delay(DelayRequest(channel: ch1, confirmSequence: 0, vhost: vhost, delay: 100, message: message("early"))))

@@ -75,9 +75,9 @@ struct DeliveryTests {
         h.declare("q")
         h.publish(["a", "b", "c", "d", "e"])
         var out = EngineOutput()
-        h.engine.apply(.get(req(50), channel: ch1, queue: qid("q"), noAck: false), from: c1, into: &out)  // a, tag 1
-        h.engine.apply(.get(req(51), channel: ch1, queue: qid("q"), noAck: false), from: c1, into: &out)  // b, tag 2
-        h.engine.apply(.get(req(52), channel: ch1, queue: qid("q"), noAck: false), from: c1, into: &out)  // c, tag 3
+        h.engine.apply(.get(req(50), channel: ch1, queue: qid("q"), noAck: false), from: c1, now: h.now, into: &out)  // a, tag 1
+        h.engine.apply(.get(req(51), channel: ch1, queue: qid("q"), noAck: false), from: c1, now: h.now, into: &out)  // b, tag 2
+        h.engine.apply(.get(req(52), channel: ch1, queue: qid("q"), noAck: false), from: c1, now: h.now, into: &out)  // c, tag 3
         h.settle(3, .requeue)
         h.settle(1, .requeue)
         #expect(h.summary("q")?.ready == 4)

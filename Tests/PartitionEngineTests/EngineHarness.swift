@@ -27,18 +27,20 @@ struct EngineHarness {
     var engine = PartitionEngine(partition: PartitionID(0))
     var output = EngineOutput()
     var nextID: UInt32 = 1
+    /// The time every call is applied at (milliseconds); tests move it.
+    var now: UInt64 = 0
 
     @discardableResult
     mutating func apply(_ request: LinkRequest, from connection: ConnectionID = c1) -> [(EngineRecipient, LinkEvent)] {
         output.removeAll()
-        engine.apply(request, from: connection, into: &output)
+        engine.apply(request, from: connection, now: now, into: &output)
         return output.events
     }
 
     @discardableResult
     mutating func gone(_ connection: ConnectionID) -> [(EngineRecipient, LinkEvent)] {
         output.removeAll()
-        engine.connectionGone(connection, into: &output)
+        engine.connectionGone(connection, now: now, into: &output)
         return output.events
     }
 

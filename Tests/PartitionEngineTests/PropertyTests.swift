@@ -4,20 +4,8 @@ import BrokerModel
 import LinkWire
 import NIOCore
 import Testing
+import TestSupport
 @testable import PartitionEngine
-
-/// SplitMix64: small, seedable, the same in every run.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Tracks where every published message must be, independently of the engine's bookkeeping.
 struct ConservationModel {
@@ -147,7 +135,7 @@ struct ConservationModel {
             break
         }
         output.removeAll()
-        engine.apply(request, from: connection, into: &output)
+        engine.apply(request, from: connection, now: 0, into: &output)
         finished.formUnion(settledNow)
         var get: (channel: ChannelNumber, queue: String, noAck: Bool)?
         if case .get(_, let channel, let queue, let noAck) = request { get = (channel, queue.name.name, noAck) }
@@ -168,7 +156,7 @@ struct ConservationModel {
     mutating func gone(_ connection: ConnectionID) {
         let before = located()
         output.removeAll()
-        engine.connectionGone(connection, into: &output)
+        engine.connectionGone(connection, now: 0, into: &output)
         lastTag = lastTag.filter { !$0.key.hasPrefix("\(connection)/") }
         consumers.removeAll { $0.connection == connection }
         observe(output.events, before: before)

@@ -41,16 +41,16 @@ struct QueuePolicyTests {
     @Test("messages expire at the head after the queue's TTL and go to the dead-letter exchange")
     func ttlExpiry() {
         var h = EngineHarness()
-        h.engine.now = 1_000
+        h.now = 1_000
         h.declare("q", arguments: arguments([("x-message-ttl", 100), ("x-dead-letter-exchange", "dlx")]))
         h.publish(["a", "b"])
-        h.engine.now = 1_050
+        h.now = 1_050
         h.output.removeAll()
-        h.engine.tick(into: &h.output)
+        h.engine.tick(now: h.now, into: &h.output)
         #expect(deadLetters(h.output.events).isEmpty)
-        h.engine.now = 1_101
+        h.now = 1_101
         h.output.removeAll()
-        h.engine.tick(into: &h.output)
+        h.engine.tick(now: h.now, into: &h.output)
         let dead = deadLetters(h.output.events)
         #expect(dead.map(\.0) == ["a", "b"])
         #expect(dead.allSatisfy { $0.1 == .expired })
@@ -63,9 +63,9 @@ struct QueuePolicyTests {
         h.declare("q", arguments: arguments([("x-message-ttl", 10_000)]))
         h.apply(.publish(PublishRequest(channel: ch1, confirmSequence: 0, vhost: vhost, queues: [QueueName("q")],
                                         message: message("fast"), expiration: 5)))
-        h.engine.now = 6
+        h.now = 6
         h.output.removeAll()
-        h.engine.tick(into: &h.output)
+        h.engine.tick(now: h.now, into: &h.output)
         #expect(h.summary("q")?.ready == 0)
     }
 
@@ -107,17 +107,17 @@ struct QueuePolicyTests {
         var h = EngineHarness()
         h.declare("q", arguments: arguments([("x-expires", 100)]))
         h.consume()
-        h.engine.now = 500
+        h.now = 500
         h.output.removeAll()
-        h.engine.tick(into: &h.output)
+        h.engine.tick(now: h.now, into: &h.output)
         #expect(h.engine.queueCount == 1)
         h.apply(.cancel(h.id(), channel: ch1, consumerTag: "ctag"))
-        h.engine.now = 599
-        h.engine.tick(into: &h.output)
+        h.now = 599
+        h.engine.tick(now: h.now, into: &h.output)
         #expect(h.engine.queueCount == 1)
-        h.engine.now = 601
+        h.now = 601
         h.output.removeAll()
-        h.engine.tick(into: &h.output)
+        h.engine.tick(now: h.now, into: &h.output)
         #expect(h.engine.queueCount == 0)
         #expect(h.output.events.map(\.1) == [.queueGone(qid("q"))])
     }

@@ -1,5 +1,6 @@
 import BrokerModel
 import Testing
+import TestSupport
 @testable import RouterCore
 
 @Suite("ConfirmTracker")
@@ -138,7 +139,7 @@ struct ConfirmTrackerTests {
 
     @Test("randomized: every publish is answered exactly once, with the right outcome, only when complete")
     func randomized() {
-        var rng = DeliveryTagMapTests.SeededRNG(seed: 42)
+        var rng = SeededGenerator(seed: 42)
         for _ in 0..<40 {
             var tracker = ConfirmTracker()
             var client = Client()

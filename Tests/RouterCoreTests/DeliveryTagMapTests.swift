@@ -1,5 +1,6 @@
 import BrokerModel
 import Testing
+import TestSupport
 @testable import RouterCore
 
 @Suite("DeliveryTagMap")
@@ -112,7 +113,7 @@ struct DeliveryTagMapTests {
 
     @Test("randomized: settles match a naive model")
     func randomized() throws {
-        var rng = SeededRNG(seed: 0xC0FFEE)
+        var rng = SeededGenerator(seed: 0xC0FFEE)
         for _ in 0..<50 {
             var map = DeliveryTagMap()
             // The model: outstanding client tag → (partition, partition tag).
@@ -150,19 +151,4 @@ struct DeliveryTagMapTests {
             }
         }
     }
-}
-
-extension DeliveryTagMapTests {
-/// A small seeded generator so randomized tests replay exactly (SplitMix64).
-struct SeededRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 }

@@ -58,15 +58,8 @@ struct ConnectionSnapshot: Sendable {
 extension AMQPConnectionHandler {
     /// The connection as the management API shows it; nil once closed. On its event loop.
     func managementSnapshot() -> ConnectionSnapshot? {
-        let state: String
-        switch phase {
-        case .open: state = "running"
-        case .closing: state = "closing"
-        case .closed: return nil
-        case .awaitingProtocolHeader, .awaitingStartOk: state = "starting"
-        case .awaitingTuneOk: state = "tuning"
-        case .awaitingOpen: state = "opening"
-        }
+        guard !connection.isClosed else { return nil }
+        let state = connection.rabbitState
         let peer = channelContext?.channel.remoteAddress
         let local = channelContext?.channel.localAddress
         let peerHost = peer?.ipAddress ?? "", host = local?.ipAddress ?? ""
@@ -86,9 +79,10 @@ extension AMQPConnectionHandler {
         }
         return ConnectionSnapshot(
             id: id, name: "\(peerHost):\(peerPort) -> \(host):\(port)", peerHost: peerHost, peerPort: peerPort,
-            host: host, port: port, user: user, vhost: vhost.name, state: state, authMechanism: authMechanism,
-            clientProperties: clientProperties, connectedAt: connectedAt, frameMax: frameMax, channelMax: channelMax,
-            heartbeat: heartbeatSeconds, channels: channels)
+            host: host, port: port, user: connection.user, vhost: connection.vhost.name, state: state,
+            authMechanism: connection.authMechanism, clientProperties: connection.clientProperties, connectedAt: connectedAt,
+            frameMax: connection.frameMax, channelMax: connection.channelMax, heartbeat: connection.heartbeatSeconds,
+            channels: channels)
     }
 }
 

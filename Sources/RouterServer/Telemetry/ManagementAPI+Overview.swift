@@ -14,6 +14,7 @@ import BrokerTelemetry
 import Foundation
 import NIOCore
 import NIOHTTP1
+import SystemFiles
 
 extension ManagementAPI {
     func routeOverview(_ call: Call) -> EventLoopFuture<HTTPReply>? {

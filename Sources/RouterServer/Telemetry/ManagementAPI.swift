@@ -8,6 +8,7 @@
 // change (PUT, POST, DELETE) needs the administrator tag, and other users get RabbitMQ's
 // 401 "Not administrator user". Reads are open to every user, except the users list and the
 // definitions, which RabbitMQ also keeps to administrators.
+import AMQPWire
 import BrokerModel
 import Foundation
 import NIOCore
@@ -100,11 +101,11 @@ struct ManagementAPI: Sendable {
     /// A refused AMQP operation as RabbitMQ's management plugin reports it: the detail of
     /// the reply text ("NOT_FOUND - no queue 'q' in vhost '/'" → "no queue …") with 404 for
     /// not-found, 401 for access-refused, and 400 for the rest.
-    static func refused(code: UInt16, text: String) -> HTTPReply {
+    static func refused(code: ReplyCode, text: String) -> HTTPReply {
         let detail = text.range(of: " - ").map { String(text[$0.upperBound...]) } ?? text
         switch code {
-        case 404: return failure(.notFound, error: "not_found", reason: detail)
-        case 403: return notAuthorised("Access refused.")
+        case .notFound: return failure(.notFound, error: "not_found", reason: detail)
+        case .accessRefused: return notAuthorised("Access refused.")
         default: return badRequest(detail)
         }
     }

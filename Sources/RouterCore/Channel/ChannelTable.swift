@@ -1,11 +1,15 @@
 // A connection's open channels by number. Every publish and every delivery looks its channel
 // up; a client mostly works on one channel at a time, so the last one found is kept and the
 // dictionary (a hash per lookup) is asked only when the channel changes.
-struct ChannelTable {
-    private var byNumber: [UInt16: RouterChannel] = [:]
-    private var last: RouterChannel?
+import BrokerModel
+public struct ChannelTable {
+    @usableFromInline var byNumber: [UInt16: RouterChannel] = [:]
+    @usableFromInline var last: RouterChannel?
 
-    subscript(number: UInt16) -> RouterChannel? {
+    public init() {}
+
+    @inlinable
+    public subscript(number: UInt16) -> RouterChannel? {
         mutating get {
             if let last, last.number.value == number { return last }
             let found = byNumber[number]
@@ -18,11 +22,11 @@ struct ChannelTable {
         }
     }
 
-    var values: Dictionary<UInt16, RouterChannel>.Values { byNumber.values }
-    var count: Int { byNumber.count }
-    var isEmpty: Bool { byNumber.isEmpty }
+    public var values: Dictionary<UInt16, RouterChannel>.Values { byNumber.values }
+    public var count: Int { byNumber.count }
+    public var isEmpty: Bool { byNumber.isEmpty }
 
-    mutating func removeAll() {
+    public mutating func removeAll() {
         byNumber.removeAll()
         last = nil
     }

@@ -2,16 +2,16 @@
 import AMQPWire
 import NIOCore
 
-enum SASL {
-    struct Credentials {
-        var user: String
-        var password: String
+public enum SASL {
+    public struct Credentials {
+        public var user: String
+        public var password: String
     }
 
     /// What connection.start offers, in RabbitMQ's order.
-    static let mechanisms = ["PLAIN", "AMQPLAIN"]
+    public static let mechanisms = ["PLAIN", "AMQPLAIN"]
 
-    static func credentials(mechanism: String, response: [UInt8]) -> Credentials? {
+    public static func credentials(mechanism: String, response: [UInt8]) -> Credentials? {
         switch mechanism {
         case "PLAIN":
             // authzid NUL authcid NUL password (RFC 4616)

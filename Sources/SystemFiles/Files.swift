@@ -1,4 +1,6 @@
-// The few POSIX file operations the store needs, with errors that name the file.
+// SystemFiles: the operating system's files as the broker uses them: the POSIX operations
+// of the message store, small files replaced atomically (the router's topology, the data
+// directory's partition count), and what /proc says about this process. Errors name the file.
 import NIOCore
 
 #if canImport(Glibc)
@@ -7,29 +9,29 @@ import Glibc
 import Darwin
 #endif
 
-public struct StoreError: Error, CustomStringConvertible {
+public struct FileError: Error, CustomStringConvertible {
     public var description: String
-    init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 
-    static func posix(_ what: String, _ path: String) -> StoreError {
-        StoreError("\(what) \(path): \(String(cString: strerror(errno)))")
+    public static func posix(_ what: String, _ path: String) -> FileError {
+        FileError("\(what) \(path): \(String(cString: strerror(errno)))")
     }
 }
 
-enum StoreFiles {
-    static func open(_ path: String, create: Bool) throws(StoreError) -> Int32 {
+public enum Files {
+    public static func open(_ path: String, create: Bool) throws(FileError) -> Int32 {
         let fd = create ? Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600) : Glibc.open(path, O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { throw .posix("cannot open", path) }
         return fd
     }
 
-    static func size(of fd: Int32) -> UInt64 {
+    public static func size(of fd: Int32) -> UInt64 {
         var info = stat()
         return fstat(fd, &info) == 0 ? UInt64(info.st_size) : 0
     }
 
     /// Writes all of `buffer` at `offset`.
-    static func write(_ buffer: ByteBuffer, to fd: Int32, at offset: UInt64, path: @autoclosure () -> String) throws(StoreError) {
+    public static func write(_ buffer: ByteBuffer, to fd: Int32, at offset: UInt64, path: @autoclosure () -> String) throws(FileError) {
         var written = 0
         let total = buffer.readableBytes
         while written < total {
@@ -45,7 +47,7 @@ enum StoreFiles {
     }
 
     /// Reads up to `length` bytes at `offset` (fewer at the end of the file).
-    static func read(_ fd: Int32, at offset: UInt64, length: Int) -> ByteBuffer {
+    public static func read(_ fd: Int32, at offset: UInt64, length: Int) -> ByteBuffer {
         var buffer = ByteBufferAllocator().buffer(capacity: length)
         var total = 0
         while total < length {
@@ -60,27 +62,27 @@ enum StoreFiles {
         return buffer
     }
 
-    static func sync(_ fd: Int32) {
+    public static func sync(_ fd: Int32) {
         _ = fdatasync(fd)
     }
 
-    static func syncDirectory(_ path: String) {
+    public static func syncDirectory(_ path: String) {
         let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return }
         _ = fsync(fd)
         close(fd)
     }
 
-    static func makeDirectory(_ path: String) throws(StoreError) {
+    public static func makeDirectory(_ path: String) throws(FileError) {
         if mkdir(path, 0o700) != 0, errno != EEXIST { throw .posix("cannot create directory", path) }
     }
 
-    static func exists(_ path: String) -> Bool {
+    public static func exists(_ path: String) -> Bool {
         access(path, F_OK) == 0
     }
 
     /// The names in a directory.
-    static func list(_ path: String) -> [String] {
+    public static func list(_ path: String) -> [String] {
         guard let dir = opendir(path) else { return [] }
         defer { closedir(dir) }
         var names: [String] = []
@@ -93,7 +95,7 @@ enum StoreFiles {
         return names
     }
 
-    static func removeTree(_ path: String) {
+    public static func removeTree(_ path: String) {
         for name in list(path) {
             let child = path + "/" + name
             if unlink(child) != 0 { removeTree(child) }
@@ -103,7 +105,7 @@ enum StoreFiles {
 
     /// Replaces `path` with `contents` so that a crash leaves either the old file or the
     /// new one: write a temporary file, sync it, rename it over, sync the directory.
-    static func replace(_ path: String, with contents: ByteBuffer) throws(StoreError) {
+    public static func replace(_ path: String, with contents: ByteBuffer) throws(FileError) {
         let temporary = path + ".tmp"
         let fd = try open(temporary, create: true)
         defer { close(fd) }
@@ -116,7 +118,7 @@ enum StoreFiles {
     }
 
     /// The whole file, or nil when it does not exist.
-    static func contents(of path: String) throws(StoreError) -> ByteBuffer? {
+    public static func contents(of path: String) throws(FileError) -> ByteBuffer? {
         guard exists(path) else { return nil }
         let fd = try open(path, create: false)
         defer { close(fd) }
