@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 // The broker: one router process speaking AMQP 0-9-1 to clients, N worker processes each
 // owning a hash partition of the queues, linked by HTTP/2 (libnghttp2) over Unix sockets.
 // Dependency edges point down only: broker → servers → link → cores → wire → model.
@@ -69,12 +69,23 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "RouterServer", dependencies: [
-            "BrokerModel", "AMQPWire", "LinkWire", "RouterCore", "LinkHTTP2", "BrokerTelemetry", "SystemFiles",
+        // /metrics, /health, the management API and the dashboard; knows the router only
+        // through its ManagementBackend protocol. The dashboard's files are embedded at build time.
+        .executableTarget(name: "EmbedFiles"),
+        .plugin(name: "EmbedFilesPlugin", capability: .buildTool(), dependencies: ["EmbedFiles"], path: "Sources/EmbedFilesPlugin"),
+        .target(name: "BrokerManagement", dependencies: [
+            "BrokerModel", "AMQPWire", "LinkWire", "RouterCore", "BrokerTelemetry", "SystemFiles",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Logging", package: "swift-log"),
+        ], exclude: ["Dashboard"], plugins: ["EmbedFilesPlugin"]),
+        .target(name: "RouterServer", dependencies: [
+            "BrokerModel", "AMQPWire", "LinkWire", "RouterCore", "LinkHTTP2", "BrokerTelemetry", "SystemFiles",
+            "BrokerManagement",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Atomics", package: "swift-atomics"),
         ]),

@@ -47,4 +47,9 @@ public struct TopologyError: Error, Hashable, Sendable, CustomStringConvertible 
     }
 
     static let defaultExchange = accessRefused("operation not permitted on the default exchange")
+
+    /// The detail of 405 RESOURCE_LOCKED for another connection's exclusive queue (RabbitMQ's words).
+    public static func lockedDetail(_ queue: QueueID) -> String {
+        "cannot obtain exclusive access to locked queue '\(queue.name.name)' in vhost '\(queue.vhost.name)'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration."
+    }
 }

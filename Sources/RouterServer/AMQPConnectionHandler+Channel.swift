@@ -215,7 +215,7 @@ extension AMQPConnectionHandler {
                               bind: Bool, method: AMQPMethod, on channel: RouterChannel) {
         guard let queue = resolveQueue(queueName, method: method, on: channel) else { return }
         if let record = context.topology.snapshot.queue(queue), let owner = record.exclusiveOwner, owner != id {
-            return fail(channel, .resourceLocked, Self.lockedDetail(queue), method: method)
+            return fail(channel, .resourceLocked, TopologyError.lockedDetail(queue), method: method)
         }
         let binding = Binding(source: ExchangeName(exchange), queue: queue.name, routingKey: routingKey, arguments: arguments)
         do {
@@ -247,10 +247,6 @@ extension AMQPConnectionHandler {
         for publish in transaction.publishes where channel.state.isOpen {
             route(publish.method, header: publish.header, body: publish.body, on: channel)
         }
-    }
-
-    static func lockedDetail(_ queue: QueueID) -> String {
-        "cannot obtain exclusive access to locked queue '\(queue.name.name)' in vhost '\(queue.vhost.name)'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration."
     }
 
     // MARK: Queues

@@ -2,6 +2,7 @@
 // locks): its links to the workers, the direct reply-to consumers living on it, and the
 // connections a resource alarm has blocked.
 import BrokerModel
+import BrokerTelemetry
 import NIOCore
 
 final class LoopServices: @unchecked Sendable {
@@ -45,7 +46,7 @@ final class LoopServices: @unchecked Sendable {
     }
 
     /// The loop's counters with its connection, channel and consumer counts.
-    func snapshot() -> RouterStats.Snapshot {
+    func snapshot() -> RouterCounters {
         var snapshot = stats.snapshot()
         snapshot.connections = connections.count
         for connection in connections.values {

@@ -70,11 +70,3 @@ final class RouterContext: Sendable {
         Placement.partition(of: queue, partitions: partitions)
     }
 }
-
-public enum BrokerVersion {
-    public static let string = "0.1.0"
-    /// The RabbitMQ release whose behaviour the broker follows. Clients, tools and client test
-    /// suites read a RabbitMQ version (and the product "RabbitMQ") to pick features, so this is
-    /// what connection.start and the management API's rabbitmq_version report.
-    public static let rabbitmq = "3.10.8"
-}

@@ -3,6 +3,7 @@
 // loop's links, so the data path shares nothing across threads except the topology
 // snapshot, which it only reads.
 import Atomics
+import BrokerManagement
 import BrokerModel
 import Logging
 import NIOCore
@@ -98,11 +99,10 @@ public final class RouterServer: Sendable {
         for services in allServices { services.eventLoop.execute { services.startLagProbe() } }
         var telemetry: (Telemetry, SocketAddress?)?
         if let port = configuration.telemetryPort {
-            let routes = TelemetryRoutes(telemetry: Telemetry(loops: allServices, context: context), logger: logger)
-            let channel = try await TelemetryHTTPServer.start(group: group, host: configuration.host, port: port) { request, loop in
-                routes.respond(to: request, on: loop)
-            }
-            telemetry = (routes.telemetry, channel.localAddress)
+            let backend = RouterManagementBackend(loops: allServices, context: context)
+            let (served, channel) = try await TelemetryHTTPServer.start(group: group, host: configuration.host, port: port,
+                                                                        backend: backend, logger: logger)
+            telemetry = (served, channel.localAddress)
             logger.info("telemetry listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
         }
         let loopServices = servicesByLoop

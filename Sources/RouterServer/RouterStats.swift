@@ -19,26 +19,8 @@ final class RouterStats {
     var connectionsOpened: UInt64 = 0
     var loopLag = LatencyBuckets()
 
-    /// A copy of the counters, to be summed across loops.
-    struct Snapshot: Sendable {
-        var published: UInt64 = 0, routed: UInt64 = 0, unroutable: UInt64 = 0, returned: UInt64 = 0
-        var confirmed: UInt64 = 0, confirmNacked: UInt64 = 0, delivered: UInt64 = 0
-        var bytesReceived: UInt64 = 0, bytesSent: UInt64 = 0, connectionsOpened: UInt64 = 0
-        var connections = 0, channels = 0, consumers = 0
-        var loopLag = LatencyBuckets()
-
-        mutating func add(_ other: Snapshot) {
-            published &+= other.published; routed &+= other.routed; unroutable &+= other.unroutable
-            returned &+= other.returned; confirmed &+= other.confirmed; confirmNacked &+= other.confirmNacked
-            delivered &+= other.delivered; bytesReceived &+= other.bytesReceived; bytesSent &+= other.bytesSent
-            connectionsOpened &+= other.connectionsOpened
-            connections += other.connections; channels += other.channels; consumers += other.consumers
-            loopLag.add(other.loopLag)
-        }
-    }
-
-    func snapshot() -> Snapshot {
-        Snapshot(published: published, routed: routed, unroutable: unroutable, returned: returned, confirmed: confirmed,
+    func snapshot() -> RouterCounters {
+        RouterCounters(published: published, routed: routed, unroutable: unroutable, returned: returned, confirmed: confirmed,
                  confirmNacked: confirmNacked, delivered: delivered, bytesReceived: bytesReceived, bytesSent: bytesSent,
                  connectionsOpened: connectionsOpened, loopLag: loopLag)
     }

@@ -11,12 +11,16 @@ enum WorkerIntrospection {
         switch (method, path) {
         case ("GET", "/v1/health"):
             let partition = host.configuration.partition.index
-            return (200, #"{"status":"ok","partition":\#(partition),"partitions":\#(host.configuration.partitions),"queues":\#(host.engine.queueCount)}"#)
+            let health: JSON = ["status": "ok", "partition": .int(partition), "partitions": .int(host.configuration.partitions),
+                                "queues": .int(host.engine.queueCount)]
+            return (200, health.text)
         case ("GET", "/v1/queues"):
-            let items = host.engine.queueSummaries().map { q in
-                #"{"vhost":\#(json(q.vhost)),"name":\#(json(q.name)),"durable":\#(q.durable),"exclusive":\#(q.exclusive),"auto_delete":\#(q.autoDelete),"messages_ready":\#(q.ready),"messages_unacknowledged":\#(q.unacked),"consumers":\#(q.consumers)}"#
+            let items = host.engine.queueSummaries().map { q -> JSON in
+                ["vhost": .string(q.vhost), "name": .string(q.name), "durable": .bool(q.durable), "exclusive": .bool(q.exclusive),
+                 "auto_delete": .bool(q.autoDelete), "messages_ready": .int(q.ready), "messages_unacknowledged": .int(q.unacked),
+                 "consumers": .int(q.consumers)]
             }
-            return (200, "[" + items.joined(separator: ",") + "]")
+            return (200, JSON.array(items).text)
         case ("GET", "/v1/memory"):
             // Resident bytes, for the router's memory alarm (asked every second). Memory that
             // queues freed goes back to the system first, or the alarm could never clear.
@@ -27,10 +31,10 @@ enum WorkerIntrospection {
                 partition: host.configuration.partition.index, counters: host.engine.counters,
                 queues: host.engine.queueSummaries(), delayed: host.engine.delayedCount, process: .current(),
                 queueWait: host.engine.queueWait, loopLag: host.loopLag, store: host.storeStats)
-            guard let data = try? JSONEncoder().encode(stats) else { return (500, #"{"error":"encoding failed"}"#) }
+            guard let data = try? JSONEncoder().encode(stats) else { return (500, JSON.object([("error", "encoding failed")]).text) }
             return (200, String(decoding: data, as: UTF8.self))
         default:
-            return (404, #"{"error":"not found"}"#)
+            return (404, JSON.object([("error", "not found")]).text)
         }
     }
 
@@ -42,22 +46,4 @@ enum WorkerIntrospection {
     }
 
     nonisolated(unsafe) private static let mallocTrim = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim")
-
-    /// A JSON string literal.
-    static func json(_ string: String) -> String {
-        var out = "\""
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20: out += "\\u" + String(scalar.value, radix: 16).leftPad(4)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
-}
-
-private extension String {
-    func leftPad(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

@@ -18,7 +18,7 @@ extension ManagementAPI {
         }
     }
 
-    static func partitionEntry(_ worker: Telemetry.WorkerStatus, timestamp: Int64) -> JSON {
+    static func partitionEntry(_ worker: WorkerStatus, timestamp: Int64) -> JSON {
         var entry: [(key: String, value: JSON)] = [
             ("partition", .int(worker.partition)),
             ("process", .string("worker-\(worker.partition)")),

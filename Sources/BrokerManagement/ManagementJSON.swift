@@ -1,100 +1,12 @@
-// JSON for the management API: a small value type that keeps object keys in the order they
-// were written (so answers read like RabbitMQ's), its text, its parsing, and the mapping
+// JSON for the management API beyond writing it: parsing request bodies, and the mapping
 // between AMQP field tables and JSON that RabbitMQ's management plugin uses for `arguments`
 // (rabbit_mgmt_format:amqp_table / rabbit_mgmt_util:args): strings ↔ longstr, integers ↔
 // long, floats ↔ double, booleans, nested objects ↔ tables, lists ↔ arrays.
 import AMQPWire
+import BrokerTelemetry
 import Foundation
 
-enum JSON: Sendable, Equatable {
-    case null
-    case bool(Bool)
-    case int(Int64)
-    case double(Double)
-    case string(String)
-    case array([JSON])
-    /// Keys in the order written.
-    case object([(key: String, value: JSON)])
-
-    static func == (a: JSON, b: JSON) -> Bool {
-        switch (a, b) {
-        case (.null, .null): true
-        case (.bool(let x), .bool(let y)): x == y
-        case (.int(let x), .int(let y)): x == y
-        case (.double(let x), .double(let y)): x == y
-        case (.string(let x), .string(let y)): x == y
-        case (.array(let x), .array(let y)): x == y
-        case (.object(let x), .object(let y)):
-            x.count == y.count && zip(x, y).allSatisfy { $0.key == $1.key && $0.value == $1.value }
-        default: false
-        }
-    }
-
-    static func int<T: BinaryInteger>(_ value: T) -> JSON { .int(Int64(clamping: value)) }
-
-    /// The value under `key` of an object.
-    subscript(key: String) -> JSON? {
-        guard case .object(let entries) = self else { return nil }
-        return entries.first { $0.key == key }?.value
-    }
-
-    var stringValue: String? {
-        if case .string(let text) = self { return text }
-        return nil
-    }
-
-    var arrayValue: [JSON]? {
-        if case .array(let items) = self { return items }
-        return nil
-    }
-
-    /// A flag as RabbitMQ's management plugin reads it: a JSON boolean or the strings
-    /// "true"/"false" (rabbitmqadmin sends strings).
-    var flagValue: Bool? {
-        switch self {
-        case .bool(let flag): flag
-        case .string("true"): true
-        case .string("false"): false
-        default: nil
-        }
-    }
-
-    // MARK: Text
-
-    var text: String {
-        var out = ""
-        write(into: &out)
-        return out
-    }
-
-    func write(into out: inout String) {
-        switch self {
-        case .null: out += "null"
-        case .bool(let flag): out += flag ? "true" : "false"
-        case .int(let value): out += String(value)
-        case .double(let value): out += value.isFinite ? "\(value)" : "null"
-        case .string(let value): out += JSONText.string(value)
-        case .array(let items):
-            out += "["
-            for (i, item) in items.enumerated() {
-                if i > 0 { out += "," }
-                item.write(into: &out)
-            }
-            out += "]"
-        case .object(let entries):
-            out += "{"
-            for (i, entry) in entries.enumerated() {
-                if i > 0 { out += "," }
-                out += JSONText.string(entry.key)
-                out += ":"
-                entry.value.write(into: &out)
-            }
-            out += "}"
-        }
-    }
-
-    // MARK: Parsing
-
+extension JSON {
     struct ParseError: Error {}
 
     /// Parses a request body; object keys come out sorted (JSON objects are unordered).
@@ -107,18 +19,8 @@ enum JSON: Sendable, Equatable {
     }
 }
 
-extension JSON: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral,
-    ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral {
-    init(stringLiteral value: String) { self = .string(value) }
-    init(booleanLiteral value: Bool) { self = .bool(value) }
-    init(integerLiteral value: Int64) { self = .int(value) }
-    init(arrayLiteral elements: JSON...) { self = .array(elements) }
-    init(dictionaryLiteral elements: (String, JSON)...) { self = .object(elements.map { (key: $0.0, value: $0.1) }) }
-    init(nilLiteral: ()) { self = .null }
-}
-
 extension JSON: Decodable {
-    init(from decoder: Decoder) throws {
+    public init(from decoder: Decoder) throws {
         if let container = try? decoder.container(keyedBy: AnyKey.self) {
             var entries: [(key: String, value: JSON)] = []
             for key in container.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) {

@@ -5,11 +5,11 @@ import BrokerModel
 import BrokerTelemetry
 import Foundation
 import NIOCore
+import SystemFiles
 
-final class Telemetry: @unchecked Sendable {
+public final class Telemetry: @unchecked Sendable {
     // Touched only on `eventLoop`.
-    let loops: [LoopServices]
-    let context: RouterContext
+    let backend: ManagementBackend
     let eventLoop: EventLoop
     let export = PrometheusExport()
     /// Round trips of the link requests to each worker.
@@ -20,38 +20,23 @@ final class Telemetry: @unchecked Sendable {
     var listeners: [Listener] = []
     let startedAt = NIODeadline.now()
 
-    /// One worker as last asked: its statistics, or why they could not be had.
-    struct WorkerStatus: Sendable {
-        var partition: Int
-        var stats: WorkerStats?
-        var error: String?
-        /// Whether every router event loop has its link to the worker up.
-        var linked: Bool
-    }
-
-    init(loops: [LoopServices], context: RouterContext) {
-        self.loops = loops
-        self.context = context
-        self.eventLoop = loops[0].eventLoop
-        self.linkRoundTrip = Array(repeating: LatencyBuckets(), count: context.partitions)
+    public init(backend: ManagementBackend) {
+        self.backend = backend
+        self.eventLoop = backend.eventLoop
+        self.linkRoundTrip = Array(repeating: LatencyBuckets(), count: backend.partitions)
     }
 
     /// The router's counters, summed over its event loops.
-    func routerSnapshot() -> EventLoopFuture<RouterStats.Snapshot> {
-        let parts = loops.map { loop in loop.eventLoop.submit { loop.snapshot() } }
-        return EventLoopFuture.whenAllSucceed(parts, on: eventLoop).map { snapshots in
-            snapshots.reduce(into: RouterStats.Snapshot()) { $0.add($1) }
-        }
+    func routerSnapshot() -> EventLoopFuture<RouterCounters> {
+        backend.routerCounters().hop(to: eventLoop)
     }
 
-    /// Every worker's statistics (asked in parallel over the first loop's links).
+    /// Every worker's statistics (asked in parallel).
     func workers() -> EventLoopFuture<[WorkerStatus]> {
         eventLoop.flatSubmit { [self] in
-            let linkedEverywhere = EventLoopFuture.whenAllSucceed(
-                loops.map { loop in loop.eventLoop.submit { loop.links.map(\.isLinked) } }, on: eventLoop)
-            let asked = (0..<context.partitions).map { partition -> EventLoopFuture<WorkerStatus> in
+            let asked = (0..<backend.partitions).map { partition -> EventLoopFuture<WorkerStatus> in
                 let started = NIODeadline.now()
-                return loops[0].links[partition].get("/v1/stats").map { response -> WorkerStatus in
+                return backend.workerGet("/v1/stats", partition: partition).hop(to: eventLoop).map { response -> WorkerStatus in
                     self.linkRoundTrip[partition].observe(seconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9)
                     guard response.status == 200,
                           let stats = try? JSONDecoder().decode(WorkerStats.self, from: Data(response.body.readableBytesView)) else {
@@ -62,10 +47,10 @@ final class Telemetry: @unchecked Sendable {
                     WorkerStatus(partition: partition, error: "\(error)", linked: false)
                 }
             }
-            return EventLoopFuture.whenAllSucceed(asked, on: eventLoop).and(linkedEverywhere).map { statuses, linked in
+            return EventLoopFuture.whenAllSucceed(asked, on: eventLoop).and(backend.linkedEverywhere().hop(to: eventLoop)).map { statuses, linked in
                 statuses.map { status in
                     var status = status
-                    status.linked = status.stats != nil && linked.allSatisfy { $0[status.partition] }
+                    status.linked = status.stats != nil && linked.indices.contains(status.partition) && linked[status.partition]
                     return status
                 }
             }
@@ -85,18 +70,22 @@ final class Telemetry: @unchecked Sendable {
     /// 200 when the router and every worker are up and linked, else 503; a JSON body per process.
     func health() -> EventLoopFuture<(status: Int, body: String)> {
         workers().map { workers in
-            var processes = [#"{"process":"router","status":"up"}"#]
+            var processes: [JSON] = [["process": "router", "status": "up"]]
             for worker in workers {
-                let detail = worker.error.map { #","error":\#(JSONText.string($0))"# } ?? ""
-                processes.append(#"{"process":"worker-\#(worker.partition)","partition":\#(worker.partition),"status":"\#(worker.linked ? "up" : "down")"\#(detail)}"#)
+                var entry: [(key: String, value: JSON)] = [
+                    ("process", .string("worker-\(worker.partition)")), ("partition", .int(worker.partition)),
+                    ("status", .string(worker.linked ? "up" : "down")),
+                ]
+                if let error = worker.error { entry.append(("error", .string(error))) }
+                processes.append(.object(entry))
             }
             let healthy = workers.allSatisfy(\.linked)
-            let body = #"{"status":"\#(healthy ? "ok" : "degraded")","processes":[\#(processes.joined(separator: ","))]}"#
-            return (healthy ? 200 : 503, body)
+            let body: JSON = ["status": .string(healthy ? "ok" : "degraded"), "processes": .array(processes)]
+            return (healthy ? 200 : 503, body.text)
         }
     }
 
-    private func exportRouter(_ router: RouterStats.Snapshot) {
+    private func exportRouter(_ router: RouterCounters) {
         let labels = [("process", "router")]
         let e = export
         e.counter("broker_published_messages_total", "Messages published by clients (basic.publish).", labels, router.published)
@@ -163,18 +152,11 @@ final class Telemetry: @unchecked Sendable {
     }
 }
 
-enum JSONText {
-    /// A JSON string literal.
-    static func string(_ value: String) -> String {
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+/// One worker as last asked: its statistics, or why they could not be had.
+struct WorkerStatus: Sendable {
+    var partition: Int
+    var stats: WorkerStats?
+    var error: String?
+    /// Whether every router event loop has its link to the worker up.
+    var linked: Bool
 }

@@ -1,6 +1,7 @@
 // What the telemetry endpoint serves: /metrics (Prometheus) and /health without credentials,
 // as monitoring systems expect; the management API (/api/…) with HTTP basic auth against
 // the broker's users; and the dashboard page.
+import BrokerTelemetry
 import Foundation
 import Logging
 import NIOCore
@@ -25,12 +26,12 @@ struct TelemetryRoutes: Sendable {
             }
         case (.GET, "/health"):
             return telemetry.health().map { .json($0.body, status: HTTPResponseStatus(statusCode: $0.status)) }
-        case (.GET, "/"), (.GET, "/dashboard"):
-            return loop.makeSucceededFuture(HTTPReply(status: .ok, contentType: "text/html; charset=utf-8", body: DashboardPage.html))
+        case (.GET, "/"), (.GET, "/dashboard"), (.GET, "/dashboard.css"), (.GET, "/dashboard.js"):
+            return loop.makeSucceededFuture(DashboardPage.file(at: request.path) ?? .error(.notFound, "Object Not Found"))
         case (_, let path) where path.hasPrefix("/api/"):
             guard let user = authenticate(request) else {
                 // RabbitMQ's answer to missing or wrong credentials.
-                var reply = HTTPReply.json(#"{"error":"not_authorized","reason":"Login failed"}"#, status: .unauthorized)
+                var reply = HTTPReply.json(JSON.object([("error", "not_authorized"), ("reason", "Login failed")]).text, status: .unauthorized)
                 reply.headers = [("WWW-Authenticate", #"Basic realm="broker management""#)]
                 return loop.makeSucceededFuture(reply)
             }
@@ -47,6 +48,6 @@ struct TelemetryRoutes: Sendable {
               let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":") else { return nil }
         let user = String(text[..<colon])
         let password = String(text[text.index(after: colon)...])
-        return telemetry.context.users.authenticate(user, password) ? user : nil
+        return telemetry.backend.users.authenticate(user, password) ? user : nil
     }
 }

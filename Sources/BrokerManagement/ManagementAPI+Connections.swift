@@ -3,6 +3,7 @@
 // connection.close 320 "CONNECTION_FORCED - Closed via management plugin" (or the reason in
 // an X-Reason header).
 import BrokerModel
+import BrokerTelemetry
 import NIOCore
 import NIOHTTP1
 

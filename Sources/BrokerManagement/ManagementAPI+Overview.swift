@@ -10,6 +10,7 @@
 // mem_used and fd_used summed over the router and every worker. RabbitMQ's `partitions`
 // field lists network partitions (monitoring checks alert when it is not empty), so it stays
 // []; the per-worker figures are in an extra field, `workers`.
+import BrokerModel
 import BrokerTelemetry
 import Foundation
 import NIOCore
@@ -33,7 +34,7 @@ extension ManagementAPI {
         }
         if call.match(.GET, "permissions") != nil { return succeed(call, Self.ok(.array(permissions()))) }
         if call.match(.GET, "whoami") != nil {
-            let tags = context.users.tags[call.user] ?? []
+            let tags = backend.users.tags[call.user] ?? []
             return succeed(call, Self.ok(["name": .string(call.user), "tags": .array(tags.map(JSON.string))]))
         }
         if call.match(.GET, "health/checks/alarms") != nil { return succeed(call, alarmsCheck()) }
@@ -48,7 +49,7 @@ extension ManagementAPI {
     }
 
     private func overview() -> EventLoopFuture<HTTPReply> {
-        let topology = context.topology.snapshot
+        let topology = backend.topology
         return telemetry.routerSnapshot().and(telemetry.workers()).map { [telemetry] router, workers in
             var acked: UInt64 = 0, redelivered: UInt64 = 0, ready = 0, unacked = 0
             for stats in workers.compactMap(\.stats) {
@@ -106,7 +107,7 @@ extension ManagementAPI {
     }
 
     private func nodes() -> EventLoopFuture<[JSON]> {
-        telemetry.routerSnapshot().and(telemetry.workers()).map { [telemetry, context] router, workers in
+        telemetry.routerSnapshot().and(telemetry.workers()).map { [telemetry, backend] router, workers in
             let routerFigures = ProcessFigures.current()
             var memory = routerFigures.residentBytes, descriptors = routerFigures.openFileDescriptors
             var perWorker: [JSON] = []
@@ -133,9 +134,9 @@ extension ManagementAPI {
             let uptime = (NIODeadline.now() - telemetry.startedAt).nanoseconds / 1_000_000
             let node: JSON = [
                 "name": .string(Self.nodeName), "type": "disc", "running": true,
-                "mem_used": .int(memory), "mem_limit": .int(context.memoryLimit.load(ordering: .relaxed)),
-                "mem_alarm": .bool(context.memoryAlarm.load(ordering: .relaxed)),
-                "disk_free_alarm": .bool(context.diskAlarm.load(ordering: .relaxed)),
+                "mem_used": .int(memory), "mem_limit": .int(backend.alarms.memoryLimit),
+                "mem_alarm": .bool(backend.alarms.memory),
+                "disk_free_alarm": .bool(backend.alarms.disk),
                 "fd_used": .int(descriptors), "sockets_used": .int(router.connections),
                 "processors": .int(ProcessInfo.processInfo.activeProcessorCount),
                 "uptime": .int(uptime), "os_pid": .string(String(ProcessInfo.processInfo.processIdentifier)),
@@ -149,8 +150,8 @@ extension ManagementAPI {
     }
 
     private func vhostList() -> EventLoopFuture<[JSON]> {
-        telemetry.workers().map { [context] workers in
-            context.topology.snapshot.vhostNames.map { vhost in
+        telemetry.workers().map { [backend] workers in
+            backend.topology.vhostNames.map { vhost in
                 var ready = 0, unacked = 0
                 for queue in workers.compactMap(\.stats).flatMap(\.queues) where queue.vhost == vhost.name {
                     ready += queue.ready
@@ -167,16 +168,16 @@ extension ManagementAPI {
 
     /// Passwords are not kept hashed yet, so no hash is shown.
     func users() -> [JSON] {
-        context.users.passwords.keys.sorted().map { name in
+        backend.users.passwords.keys.sorted().map { name in
             ["name": .string(name), "password_hash": "", "hashing_algorithm": "rabbit_password_hashing_sha256",
-             "tags": .array((context.users.tags[name] ?? []).map(JSON.string)), "limits": [:]]
+             "tags": .array((backend.users.tags[name] ?? []).map(JSON.string)), "limits": [:]]
         }
     }
 
     /// Every user may do everything in every vhost (there are no permissions yet).
     func permissions() -> [JSON] {
-        context.users.passwords.keys.sorted().flatMap { name in
-            context.topology.snapshot.vhostNames.map { vhost in
+        backend.users.passwords.keys.sorted().flatMap { name in
+            backend.topology.vhostNames.map { vhost in
                 ["user": .string(name), "vhost": .string(vhost.name), "configure": ".*", "write": ".*", "read": ".*"]
             }
         }
@@ -185,8 +186,8 @@ extension ManagementAPI {
     /// RabbitMQ's rabbit_mgmt_wm_health_check_alarms: 503 with the alarms in force, else ok.
     private func alarmsCheck() -> HTTPReply {
         var alarms: [JSON] = []
-        if context.memoryAlarm.load(ordering: .relaxed) { alarms.append(["node": .string(Self.nodeName), "resource": "memory"]) }
-        if context.diskAlarm.load(ordering: .relaxed) { alarms.append(["node": .string(Self.nodeName), "resource": "disk"]) }
+        if backend.alarms.memory { alarms.append(["node": .string(Self.nodeName), "resource": "memory"]) }
+        if backend.alarms.disk { alarms.append(["node": .string(Self.nodeName), "resource": "disk"]) }
         guard !alarms.isEmpty else { return Self.ok(["status": "ok"]) }
         let failed: JSON = ["status": "failed", "reason": "There are alarms in effect in the cluster", "alarms": .array(alarms)]
         return .json(failed.text, status: .serviceUnavailable)

@@ -10,6 +10,7 @@
 // definitions, which RabbitMQ also keeps to administrators.
 import AMQPWire
 import BrokerModel
+import BrokerTelemetry
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -17,7 +18,7 @@ import RouterCore
 
 struct ManagementAPI: Sendable {
     let telemetry: Telemetry
-    var context: RouterContext { telemetry.context }
+    var backend: ManagementBackend { telemetry.backend }
 
     /// One request: its path below /api/, split and percent-decoded.
     struct Call {
@@ -57,7 +58,7 @@ struct ManagementAPI: Sendable {
         if path.last == "" { path.removeLast() }
         let call = Call(request: request, user: user, path: path, loop: loop)
         if request.method != .GET || path.first == "users" || path.first == "definitions" {
-            guard context.users.isAdministrator(user) else {
+            guard backend.users.isAdministrator(user) else {
                 return loop.makeSucceededFuture(Self.notAuthorised("Not administrator user"))
             }
         }
@@ -117,12 +118,12 @@ struct ManagementAPI: Sendable {
     /// The virtual host named in a path, when it exists.
     func vhost(_ name: String) -> VHost? {
         let vhost = VHost(name)
-        return context.topology.snapshot.vhostNames.contains(vhost) ? vhost : nil
+        return backend.topology.vhostNames.contains(vhost) ? vhost : nil
     }
 
     /// The vhosts a listing covers: all, or the one named (nil when it does not exist).
     func vhosts(_ name: String?) -> [VHost]? {
-        guard let name else { return context.topology.snapshot.vhostNames }
+        guard let name else { return backend.topology.vhostNames }
         return vhost(name).map { [$0] }
     }
 

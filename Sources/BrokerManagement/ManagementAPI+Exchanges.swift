@@ -3,6 +3,7 @@
 // default exchange with the name "" and accepts "amq.default" for it in paths.
 import AMQPWire
 import BrokerModel
+import BrokerTelemetry
 import NIOCore
 import NIOHTTP1
 import RouterCore
@@ -19,7 +20,7 @@ extension ManagementAPI {
         if let c = call.match(.GET, "exchanges/*") { return succeed(call, exchangeList(c[0])) }
         if let c = call.match(.GET, "exchanges/*/*") {
             guard let vhost = vhost(c[0]),
-                  let exchange = context.topology.snapshot.exchange(Self.exchangeName(fromPath: c[1]), in: vhost) else {
+                  let exchange = backend.topology.exchange(Self.exchangeName(fromPath: c[1]), in: vhost) else {
                 return succeed(call, Self.notFound)
             }
             return succeed(call, Self.ok(Self.exchangeJSON(exchange, in: vhost)))
@@ -31,7 +32,7 @@ extension ManagementAPI {
 
     private func exchangeList(_ vhostName: String?) -> HTTPReply {
         guard let vhosts = vhosts(vhostName) else { return Self.notFound }
-        let topology = context.topology.snapshot
+        let topology = backend.topology
         return Self.ok(.array(vhosts.flatMap { vhost in topology.exchanges(in: vhost).map { Self.exchangeJSON($0, in: vhost) } }))
     }
 
@@ -82,7 +83,7 @@ extension ManagementAPI {
     /// 201 when created, 204 when an equivalent exchange existed.
     func declare(_ definition: ExchangeDefinition, in vhost: VHost) -> HTTPReply {
         do {
-            let existed = try context.topology.update { (t: inout Topology) throws(TopologyError) -> Bool in
+            let existed = try backend.updateTopology { (t: inout Topology) throws(TopologyError) -> Bool in
                 let existed = t.exchange(definition.name, in: vhost) != nil
                 try t.declareExchange(definition, passive: false, in: vhost)
                 return existed
@@ -95,11 +96,11 @@ extension ManagementAPI {
 
     private func deleteExchange(_ call: Call, _ vhostName: String, _ name: String) -> HTTPReply {
         let exchange = Self.exchangeName(fromPath: name)
-        guard let vhost = vhost(vhostName), context.topology.snapshot.exchange(exchange, in: vhost) != nil else {
+        guard let vhost = vhost(vhostName), backend.topology.exchange(exchange, in: vhost) != nil else {
             return Self.notFound
         }
         do {
-            try context.topology.update { (t: inout Topology) throws(TopologyError) in
+            try backend.updateTopology { (t: inout Topology) throws(TopologyError) in
                 try t.deleteExchange(exchange, ifUnused: call.flag("if-unused"), in: vhost)
             }
             return Self.noContent

@@ -27,7 +27,7 @@ extension ManagementAPI {
         var queues: [QueueID: WorkerStats.Queue] = [:]
         var up: Set<Int> = []
 
-        init(_ workers: [Telemetry.WorkerStatus]) {
+        init(_ workers: [WorkerStatus]) {
             for worker in workers {
                 guard let stats = worker.stats else { continue }
                 up.insert(worker.partition)
@@ -52,7 +52,7 @@ extension ManagementAPI {
     private func queueList(_ vhostName: String?) -> EventLoopFuture<HTTPReply> {
         queueFigures().map { [self] figures in
             guard let vhosts = vhosts(vhostName) else { return Self.notFound }
-            let topology = context.topology.snapshot
+            let topology = backend.topology
             return Self.ok(.array(vhosts.flatMap { topology.queues(in: $0) }.map { queueJSON($0, figures) }))
         }
     }
@@ -60,7 +60,7 @@ extension ManagementAPI {
     private func showQueue(_ vhostName: String, _ name: String) -> EventLoopFuture<HTTPReply> {
         queueFigures().and(telemetry.connectionSnapshots()).map { [self] figures, connections in
             guard let vhost = vhost(vhostName),
-                  let record = context.topology.snapshot.queue(QueueID(vhost: vhost, name: QueueName(name))) else { return Self.notFound }
+                  let record = backend.topology.queue(QueueID(vhost: vhost, name: QueueName(name))) else { return Self.notFound }
             guard case .object(var fields) = queueJSON(record, figures) else { return Self.notFound }
             let consumers = consumerEntries(connections).filter { $0.queue == record.id }.map(\.json)
             fields.append((key: "consumer_details", value: .array(consumers)))
@@ -113,16 +113,16 @@ extension ManagementAPI {
         guard !queue.name.name.hasPrefix("amq."), !queue.name.name.isEmpty else {
             return loop.makeSucceededFuture(Self.notAuthorised("Access refused."))
         }
-        let partition = context.partition(of: queue)
-        let existed = context.topology.snapshot.queue(queue) != nil
+        let partition = backend.partition(of: queue)
+        let existed = backend.topology.queue(queue) != nil
         var encoded = ByteBuffer()
         encoded.writeFieldTable(arguments)
         let request = QueueDeclareRequest(channel: ChannelNumber(0), queue: queue, durable: durable, autoDelete: autoDelete,
                                           arguments: encoded)
-        return telemetry.controlRequest(to: partition) { .declareQueue($0, request) }.map { [context] answer in
+        return telemetry.controlRequest(to: partition) { .declareQueue($0, request) }.map { [backend] answer in
             Self.reply(to: answer) {
                 guard case .queueDeclared = $0 else { return nil }
-                context.topology.addQueue(QueueRecord(id: queue, partition: partition, durable: durable, autoDelete: autoDelete))
+                try? backend.updateTopology { (t: inout Topology) throws(TopologyError) in t.addQueue(QueueRecord(id: queue, partition: partition, durable: durable, autoDelete: autoDelete)) }
                 return existed ? Self.noContent : Self.created
             }
         }
@@ -131,14 +131,14 @@ extension ManagementAPI {
     private func deleteQueue(_ call: Call, _ vhostName: String, _ name: String) -> EventLoopFuture<HTTPReply> {
         guard let vhost = vhost(vhostName) else { return succeed(call, Self.notFound) }
         let queue = QueueID(vhost: vhost, name: QueueName(name))
-        guard context.topology.snapshot.queue(queue) != nil else { return succeed(call, Self.notFound) }
+        guard backend.topology.queue(queue) != nil else { return succeed(call, Self.notFound) }
         let ifEmpty = call.flag("if-empty"), ifUnused = call.flag("if-unused")
-        return telemetry.controlRequest(to: context.partition(of: queue)) {
+        return telemetry.controlRequest(to: backend.partition(of: queue)) {
             .deleteQueue($0, channel: ChannelNumber(0), queue: queue, ifUnused: ifUnused, ifEmpty: ifEmpty)
-        }.map { [context] answer in
+        }.map { [backend] answer in
             Self.reply(to: answer) {
                 guard case .queueDeleted = $0 else { return nil }
-                try? context.topology.update { (t: inout Topology) throws(TopologyError) in t.removeQueue(queue) }
+                try? backend.updateTopology { (t: inout Topology) throws(TopologyError) in t.removeQueue(queue) }
                 return Self.noContent
             }
         }
@@ -147,8 +147,8 @@ extension ManagementAPI {
     private func purgeQueue(_ call: Call, _ vhostName: String, _ name: String) -> EventLoopFuture<HTTPReply> {
         guard let vhost = vhost(vhostName) else { return succeed(call, Self.notFound) }
         let queue = QueueID(vhost: vhost, name: QueueName(name))
-        guard context.topology.snapshot.queue(queue) != nil else { return succeed(call, Self.notFound) }
-        return telemetry.controlRequest(to: context.partition(of: queue)) {
+        guard backend.topology.queue(queue) != nil else { return succeed(call, Self.notFound) }
+        return telemetry.controlRequest(to: backend.partition(of: queue)) {
             .purgeQueue($0, channel: ChannelNumber(0), queue: queue)
         }.map { answer in
             Self.reply(to: answer) {

@@ -8,7 +8,7 @@ import NIOCore
 extension Telemetry {
     struct Sample: Sendable {
         var at: NIODeadline
-        var router: RouterStats.Snapshot
+        var router: RouterCounters
         var routerProcess: ProcessFigures
         var workers: [WorkerStatus]
     }
@@ -31,7 +31,7 @@ extension Telemetry {
     static func profileJSON(from a: Sample, to b: Sample) -> String {
         let elapsed = Double((b.at - a.at).nanoseconds) / 1e9
         let published = b.router.published &- a.router.published
-        var processes: [String] = []
+        var processes: [JSON] = []
         var totalCPU = b.routerProcess.cpuSeconds - a.routerProcess.cpuSeconds
         processes.append(entry(
             process: "router", stage: "AMQP, routing, confirms, tag translation", messages: published,
@@ -48,16 +48,22 @@ extension Telemetry {
                 lag: after.loopLag.subtracting(before.loopLag), resident: after.process.residentBytes, elapsed: elapsed))
         }
         let perMessage = published > 0 ? totalCPU / Double(published) * 1e6 : 0
-        return #"{"seconds":\#(format(elapsed)),"published":\#(published),"publish_rate":\#(format(Double(published) / max(elapsed, 0.001))),"cpu_us_per_published_message":\#(format(perMessage)),"processes":[\#(processes.joined(separator: ","))]}"#
+        let profile: JSON = [
+            "seconds": .double(elapsed), "published": .int(published),
+            "publish_rate": .double(Double(published) / max(elapsed, 0.001)),
+            "cpu_us_per_published_message": .double(perMessage), "processes": .array(processes),
+        ]
+        return profile.text
     }
 
     private static func entry(process: String, stage: String, messages: UInt64, cpu: Double, lag: LatencyBuckets,
-                              resident: UInt64, elapsed: Double) -> String {
+                              resident: UInt64, elapsed: Double) -> JSON {
         let perMessage = messages > 0 ? cpu / Double(messages) * 1e6 : 0
-        return #"{"process":"\#(process)","stage":"\#(stage)","messages":\#(messages),"cpu_seconds":\#(format(cpu)),"cpu_utilisation":\#(format(cpu / max(elapsed, 0.001))),"cpu_us_per_message":\#(format(perMessage)),"event_loop_lag_p99_seconds":\#(format(lag.upperBound(quantile: 0.99))),"event_loop_lag_max_bucket_seconds":\#(format(lag.upperBound(quantile: 1))),"resident_bytes":\#(resident)}"#
-    }
-
-    static func format(_ value: Double) -> String {
-        value.isFinite ? String(format: "%.6g", value) : "null"
+        return [
+            "process": .string(process), "stage": .string(stage), "messages": .int(messages), "cpu_seconds": .double(cpu),
+            "cpu_utilisation": .double(cpu / max(elapsed, 0.001)), "cpu_us_per_message": .double(perMessage),
+            "event_loop_lag_p99_seconds": .double(lag.upperBound(quantile: 0.99)),
+            "event_loop_lag_max_bucket_seconds": .double(lag.upperBound(quantile: 1)), "resident_bytes": .int(resident),
+        ]
     }
 }

@@ -2,6 +2,7 @@
 // successive samples, the client connections of every event loop, requests to workers on
 // their control streams, and where the router listens.
 import BrokerModel
+import BrokerTelemetry
 import LinkWire
 import NIOCore
 
@@ -39,25 +40,23 @@ extension Telemetry {
 
     /// Every open client connection, with its channels and consumers, read on its own loop.
     func connectionSnapshots() -> EventLoopFuture<[ConnectionSnapshot]> {
-        let parts = loops.map { loop in loop.eventLoop.submit { loop.managementSnapshots() } }
-        return EventLoopFuture.whenAllSucceed(parts, on: eventLoop).map { $0.flatMap { $0 } }
+        backend.connections().hop(to: eventLoop)
     }
 
     /// Closes the connection called `name` (320 CONNECTION_FORCED); false when there is none.
     func closeConnection(named name: String, reason: String) -> EventLoopFuture<Bool> {
-        let parts = loops.map { loop in loop.eventLoop.submit { loop.forceClose(named: name, reason: reason) } }
-        return EventLoopFuture.whenAllSucceed(parts, on: eventLoop).map { $0.contains(true) }
+        backend.closeConnection(named: name, reason: reason).hop(to: eventLoop)
     }
 
-    /// A request of the router's own to the worker owning `partition`, on the first loop's
-    /// link; the future has the worker's answer.
+    /// A request of the router's own to the worker owning `partition`; the future has the
+    /// worker's answer.
     func controlRequest(to partition: PartitionID,
                         _ make: @escaping @Sendable (LinkRequestID) -> LinkRequest) -> EventLoopFuture<LinkEvent> {
-        eventLoop.flatSubmit { [self] in loops[0].links[partition.index].controlRequest(make) }
+        backend.controlRequest(to: partition, make).hop(to: eventLoop)
     }
 
     /// Records where the router listens (called once it is bound).
-    func setListeners(amqp: SocketAddress?, http: SocketAddress?) {
+    public func setListeners(amqp: SocketAddress?, http: SocketAddress?) {
         var listeners: [Listener] = []
         if let amqp { listeners.append(Listener(protocolName: "amqp", ipAddress: amqp.ipAddress ?? "", port: amqp.port ?? 0)) }
         if let http { listeners.append(Listener(protocolName: "http", ipAddress: http.ipAddress ?? "", port: http.port ?? 0)) }

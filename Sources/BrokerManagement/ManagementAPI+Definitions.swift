@@ -12,6 +12,7 @@
 // vhost and no policies yet), and objects in a vhost other than "/" are refused with 400.
 import AMQPWire
 import BrokerModel
+import BrokerTelemetry
 import NIOCore
 import NIOHTTP1
 import RouterCore
@@ -28,7 +29,7 @@ extension ManagementAPI {
     private func exportDefinitions(_ vhostName: String?) -> EventLoopFuture<HTTPReply> {
         queueFigures().map { [self] figures in
             guard let vhosts = vhosts(vhostName) else { return Self.notFound }
-            let topology = context.topology.snapshot
+            let topology = backend.topology
             // A per-vhost export leaves out the vhost fields, as RabbitMQ's does.
             func tagged(_ fields: [(key: String, value: JSON)], _ vhost: VHost) -> JSON {
                 guard vhostName == nil else { return .object(fields) }
@@ -87,7 +88,7 @@ extension ManagementAPI {
             case .failure(let refused): return succeed(call, refused.reply)
             case .success(let found): vhost = found
             }
-            guard context.topology.snapshot.exchange(ExchangeName(name), in: vhost) == nil else { continue }
+            guard backend.topology.exchange(ExchangeName(name), in: vhost) == nil else { continue }
             switch Self.exchangeDefinition(ExchangeName(name), item) {
             case .failure(let refused):
                 return succeed(call, refused.reply)
@@ -105,7 +106,7 @@ extension ManagementAPI {
             case .success(let found): vhost = found
             }
             let queue = QueueID(vhost: vhost, name: QueueName(name))
-            guard context.topology.snapshot.queue(queue) == nil else { continue }
+            guard backend.topology.queue(queue) == nil else { continue }
             guard let durable = (item["durable"] ?? false).flagValue, let autoDelete = (item["auto_delete"] ?? false).flagValue,
                   let arguments = (item["arguments"] ?? .null).fieldTable else {
                 return succeed(call, Self.badRequest("queue '\(name)': durable, auto_delete or arguments malformed"))

@@ -11,6 +11,7 @@
 // they listed.
 import AMQPWire
 import BrokerModel
+import BrokerTelemetry
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -25,13 +26,13 @@ extension ManagementAPI {
             reply = bindingList(c[0]) { _ in true }
         } else if let c = call.match(.GET, "queues/*/*/bindings") {
             let queue = QueueName(c[1])
-            guard let vhost = vhost(c[0]), context.topology.snapshot.queue(QueueID(vhost: vhost, name: queue)) != nil else {
+            guard let vhost = vhost(c[0]), backend.topology.queue(QueueID(vhost: vhost, name: queue)) != nil else {
                 return succeed(call, Self.notFound)
             }
             reply = bindingList(c[0]) { $0.destination == .queue(queue) }
         } else if let c = call.match(.GET, "exchanges/*/*/bindings/*"), c[2] == "source" || c[2] == "destination" {
             let exchange = Self.exchangeName(fromPath: c[1])
-            guard let vhost = vhost(c[0]), context.topology.snapshot.exchange(exchange, in: vhost) != nil else {
+            guard let vhost = vhost(c[0]), backend.topology.exchange(exchange, in: vhost) != nil else {
                 return succeed(call, Self.notFound)
             }
             reply = bindingList(c[0]) { c[2] == "source" ? $0.source == exchange : $0.destination == .exchange(exchange) }
@@ -59,7 +60,7 @@ extension ManagementAPI {
 
     /// The explicit bindings of `vhost`, after the default exchange's implicit ones.
     func bindings(in vhost: VHost) -> [Binding] {
-        let topology = context.topology.snapshot
+        let topology = backend.topology
         let implicit = topology.queues(in: vhost).map {
             Binding(source: .default, queue: $0.id.name, routingKey: $0.id.name.name)
         }
@@ -87,7 +88,7 @@ extension ManagementAPI {
     /// The vhost, source and destination a binding path names, when they all exist.
     private func endpoints(_ c: [String]) -> (VHost, ExchangeName, BindingDestination)? {
         guard let vhost = vhost(c[0]), c[2] == "q" || c[2] == "e" else { return nil }
-        let topology = context.topology.snapshot
+        let topology = backend.topology
         let source = Self.exchangeName(fromPath: c[1])
         guard topology.exchange(source, in: vhost) != nil else { return nil }
         if c[2] == "q" {
@@ -118,12 +119,12 @@ extension ManagementAPI {
     /// Adds `binding`; nil when done, else the reply refusing it.
     func create(_ binding: Binding, in vhost: VHost) -> HTTPReply? {
         if case .queue(let queue) = binding.destination,
-           context.topology.snapshot.queue(QueueID(vhost: vhost, name: queue))?.exclusiveOwner != nil {
+           backend.topology.queue(QueueID(vhost: vhost, name: queue))?.exclusiveOwner != nil {
             return Self.badRequest(ReplyCode.resourceLocked.replyText(
-                AMQPConnectionHandler.lockedDetail(QueueID(vhost: vhost, name: queue))))
+                TopologyError.lockedDetail(QueueID(vhost: vhost, name: queue))))
         }
         do {
-            try context.topology.update { (t: inout Topology) throws(TopologyError) in try t.bind(binding, in: vhost) }
+            try backend.updateTopology { (t: inout Topology) throws(TopologyError) in try t.bind(binding, in: vhost) }
             return nil
         } catch {
             return Self.refused(error)
@@ -132,7 +133,7 @@ extension ManagementAPI {
 
     private func unbind(_ binding: Binding, in vhost: VHost) -> HTTPReply {
         do {
-            try context.topology.update { (t: inout Topology) throws(TopologyError) in try t.unbind(binding, in: vhost) }
+            try backend.updateTopology { (t: inout Topology) throws(TopologyError) in try t.unbind(binding, in: vhost) }
             return Self.noContent
         } catch {
             return Self.refused(error)

@@ -1,6 +1,8 @@
 // The router's operator endpoint (--enable-telemetry --telemetry-port 9419): plain HTTP/1.1
 // with SwiftNIO. Each request is read whole, answered, and the connection closed.
+import BrokerTelemetry
 import Foundation
+import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -42,7 +44,7 @@ struct HTTPReply: Sendable {
     }
 
     static func error(_ status: HTTPResponseStatus, _ reason: String) -> HTTPReply {
-        .json(#"{"error":\#(JSONText.string(status.reasonPhrase.lowercased())),"reason":\#(JSONText.string(reason))}"#, status: status)
+        .json(JSON.object([("error", .string(status.reasonPhrase.lowercased())), ("reason", .string(reason))]).text, status: status)
     }
 }
 
@@ -100,7 +102,17 @@ final class TelemetryHTTPHandler: ChannelInboundHandler {
     }
 }
 
-enum TelemetryHTTPServer {
+public enum TelemetryHTTPServer {
+    /// Serves /metrics, /health, the management API and the dashboard for `backend`.
+    public static func start(group: EventLoopGroup, host: String, port: Int, backend: ManagementBackend,
+                             logger: Logger) async throws -> (telemetry: Telemetry, channel: Channel) {
+        let routes = TelemetryRoutes(telemetry: Telemetry(backend: backend), logger: logger)
+        let channel = try await start(group: group, host: host, port: port) { request, loop in
+            routes.respond(to: request, on: loop)
+        }
+        return (routes.telemetry, channel)
+    }
+
     static func start(group: EventLoopGroup, host: String, port: Int, respond: @escaping HTTPResponder) async throws -> Channel {
         try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
