@@ -122,6 +122,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "RouterCoreTests", dependencies: ["RouterCore", "AMQPWire", "BrokerModel", "TestSupport"]),
+        .testTarget(name: "RouterServerTests", dependencies: [
+            "RouterServer", "RouterCore", "AMQPWire", "BrokerModel",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "BrokerPerfTests", dependencies: ["BrokerPerf"]),
         .testTarget(name: "LinkHTTP2Tests", dependencies: [
             "LinkHTTP2",

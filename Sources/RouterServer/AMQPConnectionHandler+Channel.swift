@@ -68,7 +68,7 @@ extension AMQPConnectionHandler {
                 try context.topology.update { (t: inout Topology) throws(TopologyError) in
                     try t.deleteExchange(ExchangeName(delete.exchange), ifUnused: delete.ifUnused, in: vhost)
                 }
-                if !delete.noWait { sendMethod(number, .exchangeDeleteOk(ExchangeDeleteOk())) }
+                if !delete.noWait { replyOnceSaved(.exchangeDeleteOk(ExchangeDeleteOk()), on: channel, method: method) }
             } catch {
                 closeChannel(channel, error, method: method)
             }
@@ -77,11 +77,11 @@ extension AMQPConnectionHandler {
         case .queueBind(let bind):
             queueBinding(queueName: bind.queue, exchange: bind.exchange, routingKey: bind.routingKey,
                          arguments: bind.arguments, bind: true, method: method, on: channel)
-            if channel.state.isOpen, !bind.noWait { sendMethod(number, .queueBindOk(QueueBindOk())) }
+            if channel.state.isOpen, !bind.noWait { replyOnceSaved(.queueBindOk(QueueBindOk()), on: channel, method: method) }
         case .queueUnbind(let unbind):
             queueBinding(queueName: unbind.queue, exchange: unbind.exchange, routingKey: unbind.routingKey,
                          arguments: unbind.arguments, bind: false, method: method, on: channel)
-            if channel.state.isOpen { sendMethod(number, .queueUnbindOk(QueueUnbindOk())) }
+            if channel.state.isOpen { replyOnceSaved(.queueUnbindOk(QueueUnbindOk()), on: channel, method: method) }
         case .queuePurge(let purge):
             guard let queue = resolveQueue(purge.queue, method: method, on: channel) else { return }
             request(on: channel, to: context.partition(of: queue), method: method, .queuePurge(noWait: purge.noWait)) { id in
@@ -146,11 +146,11 @@ extension AMQPConnectionHandler {
         case .exchangeBind(let bind):
             exchangeBinding(Binding(source: ExchangeName(bind.source), destination: .exchange(ExchangeName(bind.destination)),
                                     routingKey: bind.routingKey, arguments: bind.arguments), bind: true, method: method, on: channel)
-            if channel.state.isOpen, !bind.noWait { sendMethod(number, .exchangeBindOk(ExchangeBindOk())) }
+            if channel.state.isOpen, !bind.noWait { replyOnceSaved(.exchangeBindOk(ExchangeBindOk()), on: channel, method: method) }
         case .exchangeUnbind(let unbind):
             exchangeBinding(Binding(source: ExchangeName(unbind.source), destination: .exchange(ExchangeName(unbind.destination)),
                                     routingKey: unbind.routingKey, arguments: unbind.arguments), bind: false, method: method, on: channel)
-            if channel.state.isOpen, !unbind.noWait { sendMethod(number, .exchangeUnbindOk(ExchangeUnbindOk())) }
+            if channel.state.isOpen, !unbind.noWait { replyOnceSaved(.exchangeUnbindOk(ExchangeUnbindOk()), on: channel, method: method) }
         case .txSelect:
             guard channel.confirms == nil else {
                 return fail(channel, .preconditionFailed, "cannot switch from confirm to tx mode", method: method)
@@ -197,7 +197,7 @@ extension AMQPConnectionHandler {
             try context.topology.update { (t: inout Topology) throws(TopologyError) in
                 try t.declareExchange(definition, passive: declare.passive, in: vhost)
             }
-            if !declare.noWait { sendMethod(channel.number.value, .exchangeDeclareOk(ExchangeDeclareOk())) }
+            if !declare.noWait { replyOnceSaved(.exchangeDeclareOk(ExchangeDeclareOk()), on: channel, method: method) }
         } catch {
             closeChannel(channel, error, method: method)
         }
@@ -416,5 +416,27 @@ extension AMQPConnectionHandler {
         }
         channel.touchedPartitions.insert(partition)
         channel.state.wait(for: PendingOperation(kind: kind, classID: method.classID, methodID: method.methodID))
+    }
+}
+
+extension AMQPConnectionHandler {
+    /// Sends `reply` to a topology change once the change is on disk (at once when it touched
+    /// nothing durable); the channel's later commands wait meanwhile, as for a worker's answer.
+    func replyOnceSaved(_ reply: AMQPMethod, on channel: RouterChannel, classID: UInt16, methodID: UInt16) {
+        guard let saved = context.topology.whenSaved(on: services.eventLoop) else {
+            return sendMethod(channel.number.value, reply)
+        }
+        channel.state.wait(for: PendingOperation(kind: .topologySaved(reply: reply), classID: classID, methodID: methodID))
+        saved.whenSuccess { [weak self] in self?.topologySaved(channel) }
+    }
+
+    func replyOnceSaved(_ reply: AMQPMethod, on channel: RouterChannel, method: AMQPMethod) {
+        replyOnceSaved(reply, on: channel, classID: method.classID, methodID: method.methodID)
+    }
+
+    private func topologySaved(_ channel: RouterChannel) {
+        guard case .topologySaved(let reply)? = channel.state.answered()?.kind else { return }
+        sendMethod(channel.number.value, reply)
+        resume(channel)
     }
 }

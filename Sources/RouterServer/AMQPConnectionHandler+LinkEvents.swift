@@ -95,11 +95,15 @@ extension AMQPConnectionHandler {
             if !passive || context.topology.snapshot.queue(record.id) == nil { context.topology.addQueue(record) }
             channel.lastQueue = queue
             if !noWait {
-                sendMethod(n, .queueDeclareOk(QueueDeclareOk(queue: queue.name, messageCount: messages, consumerCount: consumers)))
+                replyOnceSaved(.queueDeclareOk(QueueDeclareOk(queue: queue.name, messageCount: messages, consumerCount: consumers)),
+                               on: channel, classID: pending.classID, methodID: pending.methodID)
             }
         case (.queueDelete(let queue, let noWait), .queueDeleted(_, let messages)):
             try? context.topology.update { (t: inout Topology) throws(TopologyError) in t.removeQueue(queue) }
-            if !noWait { sendMethod(n, .queueDeleteOk(QueueDeleteOk(messageCount: messages))) }
+            if !noWait {
+                replyOnceSaved(.queueDeleteOk(QueueDeleteOk(messageCount: messages)), on: channel,
+                               classID: pending.classID, methodID: pending.methodID)
+            }
         case (.queuePurge(let noWait), .queuePurged(_, let messages)):
             if !noWait { sendMethod(n, .queuePurgeOk(QueuePurgeOk(messageCount: messages))) }
         case (.consume(let tag, let record, let noWait), .consumeOk):

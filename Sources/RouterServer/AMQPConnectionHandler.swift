@@ -51,6 +51,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     var blockedByAlarm = false
 
     var vhost: VHost { connection.vhost }
+    /// The loop's clock (virtual under test).
+    var now: NIODeadline { services.eventLoop.now }
     var frameMax: UInt32 { connection.frameMax }
 
     init(id: ConnectionID, context: RouterContext, services: LoopServices, logger: Logger) {
@@ -59,7 +61,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         self.services = services
         self.links = services.links
         self.streams = WorkerStreams(partitions: services.links.count)
-        self.connection = ConnectionStateMachine(settings: context.connectionSettings, now: .now())
+        self.connection = ConnectionStateMachine(settings: context.connectionSettings, now: services.eventLoop.now)
         self.logger = logger
         self.logger[metadataKey: "connection"] = "\(id.value)"
     }
@@ -99,7 +101,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     func channelRead(context ctx: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
         services.stats.bytesReceived &+= UInt64(bytes.readableBytes)
-        connection.received(now: .now())
+        connection.received(now: now)
         if connection.awaitsProtocolHeader {
             headerBuffer.writeBuffer(&bytes)
             perform(connection.protocolHeader(ProtocolHeader.match(&headerBuffer)))
@@ -119,7 +121,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
                 guard let frame = try decoder.nextFrame() else { break }
                 if connection.isClosing {
                     // Only connection.close and close-ok still mean anything.
-                    if case .method(0, let method) = frame { perform(connection.receive(method, now: .now())) }
+                    if case .method(0, let method) = frame { perform(connection.receive(method, now: now)) }
                     continue
                 }
                 guard let command = try assembler.process(frame) else { continue }
@@ -142,7 +144,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         case .heartbeat:
             return
         case .method(0, let method):
-            perform(connection.receive(method, now: .now()))
+            perform(connection.receive(method, now: now))
         case .method(let channel, _), .content(let channel, _, _, _):
             dispatchToChannel(channel, command)
         }
@@ -194,7 +196,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
             case .armHeartbeatCheck(let interval):
                 heartbeatTask = channelContext?.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
                     guard let self else { return }
-                    self.perform(self.connection.heartbeatCheck(now: .now(), readingPaused: self.readPaused || self.blockedByAlarm))
+                    self.perform(self.connection.heartbeatCheck(now: self.now, readingPaused: self.readPaused || self.blockedByAlarm))
                 }
             case .disarmHandshakeTimer:
                 handshakeTimer?.cancel()
@@ -366,7 +368,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         }
         if handedOff, !readPaused { applyBackpressure() }
         guard clientOutbound.readableBytes > 0, let ctx = channelContext, !socketClosed else { return }
-        connection.sent(now: .now())
+        connection.sent(now: now)
         services.stats.bytesSent &+= UInt64(clientOutbound.readableBytes)
         ctx.writeAndFlush(wrapOutboundOut(clientOutbound), promise: nil)
         clientOutbound = ctx.channel.allocator.buffer(capacity: 4096)

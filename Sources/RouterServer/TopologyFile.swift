@@ -5,11 +5,10 @@ import SystemFiles
 import NIOCore
 import RouterCore
 
-/// Used only under `TopologyStore`'s writer lock.
-final class TopologyFile: @unchecked Sendable {
+/// Loaded at start-up, then written only by `TopologyWriter`'s thread.
+final class TopologyFile: Sendable {
     let path: String
     private let logger: Logger
-    private var saved = DurableTopology()
 
     init(dataDirectory: String, partitions: Int, logger: Logger) throws {
         try DataDirectory.claim(dataDirectory, partitions: partitions)
@@ -25,19 +24,15 @@ final class TopologyFile: @unchecked Sendable {
         guard let contents = try Files.contents(of: path) else { return topology }
         let part = try DurableTopology(decoding: contents)
         try topology.restore(part)
-        saved = part
         logger.info("topology recovered", metadata: [
             "exchanges": "\(part.exchanges.count)", "queues": "\(part.queues.count)", "bindings": "\(part.bindings.count)"])
         return topology
     }
 
-    /// Writes the durable part when it changed.
-    func save(_ topology: Topology) {
-        let part = topology.durablePart
-        guard part != saved else { return }
+    /// Replaces the file with `part` (write, fsync, rename, fsync the directory).
+    func save(_ part: DurableTopology) {
         do {
             try Files.replace(path, with: part.encoded())
-            saved = part
         } catch {
             logger.error("cannot save the topology", metadata: ["error": "\(error)"])
         }

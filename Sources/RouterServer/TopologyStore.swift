@@ -1,9 +1,11 @@
 // The router's topology, shared by every event loop as an immutable snapshot. The publish
 // path only loads the current snapshot (one atomic load, no lock); the rare writers
-// (declare, bind, delete) serialise on a lock, build a new value and swap it in.
+// (declare, bind, delete) serialise on a lock, build a new value and swap it in; the durable
+// part is saved by `TopologyWriter` off the event loops.
 import Atomics
 import BrokerModel
 import NIOConcurrencyHelpers
+import NIOCore
 import RouterCore
 
 final class TopologySnapshot: AtomicReference, Sendable {
@@ -14,12 +16,12 @@ final class TopologySnapshot: AtomicReference, Sendable {
 final class TopologyStore: Sendable {
     private let current: ManagedAtomic<TopologySnapshot>
     private let writers = NIOLock()
-    /// Where the durable part is saved after each change (under the writer lock).
-    private let file: TopologyFile?
+    /// Saves the durable part after changes, off the event loops.
+    private let writer: TopologyWriter?
 
     init(_ topology: Topology = Topology(), file: TopologyFile? = nil) {
         current = ManagedAtomic(TopologySnapshot(topology))
-        self.file = file
+        self.writer = file.map { TopologyWriter(file: $0, loaded: topology.durablePart) }
     }
 
     /// The topology as of now; never blocks.
@@ -36,7 +38,13 @@ final class TopologyStore: Sendable {
         var topology = current.load(ordering: .acquiring).topology
         let result = try change(&topology)
         current.store(TopologySnapshot(topology), ordering: .releasing)
-        file?.save(topology)
+        writer?.changed(topology)
         return result
+    }
+
+    /// Completes on `loop` once every change made so far is on disk; nil when it already is
+    /// (or nothing is saved).
+    func whenSaved(on loop: EventLoop) -> EventLoopFuture<Void>? {
+        writer?.whenSaved(on: loop)
     }
 }

@@ -22,8 +22,8 @@ public struct ChannelStateMachine {
 
     public init() {}
 
-    public var isOpen: Bool { if case .open = state { true } else { false } }
-    public var isBusy: Bool { waiting != nil }
+    @inlinable public var isOpen: Bool { if case .open = state { true } else { false } }
+    @inlinable public var isBusy: Bool { waiting != nil }
 
     /// A command for this channel arrived from the client.
     @inlinable

@@ -93,6 +93,8 @@ public struct PendingOperation: Sendable {
         case cancel(tag: String, noWait: Bool)
         case get(partition: PartitionID, noAck: Bool)
         case recover(remaining: Int)
+        /// A topology change is being saved; `reply` goes out once it is on disk.
+        case topologySaved(reply: AMQPMethod)
     }
 
     public var kind: Kind

@@ -10,7 +10,7 @@ import BrokerModel
 import NIOCore
 
 public struct ConnectionStateMachine {
-    private enum State {
+    @usableFromInline enum State {
         case awaitingProtocolHeader
         case awaitingStartOk
         case awaitingTuneOk
@@ -21,7 +21,7 @@ public struct ConnectionStateMachine {
         case closed
     }
 
-    private var state = State.awaitingProtocolHeader
+    @usableFromInline var state = State.awaitingProtocolHeader
     public let settings: ConnectionSettings
 
     /// Negotiated at tune-ok.
@@ -45,12 +45,13 @@ public struct ConnectionStateMachine {
         self.lastSent = now
     }
 
+    // Asked for every frame: inlinable, so a check is a compare, not a call.
     /// Channel traffic flows (the handshake is done and no close is under way).
-    public var isOpen: Bool { if case .open = state { true } else { false } }
+    @inlinable public var isOpen: Bool { if case .open = state { true } else { false } }
     /// A close is under way: only connection.close and close-ok still mean anything.
-    public var isClosing: Bool { if case .closing = state { true } else { false } }
-    public var isClosed: Bool { if case .closed = state { true } else { false } }
-    public var awaitsProtocolHeader: Bool { if case .awaitingProtocolHeader = state { true } else { false } }
+    @inlinable public var isClosing: Bool { if case .closing = state { true } else { false } }
+    @inlinable public var isClosed: Bool { if case .closed = state { true } else { false } }
+    @inlinable public var awaitsProtocolHeader: Bool { if case .awaitingProtocolHeader = state { true } else { false } }
 
     /// The client's `capabilities` table, from its start-ok.
     public var clientCapabilities: FieldTable { clientProperties.capabilities }
@@ -160,7 +161,9 @@ public struct ConnectionStateMachine {
 
     // MARK: Channels
 
-    /// Whether a command for channel `number` (not 0) may go to its channel.
+    /// Whether a command for channel `number` (not 0) may go to its channel. Inlinable: every
+    /// publish asks, and the answer is almost always `.existing`.
+    @inlinable
     public mutating func route(_ command: Command, toChannel number: UInt16, exists: Bool, openChannels: Int) -> ChannelRoute {
         guard case .open = state else {
             return .refused(close(.commandInvalid, "COMMAND_INVALID - connection is not open"))
