@@ -160,8 +160,8 @@ extension ManagementAPI {
 
     /// A worker's answer to a control request: `success` turns the expected answer into the
     /// reply (nil for any other); a refusal keeps the worker's code and text.
-    private static func reply(to answer: LinkEvent, success: (LinkEvent) -> HTTPReply?) -> HTTPReply {
-        if case .failed(_, let code, let text) = answer { return refused(code: code, text: text) }
+    private static func reply(to answer: RequestAnswer, success: (RequestAnswer) -> HTTPReply?) -> HTTPReply {
+        if case .failed(let code, let text) = answer { return refused(code: code, text: text) }
         return success(answer) ?? failure(.internalServerError, error: "internal_error", reason: "unexpected answer \(answer)")
     }
 }

@@ -32,7 +32,7 @@ public protocol ManagementBackend: AnyObject, Sendable {
     /// Closes the connection called `name` with 320 CONNECTION_FORCED; false when there is none.
     func closeConnection(named name: String, reason: String) -> EventLoopFuture<Bool>
     /// A request of the router's own to the worker owning `partition`, answered by the worker.
-    func controlRequest(to partition: PartitionID, _ make: @escaping @Sendable (LinkRequestID) -> LinkRequest) -> EventLoopFuture<LinkEvent>
+    func controlRequest(to partition: PartitionID, _ make: @escaping @Sendable (LinkRequestID) -> LinkRequest) -> EventLoopFuture<RequestAnswer>
 }
 
 /// The resource alarms as they stand (RabbitMQ's memory and disk alarms).

@@ -51,7 +51,7 @@ extension Telemetry {
     /// A request of the router's own to the worker owning `partition`; the future has the
     /// worker's answer.
     func controlRequest(to partition: PartitionID,
-                        _ make: @escaping @Sendable (LinkRequestID) -> LinkRequest) -> EventLoopFuture<LinkEvent> {
+                        _ make: @escaping @Sendable (LinkRequestID) -> LinkRequest) -> EventLoopFuture<RequestAnswer> {
         backend.controlRequest(to: partition, make).hop(to: eventLoop)
     }
 

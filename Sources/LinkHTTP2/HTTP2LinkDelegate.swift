@@ -22,4 +22,11 @@ public protocol HTTP2LinkDelegate: AnyObject {
     /// The connection is gone: closed, GOAWAY received, or a protocol error. The last call;
     /// the handler drops its reference to the delegate afterwards.
     func linkInactive(_ link: HTTP2LinkHandler)
+    /// A flush wrote queued bytes to the socket: streams' `queuedBytes` may have fallen (once
+    /// per flush, not per message).
+    func linkDidWrite(_ link: HTTP2LinkHandler)
+}
+
+extension HTTP2LinkDelegate {
+    public func linkDidWrite(_ link: HTTP2LinkHandler) {}
 }

@@ -168,6 +168,7 @@ extension HTTP2LinkHandler {
         }
         if wrote {
             context.flush()
+            delegate?.linkDidWrite(self)
         }
     }
 

@@ -14,17 +14,24 @@ public struct LinkDecodingError: Error, Hashable, Sendable, CustomStringConverti
     public var description: String { "link decoding error: \(reason)" }
 }
 
-/// A message kind that can travel on the link.
-public protocol LinkCodable: Sendable {
+/// Messages one side of the link writes.
+public protocol LinkEncodable: Sendable {
     /// Appends the kind and the fields.
     func encode(into buffer: inout ByteBuffer)
     /// Appends this message, with its length prefix, to `buffer`. The default is
     /// ``writeFieldByField(into:)``; the per-message kinds write into one reserved region.
     func write(into buffer: inout ByteBuffer)
+}
+
+/// Messages one side of the link reads.
+public protocol LinkDecodable: Sendable {
     static func decode(kind: UInt8, from buffer: inout ByteBuffer) throws(LinkDecodingError) -> Self
 }
 
-extension LinkCodable {
+/// Router → worker requests are written and read as one type.
+public typealias LinkCodable = LinkEncodable & LinkDecodable
+
+extension LinkEncodable {
     public func write(into buffer: inout ByteBuffer) { writeFieldByField(into: &buffer) }
 
     /// The length prefix, then ``encode(into:)``.
@@ -44,7 +51,7 @@ extension LinkCodable {
 /// type taken out of it would share the joined buffer of a message split across reads, so
 /// that every read copied the whole message so far (a 64 MB publish once kept a worker busy
 /// for minutes). One decoder per stream, always mutated in place.
-public final class LinkMessageDecoder<Message: LinkCodable> {
+public final class LinkMessageDecoder<Message: LinkDecodable> {
     private var received = ReceivedBytes()
     /// Upper bound for one message; larger lengths mean a corrupt stream.
     public var maxMessageSize: Int

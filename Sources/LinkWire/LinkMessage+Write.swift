@@ -35,7 +35,7 @@ extension LinkRequest {
     }
 }
 
-extension LinkEvent {
+extension WorkerEvent {
     public func write(into buffer: inout ByteBuffer) {
         guard case .deliver(let delivery) = self else { return writeFieldByField(into: &buffer) }
         buffer.writeRegionWithLength(delivery)
@@ -81,7 +81,7 @@ extension DeliveryEvent: RegionEncoded {
 
     /// The AMQP frames travel as one blob (see `EncodedDelivery`), the body as another.
     func encode(into out: inout ByteWriter) {
-        out.write(LinkEvent.Kind.deliverFrames.rawValue)
+        out.write(WorkerEvent.Kind.deliverFrames.rawValue)
         out.write(channel.value)
         out.write(tag.value)
         out.write(noAck)

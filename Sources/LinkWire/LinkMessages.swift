@@ -1,6 +1,6 @@
 // LinkWire: the vocabulary the router and the workers speak over the internal HTTP/2 link,
 // and its compact binary codec. One data stream per (client connection, worker) carries a
-// sequence of length-prefixed messages; `LinkRequest`s flow router → worker, `LinkEvent`s
+// sequence of length-prefixed messages; `LinkRequest`s flow router → worker, `WorkerEvent`s
 // flow worker → router. The stream itself identifies the client connection, so no message
 // repeats it.
 //
@@ -265,8 +265,10 @@ public struct DeadLetterEvent: Hashable, Sendable {
     }
 }
 
-/// Worker → router.
-public enum LinkEvent: Hashable, Sendable {
+/// What a worker sends to the router, as the worker's engine produces it. The router reads
+/// the same bytes as a ``ConnectionEvent`` (a client connection's stream) or a
+/// ``ControlEvent`` (the control stream), each holding only what can arrive there.
+public enum WorkerEvent: Hashable, Sendable {
     case queueDeclared(LinkRequestID, queue: QueueName, messageCount: UInt32, consumerCount: UInt32)
     case queueDeleted(LinkRequestID, messageCount: UInt32)
     case queuePurged(LinkRequestID, messageCount: UInt32)
@@ -279,11 +281,9 @@ public enum LinkEvent: Hashable, Sendable {
     /// The request failed with a channel error (e.g. 404, 405, 406): the router closes the
     /// channel with this code and text.
     case failed(LinkRequestID, code: ReplyCode, text: String)
-    /// basic.deliver to a consumer, as the worker produces it; it is encoded as AMQP frames
-    /// and decodes as ``encodedDelivery(_:)``.
+    /// basic.deliver to a consumer; it crosses the link as AMQP frames and arrives as
+    /// ``ConnectionEvent/delivery(_:)``.
     case deliver(DeliveryEvent)
-    /// basic.deliver to a consumer, as the router receives it.
-    case encodedDelivery(EncodedDelivery)
     /// The publish with this confirm sequence is held by every target queue of the partition.
     case accepted(channel: ChannelNumber, confirmSequence: UInt64)
     /// The publish with this confirm sequence could not be accepted (basic.nack to the client).

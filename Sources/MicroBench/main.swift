@@ -92,7 +92,7 @@ func benchDeliveryEncode() -> Result {
         buffer.clear()
         for _ in 0..<64 {
             tag &+= 1
-            LinkEvent.deliver(DeliveryEvent(channel: ChannelNumber(1), consumerTag: "ctag-1", tag: PartitionDeliveryTag(tag),
+            WorkerEvent.deliver(DeliveryEvent(channel: ChannelNumber(1), consumerTag: "ctag-1", tag: PartitionDeliveryTag(tag),
                                             redelivered: false, noAck: true, message: message)).write(into: &buffer)
         }
     }

@@ -20,7 +20,7 @@ public enum EngineRecipient: Hashable, Sendable {
 /// calls `removeAll()`, so that the storage is reused and the hot path does not allocate.
 public struct EngineOutput {
     /// Events in production order; events for one connection must be sent in this order.
-    public var events: [(EngineRecipient, LinkEvent)]
+    public var events: [(EngineRecipient, WorkerEvent)]
 
     public init() {
         self.events = []
@@ -31,15 +31,15 @@ public struct EngineOutput {
         events.removeAll(keepingCapacity: true)
     }
 
-    mutating func send(_ event: LinkEvent, to connection: ConnectionID) {
+    mutating func send(_ event: WorkerEvent, to connection: ConnectionID) {
         events.append((.connection(connection), event))
     }
 
-    mutating func sendAfterSync(_ event: LinkEvent, to connection: ConnectionID) {
+    mutating func sendAfterSync(_ event: WorkerEvent, to connection: ConnectionID) {
         events.append((.connectionAfterSync(connection), event))
     }
 
-    mutating func broadcast(_ event: LinkEvent) {
+    mutating func broadcast(_ event: WorkerEvent) {
         events.append((.router, event))
     }
 
@@ -48,7 +48,7 @@ public struct EngineOutput {
     }
 
     /// A message the router must route (once): dead-lettered or delayed.
-    mutating func routeAgain(_ event: LinkEvent) {
+    mutating func routeAgain(_ event: WorkerEvent) {
         events.append((.anyRouterLink, event))
     }
 }

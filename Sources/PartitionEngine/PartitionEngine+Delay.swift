@@ -41,7 +41,7 @@ extension PartitionEngine {
         }
         delayed.insert(entry)
         guard request.confirmSequence != 0 else { return }
-        let event = LinkEvent.accepted(channel: request.channel, confirmSequence: request.confirmSequence)
+        let event = WorkerEvent.accepted(channel: request.channel, confirmSequence: request.confirmSequence)
         if entry.stored != 0 {
             output.sendAfterSync(event, to: connection)
         } else {

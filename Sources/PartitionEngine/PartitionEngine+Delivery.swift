@@ -45,7 +45,7 @@ extension PartitionEngine {
     private func confirm(_ request: PublishRequest, accepted: Bool, afterSync: Bool, to connection: ConnectionID,
                          into output: inout EngineOutput) {
         guard request.confirmSequence != 0 else { return }
-        let event: LinkEvent = accepted
+        let event: WorkerEvent = accepted
             ? .accepted(channel: request.channel, confirmSequence: request.confirmSequence)
             : .rejected(channel: request.channel, confirmSequence: request.confirmSequence)
         if afterSync {

@@ -1,7 +1,7 @@
 // PartitionEngine: the pure, deterministic state of one worker's partition: its queues,
 // their ready messages, consumers, and unacked deliveries (after RabbitMQ's rabbit_fifo:
 // apply(command) → effects). The worker feeds it the `LinkRequest`s of every client
-// connection's stream and sends the `LinkEvent`s it produces; it does no I/O, reads no
+// connection's stream and sends the `WorkerEvent`s it produces; it does no I/O, reads no
 // clock, takes no lock and logs nothing.
 //
 // Invariants:

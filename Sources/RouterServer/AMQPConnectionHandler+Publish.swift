@@ -39,7 +39,7 @@ extension AMQPConnectionHandler {
         let snapshot = context.topology.currentSnapshot
         let topology = snapshot.topology
         let exchange = ExchangeName(publish.exchange)
-        if exchange == .default, publish.routingKey.utf8.starts(with: Self.replyToPrefix.utf8) {
+        if exchange == .default, publish.routingKey.utf8.starts(with: ReplyTo.prefix.utf8) {
             let routed = publishReply(routingKey: publish.routingKey, properties: header.rawProperties, body: body)
             return finishUnqueued(publish, header: header, body: body, routed: routed, on: channel)
         }

@@ -9,15 +9,13 @@ import NIOCore
 import RouterCore
 
 extension AMQPConnectionHandler {
-    static let replyToQueue = "amq.rabbitmq.reply-to"
-    static let replyToPrefix = "amq.rabbitmq.reply-to."
 
-    func consumeReplyTo(_ consume: BasicConsume, method: AMQPMethod, on channel: RouterChannel) {
+    func consumeReplyTo(_ consume: BasicConsume, on channel: RouterChannel) {
         guard consume.noAck else {
-            return fail(channel, .preconditionFailed, "reply consumer cannot acknowledge", method: method)
+            return fail(channel, .preconditionFailed, "reply consumer cannot acknowledge", method: .basicConsume(consume))
         }
         guard channel.replyConsumer == nil else {
-            return fail(channel, .preconditionFailed, "reply consumer already set", method: method)
+            return fail(channel, .preconditionFailed, "reply consumer already set", method: .basicConsume(consume))
         }
         let tag = consume.consumerTag.isEmpty ? "amq.ctag-" + RandomName.make(length: 22) : consume.consumerTag
         let name = "\(services.index).\(id.value).\(channel.number.value).\(RandomName.make(length: 16))"
@@ -41,12 +39,12 @@ extension AMQPConnectionHandler {
         guard let flags = header.rawProperties.getInteger(at: header.rawProperties.readerIndex, as: UInt16.self),
               flags & replyToFlag != 0,
               var properties = try? header.decodeProperties(),
-              properties.replyTo == Self.replyToQueue else { return .success(header) }
+              properties.replyTo == ReplyTo.queue else { return .success(header) }
         guard let consumer = channel.replyConsumer else {
             return .failure(TopologyError(code: .preconditionFailed,
                                           text: ReplyCode.preconditionFailed.replyText("fast reply consumer does not exist")))
         }
-        properties.replyTo = Self.replyToPrefix + consumer.name
+        properties.replyTo = ReplyTo.prefix + consumer.name
         return .success(ContentHeader(bodySize: header.bodySize, properties: properties))
     }
 
@@ -54,7 +52,7 @@ extension AMQPConnectionHandler {
     /// consumer's loop. False when no consumer has the name (then it is unroutable, as in
     /// RabbitMQ); one that leaves while the reply travels does not get it.
     func publishReply(routingKey: String, properties: ByteBuffer, body: ByteBuffer) -> Bool {
-        let name = String(routingKey.dropFirst(Self.replyToPrefix.count))
+        let name = String(routingKey.dropFirst(ReplyTo.prefix.count))
         guard context.replyNames.contains(name), let dot = name.firstIndex(of: "."), let loop = Int(name[..<dot]),
               loop >= 0, loop < services.all.count else {
             return false
@@ -69,10 +67,10 @@ extension AMQPConnectionHandler {
 
     /// queue.declare of the pseudo-queue: RabbitMQ answers with one consumer and no messages;
     /// a reply name is there only while its consumer is.
-    func declareReplyTo(_ declare: QueueDeclare, method: AMQPMethod, on channel: RouterChannel) {
+    func declareReplyTo(_ declare: QueueDeclare, on channel: RouterChannel) {
         let name = declare.queue
-        guard name == Self.replyToQueue || (declare.passive && context.replyNames.contains(String(name.dropFirst(Self.replyToPrefix.count)))) else {
-            return fail(channel, .notFound, "no queue '\(name)' in vhost '\(vhost.name)'", method: method)
+        guard name == ReplyTo.queue || (declare.passive && context.replyNames.contains(String(name.dropFirst(ReplyTo.prefix.count)))) else {
+            return fail(channel, .notFound, "no queue '\(name)' in vhost '\(vhost.name)'", method: .queueDeclare(declare))
         }
         if !declare.noWait {
             sendMethod(channel.number.value, .queueDeclareOk(QueueDeclareOk(queue: name, messageCount: 0, consumerCount: 1)))

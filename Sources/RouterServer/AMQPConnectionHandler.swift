@@ -34,8 +34,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
 
     var channels = ChannelTable()
     var lastRoute = LastRoute()
-    var nextRequestID: UInt32 = 0
-    var requestChannels: [LinkRequestID: (channel: ChannelNumber, partition: PartitionID)] = [:]
+    /// Synchronous requests to workers in flight, by id.
+    var requests = RequestTable()
 
     var streams: WorkerStreams
     var clientOutbound = ByteBuffer()
@@ -286,22 +286,26 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
 
     /// A publisher faster than a worker (or than the link to it) is paused: its reads stop
     /// while any of its worker streams has more than `linkHighWater` bytes queued, and
-    /// resume below `linkLowWater`. Other connections are not affected.
+    /// resume once all are at `linkLowWater` or below, as the links report after their
+    /// writes. Other connections are not affected.
     private func applyBackpressure() {
         guard maxQueuedLinkBytes() > Self.linkHighWater, let ctx = channelContext else { return }
         readPaused = true
         ctx.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
-        checkResume()
+        linkDrained()
     }
 
-    private func checkResume() {
-        guard let ctx = channelContext, !socketClosed else { return }
-        ctx.eventLoop.scheduleTask(in: .milliseconds(1)) { [weak self] in
-            guard let self, !self.socketClosed else { return }
-            guard self.maxQueuedLinkBytes() <= Self.linkLowWater else { return self.checkResume() }
-            self.readPaused = false
-            self.resumeReading()
+    /// Resumes reading when every stream is drained enough; else waits for the next one.
+    func linkDrained() {
+        guard readPaused, !socketClosed else { return }
+        var waiting = false
+        for (partition, stream) in streams.open where links[partition.index].queuedBytes(on: stream) > Self.linkLowWater {
+            links[partition.index].notifyWhenDrained(stream, lowWater: Self.linkLowWater)
+            waiting = true
         }
+        guard !waiting else { return }
+        readPaused = false
+        resumeReading()
     }
 
     /// Reads again unless something else still holds the connection back.
@@ -341,13 +345,6 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         request.write(into: &streams.outbound[partition.index])
         scheduleFlush()
         return true
-    }
-
-    func makeRequestID(channel: ChannelNumber, partition: PartitionID) -> LinkRequestID {
-        nextRequestID &+= 1
-        let requestID = LinkRequestID(nextRequestID)
-        requestChannels[requestID] = (channel, partition)
-        return requestID
     }
 
     func scheduleFlush() {

@@ -8,21 +8,21 @@ import NIOCore
 
 final class ControlRequests {
     private var nextID: UInt32 = 0
-    private var pending: [LinkRequestID: EventLoopPromise<LinkEvent>] = [:]
+    private var pending: [LinkRequestID: EventLoopPromise<RequestAnswer>] = [:]
 
     /// A fresh id (unique on this link) and the future of its answer.
-    func register(on loop: EventLoop) -> (LinkRequestID, EventLoopFuture<LinkEvent>) {
+    func register(on loop: EventLoop) -> (LinkRequestID, EventLoopFuture<RequestAnswer>) {
         nextID &+= 1
         let id = LinkRequestID(nextID)
-        let promise = loop.makePromise(of: LinkEvent.self)
+        let promise = loop.makePromise(of: RequestAnswer.self)
         pending[id] = promise
         return (id, promise.futureResult)
     }
 
-    /// Completes the request `event` answers; false when the event answers none of ours.
-    func answer(_ event: LinkEvent) -> Bool {
-        guard let id = event.requestID, let promise = pending.removeValue(forKey: id) else { return false }
-        promise.succeed(event)
+    /// Completes request `id`; false when it is none of ours.
+    func answer(_ id: LinkRequestID, _ answer: RequestAnswer) -> Bool {
+        guard let promise = pending.removeValue(forKey: id) else { return false }
+        promise.succeed(answer)
         return true
     }
 
@@ -38,25 +38,11 @@ final class ControlRequests {
     }
 }
 
-extension LinkEvent {
-    /// The request this event answers, if it is an answer.
-    var requestID: LinkRequestID? {
-        switch self {
-        case .queueDeclared(let id, _, _, _), .queueDeleted(let id, _), .queuePurged(let id, _),
-             .consumeOk(let id, _), .cancelOk(let id, _), .getOk(let id, _, _, _, _), .getEmpty(let id),
-             .recoverOk(let id), .failed(let id, _, _):
-            return id
-        default:
-            return nil
-        }
-    }
-}
-
 extension WorkerLinkClient {
     /// Sends a request made with a fresh id on the control stream; the future has the
     /// worker's answer (`.failed` included), or fails when the link is down or drops, or after
     /// `timeout`. Call on the link's event loop.
-    func controlRequest(timeout: TimeAmount = .seconds(10), _ make: (LinkRequestID) -> LinkRequest) -> EventLoopFuture<LinkEvent> {
+    func controlRequest(timeout: TimeAmount = .seconds(10), _ make: (LinkRequestID) -> LinkRequest) -> EventLoopFuture<RequestAnswer> {
         eventLoop.assertInEventLoop()
         guard isLinked else {
             return eventLoop.makeFailedFuture(LinkRequestFailed(partition: partition, reason: "not linked"))

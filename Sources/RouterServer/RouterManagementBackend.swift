@@ -65,7 +65,7 @@ final class RouterManagementBackend: ManagementBackend {
         return EventLoopFuture.whenAllSucceed(parts, on: eventLoop).map { $0.contains(true) }
     }
 
-    func controlRequest(to partition: PartitionID, _ make: @escaping @Sendable (LinkRequestID) -> LinkRequest) -> EventLoopFuture<LinkEvent> {
+    func controlRequest(to partition: PartitionID, _ make: @escaping @Sendable (LinkRequestID) -> LinkRequest) -> EventLoopFuture<RequestAnswer> {
         let link = loops[0].links[partition.index]
         return eventLoop.flatSubmit { link.controlRequest(make) }
     }

@@ -16,11 +16,13 @@ import Glibc
 
 /// Receives the worker's events for one client connection.
 protocol WorkerStreamSink: AnyObject {
-    func linkEvent(_ event: LinkEvent, from partition: PartitionID)
+    func linkEvent(_ event: ConnectionEvent, from partition: PartitionID)
     func linkStreamClosed(partition: PartitionID)
     /// Whether the client can take more deliveries now (its socket is writable). While it
     /// cannot, the stream's HTTP/2 window is not replenished, which stops the worker.
     var acceptsDeliveries: Bool { get }
+    /// A stream it waits on (`notifyWhenDrained`) has `lowWater` bytes queued or fewer, or is gone.
+    func linkDrained()
 }
 
 final class WorkerLinkClient: HTTP2LinkDelegate {
@@ -32,10 +34,12 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     private var handler: HTTP2LinkHandler?
     private var channel: Channel?
     private var controlStream: HTTP2StreamID?
-    private var controlDecoder = LinkMessageDecoder<LinkEvent>()
-    private var sinks: [HTTP2StreamID: (sink: WorkerStreamSink, decoder: LinkMessageDecoder<LinkEvent>)] = [:]
+    private var controlDecoder = LinkMessageDecoder<ControlEvent>()
+    private var sinks: [HTTP2StreamID: (sink: WorkerStreamSink, decoder: LinkMessageDecoder<ConnectionEvent>)] = [:]
+    /// Sinks waiting for their stream's queued bytes to fall (publishers paused by backpressure).
+    private var drainWaiters: [HTTP2StreamID: (sink: WorkerStreamSink, lowWater: Int)] = [:]
     /// The events of one DATA chunk, decoded before any is dispatched; kept for its capacity.
-    private var decodedEvents: [LinkEvent] = []
+    private var decodedEvents: [ConnectionEvent] = []
     /// Bytes received on a client connection's stream and not yet given back to its window,
     /// because the client could not take them (invariant 2: a slow consumer stalls only its
     /// own stream).
@@ -118,6 +122,21 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     /// Bytes handed to the link for `stream` and not yet written to the worker.
     func queuedBytes(on stream: HTTP2StreamID) -> Int {
         handler?.queuedBytes(on: stream) ?? 0
+    }
+
+    /// Calls the stream's sink back once at most `lowWater` bytes are queued on it (checked
+    /// after each write to the worker), instead of the sink polling.
+    func notifyWhenDrained(_ stream: HTTP2StreamID, lowWater: Int) {
+        guard let sink = sinks[stream]?.sink else { return }
+        drainWaiters[stream] = (sink, lowWater)
+    }
+
+    func linkDidWrite(_ link: HTTP2LinkHandler) {
+        guard !drainWaiters.isEmpty else { return }
+        for (stream, waiter) in drainWaiters where link.queuedBytes(on: stream) <= waiter.lowWater {
+            drainWaiters[stream] = nil
+            waiter.sink.linkDrained()
+        }
     }
 
     /// A request of the router's own (not of a client connection), on the control stream.
@@ -220,6 +239,7 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
         guard handler === link else { return }
         handler = nil
         withheld.removeAll()
+        drainWaiters.removeAll()
         channel = nil
         controlStream = nil
         let orphaned = sinks
@@ -236,6 +256,7 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
 
     private func streamGone(_ stream: HTTP2StreamID) {
         withheld[stream] = nil
+        drainWaiters[stream] = nil
         if let request = requests.removeValue(forKey: stream) {
             request.promise.succeed(LinkResponse(status: request.status, body: request.body))
             return
@@ -260,7 +281,7 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
         }
     }
 
-    private func controlEvent(_ event: LinkEvent) {
+    private func controlEvent(_ event: ControlEvent) {
         switch event {
         case .queueGone(let queue):
             try? topology.update { (topology: inout Topology) throws(TopologyError) in topology.removeQueue(queue) }
@@ -268,9 +289,9 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
             republisher?.forward(dead, nowSeconds: UInt64(time(nil)))
         case .delayedDue(let vhost, let message):
             republisher?.forwardDelayed(message, in: vhost)
-        default:
-            if controlRequests.answer(event) { return }
-            logger.error("unexpected event on the control stream", metadata: ["event": "\(event)"])
+        case .answer(let id, let answer):
+            if controlRequests.answer(id, answer) { return }
+            logger.error("an answer to no request of ours on the control stream", metadata: ["request": "\(id.value)"])
         }
     }
 }

@@ -18,7 +18,7 @@ struct HeldConfirms {
         var epoch: UInt64
         var connection: ConnectionID
         var stream: PartitionHost.StreamRef
-        var event: LinkEvent
+        var event: WorkerEvent
     }
 
     var entries: Deque<Entry> = []
@@ -47,7 +47,7 @@ struct HeldConfirms {
     }
 }
 
-extension LinkEvent {
+extension WorkerEvent {
     /// A publisher confirm (ack or nack).
     var isConfirm: Bool {
         switch self {
@@ -81,7 +81,7 @@ extension PartitionHost {
         }
     }
 
-    func hold(_ event: LinkEvent, for connection: ConnectionID) {
+    func hold(_ event: WorkerEvent, for connection: ConnectionID) {
         guard let ref = stream(of: connection), let store else { return }
         held.append(HeldConfirms.Entry(epoch: store.pendingEpoch, connection: connection, stream: ref, event: event))
         scheduleFlush()

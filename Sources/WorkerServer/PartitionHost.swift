@@ -231,7 +231,7 @@ final class PartitionHost {
     }
 
     /// Queues an event for the next flush.
-    func send(_ event: LinkEvent, on ref: StreamRef) {
+    func send(_ event: WorkerEvent, on ref: StreamRef) {
         event.write(into: &pending[ref, default: ByteBuffer()])
         scheduleFlush()
     }

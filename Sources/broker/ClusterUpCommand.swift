@@ -40,13 +40,7 @@ struct ClusterUpCommand: AsyncParsableCommand {
             for index in 0..<workers {
                 try supervisor.start(name: "worker \(index)", arguments: ["worker", "--partition", "\(index)"] + worker.arguments + common)
             }
-            var routerArguments = ["router", "--host", router.host, "--port", "\(router.port)",
-                                   "--event-loops", "\(router.eventLoops)", "--heartbeat", "\(router.heartbeat)"]
-            for user in router.user { routerArguments += ["--user", user] }
-            routerArguments += ["--disk-free-limit", "\(router.diskFreeLimit)",
-                                "--memory-high-watermark", "\(router.memoryHighWatermark)"]
-            if router.enableTelemetry { routerArguments += ["--enable-telemetry", "--telemetry-port", "\(router.telemetryPort)"] }
-            try supervisor.start(name: "router", arguments: routerArguments + common)
+            try supervisor.start(name: "router", arguments: ["router"] + router.arguments + common)
         } catch {
             supervisor.stopAll()
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))

@@ -32,6 +32,15 @@ struct RouterOptions: ParsableArguments {
     @Option(help: "Memory alarm: the router and workers together may use this fraction of physical memory (at most 1), or this many bytes (above 1), before publishers are blocked (RabbitMQ's vm_memory_high_watermark); 0 disables.")
     var memoryHighWatermark: Double = 0.4
 
+    /// These options as a `broker router` command line (what `cluster up` passes on).
+    var arguments: [String] {
+        var arguments = ["--host", host, "--port", "\(port)", "--event-loops", "\(eventLoops)", "--heartbeat", "\(heartbeat)",
+                         "--disk-free-limit", "\(diskFreeLimit)", "--memory-high-watermark", "\(memoryHighWatermark)"]
+        for user in user { arguments += ["--user", user] }
+        if enableTelemetry { arguments += ["--enable-telemetry", "--telemetry-port", "\(telemetryPort)"] }
+        return arguments
+    }
+
     func users() throws -> UserDirectory {
         guard !user.isEmpty else { return UserDirectory() }
         var passwords: [String: String] = [:]

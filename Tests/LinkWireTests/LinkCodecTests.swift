@@ -31,27 +31,52 @@ struct LinkCodecTests {
         .closeChannel(channel: ChannelNumber(65535)),
     ]
 
-    static let events: [LinkEvent] = [
-        .queueDeclared(LinkRequestID(1), queue: QueueName("amq.gen-x"), messageCount: 5, consumerCount: 2),
-        .queueDeleted(LinkRequestID(2), messageCount: 9),
-        .queuePurged(LinkRequestID(3), messageCount: 1),
-        .consumeOk(LinkRequestID(4), consumerTag: "c"),
-        .cancelOk(LinkRequestID(5), consumerTag: "c"),
-        .getOk(LinkRequestID(6), tag: PartitionDeliveryTag(3), redelivered: true, messageCount: 4, message: message),
-        .getEmpty(LinkRequestID(7)),
-        .recoverOk(LinkRequestID(8)),
-        .failed(LinkRequestID(9), code: 404, text: "NOT_FOUND - no queue 'q' in vhost '/'"),
-        .encodedDelivery(EncodedDelivery(channel: ChannelNumber(1), tag: PartitionDeliveryTag(1), noAck: true,
-                                         frames: ByteBuffer(bytes: [1, 0, 0]), body: ByteBuffer(string: "body"))),
-        .accepted(channel: ChannelNumber(1), confirmSequence: 1 << 40),
-        .rejected(channel: ChannelNumber(1), confirmSequence: 2),
-        .consumerCancelled(channel: ChannelNumber(4), consumerTag: "c"),
-        .queueGone(queue),
-        .deadLetter(DeadLetterEvent(queue: queue, reason: .expired, deadLetterExchange: "dlx",
-                                    deadLetterRoutingKey: nil, message: message)),
-        .deadLetter(DeadLetterEvent(queue: queue, reason: .maxlen, deadLetterExchange: "",
-                                    deadLetterRoutingKey: "retry", message: message)),
+    static let getOk = WorkerEvent.getOk(LinkRequestID(6), tag: PartitionDeliveryTag(3), redelivered: true, messageCount: 4, message: message)
+
+    /// What a worker sends on a client connection's stream, and what the router reads.
+    static let connectionEvents: [(sent: WorkerEvent, received: ConnectionEvent)] = [
+        (.queueDeclared(LinkRequestID(1), queue: QueueName("amq.gen-x"), messageCount: 5, consumerCount: 2),
+         .answer(LinkRequestID(1), .queueDeclared(queue: QueueName("amq.gen-x"), messageCount: 5, consumerCount: 2))),
+        (.queueDeleted(LinkRequestID(2), messageCount: 9), .answer(LinkRequestID(2), .queueDeleted(messageCount: 9))),
+        (.queuePurged(LinkRequestID(3), messageCount: 1), .answer(LinkRequestID(3), .queuePurged(messageCount: 1))),
+        (.consumeOk(LinkRequestID(4), consumerTag: "c"), .answer(LinkRequestID(4), .consumeOk(consumerTag: "c"))),
+        (.cancelOk(LinkRequestID(5), consumerTag: "c"), .answer(LinkRequestID(5), .cancelOk(consumerTag: "c"))),
+        (getOk, .answer(LinkRequestID(6), .getOk(tag: PartitionDeliveryTag(3), redelivered: true, messageCount: 4, message: message))),
+        (.getEmpty(LinkRequestID(7)), .answer(LinkRequestID(7), .getEmpty)),
+        (.recoverOk(LinkRequestID(8)), .answer(LinkRequestID(8), .recoverOk)),
+        (.failed(LinkRequestID(9), code: 404, text: "NOT_FOUND - no queue 'q' in vhost '/'"),
+         .answer(LinkRequestID(9), .failed(code: 404, text: "NOT_FOUND - no queue 'q' in vhost '/'"))),
+        (.accepted(channel: ChannelNumber(1), confirmSequence: 1 << 40), .accepted(channel: ChannelNumber(1), confirmSequence: 1 << 40)),
+        (.rejected(channel: ChannelNumber(1), confirmSequence: 2), .rejected(channel: ChannelNumber(1), confirmSequence: 2)),
+        (.consumerCancelled(channel: ChannelNumber(4), consumerTag: "c"), .consumerCancelled(channel: ChannelNumber(4), consumerTag: "c")),
+        (.creditWanted(channel: ChannelNumber(2)), .creditWanted(channel: ChannelNumber(2))),
+        (.channelShareUsage(channel: ChannelNumber(2), limit: 10, unacked: 3), .channelShareUsage(channel: ChannelNumber(2), limit: 10, unacked: 3)),
+        (.channelTimedOut(channel: ChannelNumber(2), timeout: 1_800_000), .channelTimedOut(channel: ChannelNumber(2), timeout: 1_800_000)),
     ]
+
+    /// What a worker sends on its control stream, and what the router reads.
+    static let controlEvents: [(sent: WorkerEvent, received: ControlEvent)] = [
+        (.queueDeclared(LinkRequestID(1), queue: QueueName("q"), messageCount: 0, consumerCount: 0),
+         .answer(LinkRequestID(1), .queueDeclared(queue: QueueName("q"), messageCount: 0, consumerCount: 0))),
+        (.queueGone(queue), .queueGone(queue)),
+        (.deadLetter(DeadLetterEvent(queue: queue, reason: .expired, deadLetterExchange: "dlx", deadLetterRoutingKey: nil, message: message)),
+         .deadLetter(DeadLetterEvent(queue: queue, reason: .expired, deadLetterExchange: "dlx", deadLetterRoutingKey: nil, message: message))),
+        (.deadLetter(DeadLetterEvent(queue: queue, reason: .maxlen, deadLetterExchange: "", deadLetterRoutingKey: "retry", message: message)),
+         .deadLetter(DeadLetterEvent(queue: queue, reason: .maxlen, deadLetterExchange: "", deadLetterRoutingKey: "retry", message: message))),
+        (.delayedDue(vhost: .default, message: message), .delayedDue(vhost: .default, message: message)),
+    ]
+
+    static func dripFed<Event: LinkDecodable>(_ sent: [WorkerEvent], as: Event.Type) throws -> [Event] {
+        var buffer = ByteBuffer()
+        for event in sent { event.write(into: &buffer) }
+        let decoder = LinkMessageDecoder<Event>()
+        var decoded: [Event] = []
+        while let byte = buffer.readSlice(length: 1) {
+            decoder.append(byte)
+            while let event = try decoder.next() { decoded.append(event) }
+        }
+        return decoded
+    }
 
     @Test("every request round-trips")
     func requestsRoundTrip() throws {
@@ -64,17 +89,18 @@ struct LinkCodecTests {
         #expect(decoded == Self.requests)
     }
 
-    @Test("every event round-trips when drip-fed byte by byte")
-    func eventsRoundTripDripFed() throws {
-        var buffer = ByteBuffer()
-        for event in Self.events { event.write(into: &buffer) }
-        let decoder = LinkMessageDecoder<LinkEvent>()
-        var decoded: [LinkEvent] = []
-        while let byte = buffer.readSlice(length: 1) {
-            decoder.append(byte)
-            while let event = try decoder.next() { decoded.append(event) }
+    @Test("every event a worker sends arrives as the router's event of its stream, drip-fed byte by byte")
+    func eventsArriveDripFed() throws {
+        #expect(try Self.dripFed(Self.connectionEvents.map(\.sent), as: ConnectionEvent.self) == Self.connectionEvents.map(\.received))
+        #expect(try Self.dripFed(Self.controlEvents.map(\.sent), as: ControlEvent.self) == Self.controlEvents.map(\.received))
+    }
+
+    @Test("a stream refuses the kinds of the other stream")
+    func kindsStayOnTheirStream() {
+        #expect(throws: LinkDecodingError.self) { _ = try Self.dripFed([.queueGone(Self.queue)], as: ConnectionEvent.self) }
+        #expect(throws: LinkDecodingError.self) {
+            _ = try Self.dripFed([.accepted(channel: ChannelNumber(1), confirmSequence: 1)], as: ControlEvent.self)
         }
-        #expect(decoded == Self.events)
     }
 
     @Test("a delivery crosses the link as AMQP frames; patched, they are what the router would encode",
@@ -83,11 +109,11 @@ struct LinkCodecTests {
         let body = ByteBuffer(repeating: 0x61, count: bodySize)
         let message = LinkMessage(exchange: "amq.topic", routingKey: "a.b.c", properties: Self.message.properties, body: body)
         var buffer = ByteBuffer()
-        LinkEvent.deliver(DeliveryEvent(channel: ChannelNumber(1), consumerTag: "ctag-1", tag: PartitionDeliveryTag(5),
+        WorkerEvent.deliver(DeliveryEvent(channel: ChannelNumber(1), consumerTag: "ctag-1", tag: PartitionDeliveryTag(5),
                                         redelivered: true, noAck: true, message: message)).write(into: &buffer)
-        let decoder = LinkMessageDecoder<LinkEvent>()
+        let decoder = LinkMessageDecoder<ConnectionEvent>()
         decoder.append(buffer)
-        guard case .encodedDelivery(let delivery) = try decoder.next() else {
+        guard case .delivery(let delivery) = try decoder.next() else {
             Issue.record("expected an encoded delivery")
             return
         }
@@ -107,7 +133,7 @@ struct LinkCodecTests {
 
     @Test("publishes and deliveries, written in one region, match their field-by-field encoding")
     func regionWritesMatchFieldByField() {
-        let delivery = LinkEvent.deliver(DeliveryEvent(
+        let delivery = WorkerEvent.deliver(DeliveryEvent(
             channel: ChannelNumber(3), consumerTag: "amq.ctag-é", tag: PartitionDeliveryTag(9), redelivered: true,
             noAck: false, message: Self.message))
         var fast = ByteBuffer(), slow = ByteBuffer()
@@ -138,7 +164,7 @@ struct LinkCodecTests {
 
     @Test("an unknown kind is an error, not a crash")
     func unknownKind() {
-        let decoder = LinkMessageDecoder<LinkEvent>()
+        let decoder = LinkMessageDecoder<ConnectionEvent>()
         decoder.append(ByteBuffer(bytes: [0, 0, 0, 1, 200]))
         #expect(throws: LinkDecodingError.self) { _ = try decoder.next() }
     }

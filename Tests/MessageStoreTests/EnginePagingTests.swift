@@ -25,7 +25,7 @@ import PartitionEngine
                      from: ConnectionID(1), now: 0, into: &output)
     }
 
-    func publish(_ engine: inout PartitionEngine, _ body: String, to name: String, sequence: UInt64) -> [(EngineRecipient, LinkEvent)] {
+    func publish(_ engine: inout PartitionEngine, _ body: String, to name: String, sequence: UInt64) -> [(EngineRecipient, WorkerEvent)] {
         var output = EngineOutput()
         engine.apply(.publish(PublishRequest(channel: ChannelNumber(1), confirmSequence: sequence, vhost: .default,
                                              queues: [QueueName(name)], message: stored(body))),

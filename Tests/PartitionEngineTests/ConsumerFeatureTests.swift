@@ -21,7 +21,7 @@ extension EngineHarness {
 
     @discardableResult
     mutating func consume(_ queue: String = "q", tag: String, channel: ChannelNumber = ch1, prefetch: UInt16 = 0,
-                          priority: Int32) -> [(EngineRecipient, LinkEvent)] {
+                          priority: Int32) -> [(EngineRecipient, WorkerEvent)] {
         apply(.consume(id(), ConsumeRequest(channel: channel, queue: qid(queue), consumerTag: tag, noAck: false,
                                             exclusive: false, prefetchCount: prefetch, priority: priority)))
     }
@@ -33,7 +33,7 @@ extension EngineHarness {
         return nil
     }
 
-    mutating func tick(at now: UInt64) -> [(EngineRecipient, LinkEvent)] {
+    mutating func tick(at now: UInt64) -> [(EngineRecipient, WorkerEvent)] {
         self.now = now
         output.removeAll()
         engine.tick(now: now, into: &output)
@@ -136,7 +136,7 @@ struct ConsumerFeatureTests {
         #expect(sent(confirm) == [Sent(.connection(c1), .accepted(channel: ch1, confirmSequence: 7))])
         h.apply(.delay(DelayRequest(channel: ch1, confirmSequence: 0, vhost: vhost, delay: 100, message: message("early"))))
         #expect(h.tick(at: 10_050).isEmpty)
-        func due(_ events: [(EngineRecipient, LinkEvent)]) -> [String] {
+        func due(_ events: [(EngineRecipient, WorkerEvent)]) -> [String] {
             events.compactMap { recipient, event in
                 guard recipient == .anyRouterLink, case .delayedDue(_, let m) = event else { return nil }
                 return bodyText(m)

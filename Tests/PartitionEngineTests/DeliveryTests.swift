@@ -26,7 +26,7 @@ struct DeliveryTests {
         var h = EngineHarness()
         h.declare("q")
         h.consume(tag: "x", exclusive: true)
-        let refused = LinkEvent.failed(req(3), code: 403, text: "ACCESS_REFUSED - queue 'q' in vhost '/' in exclusive use")
+        let refused = WorkerEvent.failed(req(3), code: 403, text: "ACCESS_REFUSED - queue 'q' in vhost '/' in exclusive use")
         #expect(sent(h.consume(tag: "y", from: c2)) == [Sent(.connection(c2), refused)])
         var h2 = EngineHarness()
         h2.declare("q")

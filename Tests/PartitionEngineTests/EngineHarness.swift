@@ -31,14 +31,14 @@ struct EngineHarness {
     var now: UInt64 = 0
 
     @discardableResult
-    mutating func apply(_ request: LinkRequest, from connection: ConnectionID = c1) -> [(EngineRecipient, LinkEvent)] {
+    mutating func apply(_ request: LinkRequest, from connection: ConnectionID = c1) -> [(EngineRecipient, WorkerEvent)] {
         output.removeAll()
         engine.apply(request, from: connection, now: now, into: &output)
         return output.events
     }
 
     @discardableResult
-    mutating func gone(_ connection: ConnectionID) -> [(EngineRecipient, LinkEvent)] {
+    mutating func gone(_ connection: ConnectionID) -> [(EngineRecipient, WorkerEvent)] {
         output.removeAll()
         engine.connectionGone(connection, now: now, into: &output)
         return output.events
@@ -52,7 +52,7 @@ struct EngineHarness {
     @discardableResult
     mutating func declare(_ name: String, from connection: ConnectionID = c1, passive: Bool = false, durable: Bool = false,
                           exclusive: Bool = false, autoDelete: Bool = false,
-                          arguments: ByteBuffer = ByteBuffer()) -> [LinkEvent] {
+                          arguments: ByteBuffer = ByteBuffer()) -> [WorkerEvent] {
         apply(.declareQueue(id(), QueueDeclareRequest(channel: ch1, queue: qid(name), passive: passive, durable: durable,
                                                       exclusive: exclusive, autoDelete: autoDelete, arguments: arguments)),
               from: connection).map(\.1)
@@ -60,8 +60,8 @@ struct EngineHarness {
 
     @discardableResult
     mutating func publish(_ bodies: [String], to queues: [String] = ["q"], from connection: ConnectionID = c1,
-                          channel: ChannelNumber = ch1, confirm: UInt64 = 0) -> [(EngineRecipient, LinkEvent)] {
-        var all: [(EngineRecipient, LinkEvent)] = []
+                          channel: ChannelNumber = ch1, confirm: UInt64 = 0) -> [(EngineRecipient, WorkerEvent)] {
+        var all: [(EngineRecipient, WorkerEvent)] = []
         for body in bodies {
             all += apply(.publish(PublishRequest(channel: channel, confirmSequence: confirm, vhost: vhost,
                                                  queues: queues.map(QueueName.init), message: message(body))),
@@ -73,14 +73,14 @@ struct EngineHarness {
     @discardableResult
     mutating func consume(_ queue: String = "q", tag: String = "ctag", from connection: ConnectionID = c1,
                           channel: ChannelNumber = ch1, noAck: Bool = false, exclusive: Bool = false,
-                          prefetch: UInt16 = 0) -> [(EngineRecipient, LinkEvent)] {
+                          prefetch: UInt16 = 0) -> [(EngineRecipient, WorkerEvent)] {
         apply(.consume(id(), ConsumeRequest(channel: channel, queue: qid(queue), consumerTag: tag, noAck: noAck,
                                             exclusive: exclusive, prefetchCount: prefetch)), from: connection)
     }
 
     @discardableResult
     mutating func settle(_ tag: UInt64, multiple: Bool = false, _ outcome: SettleOutcome = .ack,
-                         from connection: ConnectionID = c1, channel: ChannelNumber = ch1) -> [(EngineRecipient, LinkEvent)] {
+                         from connection: ConnectionID = c1, channel: ChannelNumber = ch1) -> [(EngineRecipient, WorkerEvent)] {
         apply(.settle(channel: channel, tag: PartitionDeliveryTag(tag), multiple: multiple, outcome: outcome), from: connection)
     }
 
@@ -100,7 +100,7 @@ struct Delivered: Equatable, CustomStringConvertible {
     var description: String { "\(connection)/\(channel)/\(consumerTag)#\(tag)\(redelivered ? "R" : "")=\(body)" }
 }
 
-func deliveries(_ events: [(EngineRecipient, LinkEvent)]) -> [Delivered] {
+func deliveries(_ events: [(EngineRecipient, WorkerEvent)]) -> [Delivered] {
     events.compactMap { recipient, event in
         guard case .connection(let connection) = recipient, case .deliver(let d) = event else { return nil }
         return Delivered(connection: connection, channel: d.channel.value, consumerTag: d.consumerTag, tag: d.tag.value,
@@ -113,25 +113,25 @@ func d(_ tag: UInt64, _ body: String, redelivered: Bool = false, consumer: Strin
     Delivered(connection: connection, channel: channel, consumerTag: consumer, tag: tag, redelivered: redelivered, body: body)
 }
 
-func isDelivery(_ event: (EngineRecipient, LinkEvent)) -> Bool {
+func isDelivery(_ event: (EngineRecipient, WorkerEvent)) -> Bool {
     if case .deliver = event.1 { return true }
     return false
 }
 
-func nonDeliveries(_ events: [(EngineRecipient, LinkEvent)]) -> [(EngineRecipient, LinkEvent)] {
+func nonDeliveries(_ events: [(EngineRecipient, WorkerEvent)]) -> [(EngineRecipient, WorkerEvent)] {
     events.filter { !isDelivery($0) }
 }
 
 /// One produced event with its recipient, comparable.
 struct Sent: Equatable {
     var to: EngineRecipient
-    var event: LinkEvent
-    init(_ to: EngineRecipient, _ event: LinkEvent) {
+    var event: WorkerEvent
+    init(_ to: EngineRecipient, _ event: WorkerEvent) {
         self.to = to
         self.event = event
     }
 }
 
-func sent(_ events: [(EngineRecipient, LinkEvent)]) -> [Sent] {
+func sent(_ events: [(EngineRecipient, WorkerEvent)]) -> [Sent] {
     events.map { Sent($0.0, $0.1) }
 }

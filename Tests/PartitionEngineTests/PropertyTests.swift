@@ -165,7 +165,7 @@ struct ConservationModel {
         check()
     }
 
-    mutating func observe(_ events: [(EngineRecipient, LinkEvent)], before: [ObjectIdentifier: (queue: EngineQueue, ids: [String])],
+    mutating func observe(_ events: [(EngineRecipient, WorkerEvent)], before: [ObjectIdentifier: (queue: EngineQueue, ids: [String])],
                           get: (channel: ChannelNumber, queue: String, noAck: Bool)? = nil) {
         // Copies of a queue deleted by this request are gone with it.
         for (_, entry) in before where entry.queue.isDeleted { finished.formUnion(entry.ids) }

@@ -29,7 +29,7 @@ func arguments(_ entries: [(String, Any)]) -> ByteBuffer {
     return table
 }
 
-func deadLetters(_ events: [(EngineRecipient, LinkEvent)]) -> [(String, DeadLetterReason)] {
+func deadLetters(_ events: [(EngineRecipient, WorkerEvent)]) -> [(String, DeadLetterReason)] {
     events.compactMap { recipient, event in
         guard recipient == .anyRouterLink, case .deadLetter(let dead) = event else { return nil }
         return (bodyText(dead.message), dead.reason)

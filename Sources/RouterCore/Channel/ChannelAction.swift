@@ -1,0 +1,94 @@
+// What the router does for a channel method, as `RouterChannel.receive` decides it. Every
+// result says its scope: `fail` closes the channel, `closeConnection` the connection.
+import AMQPWire
+import BrokerModel
+import LinkWire
+
+public enum ChannelAction {
+    /// Send this method on the channel.
+    case send(AMQPMethod)
+    /// Change the topology; on success send `reply` (if any) once the change is on disk, on
+    /// failure close the channel with the error.
+    case changeTopology(TopologyChange, reply: AMQPMethod?)
+    /// Send this request to the worker owning `partition`. When it cannot be sent and
+    /// `answerAwaited`, the connection closes (the channel would wait forever).
+    case request(LinkRequest, to: PartitionID, answerAwaited: Bool)
+    /// A channel exception: channel.close with this code and RabbitMQ's full reply text.
+    case fail(ReplyCode, String)
+    /// A connection exception.
+    case closeConnection(ReplyCode, String)
+    /// The client closed the channel: release it on the workers, forget it, send close-ok.
+    case closedByClient
+    /// Direct reply-to (the pseudo-queue `amq.rabbitmq.reply-to`), served by the router's loop.
+    case consumeReplyTo(BasicConsume)
+    case cancelReplyTo(BasicCancel)
+    case declareReplyTo(QueueDeclare)
+    /// tx.commit: apply the transaction's settles and publishes in order, then send commit-ok.
+    case commit(RouterChannel.Transaction)
+    /// A worker declared the queue: record it (unless `keepExisting` and the router has it),
+    /// then send `reply` once the change is on disk.
+    case addQueue(QueueRecord, keepExisting: Bool, reply: AMQPMethod?)
+    /// A worker deleted the queue: forget it and its bindings, then send `reply` once saved.
+    case removeQueue(QueueID, reply: AMQPMethod?)
+    /// basic.get-ok with the message.
+    case sendGetOk(BasicGetOk, LinkMessage)
+}
+
+/// A change a channel method makes to the router's topology.
+public enum TopologyChange: Sendable {
+    case declareExchange(ExchangeDefinition, passive: Bool)
+    case deleteExchange(ExchangeName, ifUnused: Bool)
+    case bind(Binding)
+    case unbind(Binding)
+
+    public func apply(to topology: inout Topology, in vhost: VHost) throws(TopologyError) {
+        switch self {
+        case .declareExchange(let definition, let passive): try topology.declareExchange(definition, passive: passive, in: vhost)
+        case .deleteExchange(let name, let ifUnused): try topology.deleteExchange(name, ifUnused: ifUnused, in: vhost)
+        case .bind(let binding): try topology.bind(binding, in: vhost)
+        case .unbind(let binding): try topology.unbind(binding, in: vhost)
+        }
+    }
+}
+
+/// What a channel method may depend on besides the channel itself.
+public struct ChannelEnvironment {
+    public var connection: ConnectionID
+    public var vhost: VHost
+    public var partitions: Int
+    /// The topology as of now (for passive checks and exclusive-queue locks).
+    public var topology: Topology
+
+    public init(connection: ConnectionID, vhost: VHost, partitions: Int, topology: Topology) {
+        self.connection = connection
+        self.vhost = vhost
+        self.partitions = partitions
+        self.topology = topology
+    }
+
+    public func partition(of queue: QueueID) -> PartitionID {
+        Placement.partition(of: queue, partitions: partitions)
+    }
+}
+
+/// A connection's synchronous requests to workers in flight: which channel each answer is for.
+public struct RequestTable {
+    private var next: UInt32 = 0
+    private var byID: [LinkRequestID: (channel: ChannelNumber, partition: PartitionID)] = [:]
+
+    public init() {}
+
+    public mutating func make(channel: ChannelNumber, partition: PartitionID) -> LinkRequestID {
+        next &+= 1
+        let id = LinkRequestID(next)
+        byID[id] = (channel, partition)
+        return id
+    }
+
+    /// The channel an answer is for; the request is forgotten.
+    public mutating func answered(_ id: LinkRequestID) -> (channel: ChannelNumber, partition: PartitionID)? {
+        byID.removeValue(forKey: id)
+    }
+
+    public mutating func forget(_ id: LinkRequestID) { byID[id] = nil }
+}
