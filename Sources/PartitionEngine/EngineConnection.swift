@@ -21,4 +21,7 @@ final class EngineConnection {
 /// the partition's queues, like `EngineStats`).
 final class OutputLedger {
     var touched: [EngineConnection] = []
+    /// Queues whose ready messages in memory fell below `refillBelow` while older ones wait
+    /// in the store: read back when the host asks (`PartitionEngine.pageIn`).
+    var wantPageIn: [EngineQueue] = []
 }

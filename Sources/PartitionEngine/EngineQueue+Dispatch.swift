@@ -7,7 +7,7 @@ extension EngineQueue {
     /// `nextConsumerWithCapacity` picks, until the queue is empty or no consumer can take one.
     func dispatch(now: UInt64, into output: inout EngineOutput) {
         expireHead(now: now, into: &output)
-        while !isDeleted, head != nil, let consumer = nextConsumerWithCapacity(into: &output) {
+        while !isDeleted, nextReady() != nil, let consumer = nextConsumerWithCapacity(into: &output) {
             let entry = removeFirstReady()
             noteDelivered(entry, noAck: consumer.noAck)
             stats.delivered(redelivered: entry.redelivered, since: entry.enqueuedAt, now: now)

@@ -133,32 +133,38 @@ final class EngineQueue {
         return false
     }
 
-    /// The next ready message, read back from the store when memory has run low.
-    var head: ReadyMessage? {
-        if ready.count < paging.refillBelow { refill() }
+    /// The next ready message. Memory is topped up from the store between the host's batches
+    /// (`PartitionEngine.pageIn`); only when memory holds none while the store holds more is
+    /// a batch read back here, so that no consumer or get sees a queue as empty that is not.
+    func nextReady() -> ReadyMessage? {
+        if ready.isEmpty, paged != nil { pageIn() }
         return ready.first
     }
+
+    /// Fewer than `refillBelow` ready messages in memory while older ones wait in the store.
+    var wantsPageIn: Bool { paged != nil && ready.count < paging.refillBelow }
 
     /// Removes and returns the next ready message (for delivery or removal).
     @discardableResult
     func takeHead() -> ReadyMessage? {
-        guard head != nil else { return nil }
+        guard nextReady() != nil else { return nil }
         return removeFirstReady()
     }
 
-    /// Removes the first message in memory; call after `head` said there is one.
+    /// Removes the first message in memory; call after `nextReady()` said there is one.
     func removeFirstReady() -> ReadyMessage {
         let first = ready.removeFirst()
         readyBytes &-= first.message.body.readableBytes
+        if paged != nil, ready.count == paging.refillBelow &- 1 { ledger.wantPageIn.append(self) }
         return first
     }
 
     func loadAllPaged() {
-        while paged != nil { refill() }
+        while paged != nil { pageIn() }
     }
 
-    /// Reads the oldest paged-out messages back into memory.
-    private func refill() {
+    /// Reads the oldest paged-out messages back into memory (one batch).
+    func pageIn() {
         guard var run = paged, let journal else { return }
         var cursor = run.cursor
         let messages = journal.read(queue: storeRef, from: run.firstSequence, cursor: &cursor, limit: paging.refillBatch)
@@ -228,7 +234,7 @@ final class EngineQueue {
     /// Dead-letters expired messages at the head of the queue (RabbitMQ expires messages
     /// when they reach the head).
     func expireHead(now: UInt64, into output: inout EngineOutput) {
-        while let first = head, first.expiresAt < now {
+        while let first = nextReady(), first.expiresAt < now {
             takeHead()
             forget(first.sequence, stored: first.stored)
             stats.counters.expired &+= 1

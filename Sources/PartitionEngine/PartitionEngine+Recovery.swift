@@ -21,7 +21,7 @@ extension PartitionEngine {
         if let run, run.count > 0 {
             queue.paged = run
             // A priority queue must see all its messages to serve the highest first.
-            if !queue.ready.isSingleLevel { queue.loadAllPaged() }
+            if !queue.ready.isSingleLevel { queue.loadAllPaged() } else { ledger.wantPageIn.append(queue) }
         }
         queues[definition.id] = queue
         if policy.isTimed { timedQueues[ObjectIdentifier(queue)] = queue }

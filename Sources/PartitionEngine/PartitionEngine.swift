@@ -59,6 +59,21 @@ public struct PartitionEngine {
     /// milliseconds.
     public var hasTimers: Bool { !timedQueues.isEmpty || !delayed.isEmpty }
 
+    /// Some queue's memory ran low while older messages wait in the store: the host should call
+    /// `pageIn` after its batch (reading the store is a step it asks for, never a side effect).
+    public var wantsPageIn: Bool { !ledger.wantPageIn.isEmpty }
+
+    /// Reads a batch back from the store for each queue that ran low, and delivers from it.
+    public mutating func pageIn(now: UInt64, into output: inout EngineOutput) {
+        self.now = now
+        let queues = ledger.wantPageIn
+        ledger.wantPageIn.removeAll(keepingCapacity: true)
+        for queue in queues where !queue.isDeleted && queue.wantsPageIn {
+            queue.pageIn()
+            queue.dispatch(now: now, into: &output)
+        }
+    }
+
     /// A connection may hold unacked deliveries that can time out: `tick` is needed now and
     /// then (consumer timeouts are checked at most every 100 ms, on the ticks that come).
     public var hasConnections: Bool { !connections.isEmpty }

@@ -165,6 +165,7 @@ final class PartitionHost {
 
     func dispatchOutput() {
         defer { armClock() }
+        if engine.wantsPageIn { engine.pageIn(now: engineTime, into: &output) }
         guard !output.events.isEmpty else {
             // E.g. the removal records of acks. A store that cannot write is retried on the
             // clock tick instead, not in a loop.

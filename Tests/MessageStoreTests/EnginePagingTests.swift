@@ -63,6 +63,31 @@ import PartitionEngine
         }
     }
 
+    @Test("reading back is a step the host asks for once memory runs low; gets never see a false empty")
+    func pagingInIsExplicit() throws {
+        try withFreshEngine { engine in
+            declare(&engine, "long")
+            for i in 0..<30 { _ = publish(&engine, "m\(i)", to: "long", sequence: 0) }
+            #expect(!engine.wantsPageIn)
+            var bodies: [String] = []
+            for _ in 0..<8 { bodies += getOne(&engine, "long") }  // 10 in memory → 2, below refillBelow (3)
+            #expect(engine.wantsPageIn)
+            var output = EngineOutput()
+            engine.pageIn(now: 0, into: &output)
+            #expect(!engine.wantsPageIn)
+            bodies += getAll(&engine, "long")
+            #expect(bodies == (0..<30).map { "m\($0)" })
+        }
+    }
+
+    func getOne(_ engine: inout PartitionEngine, _ name: String) -> [String] {
+        var output = EngineOutput()
+        engine.apply(.get(LinkRequestID(2), channel: ChannelNumber(1), queue: QueueID(vhost: .default, name: QueueName(name)),
+                          noAck: true), from: ConnectionID(1), now: 0, into: &output)
+        guard case .getOk(_, _, _, _, let message)? = output.events.first?.1 else { return [] }
+        return [String(buffer: message.body)]
+    }
+
     @Test func confirmsOfPersistentMessagesWaitForTheSyncButTransientOnesDoNot() throws {
         try withFreshEngine { engine in
             declare(&engine, "durable")
