@@ -6,6 +6,7 @@ import Atomics
 import BrokerManagement
 import BrokerModel
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import RouterCore
@@ -59,6 +60,8 @@ public final class RouterServer: Sendable {
     let logger: Logger
     let context: RouterContext
     private let connectionIDs = ManagedAtomic<UInt64>(0)
+    /// Every event loop's services, once started (for a graceful stop).
+    private let loops = NIOLockedValueBox<[LoopServices]>([])
 
     /// Reads back the durable topology, if there is a data directory.
     public init(configuration: RouterConfiguration, logger: Logger) throws {
@@ -95,6 +98,7 @@ public final class RouterServer: Sendable {
                 EventLoopFuture.andAllComplete(home.links.map { $0.reconcileQueues() }, on: home.eventLoop)
             }.get()
         }
+        loops.withLockedValue { $0 = allServices }
         startResourceAlarms(services: allServices)
         for services in allServices { services.eventLoop.execute { services.startLagProbe() } }
         var telemetry: (Telemetry, SocketAddress?)?
@@ -136,6 +140,27 @@ public final class RouterServer: Sendable {
             "partitions": "\(configuration.partitions)", "eventLoops": "\(configuration.eventLoops)",
         ])
         return channel
+    }
+
+    /// A graceful stop, after the listener is closed: every client gets connection.close 320
+    /// with RabbitMQ's shutdown text, and the router waits up to `timeout` for the clients to
+    /// answer (their connections then go). Returns how many are still open.
+    public func closeClients(timeout: TimeAmount) async -> Int {
+        let all = loops.withLockedValue { $0 }
+        for services in all {
+            try? await services.eventLoop.submit {
+                for connection in services.connections.values {
+                    connection.closeConnection(.connectionForced, "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'")
+                }
+            }.get()
+        }
+        let deadline = NIODeadline.now() + timeout
+        while true {
+            var open = 0
+            for services in all { open += (try? await services.eventLoop.submit { services.connections.count }.get()) ?? 0 }
+            if open == 0 || NIODeadline.now() >= deadline { return open }
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
     }
 
     public func shutdown() async throws {

@@ -122,17 +122,26 @@ final class Supervisor: @unchecked Sendable {
         }
     }
 
-    /// SIGTERM to every child, then SIGKILL to any still running after 5 s.
+    /// The router first (it closes every client connection with 320 and waits up to 5 s for
+    /// them), then the workers (each syncs its store); SIGKILL to any still running after
+    /// its grace.
     func stopAll() {
-        let running: [Process] = lock.withLock {
+        let running: [(name: String, process: Process)] = lock.withLock {
             stopping = true
-            return children.map(\.process)
+            return children.map { ($0.name, $0.process) }
         }
-        for process in running where process.isRunning { kill(process.processIdentifier, SIGTERM) }
-        let deadline = Date().addingTimeInterval(5)
-        while running.contains(where: \.isRunning), Date() < deadline { usleep(20_000) }
-        for process in running where process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        for process in running { process.waitUntilExit() }
+        let router = running.filter { $0.name == "router" }.map(\.process)
+        let workers = running.filter { $0.name != "router" }.map(\.process)
+        stop(router, grace: 8)
+        stop(workers, grace: 5)
+    }
+
+    private func stop(_ processes: [Process], grace: TimeInterval) {
+        for process in processes where process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        let deadline = Date().addingTimeInterval(grace)
+        while processes.contains(where: \.isRunning), Date() < deadline { usleep(20_000) }
+        for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        for process in processes { process.waitUntilExit() }
     }
 }
 

@@ -60,6 +60,33 @@ enum ProcessSupport {
         FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
 
+    /// Tells systemd (`Type=notify` units) the process's state, e.g. "READY=1" once it
+    /// really serves, "STOPPING=1" when it begins to stop: one datagram to `$NOTIFY_SOCKET`
+    /// (sd_notify(3)'s protocol, no libsystemd). Nothing when the variable is not set.
+    static func notifySystemd(_ state: String) {
+        guard let path = ProcessInfo.processInfo.environment["NOTIFY_SOCKET"], !path.isEmpty else { return }
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        // "@name" is an abstract socket: its first byte is NUL.
+        var bytes = Array(path.utf8)
+        if bytes.first == UInt8(ascii: "@") { bytes[0] = 0 }
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard bytes.count < capacity else { return }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+        }
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count)
+        let message = Array(state.utf8)
+        _ = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sockaddrPointer in
+                sendto(fd, message, message.count, Int32(MSG_NOSIGNAL), sockaddrPointer, length)
+            }
+        }
+    }
+
     /// Resolves when SIGINT or SIGTERM arrives.
     static func waitForTermination() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

@@ -80,9 +80,13 @@ struct RouterCommand: AsyncParsableCommand {
             let server = try RouterServer(configuration: configuration, logger: logger)
             let channel = try await server.start()
             ProcessSupport.report("ready router \(router.host):\(channel.localAddress?.port ?? router.port)")
+            ProcessSupport.notifySystemd("READY=1\nSTATUS=serving AMQP on port \(channel.localAddress?.port ?? router.port)")
             await ProcessSupport.waitForTermination()
-            logger.info("router stopping")
+            ProcessSupport.notifySystemd("STOPPING=1")
+            logger.info("router stopping: closing client connections (320 CONNECTION_FORCED)")
             try? await channel.close()
+            let left = await server.closeClients(timeout: .seconds(5))
+            if left > 0 { logger.warning("router stopping with \(left) client connections still open") }
             try? await server.shutdown()
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
             ProcessSupport.report("error: port \(router.port) on \(router.host) is already in use")
