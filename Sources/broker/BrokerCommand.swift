@@ -14,5 +14,5 @@ struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster",
         abstract: "Run a cluster of a router and its workers on this host.",
-        subcommands: [ClusterUpCommand.self])
+        subcommands: [ClusterUpCommand.self, ClusterStatusCommand.self, ClusterDownCommand.self])
 }

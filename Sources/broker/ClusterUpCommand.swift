@@ -21,6 +21,9 @@ struct ClusterUpCommand: AsyncParsableCommand {
     @Option(help: "Seconds to wait for each process to become ready (a worker recovers its message store first: about 5 s per million messages).")
     var startTimeout: Double = 600
 
+    @Option(help: "Restarts of one process within 60 s after which cluster up gives up and stops the cluster.")
+    var maxRestarts: Int = 5
+
     @OptionGroup var router: RouterOptions
     @OptionGroup var worker: WorkerOptions
     @OptionGroup var logging: LoggingOptions
@@ -30,10 +33,10 @@ struct ClusterUpCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let runtime = runtimeDir ?? ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"].map { "\($0)/broker" }
-            ?? "/tmp/broker-\(getuid())"
+        let runtime = runtimeDir ?? ClusterDirectory.defaultRuntimeDirectory
         try ProcessSupport.prepareRuntimeDirectory(runtime)
-        let supervisor = Supervisor(startTimeout: startTimeout)
+        let termination = ProcessSupport.catchTermination()
+        let supervisor = Supervisor(startTimeout: startTimeout, policy: RestartPolicy(maxRestarts: maxRestarts))
         var common = ["--log-level", logging.logLevel, "--parent-pid", "\(getpid())"]
         common += ["--partitions", "\(workers)", "--runtime-dir", runtime, "--data-dir", dataDir ?? runtime + "/data"]
         do {
@@ -47,118 +50,13 @@ struct ClusterUpCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         let host = router.host == "0.0.0.0" ? "localhost" : router.host
+        let directory = ClusterDirectory(runtime)
+        directory.recordRunning(port: router.port)
         ProcessSupport.report("broker cluster up: \(workers) workers + router; connect to amqp://guest:guest@\(host):\(router.port)/ (runtime dir \(runtime)); Ctrl-C stops it")
         supervisor.superviseRestarts()
-        await ProcessSupport.waitForTermination()
+        await termination.wait()
         ProcessSupport.report("broker cluster stopping")
         supervisor.stopAll()
-    }
-}
-
-/// The child processes of `cluster up`.
-final class Supervisor: @unchecked Sendable {
-    struct StartFailure: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    private let startTimeout: Double
-    private let lock = NSLock()
-    private var children: [(name: String, arguments: [String], process: Process)] = []
-    private var stopping = false
-    private var supervising = false
-
-    init(startTimeout: Double) { self.startTimeout = startTimeout }
-
-    /// Launches one child and waits for its "ready" (or "error: …") line.
-    func start(name: String, arguments: [String]) throws {
-        let process = Process()
-        // The resolved path, so that `ps` shows "broker worker …" rather than "exe".
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.standardError
-        let ready = DispatchSemaphore(value: 0)
-        let firstLine = LineBox()
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                ready.signal()
-                return
-            }
-            if firstLine.append(data) { ready.signal() }
-        }
-        process.terminationHandler = { [weak self] ended in
-            self?.childExited(name: name, arguments: arguments, process: ended)
-        }
-        try process.run()
-        lock.withLock { children.append((name, arguments, process)) }
-        guard ready.wait(timeout: .now() + startTimeout) == .success else {
-            throw StartFailure(description: "\(name) did not become ready within \(Int(startTimeout))s")
-        }
-        let line = firstLine.line ?? ""
-        guard line.hasPrefix("ready") else {
-            let reason = line.hasPrefix("error: ") ? String(line.dropFirst(7)) : "\(name) exited before it was ready"
-            throw StartFailure(description: reason)
-        }
-    }
-
-    func superviseRestarts() { lock.withLock { supervising = true } }
-
-    private func childExited(name: String, arguments: [String], process: Process) {
-        let restart: Bool = lock.withLock {
-            children.removeAll { $0.process === process }
-            return supervising && !stopping
-        }
-        guard restart else { return }
-        FileHandle.standardError.write(Data("broker: \(name) exited (status \(process.terminationStatus)); restarting\n".utf8))
-        DispatchQueue.global().asyncAfter(deadline: .now() + 0.5) {
-            do {
-                try self.start(name: name, arguments: arguments)
-            } catch {
-                FileHandle.standardError.write(Data("broker: restarting \(name) failed: \(error)\n".utf8))
-            }
-        }
-    }
-
-    /// The router first (it closes every client connection with 320 and waits up to 5 s for
-    /// them), then the workers (each syncs its store); SIGKILL to any still running after
-    /// its grace.
-    func stopAll() {
-        let running: [(name: String, process: Process)] = lock.withLock {
-            stopping = true
-            return children.map { ($0.name, $0.process) }
-        }
-        let router = running.filter { $0.name == "router" }.map(\.process)
-        let workers = running.filter { $0.name != "router" }.map(\.process)
-        stop(router, grace: 8)
-        stop(workers, grace: 5)
-    }
-
-    private func stop(_ processes: [Process], grace: TimeInterval) {
-        for process in processes where process.isRunning { kill(process.processIdentifier, SIGTERM) }
-        let deadline = Date().addingTimeInterval(grace)
-        while processes.contains(where: \.isRunning), Date() < deadline { usleep(20_000) }
-        for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        for process in processes { process.waitUntilExit() }
-    }
-}
-
-/// Collects a child's stdout until the first full line.
-private final class LineBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var buffer = Data()
-    private(set) var line: String?
-
-    /// Returns true once, when the first line is complete.
-    func append(_ data: Data) -> Bool {
-        lock.withLock {
-            guard line == nil else { return false }
-            buffer.append(data)
-            guard let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) else { return false }
-            line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
-            return true
-        }
+        directory.recordStopped()
     }
 }

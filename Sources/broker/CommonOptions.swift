@@ -87,12 +87,13 @@ enum ProcessSupport {
         }
     }
 
-    /// Resolves when SIGINT or SIGTERM arrives.
-    static func waitForTermination() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let box = SignalWaiter(continuation)
-            box.start()
-        }
+    /// Catches SIGINT and SIGTERM from now on. Called before the process says it is ready:
+    /// a signal that arrives right after readiness must start a graceful stop, not kill the
+    /// process by the default action.
+    static func catchTermination() -> Termination {
+        let termination = Termination()
+        termination.start()
+        return termination
     }
 
     /// Exits when the parent that started us is gone, so no process outlives `cluster up`.
@@ -110,32 +111,43 @@ enum ProcessSupport {
     nonisolated(unsafe) static var parentWatch: DispatchSourceTimer?
 }
 
-private final class SignalWaiter: @unchecked Sendable {
-    private let continuation: CheckedContinuation<Void, Never>
+/// SIGINT or SIGTERM, caught from `ProcessSupport.catchTermination()` on.
+final class Termination: @unchecked Sendable {
+    private let lock = NSLock()
+    private var fired = false
+    private var continuation: CheckedContinuation<Void, Never>?
     private var sources: [DispatchSourceSignal] = []
-    private var resumed = false
     private let queue = DispatchQueue(label: "broker.signals")
 
-    init(_ continuation: CheckedContinuation<Void, Never>) { self.continuation = continuation }
-
-    func start() {
+    fileprivate func start() {
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            source.setEventHandler { [self] in
-                guard !resumed else { return }
-                resumed = true
-                continuation.resume()
-            }
+            source.setEventHandler { [self] in fire() }
             source.resume()
             sources.append(source)
         }
-        retained.append(self)
     }
 
-    nonisolated(unsafe) private static var _retained: [SignalWaiter] = []
-    private var retained: [SignalWaiter] {
-        get { Self._retained }
-        set { Self._retained = newValue }
+    /// Returns once a signal came (at once if one already did).
+    func wait() async {
+        await withCheckedContinuation { (waiting: CheckedContinuation<Void, Never>) in
+            let now: Bool = lock.withLock {
+                if fired { return true }
+                continuation = waiting
+                return false
+            }
+            if now { waiting.resume() }
+        }
+    }
+
+    private func fire() {
+        let waiting: CheckedContinuation<Void, Never>? = lock.withLock {
+            guard !fired else { return nil }
+            fired = true
+            defer { continuation = nil }
+            return continuation
+        }
+        waiting?.resume()
     }
 }

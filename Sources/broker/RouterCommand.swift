@@ -77,11 +77,12 @@ struct RouterCommand: AsyncParsableCommand {
                 telemetryPort: router.enableTelemetry ? router.telemetryPort : nil)
             configuration.dataDirectory = member.dataDirectory
             configuration.memoryHighWatermark = router.memoryHighWatermark
+            let termination = ProcessSupport.catchTermination()
             let server = try RouterServer(configuration: configuration, logger: logger)
             let channel = try await server.start()
             ProcessSupport.report("ready router \(router.host):\(channel.localAddress?.port ?? router.port)")
             ProcessSupport.notifySystemd("READY=1\nSTATUS=serving AMQP on port \(channel.localAddress?.port ?? router.port)")
-            await ProcessSupport.waitForTermination()
+            await termination.wait()
             ProcessSupport.notifySystemd("STOPPING=1")
             logger.info("router stopping: closing client connections (320 CONNECTION_FORCED)")
             try? await channel.close()

@@ -36,6 +36,7 @@ struct WorkerCommand: AsyncParsableCommand {
         ProcessSupport.exitWithParent(member.parentPid)
         do {
             try ProcessSupport.prepareRuntimeDirectory(runtimeDir)
+            let termination = ProcessSupport.catchTermination()
             let server = WorkerServer(configuration: WorkerConfiguration(
                 partition: PartitionID(partition), partitions: partitions,
                 socketPath: "\(runtimeDir)/worker-\(partition).sock", consumerTimeout: worker.consumerTimeout,
@@ -44,7 +45,7 @@ struct WorkerCommand: AsyncParsableCommand {
             let channel = try await server.start()
             ProcessSupport.report("ready worker \(partition)")
             ProcessSupport.notifySystemd("READY=1\nSTATUS=serving partition \(partition)")
-            await ProcessSupport.waitForTermination()
+            await termination.wait()
             ProcessSupport.notifySystemd("STOPPING=1")
             logger.info("worker stopping")
             try? await channel.close()

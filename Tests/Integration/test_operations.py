@@ -13,7 +13,7 @@ import time
 import pika
 import pytest
 
-from conftest import Cluster, broker_binary, needs_own_broker, unique
+from conftest import Cluster, broker_binary, needs_own_broker, queues_on_distinct_partitions, unique
 
 DEPLOY = os.path.join(os.path.dirname(__file__), "..", "..", "Deploy")
 
@@ -127,3 +127,66 @@ def test_systemd_units_pass_systemd_analyze_verify(tmp_path):
     for name in ("broker-router.service", "broker-worker@.service"):
         with open(os.path.join(DEPLOY, name)) as f:
             assert "Type=notify" in f.read(), name
+
+
+def broker(*args, timeout=60):
+    return subprocess.run([broker_binary(), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_cluster_status_and_down_work_from_another_terminal():
+    needs_own_broker("cluster status", "the broker's own cluster commands")
+    c = Cluster(workers=2)
+    try:
+        status = broker("cluster", "status", "--runtime-dir", c.runtime_dir)
+        assert status.returncode == 0, status.stdout + status.stderr
+        out = status.stdout
+        assert f"AMQP port {c.port}" in out and "router" in out and "worker 0" in out and "worker 1" in out, out
+        assert "2 workers up" in out, out
+        down = broker("cluster", "down", "--runtime-dir", c.runtime_dir)
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert c.process.wait(timeout=30) == 0
+        after = broker("cluster", "status", "--runtime-dir", c.runtime_dir)
+        assert after.returncode != 0 and "no cluster is running" in after.stdout, after.stdout
+    finally:
+        c.stop()
+        shutil.rmtree(c.runtime_dir, ignore_errors=True)
+
+
+def serves_again(c, timeout=20.0):
+    """Waits until a queue on every partition can be declared (the router relinked)."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with pika.BlockingConnection(c.params()) as conn:
+                ch = conn.channel()
+                for q in queues_on_distinct_partitions("again", c.workers, c.workers):
+                    ch.queue_declare(q, auto_delete=True)
+                return
+        except pika.exceptions.AMQPError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_a_crashing_worker_is_restarted_with_back_off_and_the_cluster_gives_up_after_repeated_crashes():
+    needs_own_broker("--max-restarts", "cluster up's supervision")
+    c = Cluster(workers=2, extra_args=["--max-restarts", "2"])
+    try:
+        for attempt in range(2):
+            pid = c.worker_pid(0)
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.time() + 30
+            while time.time() < deadline and (c.worker_pid(0) in (None, pid)):
+                time.sleep(0.05)
+            assert c.worker_pid(0) not in (None, pid), c.log_text()
+            serves_again(c)
+        log = c.log_text()
+        assert "broker: worker 0 killed by signal 9; restarting in 0.5 s" in log, log
+        assert "broker: worker 0 killed by signal 9; restarting in 1.0 s" in log, log
+        os.kill(c.worker_pid(0), signal.SIGKILL)
+        assert c.process.wait(timeout=30) != 0
+        assert "it ended 3 times within 60 s: giving up and stopping the cluster" in c.log_text(), c.log_text()
+    finally:
+        c.stop()
+        shutil.rmtree(c.runtime_dir, ignore_errors=True)

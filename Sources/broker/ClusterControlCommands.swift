@@ -1,0 +1,74 @@
+// `broker cluster status` and `broker cluster down`: the running `cluster up` of a runtime
+// directory, seen and stopped from another terminal.
+import ArgumentParser
+import Foundation
+
+struct ClusterDirectoryOption: ParsableArguments {
+    @Option(help: "The cluster's runtime directory; default: $XDG_RUNTIME_DIR/broker or /tmp/broker-<uid>.")
+    var runtimeDir: String?
+
+    var directory: ClusterDirectory { ClusterDirectory(runtimeDir ?? ClusterDirectory.defaultRuntimeDirectory) }
+}
+
+struct ClusterStatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Show the processes of the cluster running in a runtime directory.")
+
+    @OptionGroup var where_: ClusterDirectoryOption
+
+    func run() throws {
+        let directory = where_.directory
+        guard let (pid, port) = directory.running() else {
+            print("no cluster is running in \(directory.path)")
+            throw ExitCode.failure
+        }
+        print("broker cluster in \(directory.path): cluster up pid \(pid), AMQP port \(port)")
+        var workers = 0
+        var router = false
+        for (child, command) in ClusterDirectory.children(of: pid) {
+            let role = command.count > 1 ? command[1] : "?"
+            switch role {
+            case "router":
+                router = true
+                print("  router     pid \(child)  up")
+            case "worker":
+                workers += 1
+                let partition = command.firstIndex(of: "--partition").flatMap { command.indices.contains($0 + 1) ? command[$0 + 1] : nil } ?? "?"
+                print("  worker \(partition.padding(toLength: 3, withPad: " ", startingAt: 0)) pid \(child)  up")
+            default:
+                continue
+            }
+        }
+        guard router else {
+            print("  router     not running (restarting?)")
+            throw ExitCode.failure
+        }
+        print("  \(workers) workers up")
+    }
+}
+
+struct ClusterDownCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "down", abstract: "Stop the cluster running in a runtime directory (as SIGTERM to its cluster up).")
+
+    @OptionGroup var where_: ClusterDirectoryOption
+
+    @Option(help: "Seconds to wait for it to stop.")
+    var timeout: Double = 30
+
+    func run() throws {
+        let directory = where_.directory
+        guard let (pid, _) = directory.running() else {
+            print("no cluster is running in \(directory.path)")
+            throw ExitCode.failure
+        }
+        kill(pid, SIGTERM)
+        let deadline = Date().addingTimeInterval(timeout)
+        while ClusterDirectory.isAlive(pid), Date() < deadline { usleep(50_000) }
+        guard !ClusterDirectory.isAlive(pid) else {
+            print("the cluster (pid \(pid)) did not stop within \(Int(timeout)) s")
+            throw ExitCode.failure
+        }
+        print("broker cluster in \(directory.path) stopped")
+    }
+}

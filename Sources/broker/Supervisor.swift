@@ -1,0 +1,134 @@
+// The child processes of `cluster up`: started one by one until each says it is ready,
+// restarted with back-off when one ends on its own, and stopped router first.
+import Foundation
+
+final class Supervisor: @unchecked Sendable {
+    struct StartFailure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    private let startTimeout: Double
+    private let lock = NSLock()
+    private var policy: RestartPolicy
+    private var children: [(name: String, arguments: [String], process: Process)] = []
+    private var stopping = false
+    private var supervising = false
+
+    init(startTimeout: Double, policy: RestartPolicy) {
+        self.startTimeout = startTimeout
+        self.policy = policy
+    }
+
+    /// Launches one child and waits for its "ready" (or "error: …") line.
+    func start(name: String, arguments: [String]) throws {
+        let process = Process()
+        // The resolved path, so that `ps` shows "broker worker …" rather than "exe".
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.standardError
+        let ready = DispatchSemaphore(value: 0)
+        let firstLine = LineBox()
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                ready.signal()
+                return
+            }
+            if firstLine.append(data) { ready.signal() }
+        }
+        process.terminationHandler = { [weak self] ended in
+            self?.childExited(name: name, arguments: arguments, process: ended)
+        }
+        try process.run()
+        lock.withLock { children.append((name, arguments, process)) }
+        guard ready.wait(timeout: .now() + startTimeout) == .success else {
+            throw StartFailure(description: "\(name) did not become ready within \(Int(startTimeout))s")
+        }
+        let line = firstLine.line ?? ""
+        guard line.hasPrefix("ready") else {
+            let reason = line.hasPrefix("error: ") ? String(line.dropFirst(7)) : "\(name) exited before it was ready"
+            throw StartFailure(description: reason)
+        }
+    }
+
+    func superviseRestarts() { lock.withLock { supervising = true } }
+
+    /// A child ended on its own: restarted after a back-off that doubles with each crash in
+    /// a short time, or, after too many, the whole cluster stops with a failure (a partition
+    /// that cannot stay up needs an operator, not a restart loop).
+    private func childExited(name: String, arguments: [String], process: Process) {
+        let decision: RestartPolicy.Decision? = lock.withLock {
+            children.removeAll { $0.process === process }
+            guard supervising, !stopping else { return nil }
+            return policy.crashed(name, at: Date().timeIntervalSince1970)
+        }
+        guard let decision else { return }
+        let how = process.terminationReason == .uncaughtSignal
+            ? "killed by signal \(process.terminationStatus)" : "exited with status \(process.terminationStatus)"
+        switch decision {
+        case .restart(let delay):
+            log("broker: \(name) \(how); restarting in \(String(format: "%.1f", delay)) s")
+            DispatchQueue.global().asyncAfter(deadline: .now() + delay) {
+                guard !self.lock.withLock({ self.stopping }) else { return }
+                do {
+                    try self.start(name: name, arguments: arguments)
+                } catch {
+                    self.log("broker: restarting \(name) failed: \(error)")
+                }
+            }
+        case .giveUp(let crashes, let window):
+            log("broker: \(name) \(how); it ended \(crashes) times within \(Int(window)) s: giving up and stopping the cluster")
+            DispatchQueue.global().async {
+                self.stopAll()
+                exit(EXIT_FAILURE)
+            }
+        }
+    }
+
+    private func log(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
+    /// The router first (it closes every client connection with 320 and waits up to 5 s for
+    /// them), then the workers (each syncs its store); SIGKILL to any still running after
+    /// its grace.
+    func stopAll() {
+        let running: [(name: String, process: Process)] = lock.withLock {
+            stopping = true
+            return children.map { ($0.name, $0.process) }
+        }
+        let router = running.filter { $0.name == "router" }.map(\.process)
+        let workers = running.filter { $0.name != "router" }.map(\.process)
+        stop(router, grace: 8)
+        stop(workers, grace: 5)
+    }
+
+    private func stop(_ processes: [Process], grace: TimeInterval) {
+        for process in processes where process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        let deadline = Date().addingTimeInterval(grace)
+        while processes.contains(where: \.isRunning), Date() < deadline { usleep(20_000) }
+        for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        for process in processes { process.waitUntilExit() }
+    }
+}
+
+/// Collects a child's stdout until the first full line.
+private final class LineBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var buffer = Data()
+    private(set) var line: String?
+
+    /// Returns true once, when the first line is complete.
+    func append(_ data: Data) -> Bool {
+        lock.withLock {
+            guard line == nil else { return false }
+            buffer.append(data)
+            guard let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) else { return false }
+            line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
+            return true
+        }
+    }
+}
