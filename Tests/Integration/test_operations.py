@@ -190,3 +190,37 @@ def test_a_crashing_worker_is_restarted_with_back_off_and_the_cluster_gives_up_a
     finally:
         c.stop()
         shutil.rmtree(c.runtime_dir, ignore_errors=True)
+
+
+def test_install_script_lays_out_in_a_scratch_root_exactly_the_files_the_units_expect(tmp_path):
+    for tool in ("systemctl", "systemd-sysusers", "systemd-tmpfiles"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is needed to check the install script: apt-get install systemd")
+    root = tmp_path / "root"
+    result = subprocess.run([os.path.join(DEPLOY, "install.sh"), "--root", str(root), "--workers", "3",
+                             "--binary", broker_binary()], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    binary = root / "usr/local/bin/broker"
+    assert binary.is_file() and os.access(binary, os.X_OK)
+    units = root / "etc/systemd/system"
+    wants = sorted(p.name for p in (units / "broker.target.wants").iterdir())
+    assert wants == ["broker-router.service", "broker-worker@0.service", "broker-worker@1.service",
+                     "broker-worker@2.service"], wants
+    env = (root / "etc/broker/broker.env").read_text()
+    assert "BROKER_PARTITIONS=3" in env, env
+    # What the units name must be what the script installed.
+    for unit in ("broker-router.service", "broker-worker@.service"):
+        text = (units / unit).read_text()
+        assert "ExecStart=/usr/local/bin/broker " in text and "EnvironmentFile=/etc/broker/broker.env" in text
+        assert "User=broker" in text and "RuntimeDirectory=broker" in text and "StateDirectory=broker" in text
+    # The user and the socket directory, made the way systemd makes them at boot.
+    subprocess.run(["systemd-sysusers", f"--root={root}"], check=True, capture_output=True, timeout=60)
+    assert any(line.startswith("broker:") for line in (root / "etc/passwd").read_text().splitlines())
+    subprocess.run(["systemd-tmpfiles", f"--root={root}", "--create"], check=True, capture_output=True, timeout=60)
+    run = root / "run/broker"
+    assert run.is_dir() and (run.stat().st_mode & 0o777) == 0o700
+    # Installing again keeps the operator's broker.env.
+    (root / "etc/broker/broker.env").write_text(env.replace("BROKER_PORT=5672", "BROKER_PORT=5673"))
+    again = subprocess.run([os.path.join(DEPLOY, "install.sh"), "--root", str(root), "--workers", "3",
+                            "--binary", broker_binary()], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "BROKER_PORT=5673" in (root / "etc/broker/broker.env").read_text()
