@@ -1,5 +1,6 @@
 import BrokerModel
 import Testing
+import TestSupport
 @testable import RouterCore
 
 /// Simulates a channel with a global prefetch consuming from several workers, with messages
@@ -56,7 +57,7 @@ struct GlobalCreditTests {
     }
 
     static func simulate(limit: UInt32, messages: [Int], seed: UInt64) -> (maxUnacked: Int, delivered: Int, steps: Int) {
-        var random = SplitMix(seed: seed)
+        var random = SeededGenerator(seed: seed)
         var credit = GlobalCredit(total: limit)
         var workers = messages.map { Worker(remaining: $0) }
         var unackedAtRouter = [Int](repeating: 0, count: workers.count)
@@ -135,18 +136,5 @@ struct GlobalCreditTests {
         // Still 7 unacked on worker 0: only 3 can move for now.
         #expect(credit.used(PartitionID(0), limit: 5, unacked: 7) == [GlobalCredit.Command(partition: PartitionID(1), limit: 3)])
         #expect(credit.used(PartitionID(0), limit: 5, unacked: 5).isEmpty)
-    }
-}
-
-/// A small deterministic generator, so that a failing seed can be replayed.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
