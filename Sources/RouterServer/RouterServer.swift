@@ -142,6 +142,15 @@ public final class RouterServer: Sendable {
         return channel
     }
 
+    /// Whether every event loop runs tasks: none is stuck (the systemd watchdog's check).
+    public func liveness() async -> Bool {
+        let all = loops.withLockedValue { $0 }
+        for services in all {
+            guard (try? await services.eventLoop.submit {}.get()) != nil else { return false }
+        }
+        return !all.isEmpty
+    }
+
     /// A graceful stop, after the listener is closed: every client gets connection.close 320
     /// with RabbitMQ's shutdown text, and the router waits up to `timeout` for the clients to
     /// answer (their connections then go). Returns how many are still open.

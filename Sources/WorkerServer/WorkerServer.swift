@@ -103,6 +103,13 @@ public final class WorkerServer: Sendable {
     }
 
     /// Writes and syncs the store, then stops the event loop.
+    /// Succeeds once the worker's event loop has run a task: it is not stuck (the systemd
+    /// watchdog's check).
+    public func liveness() async -> Bool {
+        guard let state = host.withLockedValue({ $0 }) else { return false }
+        return (try? await state.eventLoop.submit {}.get()) != nil
+    }
+
     public func shutdown() async throws {
         if let state = host.withLockedValue({ $0 }) {
             try? await state.eventLoop.submit { state.value.closeStore() }.get()

@@ -87,6 +87,21 @@ enum ProcessSupport {
         }
     }
 
+    /// systemd's watchdog (`WatchdogSec=` sets `$WATCHDOG_USEC`): every half interval,
+    /// `WATCHDOG=1` is sent if `alive` says the process's event loops all still run tasks; a
+    /// process whose loop is stuck stops pinging and systemd restarts it. Nothing without
+    /// the variable.
+    static func startWatchdog(_ alive: @escaping @Sendable () async -> Bool) {
+        guard let text = ProcessInfo.processInfo.environment["WATCHDOG_USEC"], let usec = UInt64(text), usec > 0 else { return }
+        let interval = max(usec / 2, 10_000) * 1_000  // nanoseconds
+        Task.detached {
+            while true {
+                try? await Task.sleep(nanoseconds: interval)
+                if await alive() { notifySystemd("WATCHDOG=1") }
+            }
+        }
+    }
+
     /// Catches SIGINT and SIGTERM from now on. Called before the process says it is ready:
     /// a signal that arrives right after readiness must start a graceful stop, not kill the
     /// process by the default action.

@@ -82,6 +82,7 @@ struct RouterCommand: AsyncParsableCommand {
             let channel = try await server.start()
             ProcessSupport.report("ready router \(router.host):\(channel.localAddress?.port ?? router.port)")
             ProcessSupport.notifySystemd("READY=1\nSTATUS=serving AMQP on port \(channel.localAddress?.port ?? router.port)")
+            ProcessSupport.startWatchdog { await server.liveness() }
             await termination.wait()
             ProcessSupport.notifySystemd("STOPPING=1")
             logger.info("router stopping: closing client connections (320 CONNECTION_FORCED)")

@@ -45,6 +45,7 @@ struct WorkerCommand: AsyncParsableCommand {
             let channel = try await server.start()
             ProcessSupport.report("ready worker \(partition)")
             ProcessSupport.notifySystemd("READY=1\nSTATUS=serving partition \(partition)")
+            ProcessSupport.startWatchdog { await server.liveness() }
             await termination.wait()
             ProcessSupport.notifySystemd("STOPPING=1")
             logger.info("worker stopping")

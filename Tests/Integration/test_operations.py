@@ -224,3 +224,39 @@ def test_install_script_lays_out_in_a_scratch_root_exactly_the_files_the_units_e
     again = subprocess.run([os.path.join(DEPLOY, "install.sh"), "--root", str(root), "--workers", "3",
                             "--binary", broker_binary()], capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "BROKER_PORT=5673" in (root / "etc/broker/broker.env").read_text()
+
+
+def test_the_watchdog_is_pinged_while_the_event_loop_runs():
+    needs_own_broker("WATCHDOG_USEC", "systemd's watchdog")
+    runtime = tempfile.mkdtemp(prefix="broker-watchdog-")
+    notify_path = os.path.join(runtime, "notify.sock")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(notify_path)
+    notify.settimeout(30)
+    env = dict(os.environ, NOTIFY_SOCKET=notify_path, WATCHDOG_USEC="400000")
+    worker = subprocess.Popen([broker_binary(), "worker", "--partition", "0", "--partitions", "1",
+                               "--runtime-dir", runtime, "--log-level", "warning"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert notify.recv(4096).startswith(b"READY=1")
+        started = time.time()
+        pings = 0
+        while pings < 3:
+            assert notify.recv(4096) == b"WATCHDOG=1"
+            pings += 1
+        # Half the interval apart: three pings in about 0.6 s, well within 3 s.
+        assert time.time() - started < 3
+        worker.send_signal(signal.SIGSTOP)  # a stopped process pings no more
+        notify.settimeout(1.0)
+        with pytest.raises(socket.timeout):
+            while True:
+                notify.recv(4096)
+        worker.send_signal(signal.SIGCONT)
+        notify.settimeout(5)
+        assert notify.recv(4096) in (b"WATCHDOG=1", b"STOPPING=1")
+    finally:
+        worker.send_signal(signal.SIGCONT)
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=20)
+        notify.close()
+        shutil.rmtree(runtime, ignore_errors=True)
