@@ -15,18 +15,19 @@ extension AMQPConnectionHandler {
             closeConnection(.commandInvalid, "COMMAND_INVALID - \(method.name) may not carry content from a client", method: method)
         case .heartbeat:
             break
-        case .method(_, .basicAck(let ack)):
-            settle(ack.deliveryTag, multiple: ack.multiple, outcome: .ack, method: .basicAck(ack), on: channel)
-        case .method(_, .basicReject(let reject)):
-            settle(reject.deliveryTag, multiple: false, outcome: reject.requeue ? .requeue : .discard,
-                   method: .basicReject(reject), on: channel)
-        case .method(_, .basicNack(let nack)):
-            settle(nack.deliveryTag, multiple: nack.multiple, outcome: nack.requeue ? .requeue : .discard,
-                   method: .basicNack(nack), on: channel)
         case .method(_, let method):
-            let environment = ChannelEnvironment(connection: id, vhost: vhost, partitions: context.partitions,
-                                                 topology: context.topology.snapshot)
-            perform(channel.receive(method, in: environment, requests: &requests), for: method, on: channel)
+            switch method {
+            case .basicAck(let ack):
+                settle(ack.deliveryTag, multiple: ack.multiple, outcome: .ack, method: method, on: channel)
+            case .basicReject(let reject):
+                settle(reject.deliveryTag, multiple: false, outcome: reject.requeue ? .requeue : .discard, method: method, on: channel)
+            case .basicNack(let nack):
+                settle(nack.deliveryTag, multiple: nack.multiple, outcome: nack.requeue ? .requeue : .discard, method: method, on: channel)
+            default:
+                let environment = ChannelEnvironment(connection: id, vhost: vhost, partitions: context.partitions,
+                                                     topology: context.topology.snapshot)
+                perform(channel.receive(method, in: environment, requests: &requests), for: method, on: channel)
+            }
         }
     }
 
@@ -141,12 +142,6 @@ extension AMQPConnectionHandler {
         case .unknownTag:
             fail(channel, .preconditionFailed, "unknown delivery tag \(tag)", method: method)
         }
-    }
-
-    // MARK: Channel-wide prefetch
-
-    func sendCredit(_ commands: [GlobalCredit.Command], on channel: RouterChannel) {
-        for case .request(let request, let partition, _) in channel.creditRequests(commands) { _ = send(request, to: partition) }
     }
 
     // MARK: Topology changes that wait for the disk

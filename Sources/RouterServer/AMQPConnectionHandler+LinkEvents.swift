@@ -27,17 +27,13 @@ extension AMQPConnectionHandler {
             if connection.clientCapabilities.flag("consumer_cancel_notify") {
                 sendMethod(number.value, .basicCancel(BasicCancel(consumerTag: tag, noWait: true)))
             }
-            for case .request(let request, let partition, _) in channel.consumerRemoved(from: partition) { _ = send(request, to: partition) }
+            perform(channel.consumerRemoved(from: partition), classID: 0, methodID: 0, on: channel)
         case .creditWanted(let number):
-            guard let channel = channels[number.value], channel.state.isOpen, var credit = channel.credit else { return }
-            let commands = credit.wanted(by: partition)
-            channel.credit = credit
-            sendCredit(commands, on: channel)
+            guard let channel = channels[number.value], channel.state.isOpen else { return }
+            perform(channel.creditWanted(by: partition), classID: 0, methodID: 0, on: channel)
         case .channelShareUsage(let number, let limit, let unacked):
-            guard let channel = channels[number.value], channel.state.isOpen, var credit = channel.credit else { return }
-            let commands = credit.used(partition, limit: limit, unacked: unacked)
-            channel.credit = credit
-            sendCredit(commands, on: channel)
+            guard let channel = channels[number.value], channel.state.isOpen else { return }
+            perform(channel.creditUsed(by: partition, limit: limit, unacked: unacked), classID: 0, methodID: 0, on: channel)
         case .channelTimedOut(let number, let timeout):
             guard let channel = channels[number.value], channel.state.isOpen else { return }
             let detail = "delivery acknowledgement on channel \(number.value) timed out. Timeout value used: \(timeout) ms. This timeout value can be configured, see consumers doc guide to learn more"

@@ -14,7 +14,6 @@ final class RouterContext: Sendable {
     static let maxMessageSize = 128 << 20
 
     let partitions: Int
-    let heartbeatSeconds: UInt16
     let users: UserDirectory
     let topology: TopologyStore
     /// What every connection's handshake offers and checks.
@@ -34,7 +33,6 @@ final class RouterContext: Sendable {
     init(partitions: Int, heartbeatSeconds: UInt16, users: UserDirectory, topology: TopologyStore = TopologyStore()) {
         self.topology = topology
         self.partitions = partitions
-        self.heartbeatSeconds = heartbeatSeconds
         self.users = users
         // Advertise only what is implemented: clients switch features on from this table.
         let capabilities: FieldTable = [

@@ -14,10 +14,10 @@ struct ClusterStatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status", abstract: "Show the processes of the cluster running in a runtime directory.")
 
-    @OptionGroup var where_: ClusterDirectoryOption
+    @OptionGroup var location: ClusterDirectoryOption
 
     func run() throws {
-        let directory = where_.directory
+        let directory = location.directory
         guard let (pid, port) = directory.running() else {
             print("no cluster is running in \(directory.path)")
             throw ExitCode.failure
@@ -51,13 +51,13 @@ struct ClusterDownCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "down", abstract: "Stop the cluster running in a runtime directory (as SIGTERM to its cluster up).")
 
-    @OptionGroup var where_: ClusterDirectoryOption
+    @OptionGroup var location: ClusterDirectoryOption
 
     @Option(help: "Seconds to wait for it to stop.")
     var timeout: Double = 30
 
     func run() throws {
-        let directory = where_.directory
+        let directory = location.directory
         guard let (pid, _) = directory.running() else {
             print("no cluster is running in \(directory.path)")
             throw ExitCode.failure

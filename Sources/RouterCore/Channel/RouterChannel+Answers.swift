@@ -53,8 +53,24 @@ extension RouterChannel {
     /// A consumer of the channel on `partition` is gone; with the last one there, the
     /// worker's share of a global prefetch returns to the others.
     public func consumerRemoved(from partition: PartitionID) -> [ChannelAction] {
-        guard var credit, !hasConsumers(on: partition) else { return [] }
-        let commands = credit.leave(partition)
+        guard !hasConsumers(on: partition) else { return [] }
+        return shareCredit { $0.leave(partition) }
+    }
+
+    /// The worker owning `partition` has consumers waiting on its used-up share.
+    public func creditWanted(by partition: PartitionID) -> [ChannelAction] {
+        shareCredit { $0.wanted(by: partition) }
+    }
+
+    /// The worker's unacked deliveries of the channel while its share is `limit`.
+    public func creditUsed(by partition: PartitionID, limit: UInt32, unacked: UInt32) -> [ChannelAction] {
+        shareCredit { $0.used(partition, limit: limit, unacked: unacked) }
+    }
+
+    /// Changes the channel-wide prefetch's shares (nothing without one) and tells the workers.
+    func shareCredit(_ change: (inout GlobalCredit) -> [GlobalCredit.Command]) -> [ChannelAction] {
+        guard var credit else { return [] }
+        let commands = change(&credit)
         self.credit = credit
         return creditRequests(commands)
     }

@@ -35,11 +35,11 @@ extension RouterChannel {
             return queueDeclare(declare, method: method, in: env, requests: &requests)
         case .queueBind(let bind):
             return queueBinding(bind.queue, exchange: bind.exchange, routingKey: bind.routingKey, arguments: bind.arguments,
-                                change: Binding.bindChange, reply: bind.noWait ? nil : .queueBindOk(QueueBindOk()), in: env)
+                                change: TopologyChange.bind, reply: bind.noWait ? nil : .queueBindOk(QueueBindOk()), in: env)
         case .queueUnbind(let unbind):
             // queue.unbind has no no-wait.
             return queueBinding(unbind.queue, exchange: unbind.exchange, routingKey: unbind.routingKey, arguments: unbind.arguments,
-                                change: Binding.unbindChange, reply: .queueUnbindOk(QueueUnbindOk()), in: env)
+                                change: TopologyChange.unbind, reply: .queueUnbindOk(QueueUnbindOk()), in: env)
         case .queuePurge(let purge):
             guard let queue = resolveQueue(purge.queue, in: env) else { return [noPreviousQueue] }
             return request(.queuePurge(noWait: purge.noWait), to: env.partition(of: queue), method: method, requests: &requests) { id in
@@ -210,13 +210,8 @@ extension RouterChannel {
             priority = Int32(clamping: number)
         }
         let partition = env.partition(of: queue)
-        var actions: [ChannelAction] = []
-        if var credit {
-            // The worker learns its share of the channel's prefetch before the consumer exists.
-            let commands = credit.join(partition)
-            self.credit = credit
-            actions = creditRequests(commands)
-        }
+        // The worker learns its share of the channel's prefetch before the consumer exists.
+        let actions = shareCredit { $0.join(partition) }
         let prefetch = prefetchCount
         let record = ConsumerRecord(partition: partition, noAck: consume.noAck, queue: queue.name, exclusive: consume.exclusive,
                                     prefetchCount: prefetch, arguments: consume.arguments)
@@ -246,7 +241,7 @@ extension RouterChannel {
     }
 
     /// The workers' new shares of the channel-wide prefetch.
-    public func creditRequests(_ commands: [GlobalCredit.Command]) -> [ChannelAction] {
+    func creditRequests(_ commands: [GlobalCredit.Command]) -> [ChannelAction] {
         commands.map { command in
             touchedPartitions.insert(command.partition)
             return .request(.setChannelLimit(channel: number, limit: command.limit), to: command.partition, answerAwaited: false)
@@ -282,15 +277,10 @@ extension RouterChannel {
             transaction!.settles.append((tag, multiple, outcome))
             return .heldForCommit
         }
-        do {
-            if !multiple { return .one(try tags.settleOne(ClientDeliveryTag(tag))) }
-            return .many(try tags.settle(ClientDeliveryTag(tag), multiple: multiple))
-        } catch {
-            return .unknownTag
-        }
+        return settleCommitted(tag, multiple: multiple)
     }
 
-    /// A committed transaction's settle: applied now.
+    /// A settle applied now: outside a transaction, or a committed transaction's.
     public func settleCommitted(_ tag: UInt64, multiple: Bool) -> SettleResult {
         do {
             if !multiple { return .one(try tags.settleOne(ClientDeliveryTag(tag))) }
@@ -314,9 +304,4 @@ public enum SettleResult {
 public enum ReplyTo {
     public static let queue = "amq.rabbitmq.reply-to"
     public static let prefix = "amq.rabbitmq.reply-to."
-}
-
-extension Binding {
-    static func bindChange(_ binding: Binding) -> TopologyChange { .bind(binding) }
-    static func unbindChange(_ binding: Binding) -> TopologyChange { .unbind(binding) }
 }
