@@ -12,6 +12,10 @@
 // and tombstones it, and tombstones at the front are dropped, so both are O(log n) amortized.
 // noAck deliveries consume a tag but are not stored: there is nothing to settle.
 //
+// When a worker goes away, its outstanding entries become orphans (invariant 9): the restarted
+// worker redelivers those messages itself, so a client's settle of an orphan is accepted and
+// goes to no worker, and a multiple settle skips them.
+//
 // Errors follow rabbit_channel:collect_acks: the tag itself must be outstanding, for
 // multiple=true too (acking up to a tag that was never delivered, or already settled, is 406
 // "unknown delivery tag N"), except tag 0 with multiple=true, which means "everything".
@@ -44,6 +48,8 @@ public struct DeliveryTagMap: Sendable {
         var partition: PartitionID
         var partitionTag: PartitionDeliveryTag
         var settled: Bool
+        /// The worker that sent it went away: a settle is accepted and goes nowhere.
+        var orphaned = false
     }
 
     private var entries: Deque<Entry> = []
@@ -69,18 +75,20 @@ public struct DeliveryTagMap: Sendable {
     /// changes (the channel is closing anyway).
     public mutating func settle(_ tag: ClientDeliveryTag, multiple: Bool) throws(SettleError) -> [WorkerSettle] {
         if multiple, tag.value == 0 { return settleAll() }
-        if !multiple { return [try settleOne(tag)] }
+        if !multiple { return try settleOne(tag).map { [$0] } ?? [] }
         guard let index = find(tag.value) else { throw SettleError.unknownTag(tag) }
         return drain(through: index)
     }
 
     /// A settle of one tag (multiple=false), without the array: the per-message ack path.
-    public mutating func settleOne(_ tag: ClientDeliveryTag) throws(SettleError) -> WorkerSettle {
+    /// Nil for an orphan: the settle is accepted and no worker needs it.
+    public mutating func settleOne(_ tag: ClientDeliveryTag) throws(SettleError) -> WorkerSettle? {
         guard let index = find(tag.value) else { throw SettleError.unknownTag(tag) }
         let entry = entries[index]
         entries[index].settled = true
         outstandingCount -= 1
         dropSettledPrefix()
+        guard !entry.orphaned else { return nil }
         return WorkerSettle(partition: entry.partition, tag: entry.partitionTag, multiple: false)
     }
 
@@ -95,6 +103,14 @@ public struct DeliveryTagMap: Sendable {
     public mutating func forgetAll() {
         entries.removeAll()
         outstandingCount = 0
+    }
+
+    /// The worker owning `partition` went away: what it delivered is orphaned (it will
+    /// redeliver those messages itself). Tag numbering goes on.
+    public mutating func orphan(_ partition: PartitionID) {
+        for index in entries.indices where entries[index].partition == partition {
+            entries[index].orphaned = true
+        }
     }
 
     /// Whether `tag` is outstanding.
@@ -123,6 +139,7 @@ public struct DeliveryTagMap: Sendable {
             let entry = entries.removeFirst()
             if entry.settled { continue }
             outstandingCount -= 1
+            if entry.orphaned { continue }
             // Few partitions per channel: a linear scan beats hashing.
             if let at = result.firstIndex(where: { $0.partition == entry.partition }) {
                 assert(result[at].tag < entry.partitionTag, "worker tags must rise in client-tag order")

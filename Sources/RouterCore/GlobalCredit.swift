@@ -65,6 +65,14 @@ public struct GlobalCredit: Sendable {
         return commands + rebalance()
     }
 
+    /// The worker owning `partition` went away with its unacked deliveries: its share is free
+    /// at once. A re-attached consumer joins again.
+    public mutating func lost(_ partition: PartitionID) -> [Command] {
+        guard shares.removeValue(forKey: partition) != nil else { return [] }
+        wanting.removeAll { $0 == partition }
+        return rebalance()
+    }
+
     public mutating func wanted(by partition: PartitionID) -> [Command] {
         guard shares[partition] != nil else { return [] }
         if !wanting.contains(partition) { wanting.append(partition) }

@@ -51,10 +51,8 @@ extension AMQPConnectionHandler {
                     closeChannel(channel, error.code, error.text, classID: classID, methodID: methodID)
                 }
             case .request(let request, let partition, let answerAwaited):
-                if !send(request, to: partition), answerAwaited {
-                    return closeConnection(.internalError, "INTERNAL_ERROR - partition \(partition.index) is unavailable",
-                                           classID: classID, methodID: methodID)
-                }
+                // The worker is down: what awaits an answer fails as if it had gone away now.
+                if !send(request, to: partition), answerAwaited { return requestsLost(to: partition) }
             case .fail(let code, let text):
                 closeChannel(channel, code, text, classID: classID, methodID: methodID)
             case .closeConnection(let code, let text):

@@ -22,12 +22,8 @@ extension AMQPConnectionHandler {
             channel.confirms?.rejected(sequence, by: partition)
             confirmsDue(on: channel)
         case .consumerCancelled(let number, let tag):
-            guard let channel = channels[number.value], channel.state.isOpen,
-                  channel.consumers.removeValue(forKey: tag) != nil else { return }
-            if connection.clientCapabilities.flag("consumer_cancel_notify") {
-                sendMethod(number.value, .basicCancel(BasicCancel(consumerTag: tag, noWait: true)))
-            }
-            perform(channel.consumerRemoved(from: partition), classID: 0, methodID: 0, on: channel)
+            guard let channel = channels[number.value], channel.state.isOpen else { return }
+            consumerCancelled(tag, on: channel, from: partition)
         case .creditWanted(let number):
             guard let channel = channels[number.value], channel.state.isOpen else { return }
             perform(channel.creditWanted(by: partition), classID: 0, methodID: 0, on: channel)
@@ -43,13 +39,53 @@ extension AMQPConnectionHandler {
         }
     }
 
+    /// The worker owning `partition` went away (invariant 9): the connection stays open. What
+    /// waited on the worker is nacked or failed on its channel, and consumers there are
+    /// re-attached once the worker is back.
     func linkStreamClosed(partition: PartitionID) {
         guard streams.remove(partition), connection.isOpen else { return }
-        for channel in channels.values {
-            channel.confirms?.partitionFailed(partition)
+        streams.outbound[partition.index].clear()
+        logger.debug("stream to a worker lost", metadata: ["partition": "\(partition.index)"])
+        for channel in channels.values where channel.state.isOpen {
+            perform(channel.partitionLost(partition), classID: 0, methodID: 0, on: channel)
             emitConfirms(channel)
         }
-        closeConnection(.internalError, "INTERNAL_ERROR - partition \(partition.index) went away")
+        requestsLost(to: partition)
+        guard channels.values.contains(where: { $0.state.isOpen && $0.hasConsumers(on: partition) }) else { return }
+        if links[partition.index].isLinked {
+            linkRestored(partition: partition)  // only the stream was reset: the worker is there
+        } else {
+            links[partition.index].whenLinked(self)
+        }
+    }
+
+    /// The requests to `partition` that its worker will not answer: each waiting channel takes
+    /// the answer `answerLost` gives.
+    func requestsLost(to partition: PartitionID) {
+        for entry in requests.removeAll(to: partition) where entry.reattaching == nil {
+            guard let channel = channels[entry.channel.value],
+                  let (actions, classID, methodID) = channel.answerLost(from: partition) else { continue }
+            perform(actions, classID: classID, methodID: methodID, on: channel)
+            resume(channel)
+        }
+    }
+
+    /// The worker owning `partition` is back: the consumers there are re-attached.
+    func linkRestored(partition: PartitionID) {
+        guard connection.isOpen else { return }
+        for channel in channels.values where channel.state.isOpen {
+            perform(channel.reattach(on: partition, vhost: vhost, requests: &requests), classID: 0, methodID: 0, on: channel)
+        }
+    }
+
+    /// The consumer is gone on its worker (its queue was deleted or did not survive a
+    /// restart): basic.cancel to a client that asked for consumer_cancel_notify.
+    private func consumerCancelled(_ tag: String, on channel: RouterChannel, from partition: PartitionID) {
+        guard channel.consumers.removeValue(forKey: tag) != nil else { return }
+        if connection.clientCapabilities.flag("consumer_cancel_notify") {
+            sendMethod(channel.number.value, .basicCancel(BasicCancel(consumerTag: tag, noWait: true)))
+        }
+        perform(channel.consumerRemoved(from: partition), classID: 0, methodID: 0, on: channel)
     }
 
     /// Copies the worker's encoded basic.deliver with this channel's number and tag patched
@@ -71,8 +107,12 @@ extension AMQPConnectionHandler {
     }
 
     private func answer(_ id: LinkRequestID, _ answer: RequestAnswer, from partition: PartitionID) {
-        guard let (number, _) = requests.answered(id), let channel = channels[number.value],
-              let (actions, classID, methodID) = channel.answer(answer, from: partition) else { return }
+        guard let request = requests.answered(id), let channel = channels[request.channel.value], channel.state.isOpen else { return }
+        if let tag = request.reattaching {
+            if case .consumeOk = answer { return }
+            return consumerCancelled(tag, on: channel, from: partition)
+        }
+        guard let (actions, classID, methodID) = channel.answer(answer, from: partition) else { return }
         perform(actions, classID: classID, methodID: methodID, on: channel)
         resume(channel)
     }

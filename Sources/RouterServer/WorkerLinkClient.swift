@@ -23,6 +23,8 @@ protocol WorkerStreamSink: AnyObject {
     var acceptsDeliveries: Bool { get }
     /// A stream it waits on (`notifyWhenDrained`) has `lowWater` bytes queued or fewer, or is gone.
     func linkDrained()
+    /// The link it waits on (`whenLinked`) is up again, its worker's queues reconciled.
+    func linkRestored(partition: PartitionID)
 }
 
 final class WorkerLinkClient: HTTP2LinkDelegate {
@@ -38,6 +40,8 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     private var sinks: [HTTP2StreamID: (sink: WorkerStreamSink, decoder: LinkMessageDecoder<ConnectionEvent>)] = [:]
     /// Sinks waiting for their stream's queued bytes to fall (publishers paused by backpressure).
     private var drainWaiters: [HTTP2StreamID: (sink: WorkerStreamSink, lowWater: Int)] = [:]
+    /// Sinks to tell when the link is back (connections whose consumers wait to re-attach).
+    private var relinkWaiters: [ObjectIdentifier: WeakSink] = [:]
     /// The events of one DATA chunk, decoded before any is dispatched; kept for its capacity.
     private var decodedEvents: [ConnectionEvent] = []
     /// Bytes received on a client connection's stream and not yet given back to its window,
@@ -137,6 +141,18 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
             drainWaiters[stream] = nil
             waiter.sink.linkDrained()
         }
+    }
+
+    /// Calls `sink.linkRestored` once the link is up again after a loss.
+    func whenLinked(_ sink: WorkerStreamSink) {
+        relinkWaiters[ObjectIdentifier(sink)] = WeakSink(sink: sink)
+    }
+
+    private func linkRestored() {
+        let waiters = relinkWaiters.values.compactMap(\.sink)
+        relinkWaiters.removeAll()
+        logger.info("link to worker restored", metadata: ["connections": "\(waiters.count)"])
+        for sink in waiters { sink.linkRestored(partition: partition) }
     }
 
     /// A request of the router's own (not of a client connection), on the control stream.
@@ -273,7 +289,7 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
                 switch result {
                 case .success:
                     // The worker may have restarted: what it kept only in memory is gone.
-                    self.reconcileQueues().whenComplete { _ in }
+                    self.reconcileQueues().whenComplete { _ in self.linkRestored() }
                 case .failure:
                     self.scheduleReconnect(after: min(delay * 2, .seconds(2)))
                 }
@@ -294,6 +310,10 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
             logger.error("an answer to no request of ours on the control stream", metadata: ["request": "\(id.value)"])
         }
     }
+}
+
+private struct WeakSink {
+    weak var sink: WorkerStreamSink?
 }
 
 /// A worker's answer to a plain HTTP request on the link.

@@ -10,8 +10,8 @@ public enum ChannelAction {
     /// Change the topology; on success send `reply` (if any) once the change is on disk, on
     /// failure close the channel with the error.
     case changeTopology(TopologyChange, reply: AMQPMethod?)
-    /// Send this request to the worker owning `partition`. When it cannot be sent and
-    /// `answerAwaited`, the connection closes (the channel would wait forever).
+    /// Send this request to the worker owning `partition`. When the worker is down and
+    /// `answerAwaited`, the channel takes the answer `RouterChannel.answerLost` gives.
     case request(LinkRequest, to: PartitionID, answerAwaited: Bool)
     /// A channel exception: channel.close with this code and RabbitMQ's full reply text.
     case fail(ReplyCode, String)
@@ -71,24 +71,40 @@ public struct ChannelEnvironment {
     }
 }
 
-/// A connection's synchronous requests to workers in flight: which channel each answer is for.
+/// A connection's requests to workers awaiting an answer, by id: which channel each answer is for.
 public struct RequestTable {
+    public struct Entry: Sendable {
+        public var channel: ChannelNumber
+        public var partition: PartitionID
+        /// Set when the request re-attaches this consumer after its worker came back: no
+        /// channel waits on the answer.
+        public var reattaching: String?
+    }
+
     private var next: UInt32 = 0
-    private var byID: [LinkRequestID: (channel: ChannelNumber, partition: PartitionID)] = [:]
+    private var byID: [LinkRequestID: Entry] = [:]
 
     public init() {}
 
-    public mutating func make(channel: ChannelNumber, partition: PartitionID) -> LinkRequestID {
+    public mutating func make(channel: ChannelNumber, partition: PartitionID, reattaching: String? = nil) -> LinkRequestID {
         next &+= 1
         let id = LinkRequestID(next)
-        byID[id] = (channel, partition)
+        byID[id] = Entry(channel: channel, partition: partition, reattaching: reattaching)
         return id
     }
 
-    /// The channel an answer is for; the request is forgotten.
-    public mutating func answered(_ id: LinkRequestID) -> (channel: ChannelNumber, partition: PartitionID)? {
+    /// What an answer is for; the request is forgotten.
+    public mutating func answered(_ id: LinkRequestID) -> Entry? {
         byID.removeValue(forKey: id)
     }
 
     public mutating func forget(_ id: LinkRequestID) { byID[id] = nil }
+
+    /// The requests to `partition`, in the order they were made, forgotten: its worker went
+    /// away and will not answer them.
+    public mutating func removeAll(to partition: PartitionID) -> [Entry] {
+        let lost = byID.filter { $0.value.partition == partition }.sorted { $0.key.value < $1.key.value }
+        for (id, _) in lost { byID[id] = nil }
+        return lost.map(\.value)
+    }
 }

@@ -105,7 +105,7 @@ extension RouterChannel {
         }
     }
 
-    private func fail(_ code: ReplyCode, _ detail: String) -> ChannelAction {
+    func fail(_ code: ReplyCode, _ detail: String) -> ChannelAction {
         .fail(code, code.replyText(detail))
     }
 
@@ -212,13 +212,12 @@ extension RouterChannel {
         let partition = env.partition(of: queue)
         // The worker learns its share of the channel's prefetch before the consumer exists.
         let actions = shareCredit { $0.join(partition) }
-        let prefetch = prefetchCount
         let record = ConsumerRecord(partition: partition, noAck: consume.noAck, queue: queue.name, exclusive: consume.exclusive,
-                                    prefetchCount: prefetch, arguments: consume.arguments)
+                                    prefetchCount: prefetchCount, arguments: consume.arguments, priority: priority)
+        let number = self.number
         return actions + request(.consume(tag: tag, record, noWait: consume.noWait), to: partition, method: method,
                                  requests: &requests) { id in
-            .consume(id, ConsumeRequest(channel: number, queue: queue, consumerTag: tag, noAck: consume.noAck,
-                                        exclusive: consume.exclusive, prefetchCount: prefetch, priority: priority))
+            record.request(id, channel: number, tag: tag, vhost: queue.vhost)
         }
     }
 
@@ -283,7 +282,11 @@ extension RouterChannel {
     /// A settle applied now: outside a transaction, or a committed transaction's.
     public func settleCommitted(_ tag: UInt64, multiple: Bool) -> SettleResult {
         do {
-            if !multiple { return .one(try tags.settleOne(ClientDeliveryTag(tag))) }
+            if !multiple {
+                // An orphan's settle goes to no worker.
+                guard let settle = try tags.settleOne(ClientDeliveryTag(tag)) else { return .many([]) }
+                return .one(settle)
+            }
             return .many(try tags.settle(ClientDeliveryTag(tag), multiple: multiple))
         } catch {
             return .unknownTag

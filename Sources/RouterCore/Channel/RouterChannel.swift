@@ -43,15 +43,24 @@ public final class RouterChannel {
         public var exclusive: Bool
         public var prefetchCount: UInt16
         public var arguments: FieldTable
+        /// Its `x-priority` argument.
+        public var priority: Int32
 
         public init(partition: PartitionID, noAck: Bool, queue: QueueName, exclusive: Bool = false,
-                    prefetchCount: UInt16 = 0, arguments: FieldTable = FieldTable()) {
+                    prefetchCount: UInt16 = 0, arguments: FieldTable = FieldTable(), priority: Int32 = 0) {
             self.partition = partition
             self.noAck = noAck
             self.queue = queue
             self.exclusive = exclusive
             self.prefetchCount = prefetchCount
             self.arguments = arguments
+            self.priority = priority
+        }
+
+        /// The worker's consume request for it, on `channel`.
+        public func request(_ id: LinkRequestID, channel: ChannelNumber, tag: String, vhost: VHost) -> LinkRequest {
+            .consume(id, ConsumeRequest(channel: channel, queue: QueueID(vhost: vhost, name: queue), consumerTag: tag,
+                                        noAck: noAck, exclusive: exclusive, prefetchCount: prefetchCount, priority: priority))
         }
     }
 
