@@ -29,6 +29,11 @@ final class PartitionHost {
     private var paused: Set<ConnectionID> = []
     static let pauseAbove = 1 << 20
     static let resumeBelow = 256 << 10
+    /// The router's link connections, to close when the worker stops.
+    var linkChannels: [ObjectIdentifier: Channel] = [:]
+    /// Set once the worker stops: requests from the router are no longer applied (the router
+    /// nacks what goes unanswered when the link closes).
+    private(set) var draining = false
     /// Control streams, one per router link: broadcasts go to all of them.
     var controlStreams: [StreamRef] = []
     /// The control stream whose request is being applied (its answers go back there).
@@ -161,6 +166,17 @@ final class PartitionHost {
         advanceClock()
         engine.connectionGone(connection, now: engineTime, into: &output)
         dispatchOutput()
+    }
+
+    /// Stops taking requests, syncs the store, releases the confirms that waited for it and
+    /// hands everything pending to the links; returns the links for the caller to close.
+    func drain() -> [Channel] {
+        draining = true
+        advanceClock()
+        closeStore()
+        dispatchOutput()
+        flush()
+        return Array(linkChannels.values)
     }
 
     func dispatchOutput() {

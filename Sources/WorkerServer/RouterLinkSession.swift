@@ -56,6 +56,7 @@ final class RouterLinkSession: HTTP2LinkDelegate {
     static let routerConnection = ConnectionID(0)
 
     func link(_ link: HTTP2LinkHandler, stream: HTTP2StreamID, didReceive data: ByteBuffer) {
+        guard !host.draining else { return }
         host.advanceClock()
         if case .control(let decoder) = streams[stream] {
             decoder.append(data)

@@ -91,6 +91,9 @@ public final class WorkerServer: Sendable {
                     handler.delegate = session
                     session.link = handler
                     try channel.pipeline.syncOperations.addHandler(handler)
+                    let key = ObjectIdentifier(channel)
+                    host.linkChannels[key] = channel
+                    channel.closeFuture.whenComplete { _ in host.linkChannels[key] = nil }
                 }
             }
             .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
@@ -102,7 +105,6 @@ public final class WorkerServer: Sendable {
         return channel
     }
 
-    /// Writes and syncs the store, then stops the event loop.
     /// Succeeds once the worker's event loop has run a task: it is not stuck (the systemd
     /// watchdog's check).
     public func liveness() async -> Bool {
@@ -110,9 +112,14 @@ public final class WorkerServer: Sendable {
         return (try? await state.eventLoop.submit {}.get()) != nil
     }
 
+    /// Drains: stops taking requests, syncs the store and sends the confirms that waited for
+    /// it, closes the router's links (GOAWAY; the router nacks what is left unanswered and
+    /// reconnects to the next worker), then stops the event loop.
     public func shutdown() async throws {
         if let state = host.withLockedValue({ $0 }) {
-            try? await state.eventLoop.submit { state.value.closeStore() }.get()
+            let links = try? await state.eventLoop.submit { state.value.drain() }.get()
+            for link in links ?? [] { try? await link.close() }
+            logger.info("worker drained: store synced, confirms sent, router links closed", metadata: ["links": "\(links?.count ?? 0)"])
         }
         try await group.shutdownGracefully()
         try await syncThread.shutdownGracefully()

@@ -51,6 +51,8 @@ struct ClusterUpCommand: AsyncParsableCommand {
         }
         let host = router.host == "0.0.0.0" ? "localhost" : router.host
         let directory = ClusterDirectory(runtime)
+        let restarts = RestartListener(directory: directory, supervisor: supervisor)
+        restarts.start()
         directory.recordRunning(port: router.port)
         ProcessSupport.report("broker cluster up: \(workers) workers + router; connect to amqp://guest:guest@\(host):\(router.port)/ (runtime dir \(runtime)); Ctrl-C stops it")
         supervisor.superviseRestarts()
