@@ -70,7 +70,13 @@ extension AMQPConnectionHandler {
             case .declareReplyTo(let declare):
                 declareReplyTo(declare, on: channel)
             case .commit(let transaction):
+                let unforwardedBefore = unforwarded
                 commit(transaction, on: channel)
+                guard unforwarded == unforwardedBefore else {
+                    // Never a commit-ok for publishes that went nowhere.
+                    return fail(channel, .notFound, "home node of a queue the transaction publishes to is down or inaccessible; "
+                                + "the transaction's other publishes and acknowledgements were applied", method: .txCommit(TxCommit()))
+                }
                 if channel.state.isOpen { sendMethod(number, .txCommitOk(TxCommitOk())) }
             case .addQueue(let record, let keepExisting, let reply):
                 if !keepExisting || context.topology.snapshot.queue(record.id) == nil {

@@ -146,9 +146,9 @@ extension AMQPConnectionHandler {
         let request = LinkRequest.publish(PublishRequest(
             channel: channel.number, confirmSequence: sequence, vhost: vhost, queues: queues, message: message,
             expiration: expiration))
-        if !send(request, to: partition), sequence != 0 {
-            channel.confirms?.rejected(sequence, by: partition)
-        }
+        guard !send(request, to: partition) else { return }
+        if sequence != 0 { channel.confirms?.rejected(sequence, by: partition) }
+        unforwarded &+= 1
     }
 
     /// A worker's answers made confirms due on `channel`: they go out at the flush, so that

@@ -38,6 +38,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     var requests = RequestTable()
 
     var streams: WorkerStreams
+    /// Publishes not forwarded because their worker was down (a tx.commit checks it).
+    var unforwarded = 0
     var clientOutbound = ByteBuffer()
     var flushScheduled = false
     /// Channels whose confirms are sent at the next flush (see `RouterChannel.confirmsDue`).

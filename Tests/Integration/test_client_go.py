@@ -6,10 +6,11 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 
 import pytest
 
-from conftest import EXTERNAL_PORT
+from conftest import EXTERNAL_PORT, Cluster, broker_binary, needs_own_broker
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.join(HERE, "clients", "go", "amqpcheck", "main.go")
@@ -76,6 +77,48 @@ def test_go_amqp091(amqpcheck, cluster, scenario):
     if EXTERNAL_PORT and scenario in NOT_ON_RABBITMQ_310:
         pytest.skip(NOT_ON_RABBITMQ_310[scenario])
     run_scenario(amqpcheck, cluster, scenario)
+
+
+def test_go_client_keeps_its_connection_through_a_worker_restart(amqpcheck):
+    """amqp091-go publishes persistent messages with confirms to a durable queue on worker 1
+    and consumes them on a second channel while `broker cluster restart-worker 1` replaces
+    that worker: the connection stays open, the publishes made while the worker is away may
+    be nacked, every acked one is delivered, and the consumer resumes (scenario worker-restart)."""
+    needs_own_broker("cluster restart-worker", "nothing: RabbitMQ has no workers to restart")
+    seconds = 8
+    cluster = Cluster(2)
+    go = None
+    try:
+        url = f"amqp://guest:guest@127.0.0.1:{cluster.port}/"
+        go = subprocess.Popen([amqpcheck, "-url", url, "-workers", str(cluster.workers), "-seconds", str(seconds),
+                               "worker-restart"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = go.stdout.readline()  # the Go program prints "ready" once it consumes and is about to publish
+        assert first == "ready\n", f"expected 'ready' from the Go program, got {first!r}; stderr: {go.stderr.read()}"
+        started = time.monotonic()
+        restart = subprocess.run([broker_binary(), "cluster", "restart-worker", "1", "--runtime-dir", cluster.runtime_dir],
+                                 capture_output=True, text=True, timeout=60)
+        took = time.monotonic() - started
+        print(f"restart-worker 1 ({took:.1f} s after ready):\n{restart.stdout}{restart.stderr}")
+        assert restart.returncode == 0, (f"restart-worker 1 exited with {restart.returncode}:\n{restart.stdout}"
+                                         f"{restart.stderr}\nlog:\n{cluster.log_text()[-4000:]}")
+        try:
+            out, err = go.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            go.kill()
+            out, err = go.communicate()
+            pytest.fail(f"the Go program ran past 60 s; output: {first}{out}{err}\nlog:\n{cluster.log_text()[-4000:]}")
+        output = first + out + err
+        print(output)
+        assert go.returncode == 0 and "ok worker-restart" in out, (
+            f"Go amqp091-go scenario worker-restart failed ({go.returncode}):\n{output}\nlog:\n{cluster.log_text()[-4000:]}")
+        # Otherwise the client would not have published through and after the restart.
+        assert took < seconds, f"restart-worker took {took:.1f} s, longer than the {seconds} s of publishing"
+    finally:
+        if go is not None and go.poll() is None:
+            go.kill()
+            go.wait()
+        cluster.stop()
+        shutil.rmtree(cluster.runtime_dir, ignore_errors=True)
 
 
 def test_amqp091_go_own_integration_suite_passes(cluster):

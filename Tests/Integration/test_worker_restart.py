@@ -233,3 +233,49 @@ def test_restart_worker_of_no_running_cluster_fails_and_says_so(tmp_path):
     result = subprocess.run([broker_binary(), "cluster", "restart-worker", "0", "--runtime-dir", str(tmp_path)],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode != 0 and "no cluster is running" in result.stdout, (result.stdout, result.stderr)
+
+
+def test_while_a_worker_is_down_its_queues_answer_404_and_a_commit_touching_it_is_refused():
+    """Within the supervisor's back-off after a kill -9 (0.5 s), the worker is down: a method on
+    its queue fails the channel with RabbitMQ's 404 for a queue whose node is down, and a
+    tx.commit publishing to it is refused rather than answered commit-ok; the connection stays
+    open, and the queue serves again once the worker is back."""
+    needs_own_broker("kill -9 of a worker", "that a worker's crash closes no client connection")
+    c = Cluster(2)
+    try:
+        down, up = sorted(queues_on_distinct_partitions(unique("down"), 2, 2), key=c.partition_of, reverse=True)
+        conn = c.connect()
+        ch = conn.channel()
+        for q in (down, up):
+            ch.queue_declare(q, durable=True)
+        tx = conn.channel()
+        tx.tx_select()
+        tx.basic_publish("", up, b"applied")
+        tx.basic_publish("", down, b"nowhere")
+        old = c.worker_pid(1)
+        os.kill(old, signal.SIGKILL)
+        time.sleep(0.1)
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as refused:
+            ch.queue_purge(down)
+        assert refused.value.reply_code == 404
+        assert refused.value.reply_text == f"NOT_FOUND - home node of queue '{down}' (partition 1) is down or inaccessible"
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as commit:
+            tx.tx_commit()
+        assert commit.value.reply_code == 404 and "transaction" in commit.value.reply_text, commit.value.reply_text
+        assert conn.is_open
+        assert wait_for(lambda: c.worker_pid(1) not in (None, old), 30)
+        ch = conn.channel()
+        ch.confirm_delivery()
+        assert wait_for(lambda: publish_confirmed(ch, down), 10), "the queue did not serve again"
+        assert ch.queue_declare(up, passive=True).method.message_count == 1
+        conn.close()
+    finally:
+        c.stop()
+
+
+def publish_confirmed(ch, queue):
+    try:
+        ch.basic_publish("", queue, b"again", pika.BasicProperties(**PERSISTENT))
+        return True
+    except pika.exceptions.NackError:
+        return False

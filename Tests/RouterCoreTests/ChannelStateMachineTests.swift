@@ -1,4 +1,5 @@
 import AMQPWire
+import BrokerModel
 import RouterCore
 import Testing
 
@@ -8,7 +9,7 @@ struct ChannelStateMachineTests {
     let qos = Command.method(channel: 1, .basicQos(BasicQos(prefetchSize: 0, prefetchCount: 1, global: false)))
     let close = Command.method(channel: 1, .channelClose(ChannelClose(replyCode: 200, replyText: "", classId: 0, methodId: 0)))
     let closeOk = Command.method(channel: 1, .channelCloseOk(ChannelCloseOk()))
-    let declare = PendingOperation(kind: .queuePurge(noWait: false), classID: 50, methodID: 30)
+    let declare = PendingOperation(kind: .queuePurge(QueueName("q"), noWait: false), classID: 50, methodID: 30)
 
     @Test("an open channel handles commands at once")
     mutating func handles() {

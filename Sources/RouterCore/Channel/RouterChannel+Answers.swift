@@ -25,7 +25,7 @@ extension RouterChannel {
             return [.addQueue(record, keepExisting: passive, reply: reply)]
         case (.queueDelete(let queue, let noWait), .queueDeleted(let messages)):
             return [.removeQueue(queue, reply: noWait ? nil : .queueDeleteOk(QueueDeleteOk(messageCount: messages)))]
-        case (.queuePurge(let noWait), .queuePurged(let messages)):
+        case (.queuePurge(_, let noWait), .queuePurged(let messages)):
             return noWait ? [] : [.send(.queuePurgeOk(QueuePurgeOk(messageCount: messages)))]
         case (.consume(let tag, let record, let noWait), .consumeOk):
             consumers[tag] = record
@@ -33,7 +33,7 @@ extension RouterChannel {
         case (.cancel(let tag, let noWait), .cancelOk):
             consumers[tag] = nil
             return (noWait ? [] : [.send(.basicCancelOk(BasicCancelOk(consumerTag: tag)))]) + consumerRemoved(from: partition)
-        case (.get(let partition, let noAck), .getOk(let workerTag, let redelivered, let remaining, let message)):
+        case (.get(_, let partition, let noAck), .getOk(let workerTag, let redelivered, let remaining, let message)):
             let tag = tags.nextTag(partition: partition, partitionTag: workerTag, tracked: !noAck)
             return [.sendGetOk(BasicGetOk(deliveryTag: tag.value, redelivered: redelivered, exchange: message.exchange,
                                           routingKey: message.routingKey, messageCount: remaining), message)]

@@ -42,7 +42,7 @@ extension RouterChannel {
                                 change: TopologyChange.unbind, reply: .queueUnbindOk(QueueUnbindOk()), in: env)
         case .queuePurge(let purge):
             guard let queue = resolveQueue(purge.queue, in: env) else { return [noPreviousQueue] }
-            return request(.queuePurge(noWait: purge.noWait), to: env.partition(of: queue), method: method, requests: &requests) { id in
+            return request(.queuePurge(queue.name, noWait: purge.noWait), to: env.partition(of: queue), method: method, requests: &requests) { id in
                 .purgeQueue(id, channel: number, queue: queue)
             }
         case .queueDelete(let delete):
@@ -80,7 +80,7 @@ extension RouterChannel {
         case .basicGet(let get):
             guard let queue = resolveQueue(get.queue, in: env) else { return [noPreviousQueue] }
             let partition = env.partition(of: queue)
-            return request(.get(partition: partition, noAck: get.noAck), to: partition, method: method, requests: &requests) { id in
+            return request(.get(queue.name, partition: partition, noAck: get.noAck), to: partition, method: method, requests: &requests) { id in
                 .get(id, channel: number, queue: queue, noAck: get.noAck)
             }
         case .basicRecover(let recover):

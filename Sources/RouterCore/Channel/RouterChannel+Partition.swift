@@ -21,7 +21,7 @@ extension RouterChannel {
 
     /// The answer a request to a lost worker will never get, as the channel takes it: a
     /// cancel or recover is done (the worker forgot the consumer and requeues what it held);
-    /// anything else fails with 404. Nil when the channel no longer waits.
+    /// anything else fails with 404. Nil when the channel waits on no worker.
     public func answerLost(from partition: PartitionID) -> (actions: [ChannelAction], classID: UInt16, methodID: UInt16)? {
         guard let pending = state.waiting else { return nil }
         let answer: RequestAnswer
@@ -30,17 +30,17 @@ extension RouterChannel {
         case .recover: answer = .recoverOk
         case .queueDeclare(let record, _, _): answer = Self.unavailable(record.id.name, on: partition)
         case .queueDelete(let queue, _): answer = Self.unavailable(queue.name, on: partition)
+        case .queuePurge(let queue, _), .get(let queue, _, _): answer = Self.unavailable(queue, on: partition)
         case .consume(_, let record, _): answer = Self.unavailable(record.queue, on: partition)
-        case .queuePurge, .get, .topologySaved: answer = Self.unavailable(nil, on: partition)
+        case .topologySaved: return nil  // waits on the disk, not on a worker
         }
         return self.answer(answer, from: partition)
     }
 
     /// RabbitMQ's 404 for a queue whose home node is down.
-    static func unavailable(_ queue: QueueName?, on partition: PartitionID) -> RequestAnswer {
-        let which = queue.map { "queue '\($0.name)'" } ?? "the queue"
-        return .failed(code: .notFound,
-                       text: ReplyCode.notFound.replyText("home node of \(which) (partition \(partition.index)) is down or inaccessible"))
+    static func unavailable(_ queue: QueueName, on partition: PartitionID) -> RequestAnswer {
+        .failed(code: .notFound,
+                text: ReplyCode.notFound.replyText("home node of queue '\(queue.name)' (partition \(partition.index)) is down or inaccessible"))
     }
 
     /// The worker owning `partition` is back: consume requests for the channel's consumers

@@ -97,10 +97,10 @@ public struct PendingOperation: Sendable {
         /// A passive declare does not replace the record the router has (its flags are not stated).
         case queueDeclare(QueueRecord, noWait: Bool, passive: Bool)
         case queueDelete(QueueID, noWait: Bool)
-        case queuePurge(noWait: Bool)
+        case queuePurge(QueueName, noWait: Bool)
         case consume(tag: String, RouterChannel.ConsumerRecord, noWait: Bool)
         case cancel(tag: String, noWait: Bool)
-        case get(partition: PartitionID, noAck: Bool)
+        case get(QueueName, partition: PartitionID, noAck: Bool)
         case recover(remaining: Int)
         /// A topology change is being saved; `reply` goes out once it is on disk.
         case topologySaved(reply: AMQPMethod)

@@ -6,7 +6,8 @@
 // It prints "ok SCENARIO" and exits 0 on success; on any deviation it prints
 // "FAIL SCENARIO: what happened" to stderr and exits 1. Scenarios: tags, confirms,
 // mandatory, errors, topic_headers, get_qos, e2e_tx, inequivalent, priority,
-// consumer_priority, global_qos, reply_to, delayed, cc_bcc.
+// consumer_priority, global_qos, reply_to, delayed, cc_bcc, worker-restart (with -seconds,
+// while the caller restarts worker 1).
 package main
 
 import (
@@ -16,7 +17,9 @@ import (
 	"os"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -25,6 +28,7 @@ import (
 var (
 	url      = flag.String("url", "amqp://guest:guest@127.0.0.1:5672/", "broker URL")
 	workers  = flag.Int("workers", 3, "number of workers (partitions) in the cluster")
+	seconds  = flag.Int("seconds", 8, "how long worker-restart publishes")
 	scenario string
 )
 
@@ -995,10 +999,194 @@ func scenarioCcBcc() {
 	}
 }
 
+// worker-restart: one connection publishes persistent messages (message id = publish
+// sequence number) to a durable queue on worker 1, one at a time, each waiting for its
+// confirm, while a second channel of the same connection consumes them with manual acks
+// (prefetch 10). After it prints "ready" the caller restarts worker 1 (`broker cluster
+// restart-worker 1`). The connection and both channels stay open and the consumer is not
+// cancelled; every publish is acked or nacked (nacks while the worker is away); a publish
+// after the first nack (after the midpoint without one) is acked and delivered, so the
+// consumer came back; every acked publish is delivered, and a repeat carries redelivered.
+func scenarioWorkerRestart() {
+	if *workers < 2 {
+		fail("needs at least 2 workers, got -workers %d", *workers)
+	}
+	conn := dial()
+	defer conn.Close()
+	q := queuesOnDistinctPartitions("go-restart", 2)[1]
+	pub := channel(conn)
+	_, err := pub.QueueDeclare(q, true, false, false, false, nil)
+	must(err, "queue.declare durable "+q)
+	_, err = pub.QueuePurge(q, false)
+	must(err, "queue.purge "+q)
+	must(pub.Confirm(false), "confirm.select")
+	confirms := pub.NotifyPublish(make(chan amqp.Confirmation, 1))
+	sub := channel(conn)
+	must(sub.Qos(10, 0, false), "basic.qos 10")
+
+	// The first close of the connection or of either channel, or a cancel of the consumer:
+	// `why` is set before `lost` is closed.
+	var why string
+	lost := make(chan struct{})
+	connClosed := conn.NotifyClose(make(chan *amqp.Error, 1))
+	pubClosed := pub.NotifyClose(make(chan *amqp.Error, 1))
+	subClosed := sub.NotifyClose(make(chan *amqp.Error, 1))
+	cancels := sub.NotifyCancel(make(chan string, 1))
+	go func() {
+		select {
+		case e := <-connClosed:
+			why = fmt.Sprintf("the connection was closed: %v", e)
+		case e := <-pubClosed:
+			why = fmt.Sprintf("the publishing channel was closed: %v", e)
+		case e := <-subClosed:
+			why = fmt.Sprintf("the consuming channel was closed: %v", e)
+		case tag := <-cancels:
+			why = fmt.Sprintf("the broker cancelled consumer %q", tag)
+		}
+		close(lost)
+	}()
+	stillOpen := func(when string) {
+		select {
+		case <-lost:
+			fail("%s: %s", when, why)
+		default:
+		}
+	}
+	// reason, after an error: the close or cancel behind it, if notified within a second.
+	reason := func() string {
+		select {
+		case <-lost:
+			return why
+		case <-time.After(time.Second):
+			return "no close or cancel was notified"
+		}
+	}
+
+	ds, err := sub.Consume(q, "go-restart-consumer", false, false, false, false, nil)
+	must(err, "basic.consume "+q)
+	var mu sync.Mutex
+	delivered := map[uint64]int{} // message id → deliveries
+	repeats := 0
+	go func() {
+		for d := range ds {
+			id, err := strconv.ParseUint(d.MessageId, 10, 64)
+			if err != nil {
+				fail("delivery %q has message id %q, want a publish sequence number", d.Body, d.MessageId)
+			}
+			mu.Lock()
+			delivered[id]++
+			n := delivered[id]
+			if n > 1 {
+				repeats++
+			}
+			mu.Unlock()
+			if n > 1 && !d.Redelivered {
+				fail("message %d was delivered %d times, the last without redelivered=true", id, n)
+			}
+			if err := d.Ack(false); err != nil {
+				fail("basic.ack of message %d: %v (%s)", id, err, reason())
+			}
+		}
+	}()
+
+	fmt.Println("ready") // os.Stdout is unbuffered: the line is out before the first publish
+
+	// Each publish waits for its confirm: every one is acked or nacked, or the scenario fails.
+	acked := map[uint64]bool{} // publish sequence number → acked (false: nacked)
+	var firstNack uint64
+	for stop := time.Now().Add(time.Duration(*seconds) * time.Second); time.Now().Before(stop); {
+		stillOpen("while publishing")
+		seq := pub.GetNextPublishSeqNo()
+		id := strconv.FormatUint(seq, 10)
+		if err := pub.Publish("", q, false, false, amqp.Publishing{
+			DeliveryMode: amqp.Persistent, MessageId: id, Body: []byte("m" + id)}); err != nil {
+			fail("publish %s: %v (%s)", id, err, reason())
+		}
+		select {
+		case c := <-confirms:
+			if c.DeliveryTag != seq {
+				fail("publish %d was confirmed with tag %d (ack=%v)", seq, c.DeliveryTag, c.Ack)
+			}
+			acked[seq] = c.Ack
+			if !c.Ack && firstNack == 0 {
+				firstNack = seq
+			}
+		case <-lost:
+			fail("waiting for the confirm of publish %d: %s", seq, why)
+		case <-time.After(10 * time.Second):
+			fail("publish %d was neither acked nor nacked within 10s", seq)
+		}
+	}
+	published := uint64(len(acked))
+	nacked := 0
+	for _, ok := range acked {
+		if !ok {
+			nacked++
+		}
+	}
+
+	// Every acked publish is delivered within 10 s of the last publish.
+	missing := []uint64{}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		stillOpen("waiting for the acked publishes to be delivered")
+		missing = missing[:0]
+		mu.Lock()
+		for seq := uint64(1); seq <= published; seq++ {
+			if acked[seq] && delivered[seq] == 0 {
+				missing = append(missing, seq)
+			}
+		}
+		mu.Unlock()
+		if len(missing) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	nackedDelivered := 0
+	for seq, ok := range acked {
+		if !ok && delivered[seq] > 0 {
+			nackedDelivered++
+		}
+	}
+	fmt.Printf("published %d: %d acked, %d nacked (first nack: %d); %d distinct messages delivered "+
+		"(%d of the nacked ones), %d repeats with redelivered=true\n",
+		published, int(published)-nacked, nacked, firstNack, len(delivered), nackedDelivered, repeats)
+	stillOpen("after publishing")
+	if len(missing) > 0 {
+		fail("%d acked publishes were not delivered within 10s: %v", len(missing), head(missing, 20))
+	}
+	after := firstNack
+	if after == 0 {
+		after = published / 2
+	}
+	resumed := false
+	for seq := after + 1; seq <= published && !resumed; seq++ {
+		resumed = acked[seq] && delivered[seq] > 0
+	}
+	if !resumed {
+		fail("no publish after %d (of %d; first nack: %d) was both acked and delivered: the consumer did not resume",
+			after, published, firstNack)
+	}
+	for id := range delivered {
+		if id < 1 || id > published {
+			fail("delivered message id %d was never published (published 1..%d)", id, published)
+		}
+	}
+}
+
+// head is at most the first n of xs.
+func head(xs []uint64, n int) []uint64 {
+	if len(xs) > n {
+		return xs[:n]
+	}
+	return xs
+}
+
 func main() {
 	flag.Parse()
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: amqpcheck [-url URL] [-workers N] SCENARIO")
+		fmt.Fprintln(os.Stderr, "usage: amqpcheck [-url URL] [-workers N] [-seconds S] SCENARIO")
 		os.Exit(2)
 	}
 	scenario = flag.Arg(0)
@@ -1017,6 +1205,7 @@ func main() {
 		"reply_to":          scenarioReplyTo,
 		"delayed":           scenarioDelayed,
 		"cc_bcc":            scenarioCcBcc,
+		"worker-restart":    scenarioWorkerRestart,
 	}
 	run, ok := scenarios[scenario]
 	if !ok {
