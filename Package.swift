@@ -96,7 +96,7 @@ let package = Package(
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
         .executableTarget(name: "broker", dependencies: [
-            "BrokerModel", "RouterCore", "RouterServer", "WorkerServer", "BrokerPerf",
+            "BrokerModel", "RouterCore", "RouterServer", "WorkerServer", "BrokerPerf", "BrokerManagement", "BrokerTelemetry",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),

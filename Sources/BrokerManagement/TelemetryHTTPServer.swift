@@ -113,15 +113,32 @@ public enum TelemetryHTTPServer {
         return (routes.telemetry, channel)
     }
 
+    /// The management API for `broker ctl` on a Unix socket, without credentials: the socket
+    /// is 0600 in the broker's 0700 runtime directory, so whoever can open it already is the
+    /// broker's user (rabbitmqctl trusts its Erlang cookie file the same way).
+    public static func startOperatorSocket(group: EventLoopGroup, path: String, telemetry: Telemetry,
+                                           logger: Logger) async throws -> Channel {
+        let routes = TelemetryRoutes(telemetry: telemetry, logger: logger, forOperator: true)
+        let channel = try await bootstrap(group: group) { request, loop in routes.respond(to: request, on: loop) }
+            .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
+            .get()
+        chmod(path, 0o600)
+        return channel
+    }
+
     static func start(group: EventLoopGroup, host: String, port: Int, respond: @escaping HTTPResponder) async throws -> Channel {
-        try await ServerBootstrap(group: group)
+        try await bootstrap(group: group, respond: respond)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: host, port: port)
+            .get()
+    }
+
+    private static func bootstrap(group: EventLoopGroup, respond: @escaping HTTPResponder) -> ServerBootstrap {
+        ServerBootstrap(group: group)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline().flatMap {
                     channel.pipeline.addHandler(TelemetryHTTPHandler(respond: respond))
                 }
             }
-            .bind(host: host, port: port)
-            .get()
     }
 }

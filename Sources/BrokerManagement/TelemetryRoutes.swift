@@ -1,6 +1,7 @@
 // What the telemetry endpoint serves: /metrics (Prometheus) and /health without credentials,
 // as monitoring systems expect; the management API (/api/…) with HTTP basic auth against
-// the broker's users; and the dashboard page.
+// the broker's users; and the dashboard page. On the operator socket (`broker ctl`) the
+// management API needs no credentials: whoever can open the socket is the operator.
 import BrokerTelemetry
 import Foundation
 import Logging
@@ -11,12 +12,18 @@ struct TelemetryRoutes: Sendable {
     let telemetry: Telemetry
     let management: ManagementAPI
     let logger: Logger
+    /// Serving the operator socket.
+    let forOperator: Bool
 
-    init(telemetry: Telemetry, logger: Logger) {
+    init(telemetry: Telemetry, logger: Logger, forOperator: Bool = false) {
         self.telemetry = telemetry
         self.management = ManagementAPI(telemetry: telemetry)
         self.logger = logger
+        self.forOperator = forOperator
     }
+
+    /// The name the operator socket's calls run under.
+    static let operatorName = "broker-ctl"
 
     func respond(to request: HTTPRequest, on loop: EventLoop) -> EventLoopFuture<HTTPReply> {
         switch (request.method, request.path) {
@@ -28,6 +35,8 @@ struct TelemetryRoutes: Sendable {
             return telemetry.health().map { .json($0.body, status: HTTPResponseStatus(statusCode: $0.status)) }
         case (.GET, "/"), (.GET, "/dashboard"), (.GET, "/dashboard.css"), (.GET, "/dashboard.js"):
             return loop.makeSucceededFuture(DashboardPage.file(at: request.path) ?? .error(.notFound, "Object Not Found"))
+        case (_, let path) where path.hasPrefix("/api/") && forOperator:
+            return management.respond(to: request, user: Self.operatorName, operator: true, on: loop)
         case (_, let path) where path.hasPrefix("/api/"):
             guard let user = authenticate(request) else {
                 // RabbitMQ's answer to missing or wrong credentials.

@@ -55,6 +55,9 @@ public struct RouterConfiguration: Sendable {
 }
 
 public final class RouterServer: Sendable {
+    /// The management API for `broker ctl`, in the runtime directory.
+    public static let operatorSocketName = "management.sock"
+
     public let configuration: RouterConfiguration
     private let group: MultiThreadedEventLoopGroup
     let logger: Logger
@@ -102,13 +105,17 @@ public final class RouterServer: Sendable {
         startResourceAlarms(services: allServices)
         for services in allServices { services.eventLoop.execute { services.startLagProbe() } }
         var telemetry: (Telemetry, SocketAddress?)?
+        let backend = RouterManagementBackend(loops: allServices, context: context)
         if let port = configuration.telemetryPort {
-            let backend = RouterManagementBackend(loops: allServices, context: context)
             let (served, channel) = try await TelemetryHTTPServer.start(group: group, host: configuration.host, port: port,
                                                                         backend: backend, logger: logger)
             telemetry = (served, channel.localAddress)
             logger.info("telemetry listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
         }
+        // Always: `broker ctl` works on any cluster without set-up.
+        let operatorSocket = configuration.runtimeDirectory + "/" + Self.operatorSocketName
+        _ = try await TelemetryHTTPServer.startOperatorSocket(group: group, path: operatorSocket,
+                                                              telemetry: telemetry?.0 ?? Telemetry(backend: backend), logger: logger)
         let loopServices = servicesByLoop
         let context = self.context
         let logger = self.logger
