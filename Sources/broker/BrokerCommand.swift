@@ -7,7 +7,7 @@ struct BrokerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "broker",
         abstract: "A RabbitMQ-compatible AMQP 0-9-1 broker: one router process and N worker processes.",
-        subcommands: [ClusterCommand.self, RouterCommand.self, WorkerCommand.self, PerfCommand.self, CtlCommand.self])
+        subcommands: [ClusterCommand.self, RouterCommand.self, WorkerCommand.self, PerfCommand.self, CtlCommand.self, ConfigCommand.self])
 }
 
 struct ClusterCommand: AsyncParsableCommand {

@@ -4,7 +4,10 @@
 // goes. Client connections stay open throughout (invariant 9); `cluster up` reports each step
 // in a result file that the command prints as it grows.
 import ArgumentParser
+import BrokerManagement
+import BrokerTelemetry
 import Foundation
+import RouterServer
 
 extension ClusterDirectory {
     var restartRequestFile: String { path + "/restart.request" }
@@ -33,10 +36,19 @@ final class RestartListener: @unchecked Sendable {
         self.source = source
     }
 
-    /// A worker's socket, where the router links to it.
-    private func socket(of name: String) -> String? {
+    /// For a worker: whether the router says it is linked to it again on every event loop
+    /// and it answers (`GET /health` on the operator socket), so that a rolling restart never
+    /// has two partitions down at once.
+    private func serving(_ name: String) -> (() -> Bool)? {
         guard name.hasPrefix("worker "), let index = Int(name.dropFirst(7)) else { return nil }
-        return "\(directory.path)/worker-\(index).sock"
+        let router = OperatorClient(socketPath: "\(directory.path)/\(RouterServer.operatorSocketName)")
+        return {
+            guard let response = try? router.request("GET", "/health"),
+                  let health = try? JSONDecoder().decode(JSON.self, from: response.body) else { return false }
+            return health["processes"]?.arrayValue?.contains {
+                $0["process"]?.stringValue == "worker-\(index)" && $0["status"]?.stringValue == "up"
+            } ?? false
+        }
     }
 
     /// One request: the names of the children to replace, one per line, in order.
@@ -52,8 +64,8 @@ final class RestartListener: @unchecked Sendable {
         for name in text.split(separator: "\n").map(String.init) where !name.isEmpty {
             let started = Date()
             do {
-                let (old, new) = try supervisor.replace(name, linkedAt: socket(of: name))
-                report("restarted \(name): pid \(old) → \(new), ready and linked after \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+                let (old, new) = try supervisor.replace(name, serving: serving(name))
+                report("restarted \(name): pid \(old) → \(new), serving again after \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
             } catch {
                 report("error: restarting \(name) failed: \(error)")
                 return

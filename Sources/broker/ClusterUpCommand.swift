@@ -10,7 +10,7 @@ struct ClusterUpCommand: AsyncParsableCommand {
         abstract: "Start a router and N workers on this host and supervise them until SIGINT/SIGTERM.")
 
     @Option(help: "Number of worker processes (partitions); default: the number of cores.")
-    var workers: Int = ProcessInfo.processInfo.activeProcessorCount
+    var workers: Int?
 
     @Option(help: "Private directory for the workers' sockets; default: $XDG_RUNTIME_DIR/broker or /tmp/broker-<uid>.")
     var runtimeDir: String?
@@ -18,30 +18,44 @@ struct ClusterUpCommand: AsyncParsableCommand {
     @Option(help: "Directory of the cluster's durable state (message stores, topology); default: <runtime-dir>/data.")
     var dataDir: String?
 
-    @Option(help: "Seconds to wait for each process to become ready (a worker recovers its message store first: about 5 s per million messages).")
-    var startTimeout: Double = 600
+    @Option(help: "Seconds to wait for each process to become ready (a worker recovers its message store first: about 5 s per million messages); default: 600.")
+    var startTimeout: Double?
 
-    @Option(help: "Restarts of one process within 60 s after which cluster up gives up and stops the cluster.")
-    var maxRestarts: Int = 5
+    @Option(help: "Restarts of one process within 60 s after which cluster up gives up and stops the cluster; default: 5.")
+    var maxRestarts: Int?
 
     @OptionGroup var router: RouterOptions
     @OptionGroup var worker: WorkerOptions
     @OptionGroup var logging: LoggingOptions
-
-    func validate() throws {
-        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
-    }
+    @OptionGroup var file: ConfigFileOption
 
     func run() async throws {
-        let runtime = runtimeDir ?? ClusterDirectory.defaultRuntimeDirectory
+        let settings: (workers: Int, runtime: String, data: String?, startTimeout: Double, maxRestarts: Int,
+                       router: RouterOptions.Resolved, consumerTimeout: UInt64, level: String)
+        do {
+            let config = try await file.load()
+            settings = (try config.integer(.partitions, flag: workers) ?? ProcessInfo.processInfo.activeProcessorCount,
+                        try config.text(.runtimeDir, flag: runtimeDir) ?? ClusterDirectory.defaultRuntimeDirectory,
+                        try config.text(.dataDir, flag: dataDir),
+                        try config.number(.startTimeout, flag: startTimeout) ?? 600,
+                        try config.integer(.maxRestarts, flag: maxRestarts) ?? 5,
+                        try router.resolve(config), try worker.consumerTimeout(config), try logging.level(config))
+        } catch let error as BrokerConfig.Invalid {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+        let runtime = settings.runtime
+        let router = settings.router
         try ProcessSupport.prepareRuntimeDirectory(runtime)
         let termination = ProcessSupport.catchTermination()
-        let supervisor = Supervisor(startTimeout: startTimeout, policy: RestartPolicy(maxRestarts: maxRestarts))
-        var common = ["--log-level", logging.logLevel, "--parent-pid", "\(getpid())"]
-        common += ["--partitions", "\(workers)", "--runtime-dir", runtime, "--data-dir", dataDir ?? runtime + "/data"]
+        let supervisor = Supervisor(startTimeout: settings.startTimeout, policy: RestartPolicy(maxRestarts: settings.maxRestarts))
+        // The children get every setting as a flag: they need neither the file nor the environment.
+        var common = ["--log-level", settings.level, "--parent-pid", "\(getpid())"]
+        common += ["--partitions", "\(settings.workers)", "--runtime-dir", runtime, "--data-dir", settings.data ?? runtime + "/data"]
         do {
-            for index in 0..<workers {
-                try supervisor.start(name: "worker \(index)", arguments: ["worker", "--partition", "\(index)"] + worker.arguments + common)
+            for index in 0..<settings.workers {
+                try supervisor.start(name: "worker \(index)",
+                                     arguments: ["worker", "--partition", "\(index)", "--consumer-timeout", "\(settings.consumerTimeout)"] + common)
             }
             try supervisor.start(name: "router", arguments: ["router"] + router.arguments + common)
         } catch {
@@ -54,7 +68,7 @@ struct ClusterUpCommand: AsyncParsableCommand {
         let restarts = RestartListener(directory: directory, supervisor: supervisor)
         restarts.start()
         directory.recordRunning(port: router.port)
-        ProcessSupport.report("broker cluster up: \(workers) workers + router; connect to amqp://guest:guest@\(host):\(router.port)/ (runtime dir \(runtime)); Ctrl-C stops it")
+        ProcessSupport.report("broker cluster up: \(settings.workers) workers + router; connect to amqp://guest:guest@\(host):\(router.port)/ (runtime dir \(runtime)); Ctrl-C stops it")
         supervisor.superviseRestarts()
         await termination.wait()
         ProcessSupport.report("broker cluster stopping")

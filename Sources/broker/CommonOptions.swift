@@ -4,19 +4,17 @@ import Foundation
 import Logging
 
 struct LoggingOptions: ParsableArguments {
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical; default: info.")
+    var logLevel: String?
 
-    /// An unknown level is an error at start-up, never a silent default.
-    func validate() throws {
-        guard Logger.Level(rawValue: logLevel) != nil else {
-            let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
-            throw ValidationError("--log-level must be one of \(levels) (got '\(logLevel)')")
-        }
+    /// The level from the flag, the environment or the file; an unknown one is an error at
+    /// start-up, never a silent default.
+    func level(_ config: BrokerConfig) throws -> String {
+        try config.text(.logLevel, flag: logLevel) ?? "info"
     }
 
-    func bootstrap(label: String) -> Logger {
-        let level = Logger.Level(rawValue: logLevel) ?? .info  // validated by `validate()`
+    func bootstrap(label: String, level name: String) -> Logger {
+        let level = Logger.Level(rawValue: name) ?? .info  // checked by `level(_:)`
         LoggingSystem.bootstrap { name in
             var handler = StreamLogHandler.standardError(label: name)
             handler.logLevel = level
@@ -29,21 +27,28 @@ struct LoggingOptions: ParsableArguments {
 /// What every process of a cluster must agree on.
 struct ClusterMemberOptions: ParsableArguments {
     @Option(help: "The number of partitions (workers) in the cluster; the same for every process.")
-    var partitions: Int
+    var partitions: Int?
 
     @Option(help: "Private directory (0700) holding the workers' Unix sockets, worker-<i>.sock.")
-    var runtimeDir: String
+    var runtimeDir: String?
 
     @Option(help: "Directory of the cluster's durable state (message stores, topology); default: <runtime-dir>/data.")
     var dataDir: String?
 
-    var dataDirectory: String { dataDir ?? runtimeDir + "/data" }
-
     @Option(help: "Exit when the process with this pid is no longer our parent (used by `cluster up`).")
     var parentPid: Int32?
 
-    func validate() throws {
-        guard partitions >= 1 else { throw ValidationError("--partitions must be at least 1") }
+    struct Resolved {
+        var partitions: Int
+        var runtimeDir: String
+        var dataDirectory: String
+    }
+
+    func resolve(_ config: BrokerConfig) throws -> Resolved {
+        guard let partitions = try config.integer(.partitions, flag: partitions) else { throw BrokerConfig.missing(.partitions) }
+        guard let runtimeDir = try config.text(.runtimeDir, flag: runtimeDir) else { throw BrokerConfig.missing(.runtimeDir) }
+        let dataDir = try config.text(.dataDir, flag: dataDir) ?? runtimeDir + "/data"
+        return Resolved(partitions: partitions, runtimeDir: runtimeDir, dataDirectory: dataDir)
     }
 }
 

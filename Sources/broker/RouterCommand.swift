@@ -5,17 +5,17 @@ import RouterCore
 import RouterServer
 
 struct RouterOptions: ParsableArguments {
-    @Option(help: "Address to listen on for AMQP clients.")
-    var host: String = "0.0.0.0"
+    @Option(help: "Address to listen on for AMQP clients; default: 0.0.0.0.")
+    var host: String?
 
-    @Option(help: "AMQP port.")
-    var port: Int = 5672
+    @Option(help: "AMQP port; default: 5672.")
+    var port: Int?
 
     @Option(help: "Router event loops (threads); default: the number of cores.")
-    var eventLoops: Int = ProcessInfo.processInfo.activeProcessorCount
+    var eventLoops: Int?
 
-    @Option(help: "Heartbeat interval in seconds proposed to clients (0 disables).")
-    var heartbeat: UInt16 = 60
+    @Option(help: "Heartbeat interval in seconds proposed to clients (0 disables); default: 60.")
+    var heartbeat: Int?
 
     @Option(help: "A user as name:password or name:password:tag,tag (tags as RabbitMQ's, e.g. administrator); repeat for more. Default: guest:guest:administrator.")
     var user: [String] = []
@@ -23,37 +23,65 @@ struct RouterOptions: ParsableArguments {
     @Flag(help: "Serve /metrics, /health, the management API and the dashboard over HTTP.")
     var enableTelemetry = false
 
-    @Option(help: "Port of the telemetry endpoint (with --enable-telemetry).")
-    var telemetryPort: Int = 9419
+    @Option(help: "Port of the telemetry endpoint (with --enable-telemetry); default: 9419.")
+    var telemetryPort: Int?
 
-    @Option(help: "Free bytes below which the disk alarm blocks publishers (RabbitMQ's disk_free_limit).")
-    var diskFreeLimit: UInt64 = 50_000_000
+    @Option(help: "Free bytes below which the disk alarm blocks publishers (RabbitMQ's disk_free_limit); default: 50000000.")
+    var diskFreeLimit: Int?
 
-    @Option(help: "Memory alarm: the router and workers together may use this fraction of physical memory (at most 1), or this many bytes (above 1), before publishers are blocked (RabbitMQ's vm_memory_high_watermark); 0 disables.")
-    var memoryHighWatermark: Double = 0.4
+    @Option(help: "Memory alarm: the router and workers together may use this fraction of physical memory (at most 1), or this many bytes (above 1), before publishers are blocked (RabbitMQ's vm_memory_high_watermark); 0 disables. Default: 0.4.")
+    var memoryHighWatermark: Double?
 
-    /// These options as a `broker router` command line (what `cluster up` passes on).
-    var arguments: [String] {
-        var arguments = ["--host", host, "--port", "\(port)", "--event-loops", "\(eventLoops)", "--heartbeat", "\(heartbeat)",
-                         "--disk-free-limit", "\(diskFreeLimit)", "--memory-high-watermark", "\(memoryHighWatermark)"]
-        for user in user { arguments += ["--user", user] }
-        if enableTelemetry { arguments += ["--enable-telemetry", "--telemetry-port", "\(telemetryPort)"] }
-        return arguments
+    /// The router's settings from these flags, the environment and the configuration file.
+    struct Resolved {
+        var host: String
+        var port: Int
+        var eventLoops: Int
+        var heartbeat: UInt16
+        var users: [String]
+        var enableTelemetry: Bool
+        var telemetryPort: Int
+        var diskFreeLimit: UInt64
+        var memoryHighWatermark: Double
+
+        /// As a `broker router` command line (what `cluster up` passes on).
+        var arguments: [String] {
+            var arguments = ["--host", host, "--port", "\(port)", "--event-loops", "\(eventLoops)", "--heartbeat", "\(heartbeat)",
+                             "--disk-free-limit", "\(diskFreeLimit)", "--memory-high-watermark", "\(memoryHighWatermark)"]
+            for user in users { arguments += ["--user", user] }
+            if enableTelemetry { arguments += ["--enable-telemetry", "--telemetry-port", "\(telemetryPort)"] }
+            return arguments
+        }
+
+        func userDirectory() throws -> UserDirectory {
+            guard !users.isEmpty else { return UserDirectory() }
+            var passwords: [String: String] = [:]
+            var tags: [String: [String]] = [:]
+            for entry in users {
+                let parts = entry.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+                guard parts.count >= 2, !parts[0].isEmpty else {
+                    throw BrokerConfig.Invalid(description: "a user is name:password or name:password:tags, got '\(entry)'")
+                }
+                passwords[parts[0]] = parts[1]
+                tags[parts[0]] = parts.count > 2 ? parts[2].split(separator: ",").map(String.init) : []
+            }
+            return UserDirectory(passwords: passwords, tags: tags)
+        }
     }
 
-    func users() throws -> UserDirectory {
-        guard !user.isEmpty else { return UserDirectory() }
-        var passwords: [String: String] = [:]
-        var tags: [String: [String]] = [:]
-        for entry in user {
-            let parts = entry.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
-            guard parts.count >= 2, !parts[0].isEmpty else {
-                throw ValidationError("--user takes name:password or name:password:tags, got '\(entry)'")
-            }
-            passwords[parts[0]] = parts[1]
-            tags[parts[0]] = parts.count > 2 ? parts[2].split(separator: ",").map(String.init) : []
-        }
-        return UserDirectory(passwords: passwords, tags: tags)
+    func resolve(_ config: BrokerConfig) throws -> Resolved {
+        let resolved = Resolved(
+            host: try config.text(.host, flag: host) ?? "0.0.0.0",
+            port: try config.integer(.port, flag: port) ?? 5672,
+            eventLoops: try config.integer(.eventLoops, flag: eventLoops) ?? ProcessInfo.processInfo.activeProcessorCount,
+            heartbeat: UInt16(try config.integer(.heartbeat, flag: heartbeat) ?? 60),
+            users: try config.texts(.users, flag: user),
+            enableTelemetry: try config.flag(.enableTelemetry, flag: enableTelemetry),
+            telemetryPort: try config.integer(.telemetryPort, flag: telemetryPort) ?? 9419,
+            diskFreeLimit: UInt64(try config.integer(.diskFreeLimit, flag: diskFreeLimit) ?? 50_000_000),
+            memoryHighWatermark: try config.number(.memoryHighWatermark, flag: memoryHighWatermark) ?? 0.4)
+        _ = try resolved.userDirectory()  // a malformed user is an error now, not when the router starts
+        return resolved
     }
 }
 
@@ -66,13 +94,24 @@ struct RouterCommand: AsyncParsableCommand {
     @OptionGroup var router: RouterOptions
     @OptionGroup var logging: LoggingOptions
 
+    @OptionGroup var file: ConfigFileOption
+
     func run() async throws {
-        let logger = logging.bootstrap(label: "broker.router")
-        ProcessSupport.exitWithParent(member.parentPid)
+        let settings: (member: ClusterMemberOptions.Resolved, router: RouterOptions.Resolved, level: String)
+        do {
+            let config = try await file.load()
+            settings = (try member.resolve(config), try router.resolve(config), try logging.level(config))
+        } catch let error as BrokerConfig.Invalid {
+            ProcessSupport.report("error: router: \(error)")
+            throw ExitCode.failure
+        }
+        let (member, router, level) = settings
+        let logger = logging.bootstrap(label: "broker.router", level: level)
+        ProcessSupport.exitWithParent(self.member.parentPid)
         do {
             var configuration = RouterConfiguration(
                 host: router.host, port: router.port, partitions: member.partitions, runtimeDirectory: member.runtimeDir,
-                eventLoops: router.eventLoops, heartbeatSeconds: router.heartbeat, users: try router.users(),
+                eventLoops: router.eventLoops, heartbeatSeconds: router.heartbeat, users: try router.userDirectory(),
                 diskWatch: DiskWatch(path: member.dataDirectory, freeLimit: router.diskFreeLimit),
                 telemetryPort: router.enableTelemetry ? router.telemetryPort : nil)
             configuration.dataDirectory = member.dataDirectory

@@ -93,11 +93,8 @@ final class Supervisor: @unchecked Sendable {
     /// Replaces the running child `name`: SIGTERM (a worker drains: it stops taking requests,
     /// syncs its store and sends the confirms that waited for it), SIGKILL after `grace`, then
     /// a new one started and waited for until ready. Returns the old and new pids.
-    ///
-    /// With `linkedAt`, the child's Unix socket, it is ready only once as many connections to
-    /// it are established as before (the router has linked to it again): a rolling restart
-    /// never has two partitions down at once.
-    func replace(_ name: String, linkedAt socket: String? = nil, grace: TimeInterval = 15) throws -> (old: Int32, new: Int32) {
+    /// With `serving`, the new child counts as ready only once that also says so (polled).
+    func replace(_ name: String, serving: (() -> Bool)? = nil, grace: TimeInterval = 15) throws -> (old: Int32, new: Int32) {
         let found: (arguments: [String], process: Process)? = lock.withLock {
             guard !stopping, let child = children.first(where: { $0.name == name }) else { return nil }
             replacing.insert(ObjectIdentifier(child.process))
@@ -105,29 +102,18 @@ final class Supervisor: @unchecked Sendable {
         }
         guard let (arguments, process) = found else { throw StartFailure(description: "\(name) is not running") }
         let old = process.processIdentifier
-        let links = socket.map(Self.connections(to:)) ?? 0
         stop([process], grace: grace)
         guard !lock.withLock({ stopping }) else { throw StartFailure(description: "the cluster is stopping") }
         try start(name: name, arguments: arguments)
-        if let socket {
+        if let serving {
             let deadline = Date().addingTimeInterval(startTimeout)
-            while Self.connections(to: socket) < links {
-                guard Date() < deadline else { throw StartFailure(description: "the router did not link to \(name) again") }
-                usleep(20_000)
+            while !serving() {
+                guard Date() < deadline else { throw StartFailure(description: "\(name) did not serve again within \(Int(startTimeout)) s") }
+                usleep(50_000)
             }
         }
         let new = lock.withLock { children.last { $0.name == name }?.process.processIdentifier } ?? 0
         return (old, new)
-    }
-
-    /// Established connections to the Unix socket at `path` (accepted ones show its path in
-    /// /proc/net/unix with state 03).
-    static func connections(to path: String) -> Int {
-        guard let table = try? String(contentsOfFile: "/proc/net/unix", encoding: .utf8) else { return 0 }
-        return table.split(separator: "\n").reduce(0) { count, line in
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            return count + (fields.count >= 8 && fields[5] == "03" && fields[7] == path ? 1 : 0)
-        }
     }
 
     private func log(_ line: String) {

@@ -4,10 +4,13 @@ import Foundation
 import WorkerServer
 
 struct WorkerOptions: ParsableArguments {
-    @Option(help: "Milliseconds a delivery may stay unacknowledged before its channel is closed (RabbitMQ's consumer_timeout); a queue's x-consumer-timeout overrides it.")
-    var consumerTimeout: UInt64 = 1_800_000
+    @Option(help: "Milliseconds a delivery may stay unacknowledged before its channel is closed (RabbitMQ's consumer_timeout); a queue's x-consumer-timeout overrides it. Default: 1800000.")
+    var consumerTimeout: Int?
 
-    var arguments: [String] { ["--consumer-timeout", "\(consumerTimeout)"] }
+    /// The consumer timeout from the flag, the environment or the file.
+    func consumerTimeout(_ config: BrokerConfig) throws -> UInt64 {
+        UInt64(try config.integer(.consumerTimeout, flag: consumerTimeout) ?? 1_800_000)
+    }
 }
 
 struct WorkerCommand: AsyncParsableCommand {
@@ -22,24 +25,30 @@ struct WorkerCommand: AsyncParsableCommand {
     @OptionGroup var worker: WorkerOptions
     @OptionGroup var logging: LoggingOptions
 
-    var partitions: Int { member.partitions }
-    var runtimeDir: String { member.runtimeDir }
 
-    func validate() throws {
-        guard (0..<partitions).contains(partition) else {
-            throw ValidationError("--partition must be in 0..<\(partitions)")
-        }
-    }
+    @OptionGroup var file: ConfigFileOption
 
     func run() async throws {
-        let logger = logging.bootstrap(label: "broker.worker.\(partition)")
-        ProcessSupport.exitWithParent(member.parentPid)
+        let settings: (member: ClusterMemberOptions.Resolved, consumerTimeout: UInt64, level: String)
         do {
-            try ProcessSupport.prepareRuntimeDirectory(runtimeDir)
+            let config = try await file.load()
+            settings = (try member.resolve(config), try worker.consumerTimeout(config), try logging.level(config))
+            guard (0..<settings.member.partitions).contains(partition) else {
+                throw BrokerConfig.Invalid(description: "--partition must be in 0..<\(settings.member.partitions)")
+            }
+        } catch let error as BrokerConfig.Invalid {
+            ProcessSupport.report("error: worker \(partition): \(error)")
+            throw ExitCode.failure
+        }
+        let (member, consumerTimeout, level) = settings
+        let logger = logging.bootstrap(label: "broker.worker.\(partition)", level: level)
+        ProcessSupport.exitWithParent(self.member.parentPid)
+        do {
+            try ProcessSupport.prepareRuntimeDirectory(member.runtimeDir)
             let termination = ProcessSupport.catchTermination()
             let server = WorkerServer(configuration: WorkerConfiguration(
-                partition: PartitionID(partition), partitions: partitions,
-                socketPath: "\(runtimeDir)/worker-\(partition).sock", consumerTimeout: worker.consumerTimeout,
+                partition: PartitionID(partition), partitions: member.partitions,
+                socketPath: "\(member.runtimeDir)/worker-\(partition).sock", consumerTimeout: consumerTimeout,
                 dataDirectory: member.dataDirectory),
                 logger: logger)
             let channel = try await server.start()

@@ -1,0 +1,86 @@
+// Every setting of the broker's processes in one table: its key in a configuration file
+// (a flat JSON object), the environment variable that overrides the file (BROKER_ + the key
+// in capitals), the command-line flag that overrides both, its type, default and meaning.
+// `broker config check`, `broker config show` and Docs/configuration.md follow this table.
+import Logging
+
+struct Setting: Sendable {
+    enum Kind: Sendable {
+        case integer(ClosedRange<Int>)
+        case number(ClosedRange<Double>)
+        case flag
+        case text
+        case choice([String])
+        /// A list: a JSON array of strings, or comma-separated in the environment.
+        case texts
+    }
+
+    let key: String
+    let flag: String
+    let kind: Kind
+    /// The default as the documentation shows it.
+    let defaultText: String
+    let help: String
+
+    /// The environment variable: "log_level" → BROKER_LOG_LEVEL (swift-configuration's
+    /// mapping of the key with the prefix "broker").
+    var environmentName: String { "BROKER_" + key.uppercased() }
+
+    /// What a valid value looks like, for error messages.
+    var expected: String {
+        switch kind {
+        case .integer(let range): "an integer from \(range.lowerBound) to \(range.upperBound)"
+        case .number(let range): "a number from \(range.lowerBound) to \(range.upperBound)"
+        case .flag: "true or false"
+        case .text: "a string"
+        case .choice(let values): "one of " + values.joined(separator: ", ")
+        case .texts: "a list of strings"
+        }
+    }
+}
+
+extension Setting {
+    static let partitions = Setting(key: "partitions", flag: "--workers (cluster up), --partitions (router, worker)",
+                                    kind: .integer(1...1024), defaultText: "the number of cores (cluster up)",
+                                    help: "Worker processes, one per hash partition of the queues; the same for every process and for the data directory.")
+    static let runtimeDir = Setting(key: "runtime_dir", flag: "--runtime-dir", kind: .text,
+                                    defaultText: "$XDG_RUNTIME_DIR/broker or /tmp/broker-<uid> (cluster up)",
+                                    help: "Private directory (0700) of the workers' sockets, the operator socket and cluster.pid.")
+    static let dataDir = Setting(key: "data_dir", flag: "--data-dir", kind: .text, defaultText: "<runtime_dir>/data",
+                                 help: "Directory of the durable state: message stores and topology.")
+    static let logLevel = Setting(key: "log_level", flag: "--log-level", kind: .choice(Logger.Level.allCases.map(\.rawValue)),
+                                  defaultText: "info", help: "Log level.")
+    static let host = Setting(key: "host", flag: "--host", kind: .text, defaultText: "0.0.0.0",
+                              help: "Address the router listens on for AMQP clients (and the telemetry endpoint).")
+    static let port = Setting(key: "port", flag: "--port", kind: .integer(0...65535), defaultText: "5672", help: "AMQP port.")
+    static let eventLoops = Setting(key: "event_loops", flag: "--event-loops", kind: .integer(1...1024),
+                                    defaultText: "the number of cores", help: "Router event loops (threads).")
+    static let heartbeat = Setting(key: "heartbeat", flag: "--heartbeat", kind: .integer(0...65535), defaultText: "60",
+                                   help: "Heartbeat interval in seconds proposed to clients (0 disables).")
+    static let users = Setting(key: "users", flag: "--user (repeated)", kind: .texts, defaultText: "guest:guest:administrator",
+                               help: "Users as name:password or name:password:tag,tag.")
+    static let enableTelemetry = Setting(key: "enable_telemetry", flag: "--enable-telemetry", kind: .flag, defaultText: "false",
+                                         help: "Serve /metrics, /health, the management API and the dashboard over HTTP.")
+    static let telemetryPort = Setting(key: "telemetry_port", flag: "--telemetry-port", kind: .integer(0...65535),
+                                       defaultText: "9419", help: "Port of the telemetry endpoint.")
+    static let diskFreeLimit = Setting(key: "disk_free_limit", flag: "--disk-free-limit", kind: .integer(0...Int.max),
+                                       defaultText: "50000000",
+                                       help: "Free bytes below which the disk alarm blocks publishers (RabbitMQ's disk_free_limit).")
+    static let memoryHighWatermark = Setting(key: "memory_high_watermark", flag: "--memory-high-watermark",
+                                             kind: .number(0...Double(Int64.max)), defaultText: "0.4",
+                                             help: "Memory alarm: a fraction of physical memory (at most 1) or bytes (above 1); 0 disables.")
+    static let consumerTimeout = Setting(key: "consumer_timeout", flag: "--consumer-timeout", kind: .integer(0...Int.max),
+                                         defaultText: "1800000",
+                                         help: "Milliseconds a delivery may stay unacknowledged (RabbitMQ's consumer_timeout).")
+    static let startTimeout = Setting(key: "start_timeout", flag: "--start-timeout", kind: .number(1...86400),
+                                      defaultText: "600", help: "Seconds cluster up waits for each process to become ready.")
+    static let maxRestarts = Setting(key: "max_restarts", flag: "--max-restarts", kind: .integer(1...1000), defaultText: "5",
+                                     help: "Restarts of one process within 60 s after which cluster up gives up.")
+
+    static let all: [Setting] = [
+        partitions, runtimeDir, dataDir, logLevel, host, port, eventLoops, heartbeat, users, enableTelemetry, telemetryPort,
+        diskFreeLimit, memoryHighWatermark, consumerTimeout, startTimeout, maxRestarts,
+    ]
+
+    static func named(_ key: String) -> Setting? { all.first { $0.key == key } }
+}
