@@ -18,10 +18,7 @@ struct ClusterStatusCommand: ParsableCommand {
 
     func run() throws {
         let directory = location.directory
-        guard let (pid, port) = directory.running() else {
-            print("no cluster is running in \(directory.path)")
-            throw ExitCode.failure
-        }
+        let (pid, port) = try directory.requireRunning()
         print("broker cluster in \(directory.path): cluster up pid \(pid), AMQP port \(port)")
         var workers = 0
         var router = false
@@ -33,7 +30,7 @@ struct ClusterStatusCommand: ParsableCommand {
                 print("  router     pid \(child)  up")
             case "worker":
                 workers += 1
-                let partition = command.firstIndex(of: "--partition").flatMap { command.indices.contains($0 + 1) ? command[$0 + 1] : nil } ?? "?"
+                let partition = ClusterDirectory.partition(of: command).map(String.init) ?? "?"
                 print("  worker \(partition.padding(toLength: 3, withPad: " ", startingAt: 0)) pid \(child)  up")
             default:
                 continue
@@ -58,10 +55,7 @@ struct ClusterDownCommand: ParsableCommand {
 
     func run() throws {
         let directory = location.directory
-        guard let (pid, _) = directory.running() else {
-            print("no cluster is running in \(directory.path)")
-            throw ExitCode.failure
-        }
+        let (pid, _) = try directory.requireRunning()
         kill(pid, SIGTERM)
         let deadline = Date().addingTimeInterval(timeout)
         while ClusterDirectory.isAlive(pid), Date() < deadline { usleep(50_000) }

@@ -1,5 +1,6 @@
 // What `cluster up` leaves in its runtime directory for other terminals: `cluster.pid` holds
 // its pid and AMQP port while it runs, so that `cluster status` and `cluster down` find it.
+import ArgumentParser
 import Foundation
 
 struct ClusterDirectory {
@@ -25,6 +26,22 @@ struct ClusterDirectory {
         let fields = text.split(whereSeparator: \.isWhitespace)
         guard fields.count == 2, let pid = Int32(fields[0]), let port = Int(fields[1]), Self.isAlive(pid) else { return nil }
         return (pid, port)
+    }
+
+    /// The running `cluster up` of this directory, or (printing so) exit 1.
+    func requireRunning() throws -> (pid: Int32, port: Int) {
+        guard let running = running() else {
+            print("no cluster is running in \(path)")
+            throw ExitCode.failure
+        }
+        return running
+    }
+
+    /// The partition of a child's command line `broker worker --partition N …`; nil for others.
+    static func partition(of command: [String]) -> Int? {
+        guard command.count > 1, command[1] == "worker", let at = command.firstIndex(of: "--partition"),
+              command.indices.contains(at + 1) else { return nil }
+        return Int(command[at + 1])
     }
 
     /// Whether `pid` runs (a zombie, ended but not yet reaped by its parent, does not).

@@ -81,10 +81,7 @@ struct RestartClient {
     let timeout: Double
 
     func run(_ names: [String]) throws {
-        guard let (pid, _) = directory.running() else {
-            print("no cluster is running in \(directory.path)")
-            throw ExitCode.failure
-        }
+        let (pid, _) = try directory.requireRunning()
         unlink(directory.restartResultFile)
         try (names.joined(separator: "\n") + "\n").write(toFile: directory.restartRequestFile, atomically: true, encoding: .utf8)
         kill(pid, SIGUSR1)
@@ -138,15 +135,8 @@ struct ClusterRestartCommand: ParsableCommand {
 
     func run() throws {
         let directory = location.directory
-        guard let (pid, _) = directory.running() else {
-            print("no cluster is running in \(directory.path)")
-            throw ExitCode.failure
-        }
-        let workers = ClusterDirectory.children(of: pid).compactMap { _, command -> Int? in
-            guard command.count > 1, command[1] == "worker", let at = command.firstIndex(of: "--partition"),
-                  command.indices.contains(at + 1) else { return nil }
-            return Int(command[at + 1])
-        }.sorted()
+        let (pid, _) = try directory.requireRunning()
+        let workers = ClusterDirectory.children(of: pid).compactMap { ClusterDirectory.partition(of: $0.command) }.sorted()
         try RestartClient(directory: directory, timeout: timeout).run(workers.map { "worker \($0)" })
     }
 }
