@@ -101,6 +101,7 @@ let package = Package(
         .executableTarget(name: "broker", dependencies: [
             "BrokerModel", "RouterCore", "RouterServer", "WorkerServer", "BrokerPerf", "BrokerManagement", "BrokerTelemetry",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Atomics", package: "swift-atomics"),
             .product(name: "Configuration", package: "swift-configuration"),
             .product(name: "SystemPackage", package: "swift-system"),
             .product(name: "Logging", package: "swift-log"),

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the broker as systemd services: the binary, the units, /etc/broker/broker.env, the
+# Installs the broker as systemd services: the binary, the units, /etc/broker/broker.env and
+# broker.json (both kept if they exist), the
 # system user (sysusers.d) and the socket directory (tmpfiles.d), and enables one worker
 # instance per partition, the router and broker.target.
 #
@@ -37,10 +38,16 @@ if [ ! -e "$R/etc/broker/broker.env" ]; then
     install -D -m 0644 Deploy/broker.env "$R/etc/broker/broker.env"
     sed -i "s/^BROKER_PARTITIONS=.*/BROKER_PARTITIONS=$WORKERS/" "$R/etc/broker/broker.env"
 fi
+# Users' passwords may go in it: readable by root and the broker's group only.
+if [ ! -e "$R/etc/broker/broker.json" ]; then
+    install -D -m 0640 Deploy/broker.json "$R/etc/broker/broker.json"
+fi
+"$R/usr/local/bin/broker" config check "$R/etc/broker/broker.json" >/dev/null
 units=(broker-router.service broker.target)
 for ((i = 0; i < WORKERS; i++)); do units+=("broker-worker@$i.service"); done
 if [ "$ROOT" = / ]; then
     systemd-sysusers /usr/lib/sysusers.d/broker.conf
+    chgrp broker /etc/broker/broker.json
     systemd-tmpfiles --create /usr/lib/tmpfiles.d/broker.conf
     systemctl daemon-reload
     systemctl enable "${units[@]}"

@@ -3,6 +3,7 @@
 import AMQPWire
 import Atomics
 import BrokerModel
+import NIOConcurrencyHelpers
 import NIOCore
 import RouterCore
 
@@ -14,10 +15,21 @@ final class RouterContext: Sendable {
     static let maxMessageSize = 128 << 20
 
     let partitions: Int
-    let users: UserDirectory
     let topology: TopologyStore
-    /// What every connection's handshake offers and checks.
-    let connectionSettings: ConnectionSettings
+    /// The users, replaced by a reload (SIGHUP); a connection checks the ones in force when it
+    /// logs in, as RabbitMQ does.
+    private let currentUsers: NIOLockedValueBox<UserDirectory>
+    var users: UserDirectory {
+        get { currentUsers.withLockedValue { $0 } }
+        set { currentUsers.withLockedValue { $0 = newValue } }
+    }
+    private let handshake: ConnectionSettings
+    /// What a new connection's handshake offers and checks.
+    var connectionSettings: ConnectionSettings {
+        var settings = handshake
+        settings.users = users
+        return settings
+    }
     /// Direct reply-to names with a live consumer.
     let replyNames = ReplyDirectory()
     /// The disk alarm is on: publishing connections get blocked.
@@ -33,7 +45,7 @@ final class RouterContext: Sendable {
     init(partitions: Int, heartbeatSeconds: UInt16, users: UserDirectory, topology: TopologyStore = TopologyStore()) {
         self.topology = topology
         self.partitions = partitions
-        self.users = users
+        self.currentUsers = NIOLockedValueBox(users)
         // Advertise only what is implemented: clients switch features on from this table.
         let capabilities: FieldTable = [
             "publisher_confirms": .bool(true),
@@ -61,7 +73,7 @@ final class RouterContext: Sendable {
             versionMajor: 0, versionMinor: 9, serverProperties: properties,
             mechanisms: Array(SASL.mechanisms.joined(separator: " ").utf8), locales: Array("en_US".utf8))
         let tune = ConnectionTune(channelMax: Self.maxChannels, frameMax: Self.maxFrameSize, heartbeat: heartbeatSeconds)
-        connectionSettings = ConnectionSettings(start: start, tune: tune, users: users)
+        handshake = ConnectionSettings(start: start, tune: tune, users: users)
     }
 
     func partition(of queue: QueueID) -> PartitionID {

@@ -66,6 +66,11 @@ public final class RouterServer: Sendable {
     /// Every event loop's services, once started (for a graceful stop).
     private let loops = NIOLockedValueBox<[LoopServices]>([])
 
+    /// A reload: new connections log in against these users (existing ones stay).
+    public func replaceUsers(_ users: UserDirectory) {
+        context.users = users
+    }
+
     /// Reads back the durable topology, if there is a data directory.
     public init(configuration: RouterConfiguration, logger: Logger) throws {
         self.configuration = configuration

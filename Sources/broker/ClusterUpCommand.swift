@@ -31,7 +31,7 @@ struct ClusterUpCommand: AsyncParsableCommand {
 
     func run() async throws {
         let settings: (workers: Int, runtime: String, data: String?, startTimeout: Double, maxRestarts: Int,
-                       router: RouterOptions.Resolved, consumerTimeout: UInt64, level: String)
+                       router: RouterOptions.Resolved)
         do {
             let config = try await file.load()
             settings = (try config.integer(.partitions, flag: workers) ?? ProcessInfo.processInfo.activeProcessorCount,
@@ -39,7 +39,10 @@ struct ClusterUpCommand: AsyncParsableCommand {
                         try config.text(.dataDir, flag: dataDir),
                         try config.number(.startTimeout, flag: startTimeout) ?? 600,
                         try config.integer(.maxRestarts, flag: maxRestarts) ?? 5,
-                        try router.resolve(config), try worker.consumerTimeout(config), try logging.level(config))
+                        try router.resolve(config))
+            // The children read these themselves; checked here so that a bad value stops
+            // cluster up at once, naming the key, not a child later.
+            _ = (try worker.consumerTimeout(config), try logging.level(config))
         } catch let error as BrokerConfig.Invalid {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode.failure
@@ -49,15 +52,18 @@ struct ClusterUpCommand: AsyncParsableCommand {
         try ProcessSupport.prepareRuntimeDirectory(runtime)
         let termination = ProcessSupport.catchTermination()
         let supervisor = Supervisor(startTimeout: settings.startTimeout, policy: RestartPolicy(maxRestarts: settings.maxRestarts))
-        // The children get every setting as a flag: they need neither the file nor the environment.
-        var common = ["--log-level", settings.level, "--parent-pid", "\(getpid())"]
+        // The children get what the cluster must agree on as flags, and the flags given here;
+        // they read the rest from the same file and environment, and again on a reload.
+        var common = ["--parent-pid", "\(getpid())"]
         common += ["--partitions", "\(settings.workers)", "--runtime-dir", runtime, "--data-dir", settings.data ?? runtime + "/data"]
+        if let path = file.config { common += ["--config", path] }
+        if let level = logging.logLevel { common += ["--log-level", level] }
+        let workerFlags = worker.consumerTimeout.map { ["--consumer-timeout", "\($0)"] } ?? []
         do {
             for index in 0..<settings.workers {
-                try supervisor.start(name: "worker \(index)",
-                                     arguments: ["worker", "--partition", "\(index)", "--consumer-timeout", "\(settings.consumerTimeout)"] + common)
+                try supervisor.start(name: "worker \(index)", arguments: ["worker", "--partition", "\(index)"] + workerFlags + common)
             }
-            try supervisor.start(name: "router", arguments: ["router"] + router.arguments + common)
+            try supervisor.start(name: "router", arguments: ["router"] + self.router.givenArguments + common)
         } catch {
             supervisor.stopAll()
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
@@ -70,6 +76,10 @@ struct ClusterUpCommand: AsyncParsableCommand {
         directory.recordRunning(port: router.port)
         ProcessSupport.report("broker cluster up: \(settings.workers) workers + router; connect to amqp://guest:guest@\(host):\(router.port)/ (runtime dir \(runtime)); Ctrl-C stops it")
         supervisor.superviseRestarts()
+        ProcessSupport.onReload {
+            FileHandle.standardError.write(Data("broker: SIGHUP: every process reads its configuration again\n".utf8))
+            supervisor.signalAll(SIGHUP)
+        }
         await termination.wait()
         ProcessSupport.report("broker cluster stopping")
         supervisor.stopAll()

@@ -1,5 +1,6 @@
 // Options and process plumbing shared by the subcommands.
 import ArgumentParser
+import Atomics
 import Foundation
 import Logging
 
@@ -14,14 +15,55 @@ struct LoggingOptions: ParsableArguments {
     }
 
     func bootstrap(label: String, level name: String) -> Logger {
-        let level = Logger.Level(rawValue: name) ?? .info  // checked by `level(_:)`
-        LoggingSystem.bootstrap { name in
-            var handler = StreamLogHandler.standardError(label: name)
-            handler.logLevel = level
-            return handler
-        }
+        ProcessLogLevel.set(name)
+        LoggingSystem.bootstrap { name in ProcessLogHandler(stream: StreamLogHandler.standardError(label: name)) }
         return Logger(label: label)
     }
+}
+
+/// The process's log level, which a reload (SIGHUP) may change: every logger reads it.
+enum ProcessLogLevel {
+    private static let index = ManagedAtomic<Int>(Logger.Level.allCases.firstIndex(of: .info)!)
+
+    static var current: Logger.Level { Logger.Level.allCases[index.load(ordering: .relaxed)] }
+
+    /// `name` is a level's name, checked by `LoggingOptions.level(_:)`.
+    static func set(_ name: String) {
+        guard let level = Logger.Level(rawValue: name), let at = Logger.Level.allCases.firstIndex(of: level) else { return }
+        index.store(at, ordering: .relaxed)
+    }
+}
+
+/// Standard error, at the process's current log level.
+struct ProcessLogHandler: LogHandler {
+    var stream: StreamLogHandler
+
+    init(stream: StreamLogHandler) {
+        self.stream = stream
+        self.stream.logLevel = .trace  // the level is checked here, not there
+    }
+
+    var logLevel: Logger.Level {
+        get { ProcessLogLevel.current }
+        set {}  // one level for the whole process
+    }
+
+    var metadata: Logger.Metadata {
+        get { stream.metadata }
+        set { stream.metadata = newValue }
+    }
+
+    var metadataProvider: Logger.MetadataProvider? {
+        get { stream.metadataProvider }
+        set { stream.metadataProvider = newValue }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { stream[metadataKey: key] }
+        set { stream[metadataKey: key] = newValue }
+    }
+
+    func log(event: LogEvent) { stream.log(event: event) }
 }
 
 /// What every process of a cluster must agree on.
@@ -115,6 +157,17 @@ enum ProcessSupport {
         termination.start()
         return termination
     }
+
+    /// Calls `reload` on each SIGHUP from now on (instead of SIGHUP's default, exiting).
+    static func onReload(_ reload: @escaping @Sendable () async -> Void) {
+        signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "broker.reload"))
+        source.setEventHandler { Task { await reload() } }
+        source.resume()
+        reloadSource = source
+    }
+
+    nonisolated(unsafe) static var reloadSource: DispatchSourceSignal?
 
     /// Exits when the parent that started us is gone, so no process outlives `cluster up`.
     static func exitWithParent(_ parent: Int32?) {

@@ -32,6 +32,23 @@ struct RouterOptions: ParsableArguments {
     @Option(help: "Memory alarm: the router and workers together may use this fraction of physical memory (at most 1), or this many bytes (above 1), before publishers are blocked (RabbitMQ's vm_memory_high_watermark); 0 disables. Default: 0.4.")
     var memoryHighWatermark: Double?
 
+    /// The flags given, as a `broker router` command line: what `cluster up` passes on, so
+    /// that its router reads the rest from the same file and environment (and a reload can
+    /// change what no flag fixed).
+    var givenArguments: [String] {
+        var arguments: [String] = []
+        if let host { arguments += ["--host", host] }
+        if let port { arguments += ["--port", "\(port)"] }
+        if let eventLoops { arguments += ["--event-loops", "\(eventLoops)"] }
+        if let heartbeat { arguments += ["--heartbeat", "\(heartbeat)"] }
+        for user in user { arguments += ["--user", user] }
+        if enableTelemetry { arguments.append("--enable-telemetry") }
+        if let telemetryPort { arguments += ["--telemetry-port", "\(telemetryPort)"] }
+        if let diskFreeLimit { arguments += ["--disk-free-limit", "\(diskFreeLimit)"] }
+        if let memoryHighWatermark { arguments += ["--memory-high-watermark", "\(memoryHighWatermark)"] }
+        return arguments
+    }
+
     /// The router's settings from these flags, the environment and the configuration file.
     struct Resolved {
         var host: String
@@ -43,15 +60,6 @@ struct RouterOptions: ParsableArguments {
         var telemetryPort: Int
         var diskFreeLimit: UInt64
         var memoryHighWatermark: Double
-
-        /// As a `broker router` command line (what `cluster up` passes on).
-        var arguments: [String] {
-            var arguments = ["--host", host, "--port", "\(port)", "--event-loops", "\(eventLoops)", "--heartbeat", "\(heartbeat)",
-                             "--disk-free-limit", "\(diskFreeLimit)", "--memory-high-watermark", "\(memoryHighWatermark)"]
-            for user in users { arguments += ["--user", user] }
-            if enableTelemetry { arguments += ["--enable-telemetry", "--telemetry-port", "\(telemetryPort)"] }
-            return arguments
-        }
 
         func userDirectory() throws -> UserDirectory {
             guard !users.isEmpty else { return UserDirectory() }
@@ -118,6 +126,14 @@ struct RouterCommand: AsyncParsableCommand {
             configuration.memoryHighWatermark = router.memoryHighWatermark
             let termination = ProcessSupport.catchTermination()
             let server = try RouterServer(configuration: configuration, logger: logger)
+            let (file, options, logging) = (self.file, self.router, self.logging)
+            ProcessSupport.onReload {
+                await Reload.apply(file: file, logging: logging, logger: logger) { config in
+                    let users = try options.resolve(config).userDirectory()
+                    server.replaceUsers(users)
+                    return ["users": "\(users.passwords.count)"]
+                }
+            }
             let channel = try await server.start()
             ProcessSupport.report("ready router \(router.host):\(channel.localAddress?.port ?? router.port)")
             ProcessSupport.notifySystemd("READY=1\nSTATUS=serving AMQP on port \(channel.localAddress?.port ?? router.port)")

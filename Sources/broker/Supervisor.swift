@@ -120,6 +120,13 @@ final class Supervisor: @unchecked Sendable {
         FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 
+    /// Sends `signal` to every running child.
+    func signalAll(_ signal: Int32) {
+        for process in lock.withLock({ children.map(\.process) }) where process.isRunning {
+            kill(process.processIdentifier, signal)
+        }
+    }
+
     /// The router first (it closes every client connection with 320 and waits up to 5 s for
     /// them), then the workers (each syncs its store); SIGKILL to any still running after
     /// its grace.

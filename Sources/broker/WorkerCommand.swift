@@ -46,6 +46,8 @@ struct WorkerCommand: AsyncParsableCommand {
         do {
             try ProcessSupport.prepareRuntimeDirectory(member.runtimeDir)
             let termination = ProcessSupport.catchTermination()
+            let (file, logging) = (self.file, self.logging)
+            ProcessSupport.onReload { await Reload.apply(file: file, logging: logging, logger: logger) { _ in [:] } }
             let server = WorkerServer(configuration: WorkerConfiguration(
                 partition: PartitionID(partition), partitions: member.partitions,
                 socketPath: "\(member.runtimeDir)/worker-\(partition).sock", consumerTimeout: consumerTimeout,

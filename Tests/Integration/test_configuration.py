@@ -4,12 +4,13 @@ variables and flags, in that order of precedence, read with swift-configuration.
 message naming it, never a silent default."""
 import json
 import os
+import signal
 import subprocess
 
 import pika
 import pytest
 
-from conftest import broker_binary, free_port, needs_own_broker
+from conftest import broker_binary, free_port, needs_own_broker, wait_for
 
 
 def broker(*args, env=None, timeout=30):
@@ -91,6 +92,46 @@ def test_a_cluster_takes_its_settings_from_the_file_the_environment_and_flags_in
         conn.close()
         with pytest.raises(pika.exceptions.ProbableAuthenticationError):
             pika.BlockingConnection(pika.ConnectionParameters(host="127.0.0.1", port=env_port))  # no guest
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_sighup_reloads_the_log_level_and_the_users_without_a_restart(tmp_path):
+    needs_own_broker("SIGHUP", "that a reload changes users and the log level")
+    path = write(tmp_path, {"users": ["ops:one:administrator"], "log_level": "info"})
+    port = free_port()
+    log = tmp_path / "log.txt"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("BROKER_")}
+    with open(log, "w") as stderr:
+        process = subprocess.Popen([broker_binary(), "cluster", "up", "--workers", "1", "--port", str(port), "--host", "127.0.0.1",
+                                    "--runtime-dir", str(tmp_path / "run"), "--config", path],
+                                   stdout=subprocess.PIPE, stderr=stderr, text=True, env=environment)
+    try:
+        assert process.stdout.readline().startswith("broker cluster up"), log.read_text()
+
+        def login(password):
+            params = pika.ConnectionParameters(host="127.0.0.1", port=port, credentials=pika.PlainCredentials("ops", password))
+            pika.BlockingConnection(params).close()
+
+        login("one")
+        before = log.read_text()
+        assert "debug" not in before
+        write(tmp_path, {"users": ["ops:two:administrator"], "log_level": "debug"})
+        process.send_signal(signal.SIGHUP)
+        reloaded = lambda: log.read_text().count("configuration reloaded") == 2  # the router and the worker
+        assert wait_for(reloaded, 10), log.read_text()
+        assert "users=1" in log.read_text() and "log_level=debug" in log.read_text()
+        login("two")
+        with pytest.raises(pika.exceptions.ProbableAuthenticationError):
+            login("one")
+        assert "debug broker.router" in log.read_text()[len(before):]  # the new level is in force
+        # A bad file changes nothing and says why.
+        write(tmp_path, {"users": ["ops:three"], "log_level": "loud"})
+        process.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: log.read_text().count("configuration not reloaded") == 2, 10), log.read_text()
+        login("two")
+        assert process.poll() is None
     finally:
         process.terminate()
         process.wait(timeout=30)

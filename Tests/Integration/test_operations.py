@@ -207,11 +207,16 @@ def test_install_script_lays_out_in_a_scratch_root_exactly_the_files_the_units_e
     assert wants == ["broker-router.service", "broker-worker@0.service", "broker-worker@1.service",
                      "broker-worker@2.service"], wants
     env = (root / "etc/broker/broker.env").read_text()
-    assert "BROKER_PARTITIONS=3" in env, env
+    assert "BROKER_PARTITIONS=3" in env and "BROKER_CONFIG=/etc/broker/broker.json" in env, env
+    config = root / "etc/broker/broker.json"
+    assert (config.stat().st_mode & 0o777) == 0o640
+    check = subprocess.run([broker_binary(), "config", "check", str(config)], capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0, check.stderr
     # What the units name must be what the script installed.
     for unit in ("broker-router.service", "broker-worker@.service"):
         text = (units / unit).read_text()
         assert "ExecStart=/usr/local/bin/broker " in text and "EnvironmentFile=/etc/broker/broker.env" in text
+        assert "ExecReload=/usr/bin/kill -HUP $MAINPID" in text
         assert "User=broker" in text and "RuntimeDirectory=broker" in text and "StateDirectory=broker" in text
     # The user and the socket directory, made the way systemd makes them at boot.
     subprocess.run(["systemd-sysusers", f"--root={root}"], check=True, capture_output=True, timeout=60)
