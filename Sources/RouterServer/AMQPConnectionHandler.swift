@@ -70,12 +70,29 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
 
     // MARK: Channel events
 
+    /// 127.0.0.0/8, ::1, ::ffff:127.x.y.z, or a Unix socket (RabbitMQ's rabbit_net:is_loopback).
+    static func isLoopback(_ address: SocketAddress) -> Bool {
+        switch address {
+        case .v4(let v4):
+            return UInt32(bigEndian: v4.address.sin_addr.s_addr) >> 24 == 127
+        case .v6(let v6):
+            let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
+            if bytes[0..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return true }
+            return bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xff && bytes[11] == 0xff && bytes[12] == 127
+        case .unixDomainSocket:
+            return true
+        }
+    }
+
     func channelActive(context ctx: ChannelHandlerContext) {
         channelContext = ctx
         clientOutbound = ctx.channel.allocator.buffer(capacity: 4096)
         services.connections[id] = self
         services.stats.connectionsOpened &+= 1
-        if let remote = ctx.channel.remoteAddress { logger[metadataKey: "peer"] = "\(remote)" }
+        if let remote = ctx.channel.remoteAddress {
+            logger[metadataKey: "peer"] = "\(remote)"
+            connection.fromLoopback = Self.isLoopback(remote)
+        }
         logger.debug("client connected")
         handshakeTimer = ctx.eventLoop.scheduleTask(in: connection.settings.handshakeTimeout) { [weak self] in
             guard let self else { return }
@@ -219,8 +236,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         switch report {
         case .unsupportedProtocolHeader(let header):
             logger.info("closing connection: unsupported protocol header \(header)")
-        case .loginRefused(let user, let mechanism):
-            logger.info("authentication failed", metadata: ["user": "\(user)", "mechanism": "\(mechanism)"])
+        case .loginRefused(let user, let mechanism, let reason):
+            logger.info("authentication failed", metadata: ["user": "\(user)", "mechanism": "\(mechanism)", "reason": "\(reason)"])
         case .opened(let user, let vhost):
             logger.info("connection open", metadata: ["user": "\(user)", "vhost": "\(vhost.name)"])
         case .clientClosed(let code, let text):

@@ -20,6 +20,9 @@ struct RouterOptions: ParsableArguments {
     @Option(help: "A user as name:password or name:password:tag,tag (tags as RabbitMQ's, e.g. administrator); repeat for more. Default: guest:guest:administrator.")
     var user: [String] = []
 
+    @Option(help: "A user who may log in only from this host (RabbitMQ's loopback_users); repeat for more, \"none\" for nobody. Default: guest.")
+    var loopbackUser: [String] = []
+
     @Flag(help: "Serve /metrics, /health, the management API and the dashboard over HTTP.")
     var enableTelemetry = false
 
@@ -42,6 +45,7 @@ struct RouterOptions: ParsableArguments {
         if let eventLoops { arguments += ["--event-loops", "\(eventLoops)"] }
         if let heartbeat { arguments += ["--heartbeat", "\(heartbeat)"] }
         for user in user { arguments += ["--user", user] }
+        for user in loopbackUser { arguments += ["--loopback-user", user] }
         if enableTelemetry { arguments.append("--enable-telemetry") }
         if let telemetryPort { arguments += ["--telemetry-port", "\(telemetryPort)"] }
         if let diskFreeLimit { arguments += ["--disk-free-limit", "\(diskFreeLimit)"] }
@@ -56,12 +60,19 @@ struct RouterOptions: ParsableArguments {
         var eventLoops: Int
         var heartbeat: UInt16
         var users: [String]
+        var loopbackUsers: [String]
         var enableTelemetry: Bool
         var telemetryPort: Int
         var diskFreeLimit: UInt64
         var memoryHighWatermark: Double
 
         func userDirectory() throws -> UserDirectory {
+            var directory = try givenUsers()
+            directory.loopbackUsers = loopbackUsers == ["none"] ? [] : Set(loopbackUsers)
+            return directory
+        }
+
+        private func givenUsers() throws -> UserDirectory {
             guard !users.isEmpty else { return UserDirectory() }
             var passwords: [String: String] = [:]
             var tags: [String: [String]] = [:]
@@ -84,6 +95,7 @@ struct RouterOptions: ParsableArguments {
             eventLoops: try config.integer(.eventLoops, flag: eventLoops) ?? ProcessInfo.processInfo.activeProcessorCount,
             heartbeat: UInt16(try config.integer(.heartbeat, flag: heartbeat) ?? 60),
             users: try config.texts(.users, flag: user),
+            loopbackUsers: try config.texts(.loopbackUsers, flag: loopbackUser, default: ["guest"]),
             enableTelemetry: try config.flag(.enableTelemetry, flag: enableTelemetry),
             telemetryPort: try config.integer(.telemetryPort, flag: telemetryPort) ?? 9419,
             diskFreeLimit: UInt64(try config.integer(.diskFreeLimit, flag: diskFreeLimit) ?? 50_000_000),

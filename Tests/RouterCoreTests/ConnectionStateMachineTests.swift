@@ -74,8 +74,21 @@ struct ConnectionStateMachineTests {
         _ = machine.protocolHeader(.accepted)
         let text = "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile."
         #expect(machine.receive(.connectionStartOk(Self.plain("guest", "nope")), now: Self.t0)
-            == [.report(.loginRefused(user: "guest", mechanism: "PLAIN"))] + Self.closing(.accessRefused, text, after: .milliseconds(100)))
+            == [.report(.loginRefused(user: "guest", mechanism: "PLAIN", reason: "wrong user name or password"))] + Self.closing(.accessRefused, text, after: .milliseconds(100)))
         #expect(machine.isClosing)
+    }
+
+    @Test("guest from another host is refused like a wrong password, the log saying why; other users and loopback are fine")
+    mutating func loopbackOnly() {
+        let text = "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile."
+        var remote = machine
+        remote.fromLoopback = false
+        _ = remote.protocolHeader(.accepted)
+        #expect(remote.receive(.connectionStartOk(Self.plain("guest", "guest")), now: Self.t0)
+            == [.report(.loginRefused(user: "guest", mechanism: "PLAIN", reason: "user 'guest' can only connect via localhost"))]
+            + Self.closing(.accessRefused, text, after: .milliseconds(100)))
+        _ = machine.protocolHeader(.accepted)
+        #expect(machine.receive(.connectionStartOk(Self.plain("guest", "guest")), now: Self.t0) == [.send(.connectionTune(Self.tune))])
     }
 
     @Test("an unknown mechanism is 503 and a malformed response 403")

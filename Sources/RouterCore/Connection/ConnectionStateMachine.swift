@@ -31,6 +31,8 @@ public struct ConnectionStateMachine {
     /// Known after start-ok (the management API shows them).
     public private(set) var user = ""
     public private(set) var authMechanism = ""
+    /// The client connects from this host (a loopback address): set by the handler.
+    public var fromLoopback = true
     public private(set) var clientProperties = FieldTable()
     public private(set) var vhost = VHost.default
 
@@ -124,8 +126,17 @@ public struct ConnectionStateMachine {
         guard let credentials = SASL.credentials(mechanism: startOk.mechanism, response: startOk.response) else {
             return close(.accessRefused, "ACCESS_REFUSED - malformed \(startOk.mechanism) response")
         }
-        guard settings.users.authenticate(credentials.user, credentials.password) else {
-            return [.report(.loginRefused(user: credentials.user, mechanism: startOk.mechanism))]
+        let refusal: String?
+        if !settings.users.authenticate(credentials.user, credentials.password) {
+            refusal = "wrong user name or password"
+        } else if !fromLoopback && settings.users.loopbackUsers.contains(credentials.user) {
+            refusal = "user '\(credentials.user)' can only connect via localhost"  // RabbitMQ's log line
+        } else {
+            refusal = nil
+        }
+        if let refusal {
+            // The client learns no more than RabbitMQ tells it; the log says why.
+            return [.report(.loginRefused(user: credentials.user, mechanism: startOk.mechanism, reason: refusal))]
                 + close(.accessRefused, "ACCESS_REFUSED - Login was refused using authentication mechanism \(startOk.mechanism). For details see the broker logfile.")
         }
         user = credentials.user
@@ -299,7 +310,7 @@ public enum ConnectionAction: Hashable, Sendable {
 
 public enum ConnectionReport: Hashable, Sendable {
     case unsupportedProtocolHeader([UInt8])
-    case loginRefused(user: String, mechanism: String)
+    case loginRefused(user: String, mechanism: String, reason: String)
     case opened(user: String, vhost: VHost)
     case clientClosed(code: UInt16, text: String)
     case closingWithError(code: ReplyCode, text: String)

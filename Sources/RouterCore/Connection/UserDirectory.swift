@@ -8,10 +8,15 @@ public struct UserDirectory: Sendable {
     public var passwords: [String: String]
     /// Management tags per user (RabbitMQ's administrator, monitoring, management …).
     public var tags: [String: [String]]
+    /// Users who may log in only from this host (RabbitMQ's `loopback_users`, by default
+    /// guest, whose password everyone knows).
+    public var loopbackUsers: Set<String>
 
-    public init(passwords: [String: String] = ["guest": "guest"], tags: [String: [String]] = ["guest": ["administrator"]]) {
+    public init(passwords: [String: String] = ["guest": "guest"], tags: [String: [String]] = ["guest": ["administrator"]],
+                loopbackUsers: Set<String> = ["guest"]) {
         self.passwords = passwords
         self.tags = tags
+        self.loopbackUsers = loopbackUsers
     }
 
     public func isAdministrator(_ user: String) -> Bool { tags[user]?.contains("administrator") ?? false }

@@ -144,9 +144,9 @@ struct BrokerConfig: Sendable {
         return value
     }
 
-    func texts(_ setting: Setting, flag: [String]) throws -> [String] {
+    func texts(_ setting: Setting, flag: [String], default fallback: [String] = []) throws -> [String] {
         if !flag.isEmpty { return flag }
-        guard case .texts(let values)? = try value(of: setting) else { return [] }
+        guard case .texts(let values)? = try value(of: setting) else { return fallback }
         return values
     }
 

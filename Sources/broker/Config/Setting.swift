@@ -59,6 +59,8 @@ extension Setting {
                                    help: "Heartbeat interval in seconds proposed to clients (0 disables).")
     static let users = Setting(key: "users", flag: "--user (repeated)", kind: .texts, defaultText: "guest:guest:administrator",
                                help: "Users as name:password or name:password:tag,tag.")
+    static let loopbackUsers = Setting(key: "loopback_users", flag: "--loopback-user (repeated)", kind: .texts, defaultText: "guest",
+                                       help: "Users who may log in only from this host (RabbitMQ's loopback_users); \"none\" for nobody.")
     static let enableTelemetry = Setting(key: "enable_telemetry", flag: "--enable-telemetry", kind: .flag, defaultText: "false",
                                          help: "Serve /metrics, /health, the management API and the dashboard over HTTP.")
     static let telemetryPort = Setting(key: "telemetry_port", flag: "--telemetry-port", kind: .integer(0...65535),
@@ -78,7 +80,7 @@ extension Setting {
                                      help: "Restarts of one process within 60 s after which cluster up gives up.")
 
     static let all: [Setting] = [
-        partitions, runtimeDir, dataDir, logLevel, host, port, eventLoops, heartbeat, users, enableTelemetry, telemetryPort,
+        partitions, runtimeDir, dataDir, logLevel, host, port, eventLoops, heartbeat, users, loopbackUsers, enableTelemetry, telemetryPort,
         diskFreeLimit, memoryHighWatermark, consumerTimeout, startTimeout, maxRestarts,
     ]
 

@@ -1,0 +1,61 @@
+"""Security (issue 17), first part: guest may log in only from this host, as with RabbitMQ's
+default `loopback_users`; the refusal tells the client no more than RabbitMQ does, and the
+log says why."""
+import socket
+import subprocess
+
+import pika
+import pytest
+
+from conftest import Cluster, needs_own_broker, wait_for
+
+REFUSED = "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile."
+
+
+def non_loopback_address():
+    """An IPv4 address of this host that is not 127.x (the client then connects from it)."""
+    out = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
+    for address in out:
+        try:
+            socket.inet_aton(address)
+        except OSError:
+            continue
+        if not address.startswith("127."):
+            return address
+    pytest.fail("this test needs a non-loopback IPv4 address on this host (e.g. `ip addr add 192.0.2.99/32 dev lo`)")
+
+
+def login(port, host, user, password):
+    params = pika.ConnectionParameters(host=host, port=port, credentials=pika.PlainCredentials(user, password),
+                                       connection_attempts=1)
+    pika.BlockingConnection(params).close()
+
+
+def test_guest_logs_in_only_from_this_host_other_users_from_anywhere():
+    needs_own_broker("--host 0.0.0.0", "RabbitMQ's loopback_users")
+    address = non_loopback_address()
+    c = Cluster(1, extra_args=["--host", "0.0.0.0", "--user", "guest:guest:administrator", "--user", "app:secret"])
+    try:
+        login(c.port, "127.0.0.1", "guest", "guest")
+        with pytest.raises(pika.exceptions.ProbableAuthenticationError) as refused:
+            login(c.port, address, "guest", "guest")
+        assert REFUSED in str(refused.value)
+        login(c.port, address, "app", "secret")
+        assert wait_for(lambda: "user 'guest' can only connect via localhost" in c.log_text(), 5), c.log_text()[-2000:]
+        # A failed login is logged with the user and the reason, never the password tried.
+        with pytest.raises(pika.exceptions.ProbableAuthenticationError):
+            login(c.port, address, "app", "Tr0ub4dor-guess")
+        assert wait_for(lambda: "reason=wrong user name or password" in c.log_text(), 5)
+        assert "Tr0ub4dor-guess" not in c.log_text()
+    finally:
+        c.stop()
+
+
+def test_loopback_users_none_lets_guest_in_from_anywhere():
+    needs_own_broker("--loopback-user none", "RabbitMQ's loopback_users = none")
+    address = non_loopback_address()
+    c = Cluster(1, extra_args=["--host", "0.0.0.0", "--loopback-user", "none"])
+    try:
+        login(c.port, address, "guest", "guest")
+    finally:
+        c.stop()
