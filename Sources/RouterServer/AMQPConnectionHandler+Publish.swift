@@ -11,8 +11,8 @@ extension AMQPConnectionHandler {
         if publish.immediate {
             return closeConnection(.notImplemented, "NOT_IMPLEMENTED - immediate=true", classID: 60, methodID: 40)
         }
-        if body.readableBytes > RouterContext.maxMessageSize {
-            return fail(channel, .preconditionFailed, "message size \(body.readableBytes) is larger than configured max size \(RouterContext.maxMessageSize)",
+        if body.readableBytes > context.maxMessageSize {
+            return fail(channel, .preconditionFailed, "message size \(body.readableBytes) is larger than configured max size \(context.maxMessageSize)",
                         method: .basicPublish(publish))
         }
         blockIfAlarmed()

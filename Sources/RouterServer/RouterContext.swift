@@ -10,9 +10,9 @@ import RouterCore
 final class RouterContext: Sendable {
     static let maxFrameSize: UInt32 = 131_072
     static let maxChannels: UInt16 = 2047
-    /// The largest body a publish may carry: RabbitMQ's default `max_message_size` (128 MiB).
-    /// Larger bodies close the channel with 406; the assembler's 512 MiB is the frame-level cap.
-    static let maxMessageSize = 128 << 20
+    /// The largest body a publish may carry; larger ones close the channel with 406 (the
+    /// assembler's 512 MiB is the frame-level cap).
+    let maxMessageSize: Int
 
     let partitions: Int
     let topology: TopologyStore
@@ -42,8 +42,10 @@ final class RouterContext: Sendable {
     /// Some resource alarm is on: one or two relaxed loads per publish.
     var alarmActive: Bool { diskAlarm.load(ordering: .relaxed) || memoryAlarm.load(ordering: .relaxed) }
 
-    init(partitions: Int, heartbeatSeconds: UInt16, users: UserDirectory, topology: TopologyStore = TopologyStore()) {
+    init(partitions: Int, heartbeatSeconds: UInt16, users: UserDirectory, maxMessageSize: Int = RouterConfiguration.defaultMaxMessageSize,
+         topology: TopologyStore = TopologyStore()) {
         self.topology = topology
+        self.maxMessageSize = maxMessageSize
         self.partitions = partitions
         self.currentUsers = NIOLockedValueBox(users)
         // Advertise only what is implemented: clients switch features on from this table.

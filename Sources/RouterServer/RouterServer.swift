@@ -30,6 +30,14 @@ public struct RouterConfiguration: Sendable {
     /// of physical memory when at most 1 (RabbitMQ's vm_memory_high_watermark, 0.4 by
     /// default), otherwise bytes; 0 for no memory alarm.
     public var memoryHighWatermark: Double = 0.4
+    /// The largest body a publish may carry (RabbitMQ's `max_message_size`, 128 MiB by
+    /// default); a larger one closes its channel with 406 before anything reaches a worker.
+    public var maxMessageSize = Self.defaultMaxMessageSize
+    /// RabbitMQ's default `max_message_size` (128 MiB).
+    public static let defaultMaxMessageSize = 128 << 20
+    /// The most `max_message_size` may be: what the link carries in one message (256 MiB)
+    /// less room for the routing information.
+    public static let largestMaxMessageSize = 255 << 20
     /// The cluster's data directory: the durable topology is kept in `router/`; nil keeps
     /// it in memory only.
     public var dataDirectory: String?
@@ -82,7 +90,7 @@ public final class RouterServer: Sendable {
         }
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoops))
         self.context = RouterContext(partitions: configuration.partitions, heartbeatSeconds: configuration.heartbeatSeconds,
-                                     users: configuration.users, topology: topology)
+                                     users: configuration.users, maxMessageSize: configuration.maxMessageSize, topology: topology)
     }
 
     /// Connects every loop to every worker, then listens. Returns the listening channel.

@@ -35,6 +35,9 @@ struct RouterOptions: ParsableArguments {
     @Option(help: "Memory alarm: the router and workers together may use this fraction of physical memory (at most 1), or this many bytes (above 1), before publishers are blocked (RabbitMQ's vm_memory_high_watermark); 0 disables. Default: 0.4.")
     var memoryHighWatermark: Double?
 
+    @Option(help: "The largest message body a publish may carry, in bytes (RabbitMQ's max_message_size); at most 255 MiB. Default: 128 MiB.")
+    var maxMessageSize: Int?
+
     /// The flags given, as a `broker router` command line: what `cluster up` passes on, so
     /// that its router reads the rest from the same file and environment (and a reload can
     /// change what no flag fixed).
@@ -50,6 +53,7 @@ struct RouterOptions: ParsableArguments {
         if let telemetryPort { arguments += ["--telemetry-port", "\(telemetryPort)"] }
         if let diskFreeLimit { arguments += ["--disk-free-limit", "\(diskFreeLimit)"] }
         if let memoryHighWatermark { arguments += ["--memory-high-watermark", "\(memoryHighWatermark)"] }
+        if let maxMessageSize { arguments += ["--max-message-size", "\(maxMessageSize)"] }
         return arguments
     }
 
@@ -65,6 +69,7 @@ struct RouterOptions: ParsableArguments {
         var telemetryPort: Int
         var diskFreeLimit: UInt64
         var memoryHighWatermark: Double
+        var maxMessageSize: Int
 
         func userDirectory() throws -> UserDirectory {
             var directory = try givenUsers()
@@ -99,7 +104,8 @@ struct RouterOptions: ParsableArguments {
             enableTelemetry: try config.flag(.enableTelemetry, flag: enableTelemetry),
             telemetryPort: try config.integer(.telemetryPort, flag: telemetryPort) ?? 9419,
             diskFreeLimit: UInt64(try config.integer(.diskFreeLimit, flag: diskFreeLimit) ?? 50_000_000),
-            memoryHighWatermark: try config.number(.memoryHighWatermark, flag: memoryHighWatermark) ?? 0.4)
+            memoryHighWatermark: try config.number(.memoryHighWatermark, flag: memoryHighWatermark) ?? 0.4,
+            maxMessageSize: try config.integer(.maxMessageSize, flag: maxMessageSize) ?? RouterConfiguration.defaultMaxMessageSize)
         _ = try resolved.userDirectory()  // a malformed user is an error now, not when the router starts
         return resolved
     }
@@ -136,6 +142,7 @@ struct RouterCommand: AsyncParsableCommand {
                 telemetryPort: router.enableTelemetry ? router.telemetryPort : nil)
             configuration.dataDirectory = member.dataDirectory
             configuration.memoryHighWatermark = router.memoryHighWatermark
+            configuration.maxMessageSize = router.maxMessageSize
             let termination = ProcessSupport.catchTermination()
             let server = try RouterServer(configuration: configuration, logger: logger)
             let (file, options, logging) = (self.file, self.router, self.logging)

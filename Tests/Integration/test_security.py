@@ -59,3 +59,35 @@ def test_loopback_users_none_lets_guest_in_from_anywhere():
         login(c.port, address, "guest", "guest")
     finally:
         c.stop()
+
+
+def test_a_body_of_exactly_the_maximum_size_passes_and_one_byte_more_closes_the_channel_with_406():
+    needs_own_broker("--max-message-size", "RabbitMQ's max_message_size")
+    limit = 1 << 20
+    c = Cluster(2, extra_args=["--max-message-size", str(limit)])
+    try:
+        conn = c.connect()
+        ch = conn.channel()
+        queue = ch.queue_declare("", exclusive=True).method.queue
+        ch.confirm_delivery()
+        body = bytes(range(256)) * (limit // 256)
+        ch.basic_publish("", queue, body)
+        method, _, got = ch.basic_get(queue, auto_ack=True)
+        assert got == body
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as closed:
+            ch.basic_publish("", queue, body + b"!")
+        assert closed.value.reply_code == 406
+        assert closed.value.reply_text == f"PRECONDITION_FAILED - message size {limit + 1} is larger than configured max size {limit}"
+        assert conn.is_open  # a channel error, not a connection error
+        conn.channel().queue_declare(queue, passive=True)
+        conn.close()
+    finally:
+        c.stop()
+
+
+def test_the_maximum_message_size_is_checked_at_start_up(tmp_path):
+    from conftest import broker_binary
+    result = subprocess.run([broker_binary(), "cluster", "up", "--workers", "1", "--runtime-dir", str(tmp_path),
+                             "--max-message-size", str(300 << 20)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert f"'max_message_size' must be an integer from 1 to {255 << 20}, got '{300 << 20}'" in result.stderr, result.stderr

@@ -3,6 +3,7 @@
 // in capitals), the command-line flag that overrides both, its type, default and meaning.
 // `broker config check`, `broker config show` and Docs/configuration.md follow this table.
 import Logging
+import RouterServer
 
 struct Setting: Sendable {
     enum Kind: Sendable {
@@ -71,6 +72,9 @@ extension Setting {
     static let memoryHighWatermark = Setting(key: "memory_high_watermark", flag: "--memory-high-watermark",
                                              kind: .number(0...Double(Int64.max)), defaultText: "0.4",
                                              help: "Memory alarm: a fraction of physical memory (at most 1) or bytes (above 1); 0 disables.")
+    static let maxMessageSize = Setting(key: "max_message_size", flag: "--max-message-size", kind: .integer(1...RouterConfiguration.largestMaxMessageSize),
+                                        defaultText: "134217728 (128 MiB)",
+                                        help: "The largest message body a publish may carry (RabbitMQ's max_message_size); larger ones close the channel with 406.")
     static let consumerTimeout = Setting(key: "consumer_timeout", flag: "--consumer-timeout", kind: .integer(0...Int.max),
                                          defaultText: "1800000",
                                          help: "Milliseconds a delivery may stay unacknowledged (RabbitMQ's consumer_timeout).")
@@ -81,7 +85,7 @@ extension Setting {
 
     static let all: [Setting] = [
         partitions, runtimeDir, dataDir, logLevel, host, port, eventLoops, heartbeat, users, loopbackUsers, enableTelemetry, telemetryPort,
-        diskFreeLimit, memoryHighWatermark, consumerTimeout, startTimeout, maxRestarts,
+        diskFreeLimit, memoryHighWatermark, maxMessageSize, consumerTimeout, startTimeout, maxRestarts,
     ]
 
     static func named(_ key: String) -> Setting? { all.first { $0.key == key } }
