@@ -84,7 +84,7 @@ public final class WorkerServer: Sendable {
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.recvAllocator, value: HTTP2LinkSettings.recvAllocator)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                Self.peerIsOwnUser(channel, logger: logger).flatMapThrowing {
                     let host = state.value
                     let session = RouterLinkSession(host: host, logger: logger)
                     let handler = HTTP2LinkHandler(role: .server, settings: Self.linkSettings, logger: logger)
@@ -103,6 +103,22 @@ public final class WorkerServer: Sendable {
             "partition": "\(configuration.partition.index)", "partitions": "\(configuration.partitions)", "socket": "\(path)",
         ])
         return channel
+    }
+
+    /// Only the broker's own processes may link: the peer's uid (SO_PEERCRED) must be this
+    /// process's, whatever the socket's permissions say. A refused connection is closed.
+    static func peerIsOwnUser(_ channel: Channel, logger: Logger) -> EventLoopFuture<Void> {
+        guard let provider = channel as? SocketOptionProvider else {
+            return channel.eventLoop.makeFailedFuture(LinkPeerRefused(uid: nil))
+        }
+        let credentials: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(
+            level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(PeerCredentials.option))
+        return credentials.flatMapThrowing { peer in
+            guard peer.uid == getuid() else {
+                logger.error("refused a link connection from another user", metadata: ["uid": "\(peer.uid)", "pid": "\(peer.pid)"])
+                throw LinkPeerRefused(uid: peer.uid)
+            }
+        }
     }
 
     /// Succeeds once the worker's event loop has run a task: it is not stuck (the systemd
@@ -124,4 +140,17 @@ public final class WorkerServer: Sendable {
         try await group.shutdownGracefully()
         try await syncThread.shutdownGracefully()
     }
+}
+
+struct LinkPeerRefused: Error {
+    var uid: uid_t?
+}
+
+/// Linux's `struct ucred` (pid, uid, gid), which Glibc's module map leaves out, for SO_PEERCRED.
+struct PeerCredentials: Sendable {
+    var pid: Int32 = 0
+    var uid: UInt32 = 0
+    var gid: UInt32 = 0
+    /// SO_PEERCRED (asm-generic/socket.h).
+    static let option: Int32 = 17
 }

@@ -91,3 +91,45 @@ def test_the_maximum_message_size_is_checked_at_start_up(tmp_path):
                              "--max-message-size", str(300 << 20)], capture_output=True, text=True, timeout=30)
     assert result.returncode == 1
     assert f"'max_message_size' must be an integer from 1 to {255 << 20}, got '{300 << 20}'" in result.stderr, result.stderr
+
+
+PEER_PROBE = """
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(5)
+s.connect(sys.argv[1])
+try:
+    s.sendall(b"PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+    data = s.recv(65536)
+except OSError:  # reset or broken pipe: closed by the worker
+    data = b""
+print("closed" if data == b"" else "served")
+"""
+
+
+def test_a_worker_links_only_with_processes_of_the_brokers_own_user():
+    """Defence in depth: even with the runtime directory and a worker's socket opened to
+    everyone, a process of another user is disconnected at once (SO_PEERCRED)."""
+    needs_own_broker("worker sockets", "the link's peer check")
+    import os
+    import sys
+    if os.getuid() != 0:
+        pytest.fail("this test runs a probe as the user nobody: run the tests as root")
+    c = Cluster(1)
+    try:
+        socket_path = os.path.join(c.runtime_dir, "worker-0.sock")
+        os.chmod(c.runtime_dir, 0o777)
+        os.chmod(socket_path, 0o666)
+        own = subprocess.run([sys.executable, "-c", PEER_PROBE, socket_path], capture_output=True, text=True, timeout=30)
+        assert own.stdout.strip() == "served", own.stdout + own.stderr
+        # The system's Python: the user nobody cannot read a Python installed under /root.
+        other = subprocess.run(["/usr/bin/python3", "-c", PEER_PROBE, socket_path], capture_output=True, text=True,
+                               timeout=30, user=65534, group=65534)
+        assert other.stdout.strip() == "closed", other.stdout + other.stderr
+        assert wait_for(lambda: "refused a link connection from another user" in c.log_text(), 5)
+        assert "uid=65534" in c.log_text()
+        conn = c.connect()  # the router's own links are unaffected
+        conn.channel().queue_declare("", exclusive=True)
+        conn.close()
+    finally:
+        c.stop()
