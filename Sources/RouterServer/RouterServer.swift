@@ -26,6 +26,9 @@ public struct RouterConfiguration: Sendable {
     public var diskWatch: DiskWatch?
     /// Port of the telemetry HTTP endpoint (metrics, health, management API); nil for none.
     public var telemetryPort: Int?
+    /// The address the telemetry endpoint listens on: loopback unless configured, since the
+    /// management API is there too.
+    public var telemetryHost = "127.0.0.1"
     /// The memory alarm's watermark over all the cluster's processes together: a fraction
     /// of physical memory when at most 1 (RabbitMQ's vm_memory_high_watermark, 0.4 by
     /// default), otherwise bytes; 0 for no memory alarm.
@@ -120,7 +123,7 @@ public final class RouterServer: Sendable {
         var telemetry: (Telemetry, SocketAddress?)?
         let backend = RouterManagementBackend(loops: allServices, context: context)
         if let port = configuration.telemetryPort {
-            let (served, channel) = try await TelemetryHTTPServer.start(group: group, host: configuration.host, port: port,
+            let (served, channel) = try await TelemetryHTTPServer.start(group: group, host: configuration.telemetryHost, port: port,
                                                                         backend: backend, logger: logger)
             telemetry = (served, channel.localAddress)
             logger.info("telemetry listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])

@@ -26,6 +26,9 @@ struct RouterOptions: ParsableArguments {
     @Flag(help: "Serve /metrics, /health, the management API and the dashboard over HTTP.")
     var enableTelemetry = false
 
+    @Option(help: "Address of the telemetry endpoint (with --enable-telemetry); default: 127.0.0.1 (0.0.0.0 for a remote Prometheus).")
+    var telemetryHost: String?
+
     @Option(help: "Port of the telemetry endpoint (with --enable-telemetry); default: 9419.")
     var telemetryPort: Int?
 
@@ -50,6 +53,7 @@ struct RouterOptions: ParsableArguments {
         for user in user { arguments += ["--user", user] }
         for user in loopbackUser { arguments += ["--loopback-user", user] }
         if enableTelemetry { arguments.append("--enable-telemetry") }
+        if let telemetryHost { arguments += ["--telemetry-host", telemetryHost] }
         if let telemetryPort { arguments += ["--telemetry-port", "\(telemetryPort)"] }
         if let diskFreeLimit { arguments += ["--disk-free-limit", "\(diskFreeLimit)"] }
         if let memoryHighWatermark { arguments += ["--memory-high-watermark", "\(memoryHighWatermark)"] }
@@ -66,6 +70,7 @@ struct RouterOptions: ParsableArguments {
         var users: [String]
         var loopbackUsers: [String]
         var enableTelemetry: Bool
+        var telemetryHost: String
         var telemetryPort: Int
         var diskFreeLimit: UInt64
         var memoryHighWatermark: Double
@@ -102,6 +107,7 @@ struct RouterOptions: ParsableArguments {
             users: try config.texts(.users, flag: user),
             loopbackUsers: try config.texts(.loopbackUsers, flag: loopbackUser, default: ["guest"]),
             enableTelemetry: try config.flag(.enableTelemetry, flag: enableTelemetry),
+            telemetryHost: try config.text(.telemetryHost, flag: telemetryHost) ?? "127.0.0.1",
             telemetryPort: try config.integer(.telemetryPort, flag: telemetryPort) ?? 9419,
             diskFreeLimit: UInt64(try config.integer(.diskFreeLimit, flag: diskFreeLimit) ?? 50_000_000),
             memoryHighWatermark: try config.number(.memoryHighWatermark, flag: memoryHighWatermark) ?? 0.4,
@@ -143,6 +149,7 @@ struct RouterCommand: AsyncParsableCommand {
             configuration.dataDirectory = member.dataDirectory
             configuration.memoryHighWatermark = router.memoryHighWatermark
             configuration.maxMessageSize = router.maxMessageSize
+            configuration.telemetryHost = router.telemetryHost
             let termination = ProcessSupport.catchTermination()
             let server = try RouterServer(configuration: configuration, logger: logger)
             let (file, options, logging) = (self.file, self.router, self.logging)

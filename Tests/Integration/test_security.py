@@ -133,3 +133,23 @@ def test_a_worker_links_only_with_processes_of_the_brokers_own_user():
         conn.close()
     finally:
         c.stop()
+
+
+def test_the_telemetry_endpoint_listens_on_loopback_unless_configured():
+    needs_own_broker("--enable-telemetry", "nothing: the endpoint's address is the broker's own setting")
+    import urllib.request
+    from conftest import free_port
+    address = non_loopback_address()
+    for extra, reachable_from_outside in (([], False), (["--telemetry-host", "0.0.0.0"], True)):
+        port = free_port()
+        c = Cluster(1, extra_args=["--host", "0.0.0.0", "--enable-telemetry", "--telemetry-port", str(port), *extra])
+        try:
+            assert urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10).status == 200
+            try:
+                urllib.request.urlopen(f"http://{address}:{port}/health", timeout=10)
+                reached = True
+            except OSError:
+                reached = False
+            assert reached == reachable_from_outside, (extra, reached)
+        finally:
+            c.stop()

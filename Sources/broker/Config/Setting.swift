@@ -52,7 +52,7 @@ extension Setting {
     static let logLevel = Setting(key: "log_level", flag: "--log-level", kind: .choice(Logger.Level.allCases.map(\.rawValue)),
                                   defaultText: "info", help: "Log level.")
     static let host = Setting(key: "host", flag: "--host", kind: .text, defaultText: "0.0.0.0",
-                              help: "Address the router listens on for AMQP clients (and the telemetry endpoint).")
+                              help: "Address the router listens on for AMQP clients.")
     static let port = Setting(key: "port", flag: "--port", kind: .integer(0...65535), defaultText: "5672", help: "AMQP port.")
     static let eventLoops = Setting(key: "event_loops", flag: "--event-loops", kind: .integer(1...1024),
                                     defaultText: "the number of cores", help: "Router event loops (threads).")
@@ -64,6 +64,8 @@ extension Setting {
                                        help: "Users who may log in only from this host (RabbitMQ's loopback_users); \"none\" for nobody.")
     static let enableTelemetry = Setting(key: "enable_telemetry", flag: "--enable-telemetry", kind: .flag, defaultText: "false",
                                          help: "Serve /metrics, /health, the management API and the dashboard over HTTP.")
+    static let telemetryHost = Setting(key: "telemetry_host", flag: "--telemetry-host", kind: .text, defaultText: "127.0.0.1",
+                                       help: "Address the telemetry endpoint listens on (0.0.0.0 for every interface, for a remote Prometheus).")
     static let telemetryPort = Setting(key: "telemetry_port", flag: "--telemetry-port", kind: .integer(0...65535),
                                        defaultText: "9419", help: "Port of the telemetry endpoint.")
     static let diskFreeLimit = Setting(key: "disk_free_limit", flag: "--disk-free-limit", kind: .integer(0...Int.max),
@@ -84,7 +86,7 @@ extension Setting {
                                      help: "Restarts of one process within 60 s after which cluster up gives up.")
 
     static let all: [Setting] = [
-        partitions, runtimeDir, dataDir, logLevel, host, port, eventLoops, heartbeat, users, loopbackUsers, enableTelemetry, telemetryPort,
+        partitions, runtimeDir, dataDir, logLevel, host, port, eventLoops, heartbeat, users, loopbackUsers, enableTelemetry, telemetryHost, telemetryPort,
         diskFreeLimit, memoryHighWatermark, maxMessageSize, consumerTimeout, startTimeout, maxRestarts,
     ]
 
