@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .executable(name: "broker", targets: ["broker"]),
         .executable(name: "micro-bench", targets: ["MicroBench"]),
+        .executable(name: "broker-fuzz", targets: ["BrokerFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -107,6 +108,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+        // Fuzz targets (libFuzzer with -DFUZZING -sanitize=fuzzer; otherwise a corpus replay):
+        // Tests/Fuzz/run.sh.
+        .executableTarget(name: "BrokerFuzz", dependencies: [
+            "AMQPWire", "LinkWire", "MessageStore",
+            .product(name: "NIOCore", package: "swift-nio"),
         ]),
         // Micro-benchmarks with allocation counts (`swift run -c release micro-bench`); the malloc
         // interposer is linked into this executable only.
