@@ -14,8 +14,11 @@ struct HTTPRequest: Sendable {
     var query: [String: String]
     var headers: HTTPHeaders
     var body: ByteBuffer
+    /// The client's address (nil on the operator socket's peer-less side).
+    var peer: SocketAddress?
 
-    init(head: HTTPRequestHead, body: ByteBuffer) {
+    init(head: HTTPRequestHead, body: ByteBuffer, peer: SocketAddress? = nil) {
+        self.peer = peer
         method = head.method
         headers = head.headers
         self.body = body
@@ -77,7 +80,7 @@ final class TelemetryHTTPHandler: ChannelInboundHandler {
             guard let head else { return }
             self.head = nil
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            respond(HTTPRequest(head: head, body: body), context.eventLoop)
+            respond(HTTPRequest(head: head, body: body, peer: context.channel.remoteAddress), context.eventLoop)
                 .hop(to: context.eventLoop)
                 .whenComplete { result in
                     let (handler, context) = loopBound.value

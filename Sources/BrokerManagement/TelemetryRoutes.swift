@@ -7,6 +7,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import RouterCore
 
 struct TelemetryRoutes: Sendable {
     let telemetry: Telemetry
@@ -39,6 +40,13 @@ struct TelemetryRoutes: Sendable {
             return management.respond(to: request, user: Self.operatorName, operator: true, on: loop)
         case (_, let path) where path.hasPrefix("/api/"):
             guard let user = authenticate(request) else {
+                if let name = loopbackUserFromAfar(request) {
+                    // RabbitMQ's management plugin says why, as its log does.
+                    logger.info("management login refused", metadata: ["user": "\(name)", "reason": "can only log in via localhost"])
+                    return loop.makeSucceededFuture(.json(JSON.object([("error", "not_authorised"),
+                                                                       ("reason", "User can only log in via localhost")]).text,
+                                                          status: .unauthorized))
+                }
                 // RabbitMQ's answer to missing or wrong credentials.
                 var reply = HTTPReply.json(JSON.object([("error", "not_authorized"), ("reason", "Login failed")]).text, status: .unauthorized)
                 reply.headers = [("WWW-Authenticate", #"Basic realm="broker management""#)]
@@ -50,13 +58,24 @@ struct TelemetryRoutes: Sendable {
         }
     }
 
-    /// The user named by valid HTTP basic credentials.
+    /// A loopback-only user (guest) with the right password, from another host.
+    private func loopbackUserFromAfar(_ request: HTTPRequest) -> String? {
+        guard let (user, password) = credentials(request), telemetry.backend.users.authenticate(user, password),
+              telemetry.backend.users.loopbackUsers.contains(user), let peer = request.peer, !peer.isLoopback else { return nil }
+        return user
+    }
+
+    /// The user named by valid HTTP basic credentials, if it may log in from where it is.
     func authenticate(_ request: HTTPRequest) -> String? {
+        guard let (user, password) = credentials(request), telemetry.backend.users.authenticate(user, password) else { return nil }
+        if telemetry.backend.users.loopbackUsers.contains(user), let peer = request.peer, !peer.isLoopback { return nil }
+        return user
+    }
+
+    private func credentials(_ request: HTTPRequest) -> (String, String)? {
         guard let header = request.headers.first(name: "Authorization"), header.hasPrefix("Basic "),
               let decoded = Data(base64Encoded: String(header.dropFirst(6))),
               let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":") else { return nil }
-        let user = String(text[..<colon])
-        let password = String(text[text.index(after: colon)...])
-        return telemetry.backend.users.authenticate(user, password) ? user : nil
+        return (String(text[..<colon]), String(text[text.index(after: colon)...]))
     }
 }

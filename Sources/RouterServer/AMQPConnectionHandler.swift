@@ -5,6 +5,7 @@
 // Output is batched: frames for the client and link messages for each worker are encoded
 // into buffers and written once per event-loop tick.
 import AMQPWire
+import Atomics
 import BrokerModel
 import LinkHTTP2
 import LinkWire
@@ -27,6 +28,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     var channelContext: ChannelHandlerContext?
     /// `close` was called on the socket.
     var socketClosed = false
+    /// Counted in `context.openConnections`.
+    var counted = false
     var headerBuffer = ByteBuffer()
     var decoder = FrameDecoder(maxFrameSize: RouterContext.maxFrameSize)
     var assembler = CommandAssembler()
@@ -70,28 +73,23 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
 
     // MARK: Channel events
 
-    /// 127.0.0.0/8, ::1, ::ffff:127.x.y.z, or a Unix socket (RabbitMQ's rabbit_net:is_loopback).
-    static func isLoopback(_ address: SocketAddress) -> Bool {
-        switch address {
-        case .v4(let v4):
-            return UInt32(bigEndian: v4.address.sin_addr.s_addr) >> 24 == 127
-        case .v6(let v6):
-            let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
-            if bytes[0..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return true }
-            return bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xff && bytes[11] == 0xff && bytes[12] == 127
-        case .unixDomainSocket:
-            return true
-        }
-    }
-
     func channelActive(context ctx: ChannelHandlerContext) {
+        counted = true
+        let open = context.openConnections.wrappingIncrementThenLoad(ordering: .relaxed)
+        if let limit = context.maxConnections, open > limit {
+            // As RabbitMQ's connection_max: the socket is closed before any AMQP is spoken.
+            logger.warning("refused a client connection: connection_max (\(limit)) reached")
+            socketClosed = true
+            ctx.close(promise: nil)
+            return
+        }
         channelContext = ctx
         clientOutbound = ctx.channel.allocator.buffer(capacity: 4096)
         services.connections[id] = self
         services.stats.connectionsOpened &+= 1
         if let remote = ctx.channel.remoteAddress {
             logger[metadataKey: "peer"] = "\(remote)"
-            connection.fromLoopback = Self.isLoopback(remote)
+            connection.fromLoopback = remote.isLoopback
         }
         logger.debug("client connected")
         handshakeTimer = ctx.eventLoop.scheduleTask(in: connection.settings.handshakeTimeout) { [weak self] in
@@ -101,6 +99,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     }
 
     func channelInactive(context ctx: ChannelHandlerContext) {
+        if counted { context.openConnections.wrappingDecrement(ordering: .relaxed) }
+        guard channelContext != nil else { return }  // refused at once (connection_max)
         connectionGone()
     }
 
@@ -228,6 +228,11 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
                 channelContext?.eventLoop.scheduleTask(in: delay) { [weak self] in self?.closeSocket() }
             case .report(let report):
                 log(report)
+            case .deferred(let delay, let later):
+                channelContext?.eventLoop.scheduleTask(in: delay) { [weak self] in
+                    self?.perform(later)
+                    self?.flush()
+                }
             }
         }
     }

@@ -13,6 +13,10 @@ final class RouterContext: Sendable {
     /// The largest body a publish may carry; larger ones close the channel with 406 (the
     /// assembler's 512 MiB is the frame-level cap).
     let maxMessageSize: Int
+    /// Client connections the router takes at most (RabbitMQ's `connection_max`); nil for no limit.
+    let maxConnections: Int?
+    /// Client connections open now, over every event loop.
+    let openConnections = ManagedAtomic<Int>(0)
 
     let partitions: Int
     let topology: TopologyStore
@@ -43,9 +47,10 @@ final class RouterContext: Sendable {
     var alarmActive: Bool { diskAlarm.load(ordering: .relaxed) || memoryAlarm.load(ordering: .relaxed) }
 
     init(partitions: Int, heartbeatSeconds: UInt16, users: UserDirectory, maxMessageSize: Int = RouterConfiguration.defaultMaxMessageSize,
-         topology: TopologyStore = TopologyStore()) {
+         maxConnections: Int? = nil, topology: TopologyStore = TopologyStore()) {
         self.topology = topology
         self.maxMessageSize = maxMessageSize
+        self.maxConnections = maxConnections
         self.partitions = partitions
         self.currentUsers = NIOLockedValueBox(users)
         // Advertise only what is implemented: clients switch features on from this table.

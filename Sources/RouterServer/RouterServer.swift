@@ -36,6 +36,8 @@ public struct RouterConfiguration: Sendable {
     /// The largest body a publish may carry (RabbitMQ's `max_message_size`, 128 MiB by
     /// default); a larger one closes its channel with 406 before anything reaches a worker.
     public var maxMessageSize = Self.defaultMaxMessageSize
+    /// Client connections the router takes at most; nil for no limit.
+    public var maxConnections: Int?
     /// RabbitMQ's default `max_message_size` (128 MiB).
     public static let defaultMaxMessageSize = 128 << 20
     /// The most `max_message_size` may be: what the link carries in one message (256 MiB)
@@ -93,7 +95,8 @@ public final class RouterServer: Sendable {
         }
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoops))
         self.context = RouterContext(partitions: configuration.partitions, heartbeatSeconds: configuration.heartbeatSeconds,
-                                     users: configuration.users, maxMessageSize: configuration.maxMessageSize, topology: topology)
+                                     users: configuration.users, maxMessageSize: configuration.maxMessageSize,
+                                     maxConnections: configuration.maxConnections, topology: topology)
     }
 
     /// Connects every loop to every worker, then listens. Returns the listening channel.

@@ -38,6 +38,9 @@ struct RouterOptions: ParsableArguments {
     @Option(help: "Memory alarm: the router and workers together may use this fraction of physical memory (at most 1), or this many bytes (above 1), before publishers are blocked (RabbitMQ's vm_memory_high_watermark); 0 disables. Default: 0.4.")
     var memoryHighWatermark: Double?
 
+    @Option(help: "Client connections the router takes at most (RabbitMQ's connection_max); more are closed at once. Default: no limit.")
+    var connectionMax: Int?
+
     @Option(help: "The largest message body a publish may carry, in bytes (RabbitMQ's max_message_size); at most 255 MiB. Default: 128 MiB.")
     var maxMessageSize: Int?
 
@@ -58,6 +61,7 @@ struct RouterOptions: ParsableArguments {
         if let diskFreeLimit { arguments += ["--disk-free-limit", "\(diskFreeLimit)"] }
         if let memoryHighWatermark { arguments += ["--memory-high-watermark", "\(memoryHighWatermark)"] }
         if let maxMessageSize { arguments += ["--max-message-size", "\(maxMessageSize)"] }
+        if let connectionMax { arguments += ["--connection-max", "\(connectionMax)"] }
         return arguments
     }
 
@@ -75,6 +79,7 @@ struct RouterOptions: ParsableArguments {
         var diskFreeLimit: UInt64
         var memoryHighWatermark: Double
         var maxMessageSize: Int
+        var connectionMax: Int?
 
         func userDirectory() throws -> UserDirectory {
             var directory = try givenUsers()
@@ -111,7 +116,8 @@ struct RouterOptions: ParsableArguments {
             telemetryPort: try config.integer(.telemetryPort, flag: telemetryPort) ?? 9419,
             diskFreeLimit: UInt64(try config.integer(.diskFreeLimit, flag: diskFreeLimit) ?? 50_000_000),
             memoryHighWatermark: try config.number(.memoryHighWatermark, flag: memoryHighWatermark) ?? 0.4,
-            maxMessageSize: try config.integer(.maxMessageSize, flag: maxMessageSize) ?? RouterConfiguration.defaultMaxMessageSize)
+            maxMessageSize: try config.integer(.maxMessageSize, flag: maxMessageSize) ?? RouterConfiguration.defaultMaxMessageSize,
+            connectionMax: try config.integer(.connectionMax, flag: connectionMax))
         _ = try resolved.userDirectory()  // a malformed user is an error now, not when the router starts
         return resolved
     }
@@ -150,6 +156,7 @@ struct RouterCommand: AsyncParsableCommand {
             configuration.memoryHighWatermark = router.memoryHighWatermark
             configuration.maxMessageSize = router.maxMessageSize
             configuration.telemetryHost = router.telemetryHost
+            configuration.maxConnections = router.connectionMax
             let termination = ProcessSupport.catchTermination()
             let server = try RouterServer(configuration: configuration, logger: logger)
             let (file, options, logging) = (self.file, self.router, self.logging)

@@ -3,6 +3,7 @@ default `loopback_users`; the refusal tells the client no more than RabbitMQ doe
 log says why."""
 import socket
 import subprocess
+import time
 
 import pika
 import pytest
@@ -153,3 +154,68 @@ def test_the_telemetry_endpoint_listens_on_loopback_unless_configured():
             assert reached == reachable_from_outside, (extra, reached)
         finally:
             c.stop()
+
+
+def test_a_failed_login_is_answered_only_after_a_second():
+    needs_own_broker("the failed-login delay", "nothing: RabbitMQ answers at once")
+    c = Cluster(1)
+    try:
+        started = time.time()
+        with pytest.raises(pika.exceptions.ProbableAuthenticationError):
+            login(c.port, "127.0.0.1", "guest", "not-the-password")
+        assert time.time() - started >= 1.0
+        started = time.time()
+        login(c.port, "127.0.0.1", "guest", "guest")
+        assert time.time() - started < 1.0  # a good login is not slowed
+    finally:
+        c.stop()
+
+
+def test_connections_beyond_connection_max_are_closed_at_once_and_others_keep_working():
+    needs_own_broker("--connection-max", "RabbitMQ's connection_max")
+    c = Cluster(1, extra_args=["--connection-max", "3"])
+    try:
+        kept = [c.connect() for _ in range(3)]
+        with pytest.raises(pika.exceptions.AMQPConnectionError):
+            c.connect(connection_attempts=1)
+        assert wait_for(lambda: "connection_max (3) reached" in c.log_text(), 5)
+        for conn in kept:
+            conn.channel().queue_declare("", exclusive=True)
+        kept.pop().close()
+        assert wait_for(lambda: _connects(c), 5)  # room again once one closes
+        for conn in kept:
+            conn.close()
+    finally:
+        c.stop()
+
+
+def _connects(cluster):
+    try:
+        cluster.connect(connection_attempts=1).close()
+        return True
+    except pika.exceptions.AMQPConnectionError:
+        return False
+
+
+def test_guest_may_not_use_the_management_api_from_another_host():
+    needs_own_broker("--enable-telemetry", "RabbitMQ's loopback_users on the management API")
+    import base64
+    import json
+    import urllib.error
+    import urllib.request
+    from conftest import free_port
+    address = non_loopback_address()
+    port = free_port()
+    c = Cluster(1, extra_args=["--enable-telemetry", "--telemetry-port", str(port), "--telemetry-host", "0.0.0.0"])
+    try:
+        def get(host):
+            request = urllib.request.Request(f"http://{host}:{port}/api/whoami")
+            request.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
+            return urllib.request.urlopen(request, timeout=10)
+        assert json.load(get("127.0.0.1"))["name"] == "guest"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            get(address)
+        assert refused.value.code == 401
+        assert json.load(refused.value) == {"error": "not_authorised", "reason": "User can only log in via localhost"}
+    finally:
+        c.stop()

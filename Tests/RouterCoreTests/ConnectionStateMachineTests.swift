@@ -69,12 +69,13 @@ struct ConnectionStateMachineTests {
         #expect(machine.isClosed)
     }
 
-    @Test("a wrong password is 403 with RabbitMQ's text, the login reported without the password")
+    @Test("a wrong password is 403 with RabbitMQ's text after a second, the login reported at once without the password")
     mutating func badPassword() {
         _ = machine.protocolHeader(.accepted)
         let text = "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile."
         #expect(machine.receive(.connectionStartOk(Self.plain("guest", "nope")), now: Self.t0)
-            == [.report(.loginRefused(user: "guest", mechanism: "PLAIN", reason: "wrong user name or password"))] + Self.closing(.accessRefused, text, after: .milliseconds(100)))
+            == [.report(.loginRefused(user: "guest", mechanism: "PLAIN", reason: "wrong user name or password")),
+                .deferred(after: .seconds(1), Self.closing(.accessRefused, text, after: .milliseconds(100)))])
         #expect(machine.isClosing)
     }
 
@@ -85,8 +86,8 @@ struct ConnectionStateMachineTests {
         remote.fromLoopback = false
         _ = remote.protocolHeader(.accepted)
         #expect(remote.receive(.connectionStartOk(Self.plain("guest", "guest")), now: Self.t0)
-            == [.report(.loginRefused(user: "guest", mechanism: "PLAIN", reason: "user 'guest' can only connect via localhost"))]
-            + Self.closing(.accessRefused, text, after: .milliseconds(100)))
+            == [.report(.loginRefused(user: "guest", mechanism: "PLAIN", reason: "user 'guest' can only connect via localhost")),
+                .deferred(after: .seconds(1), Self.closing(.accessRefused, text, after: .milliseconds(100)))])
         _ = machine.protocolHeader(.accepted)
         #expect(machine.receive(.connectionStartOk(Self.plain("guest", "guest")), now: Self.t0) == [.send(.connectionTune(Self.tune))])
     }

@@ -135,9 +135,11 @@ public struct ConnectionStateMachine {
             refusal = nil
         }
         if let refusal {
-            // The client learns no more than RabbitMQ tells it; the log says why.
-            return [.report(.loginRefused(user: credentials.user, mechanism: startOk.mechanism, reason: refusal))]
-                + close(.accessRefused, "ACCESS_REFUSED - Login was refused using authentication mechanism \(startOk.mechanism). For details see the broker logfile.")
+            // The client learns no more than RabbitMQ tells it, and only after a pause that
+            // slows password guessing; the log says why at once.
+            let refused = close(.accessRefused, "ACCESS_REFUSED - Login was refused using authentication mechanism \(startOk.mechanism). For details see the broker logfile.")
+            return [.report(.loginRefused(user: credentials.user, mechanism: startOk.mechanism, reason: refusal)),
+                    .deferred(after: settings.failedLoginDelay, refused)]
         }
         user = credentials.user
         state = .awaitingTuneOk
@@ -273,6 +275,9 @@ public struct ConnectionSettings: Sendable {
     public var closeOkTimeout: TimeAmount
     /// During the handshake a client gets a moment to read a close before the socket goes.
     public var handshakeCloseDelay: TimeAmount
+    /// How long a failed login waits for its refusal: a password guesser gets one answer a
+    /// second per connection.
+    public var failedLoginDelay: TimeAmount = .seconds(1)
 
     public init(start: ConnectionStart, tune: ConnectionTune, users: UserDirectory, vhosts: Set<VHost> = [.default],
                 handshakeTimeout: TimeAmount = .seconds(10), closeOkTimeout: TimeAmount = .seconds(3),
@@ -304,6 +309,8 @@ public enum ConnectionAction: Hashable, Sendable {
     /// queues are gone (invariant 2).
     case releaseWorkers
     case closeSocket(after: TimeAmount)
+    /// Carry these out after a delay (a failed login's refusal).
+    case deferred(after: TimeAmount, [ConnectionAction])
     /// Something an operator may want in the log.
     case report(ConnectionReport)
 }

@@ -74,6 +74,9 @@ extension Setting {
     static let memoryHighWatermark = Setting(key: "memory_high_watermark", flag: "--memory-high-watermark",
                                              kind: .number(0...Double(Int64.max)), defaultText: "0.4",
                                              help: "Memory alarm: a fraction of physical memory (at most 1) or bytes (above 1); 0 disables.")
+    static let connectionMax = Setting(key: "connection_max", flag: "--connection-max", kind: .integer(1...10_000_000),
+                                       defaultText: "no limit",
+                                       help: "Client connections the router takes at most (RabbitMQ's connection_max); more are closed at once.")
     static let maxMessageSize = Setting(key: "max_message_size", flag: "--max-message-size", kind: .integer(1...RouterConfiguration.largestMaxMessageSize),
                                         defaultText: "134217728 (128 MiB)",
                                         help: "The largest message body a publish may carry (RabbitMQ's max_message_size); larger ones close the channel with 406.")
@@ -87,7 +90,7 @@ extension Setting {
 
     static let all: [Setting] = [
         partitions, runtimeDir, dataDir, logLevel, host, port, eventLoops, heartbeat, users, loopbackUsers, enableTelemetry, telemetryHost, telemetryPort,
-        diskFreeLimit, memoryHighWatermark, maxMessageSize, consumerTimeout, startTimeout, maxRestarts,
+        diskFreeLimit, memoryHighWatermark, connectionMax, maxMessageSize, consumerTimeout, startTimeout, maxRestarts,
     ]
 
     static func named(_ key: String) -> Setting? { all.first { $0.key == key } }
