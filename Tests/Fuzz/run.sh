@@ -25,6 +25,9 @@ case "$mode" in
         seconds=${2:?usage: $0 fuzz SECONDS [TARGET…]}
         shift 2
         [ $# -gt 0 ] && TARGETS=("$@")
+        # -Xswiftc reaches the dashboard's build-plugin tool too, whose link then fails with
+        # libFuzzer's main ("link command failed", a gold internal error): harmless, the tool is
+        # not part of broker-fuzz and the build goes on.
         swift build -c release --scratch-path .build-fuzz --product broker-fuzz \
             -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING
         for target in "${TARGETS[@]}"; do
