@@ -39,37 +39,38 @@ struct TelemetryRoutes: Sendable {
         case (_, let path) where path.hasPrefix("/api/") && forOperator:
             return management.respond(to: request, user: Self.operatorName, operator: true, on: loop)
         case (_, let path) where path.hasPrefix("/api/"):
-            guard let user = authenticate(request) else {
-                if let name = loopbackUserFromAfar(request) {
-                    // RabbitMQ's management plugin says why, as its log does.
-                    logger.info("management login refused", metadata: ["user": "\(name)", "reason": "can only log in via localhost"])
-                    return loop.makeSucceededFuture(.json(JSON.object([("error", "not_authorised"),
-                                                                       ("reason", "User can only log in via localhost")]).text,
-                                                          status: .unauthorized))
-                }
-                // RabbitMQ's answer to missing or wrong credentials.
-                var reply = HTTPReply.json(JSON.object([("error", "not_authorized"), ("reason", "Login failed")]).text, status: .unauthorized)
-                reply.headers = [("WWW-Authenticate", #"Basic realm="broker management""#)]
-                return loop.makeSucceededFuture(reply)
+            switch login(request) {
+            case .success(let user):
+                return management.respond(to: request, user: user, on: loop)
+            case .failure(let refusal):
+                logger.info("management login refused", metadata: ["reason": "\(refusal.reason)"])
+                return loop.makeSucceededFuture(Self.refused(refusal))
             }
-            return management.respond(to: request, user: user, on: loop)
         default:
             return loop.makeSucceededFuture(.error(.notFound, "Object Not Found"))
         }
     }
 
-    /// A loopback-only user (guest) with the right password, from another host.
-    private func loopbackUserFromAfar(_ request: HTTPRequest) -> String? {
-        guard let (user, password) = credentials(request), telemetry.backend.users.authenticate(user, password),
-              telemetry.backend.users.loopbackUsers.contains(user), let peer = request.peer, !peer.isLoopback else { return nil }
-        return user
+    /// The user named by HTTP basic credentials, if the password is right and it may log in
+    /// from where the request comes.
+    func login(_ request: HTTPRequest) -> Result<String, LoginRefusal> {
+        guard let (user, password) = credentials(request) else { return .failure(.wrongCredentials) }
+        if let refusal = telemetry.backend.users.refusal(user: user, password: password,
+                                                          fromLoopback: request.peer?.isLoopback ?? true) {
+            return .failure(refusal)
+        }
+        return .success(user)
     }
 
-    /// The user named by valid HTTP basic credentials, if it may log in from where it is.
-    func authenticate(_ request: HTTPRequest) -> String? {
-        guard let (user, password) = credentials(request), telemetry.backend.users.authenticate(user, password) else { return nil }
-        if telemetry.backend.users.loopbackUsers.contains(user), let peer = request.peer, !peer.isLoopback { return nil }
-        return user
+    /// RabbitMQ's management plugin's answers: it says why a loopback-only user is refused.
+    static func refused(_ refusal: LoginRefusal) -> HTTPReply {
+        guard case .wrongCredentials = refusal else {
+            return .json(JSON.object([("error", "not_authorised"), ("reason", "User can only log in via localhost")]).text,
+                         status: .unauthorized)
+        }
+        var reply = HTTPReply.json(JSON.object([("error", "not_authorized"), ("reason", "Login failed")]).text, status: .unauthorized)
+        reply.headers = [("WWW-Authenticate", #"Basic realm="broker management""#)]
+        return reply
     }
 
     private func credentials(_ request: HTTPRequest) -> (String, String)? {

@@ -70,9 +70,7 @@ extension AMQPConnectionHandler {
             case .declareReplyTo(let declare):
                 declareReplyTo(declare, on: channel)
             case .commit(let transaction):
-                let unforwardedBefore = unforwarded
-                commit(transaction, on: channel)
-                guard unforwarded == unforwardedBefore else {
+                guard commit(transaction, on: channel) else {
                     // Never a commit-ok for publishes that went nowhere.
                     return fail(channel, .notFound, "home node of a queue the transaction publishes to is down or inaccessible; "
                                 + "the transaction's other publishes and acknowledgements were applied", method: .txCommit(TxCommit()))
@@ -116,15 +114,18 @@ extension AMQPConnectionHandler {
 
     /// tx.commit: the channel's publishes and acknowledgements, in the order they were made.
     /// Each worker applies its share in order; there is no atomicity across workers (as with
-    /// RabbitMQ across queues: a transaction is not atomic across queues either).
-    private func commit(_ transaction: RouterChannel.Transaction, on channel: RouterChannel) {
+    /// RabbitMQ across queues: a transaction is not atomic across queues either). False when a
+    /// publish could not reach its worker.
+    private func commit(_ transaction: RouterChannel.Transaction, on channel: RouterChannel) -> Bool {
         for settle in transaction.settles where channel.state.isOpen {
             apply(channel.settleCommitted(settle.tag, multiple: settle.multiple), tag: settle.tag, outcome: settle.outcome,
                   method: .txCommit(TxCommit()), on: channel)
         }
+        var allForwarded = true
         for publish in transaction.publishes where channel.state.isOpen {
-            route(publish.method, header: publish.header, body: publish.body, on: channel)
+            allForwarded = route(publish.method, header: publish.header, body: publish.body, on: channel) && allForwarded
         }
+        return allForwarded
     }
 
     // MARK: Settles (per message)

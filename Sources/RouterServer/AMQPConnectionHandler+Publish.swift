@@ -24,24 +24,27 @@ extension AMQPConnectionHandler {
         route(publish, header: header, body: body, on: channel)
     }
 
-    /// Routes and forwards one publish (outside a transaction, or at tx.commit).
-    func route(_ publish: BasicPublish, header: ContentHeader, body: ByteBuffer, on channel: RouterChannel) {
+    /// Routes and forwards one publish (outside a transaction, or at tx.commit). False when a
+    /// worker it had to reach is down (its confirm is nacked; a transaction fails).
+    @discardableResult
+    func route(_ publish: BasicPublish, header: ContentHeader, body: ByteBuffer, on channel: RouterChannel) -> Bool {
         let expiration: UInt64?
         switch MessageExpiration.milliseconds(in: header) {
         case .success(let value): expiration = value
-        case .failure(let error): return closeChannel(channel, error.code, error.text, classID: 60, methodID: 40)
+        case .failure(let error): return rejectRoute(channel, error.code, error.text)
         }
         var header = header
         switch rewriteReplyTo(header, on: channel) {
         case .success(let rewritten): header = rewritten
-        case .failure(let error): return closeChannel(channel, error.code, error.text, classID: 60, methodID: 40)
+        case .failure(let error): return rejectRoute(channel, error.code, error.text)
         }
         let snapshot = context.topology.currentSnapshot
         let topology = snapshot.topology
         let exchange = ExchangeName(publish.exchange)
         if exchange == .default, publish.routingKey.utf8.starts(with: ReplyTo.prefix.utf8) {
             let routed = publishReply(routingKey: publish.routingKey, properties: header.rawProperties, body: body)
-            return finishUnqueued(publish, header: header, body: body, routed: routed, on: channel)
+            finishUnqueued(publish, header: header, body: body, routed: routed, on: channel)
+            return true
         }
         if topology.hasDelayedExchanges, topology.exchange(exchange, in: vhost)?.delayed == true,
            let delay = DelayHeader.delay(in: header.rawProperties) {
@@ -70,30 +73,43 @@ extension AMQPConnectionHandler {
                 header = ContentHeader(bodySize: header.bodySize, properties: properties)
             }
         } catch {
-            return closeChannel(channel, error.code, error.text, classID: 60, methodID: 40)
+            return rejectRoute(channel, error.code, error.text)
         }
         guard !queues.isEmpty else {
-            return finishUnqueued(publish, header: header, body: body, routed: false, on: channel)
+            finishUnqueued(publish, header: header, body: body, routed: false, on: channel)
+            return true
         }
         services.stats.routed &+= 1
         let sequence = channel.confirms?.nextSequence() ?? 0
 
         let message = LinkMessage(exchange: publish.exchange, routingKey: publish.routingKey,
                                   properties: header.rawProperties, body: body)
+        let forwarded: Bool
         if queues.count == 1 {
             // The common case: one queue on one worker, without grouping or a set.
             let queue = queues[0]
             if sequence != 0 { channel.confirms?.published(sequence, partition: queue.partition) }
-            forward(message, to: QueueNames(queue.id.name), on: queue.partition, sequence: sequence, expiration: expiration, channel: channel)
+            forwarded = forward(message, to: QueueNames(queue.id.name), on: queue.partition, sequence: sequence,
+                                expiration: expiration, channel: channel)
         } else {
+            var allForwarded = true
             let partitions = Set(queues.map(\.partition))
             if sequence != 0 { channel.confirms?.published(sequence, partitions: partitions) }
             for partition in partitions {
                 let names = queues.filter { $0.partition == partition }.map(\.id.name)
-                forward(message, to: QueueNames(names), on: partition, sequence: sequence, expiration: expiration, channel: channel)
+                allForwarded = forward(message, to: QueueNames(names), on: partition, sequence: sequence, expiration: expiration,
+                                       channel: channel) && allForwarded
             }
+            forwarded = allForwarded
         }
         if sequence != 0 { emitConfirms(channel) }
+        return forwarded
+    }
+
+    /// A publish that cannot be routed as it is: its channel closes with the error.
+    private func rejectRoute(_ channel: RouterChannel, _ code: ReplyCode, _ text: String) -> Bool {
+        closeChannel(channel, code, text, classID: 60, methodID: 40)
+        return true
     }
 
     /// A publish that no worker queues: a direct reply (routed), or unroutable (returned
@@ -117,7 +133,7 @@ extension AMQPConnectionHandler {
     /// As with RabbitMQ's plugin, a mandatory one is also returned at once (nothing routes it
     /// now) and still delivered later.
     private func delayPublish(_ publish: BasicPublish, header: ContentHeader, body: ByteBuffer, delay: UInt64,
-                              on channel: RouterChannel) {
+                              on channel: RouterChannel) -> Bool {
         services.stats.routed &+= 1
         if publish.mandatory { sendReturn(publish, header: header, body: body, on: channel) }
         let partition = context.partition(of: QueueID(vhost: vhost, name: QueueName(publish.exchange)))
@@ -127,8 +143,10 @@ extension AMQPConnectionHandler {
                                   properties: header.rawProperties, body: body)
         let request = LinkRequest.delay(DelayRequest(channel: channel.number, confirmSequence: sequence, vhost: vhost,
                                                      delay: delay, message: message))
-        if !send(request, to: partition), sequence != 0 { channel.confirms?.rejected(sequence, by: partition) }
+        let sent = send(request, to: partition)
+        if !sent, sequence != 0 { channel.confirms?.rejected(sequence, by: partition) }
         if sequence != 0 { emitConfirms(channel) }
+        return sent
     }
 
     /// basic.return 312 NO_ROUTE of a mandatory publish, with its content.
@@ -140,15 +158,15 @@ extension AMQPConnectionHandler {
             properties: header.rawProperties, body: body)
     }
 
-    /// One publish request per worker; a worker that cannot be reached nacks a confirm.
+    /// One publish request per worker; a worker that cannot be reached nacks a confirm (false).
     private func forward(_ message: LinkMessage, to queues: QueueNames, on partition: PartitionID, sequence: UInt64,
-                         expiration: UInt64?, channel: RouterChannel) {
+                         expiration: UInt64?, channel: RouterChannel) -> Bool {
         let request = LinkRequest.publish(PublishRequest(
             channel: channel.number, confirmSequence: sequence, vhost: vhost, queues: queues, message: message,
             expiration: expiration))
-        guard !send(request, to: partition) else { return }
+        guard !send(request, to: partition) else { return true }
         if sequence != 0 { channel.confirms?.rejected(sequence, by: partition) }
-        unforwarded &+= 1
+        return false
     }
 
     /// A worker's answers made confirms due on `channel`: they go out at the flush, so that

@@ -28,8 +28,6 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     var channelContext: ChannelHandlerContext?
     /// `close` was called on the socket.
     var socketClosed = false
-    /// Counted in `context.openConnections`.
-    var counted = false
     var headerBuffer = ByteBuffer()
     var decoder = FrameDecoder(maxFrameSize: RouterContext.maxFrameSize)
     var assembler = CommandAssembler()
@@ -41,8 +39,6 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     var requests = RequestTable()
 
     var streams: WorkerStreams
-    /// Publishes not forwarded because their worker was down (a tx.commit checks it).
-    var unforwarded = 0
     var clientOutbound = ByteBuffer()
     var flushScheduled = false
     /// Channels whose confirms are sent at the next flush (see `RouterChannel.confirmsDue`).
@@ -74,7 +70,6 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     // MARK: Channel events
 
     func channelActive(context ctx: ChannelHandlerContext) {
-        counted = true
         let open = context.openConnections.wrappingIncrementThenLoad(ordering: .relaxed)
         if let limit = context.maxConnections, open > limit {
             // As RabbitMQ's connection_max: the socket is closed before any AMQP is spoken.
@@ -99,7 +94,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     }
 
     func channelInactive(context ctx: ChannelHandlerContext) {
-        if counted { context.openConnections.wrappingDecrement(ordering: .relaxed) }
+        context.openConnections.wrappingDecrement(ordering: .relaxed)
         guard channelContext != nil else { return }  // refused at once (connection_max)
         connectionGone()
     }
@@ -229,10 +224,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
             case .report(let report):
                 log(report)
             case .deferred(let delay, let later):
-                channelContext?.eventLoop.scheduleTask(in: delay) { [weak self] in
-                    self?.perform(later)
-                    self?.flush()
-                }
+                channelContext?.eventLoop.scheduleTask(in: delay) { [weak self] in self?.perform(later) }
             }
         }
     }

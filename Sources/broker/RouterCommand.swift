@@ -71,8 +71,7 @@ struct RouterOptions: ParsableArguments {
         var port: Int
         var eventLoops: Int
         var heartbeat: UInt16
-        var users: [String]
-        var loopbackUsers: [String]
+        var users: UserDirectory
         var enableTelemetry: Bool
         var telemetryHost: String
         var telemetryPort: Int
@@ -80,37 +79,16 @@ struct RouterOptions: ParsableArguments {
         var memoryHighWatermark: Double
         var maxMessageSize: Int
         var connectionMax: Int?
-
-        func userDirectory() throws -> UserDirectory {
-            var directory = try givenUsers()
-            directory.loopbackUsers = loopbackUsers == ["none"] ? [] : Set(loopbackUsers)
-            return directory
-        }
-
-        private func givenUsers() throws -> UserDirectory {
-            guard !users.isEmpty else { return UserDirectory() }
-            var passwords: [String: String] = [:]
-            var tags: [String: [String]] = [:]
-            for entry in users {
-                let parts = entry.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
-                guard parts.count >= 2, !parts[0].isEmpty else {
-                    throw BrokerConfig.Invalid(description: "a user is name:password or name:password:tags, got '\(entry)'")
-                }
-                passwords[parts[0]] = parts[1]
-                tags[parts[0]] = parts.count > 2 ? parts[2].split(separator: ",").map(String.init) : []
-            }
-            return UserDirectory(passwords: passwords, tags: tags)
-        }
     }
 
     func resolve(_ config: BrokerConfig) throws -> Resolved {
-        let resolved = Resolved(
+        Resolved(
             host: try config.text(.host, flag: host) ?? "0.0.0.0",
             port: try config.integer(.port, flag: port) ?? 5672,
             eventLoops: try config.integer(.eventLoops, flag: eventLoops) ?? ProcessInfo.processInfo.activeProcessorCount,
             heartbeat: UInt16(try config.integer(.heartbeat, flag: heartbeat) ?? 60),
-            users: try config.texts(.users, flag: user),
-            loopbackUsers: try config.texts(.loopbackUsers, flag: loopbackUser, default: ["guest"]),
+            users: try Self.userDirectory(try config.texts(.users, flag: user),
+                                          loopbackUsers: try config.texts(.loopbackUsers, flag: loopbackUser, default: ["guest"])),
             enableTelemetry: try config.flag(.enableTelemetry, flag: enableTelemetry),
             telemetryHost: try config.text(.telemetryHost, flag: telemetryHost) ?? "127.0.0.1",
             telemetryPort: try config.integer(.telemetryPort, flag: telemetryPort) ?? 9419,
@@ -118,8 +96,26 @@ struct RouterOptions: ParsableArguments {
             memoryHighWatermark: try config.number(.memoryHighWatermark, flag: memoryHighWatermark) ?? 0.4,
             maxMessageSize: try config.integer(.maxMessageSize, flag: maxMessageSize) ?? RouterConfiguration.defaultMaxMessageSize,
             connectionMax: try config.integer(.connectionMax, flag: connectionMax))
-        _ = try resolved.userDirectory()  // a malformed user is an error now, not when the router starts
-        return resolved
+    }
+
+    /// Users given as name:password or name:password:tag,tag (guest/guest without any), and
+    /// those who may log in only from this host ("none" for nobody).
+    static func userDirectory(_ users: [String], loopbackUsers: [String]) throws -> UserDirectory {
+        var directory = UserDirectory()
+        if !users.isEmpty {
+            directory.passwords = [:]
+            directory.tags = [:]
+            for entry in users {
+                let parts = entry.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+                guard parts.count >= 2, !parts[0].isEmpty else {
+                    throw BrokerConfig.Invalid(description: "a user is name:password or name:password:tags, got '\(entry)'")
+                }
+                directory.passwords[parts[0]] = parts[1]
+                directory.tags[parts[0]] = parts.count > 2 ? parts[2].split(separator: ",").map(String.init) : []
+            }
+        }
+        directory.loopbackUsers = loopbackUsers == ["none"] ? [] : Set(loopbackUsers)
+        return directory
     }
 }
 
@@ -131,25 +127,18 @@ struct RouterCommand: AsyncParsableCommand {
     @OptionGroup var member: ClusterMemberOptions
     @OptionGroup var router: RouterOptions
     @OptionGroup var logging: LoggingOptions
-
     @OptionGroup var file: ConfigFileOption
 
     func run() async throws {
-        let settings: (member: ClusterMemberOptions.Resolved, router: RouterOptions.Resolved, level: String)
-        do {
-            let config = try await file.load()
-            settings = (try member.resolve(config), try router.resolve(config), try logging.level(config))
-        } catch let error as BrokerConfig.Invalid {
-            ProcessSupport.report("error: router: \(error)")
-            throw ExitCode.failure
+        let (member, router, level) = try await file.settings(of: "router") { config in
+            (try self.member.resolve(config), try self.router.resolve(config), try logging.level(config))
         }
-        let (member, router, level) = settings
         let logger = logging.bootstrap(label: "broker.router", level: level)
         ProcessSupport.exitWithParent(self.member.parentPid)
         do {
             var configuration = RouterConfiguration(
                 host: router.host, port: router.port, partitions: member.partitions, runtimeDirectory: member.runtimeDir,
-                eventLoops: router.eventLoops, heartbeatSeconds: router.heartbeat, users: try router.userDirectory(),
+                eventLoops: router.eventLoops, heartbeatSeconds: router.heartbeat, users: router.users,
                 diskWatch: DiskWatch(path: member.dataDirectory, freeLimit: router.diskFreeLimit),
                 telemetryPort: router.enableTelemetry ? router.telemetryPort : nil)
             configuration.dataDirectory = member.dataDirectory
@@ -162,7 +151,7 @@ struct RouterCommand: AsyncParsableCommand {
             let (file, options, logging) = (self.file, self.router, self.logging)
             ProcessSupport.onReload {
                 await Reload.apply(file: file, logging: logging, logger: logger) { config in
-                    let users = try options.resolve(config).userDirectory()
+                    let users = try options.resolve(config).users
                     server.replaceUsers(users)
                     return ["users": "\(users.passwords.count)"]
                 }

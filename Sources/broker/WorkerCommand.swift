@@ -24,23 +24,16 @@ struct WorkerCommand: AsyncParsableCommand {
     @OptionGroup var member: ClusterMemberOptions
     @OptionGroup var worker: WorkerOptions
     @OptionGroup var logging: LoggingOptions
-
-
     @OptionGroup var file: ConfigFileOption
 
     func run() async throws {
-        let settings: (member: ClusterMemberOptions.Resolved, consumerTimeout: UInt64, level: String)
-        do {
-            let config = try await file.load()
-            settings = (try member.resolve(config), try worker.consumerTimeout(config), try logging.level(config))
-            guard (0..<settings.member.partitions).contains(partition) else {
-                throw BrokerConfig.Invalid(description: "--partition must be in 0..<\(settings.member.partitions)")
+        let (member, consumerTimeout, level) = try await file.settings(of: "worker \(partition)") { config in
+            let member = try self.member.resolve(config)
+            guard (0..<member.partitions).contains(partition) else {
+                throw BrokerConfig.Invalid(description: "--partition must be in 0..<\(member.partitions)")
             }
-        } catch let error as BrokerConfig.Invalid {
-            ProcessSupport.report("error: worker \(partition): \(error)")
-            throw ExitCode.failure
+            return (member, try worker.consumerTimeout(config), try logging.level(config))
         }
-        let (member, consumerTimeout, level) = settings
         let logger = logging.bootstrap(label: "broker.worker.\(partition)", level: level)
         ProcessSupport.exitWithParent(self.member.parentPid)
         do {

@@ -126,19 +126,11 @@ public struct ConnectionStateMachine {
         guard let credentials = SASL.credentials(mechanism: startOk.mechanism, response: startOk.response) else {
             return close(.accessRefused, "ACCESS_REFUSED - malformed \(startOk.mechanism) response")
         }
-        let refusal: String?
-        if !settings.users.authenticate(credentials.user, credentials.password) {
-            refusal = "wrong user name or password"
-        } else if !fromLoopback && settings.users.loopbackUsers.contains(credentials.user) {
-            refusal = "user '\(credentials.user)' can only connect via localhost"  // RabbitMQ's log line
-        } else {
-            refusal = nil
-        }
-        if let refusal {
+        if let refusal = settings.users.refusal(user: credentials.user, password: credentials.password, fromLoopback: fromLoopback) {
             // The client learns no more than RabbitMQ tells it, and only after a pause that
             // slows password guessing; the log says why at once.
             let refused = close(.accessRefused, "ACCESS_REFUSED - Login was refused using authentication mechanism \(startOk.mechanism). For details see the broker logfile.")
-            return [.report(.loginRefused(user: credentials.user, mechanism: startOk.mechanism, reason: refusal)),
+            return [.report(.loginRefused(user: credentials.user, mechanism: startOk.mechanism, reason: refusal.reason)),
                     .deferred(after: settings.failedLoginDelay, refused)]
         }
         user = credentials.user

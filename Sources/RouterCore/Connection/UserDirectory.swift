@@ -19,6 +19,14 @@ public struct UserDirectory: Sendable {
         self.loopbackUsers = loopbackUsers
     }
 
+    /// Why `user` may not log in with `password` from where it is, or nil: the password is
+    /// checked first, then `loopbackUsers` (AMQP and the management API alike).
+    public func refusal(user: String, password: String, fromLoopback: Bool) -> LoginRefusal? {
+        guard authenticate(user, password) else { return .wrongCredentials }
+        guard fromLoopback || !loopbackUsers.contains(user) else { return .loopbackOnly(user) }
+        return nil
+    }
+
     public func isAdministrator(_ user: String) -> Bool { tags[user]?.contains("administrator") ?? false }
 
     public func authenticate(_ user: String, _ password: String) -> Bool {
@@ -28,6 +36,20 @@ public struct UserDirectory: Sendable {
         var difference = a.count ^ b.count
         for i in 0..<min(a.count, b.count) { difference |= Int(a[i] ^ b[i]) }
         return difference == 0
+    }
+}
+
+/// Why a login was refused: for the log (the client learns no more than RabbitMQ tells it).
+public enum LoginRefusal: Error, Hashable, Sendable {
+    case wrongCredentials
+    case loopbackOnly(String)
+
+    /// As RabbitMQ logs it.
+    public var reason: String {
+        switch self {
+        case .wrongCredentials: "wrong user name or password"
+        case .loopbackOnly(let user): "user '\(user)' can only connect via localhost"
+        }
     }
 }
 

@@ -17,6 +17,18 @@ struct ConfigFileOption: ParsableArguments {
     func load() async throws -> BrokerConfig {
         try await BrokerConfig.load(file: config)
     }
+
+    /// What `read` takes from the settings of a router or worker process. An invalid setting is
+    /// reported as `error: <process>: …` on the first line of stdout, where `cluster up` (or
+    /// the operator) reads why the process did not start, and the process exits 1.
+    func settings<T>(of process: String, _ read: (BrokerConfig) throws -> T) async throws -> T {
+        do {
+            return try read(try await load())
+        } catch let error as BrokerConfig.Invalid {
+            ProcessSupport.report("error: \(process): \(error)")
+            throw ExitCode.failure
+        }
+    }
 }
 
 struct ConfigCheckCommand: AsyncParsableCommand {
