@@ -1,6 +1,7 @@
 """The same cluster driven by rabbitmq-c's command-line tools (Debian amqp-tools:
 amqp-declare-queue, amqp-publish, amqp-get, amqp-consume, amqp-delete-queue), with pika
 checking what they did. Queues live on different workers."""
+import json
 import os
 import shutil
 import subprocess
@@ -117,18 +118,24 @@ RMQC_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "clients"
 RMQC_HINT = "apt-get install gcc pkg-config librabbitmq-dev (or run Deploy/install-deps.sh)"
 
 
-@pytest.fixture(scope="session")
-def rmqc_check():
-    """rmqc_check.c compiled against Debian's rabbitmq-c."""
+def build_against_rabbitmq_c(source, name):
+    """Compiles a C program against Debian's rabbitmq-c into a temporary directory."""
     flags = subprocess.run(["pkg-config", "--cflags", "--libs", "librabbitmq"], capture_output=True, text=True)
     if shutil.which("gcc") is None or flags.returncode != 0:
         pytest.fail(f"cannot build against rabbitmq-c: {RMQC_HINT}")
-    workdir = tempfile.mkdtemp(prefix="rmqc-check-")
-    binary = os.path.join(workdir, "rmqc_check")
-    build = subprocess.run(["gcc", "-O2", "-o", binary, RMQC_SOURCE, *flags.stdout.split()],
+    workdir = tempfile.mkdtemp(prefix=f"{name}-")
+    binary = os.path.join(workdir, name)
+    build = subprocess.run(["gcc", "-O2", "-Wall", "-pthread", "-o", binary, source, *flags.stdout.split(), "-lm"],
                            capture_output=True, text=True, timeout=120)
     if build.returncode != 0:
-        pytest.fail(f"gcc {RMQC_SOURCE} failed:\n{build.stderr}")
+        pytest.fail(f"gcc {source} failed:\n{build.stderr}")
+    return workdir, binary
+
+
+@pytest.fixture(scope="session")
+def rmqc_check():
+    """rmqc_check.c compiled against Debian's rabbitmq-c."""
+    workdir, binary = build_against_rabbitmq_c(RMQC_SOURCE, "rmqc_check")
     yield binary
     shutil.rmtree(workdir, ignore_errors=True)
 
@@ -141,3 +148,46 @@ def test_rabbitmq_c_consumes_with_no_ack_exactly_what_was_published(cluster, rmq
     out = subprocess.run([rmqc_check, str(cluster.port), str(count), *map(str, sizes)],
                          capture_output=True, text=True, timeout=180)
     assert out.returncode == 0 and "ok rabbitmq-c" in out.stdout, out.stdout + out.stderr
+
+
+# --- the independent load generator (Tests/Load/rmqc/rmqc_perf.c) ---------------------------
+# Docs/benchmarks.md reports figures it measured; these runs check that what it counts is what
+# the broker did, in each of its modes, so its figures can be trusted.
+
+RMQC_PERF_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Load", "rmqc", "rmqc_perf.c")
+
+
+@pytest.fixture(scope="session")
+def rmqc_perf():
+    workdir, binary = build_against_rabbitmq_c(RMQC_PERF_SOURCE, "rmqc_perf")
+    yield binary
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_rmqc_perf(binary, cluster, *args):
+    out = subprocess.run([binary, "--port", str(cluster.port), "--json", *args],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("mode", [
+    ["--ack-every", "10", "--prefetch", "100"],
+    ["--autoack"],
+    ["--persistent", "--confirm", "50"],
+], ids=["ack-every-10", "autoack", "persistent-confirms"])
+def test_load_generator_counts_what_it_sent_and_received(cluster, rmqc_perf, mode):
+    # At 300 msg/s per producer the consumers keep up: everything sent arrives, bar what was
+    # in flight at the deadline.
+    result = run_rmqc_perf(rmqc_perf, cluster, "--producers", "2", "--consumers", "2", "--queues", "2",
+                           "--rate", "300", "--duration", "2", "--prefix", f"rmqc-smoke-{mode[0][2:]}-", *mode)
+    assert 900 <= result["sent"] <= 1300, result
+    assert result["sent"] - 20 <= result["received"] <= result["sent"], result
+    assert 0 < result["latency_us"]["p50"] <= result["latency_us"]["p99"] <= result["latency_us"]["max"], result
+
+
+def test_load_generator_drains_a_backlog_in_full(cluster, rmqc_perf):
+    # The tool exits non-zero unless every filled message is drained.
+    result = run_rmqc_perf(rmqc_perf, cluster, "--producers", "2", "--consumers", "2", "--queues", "2",
+                           "--size", "1024", "--backlog", "3000", "--prefix", "rmqc-smoke-backlog-")
+    assert result["received"] == 6000 and result["drain_rate"] > 0, result
