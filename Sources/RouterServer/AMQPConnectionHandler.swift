@@ -41,6 +41,9 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     var streams: WorkerStreams
     var clientOutbound = ByteBuffer()
     var flushScheduled = false
+    /// How this connection's socket is read (ReadPacing), and the reads per turn set on it.
+    let readPacing: ReadPacing
+    private var readsPerTurn = ReadPacing.readsPerTurn
     /// Channels whose confirms are sent at the next flush (see `RouterChannel.confirmsDue`).
     var channelsWithConfirmsDue: [RouterChannel] = []
 
@@ -62,6 +65,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         self.services = services
         self.links = services.links
         self.streams = WorkerStreams(partitions: services.links.count)
+        self.readPacing = ReadPacing(share: services.readShare)
         self.connection = ConnectionStateMachine(settings: context.connectionSettings, now: services.eventLoop.now)
         self.logger = logger
         self.logger[metadataKey: "connection"] = "\(id.value)"
@@ -124,6 +128,10 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
             headerBuffer = ByteBuffer()
         }
         guard !connection.isClosed else { return }
+        let received = bytes.readableBytes
+        let start = NIODeadline.now().uptimeNanoseconds
+        let publishedBefore = services.stats.published
+        defer { paceReads(ctx, bytes: received, published: services.stats.published != publishedBefore, start: start) }
         decoder.append(bytes)
         do {
             while !connection.isClosed {
@@ -149,6 +157,16 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
 
     func channelReadComplete(context ctx: ChannelHandlerContext) {
         flush()
+    }
+
+    /// Tells the read's pacing what it held and took; switches between 16 reads a turn and the
+    /// contended two (ReadPacing) when the loop's bulk publishers come and go.
+    private func paceReads(_ ctx: ChannelHandlerContext, bytes: Int, published: Bool, start: UInt64) {
+        readPacing.record(bytes: bytes, published: published, start: start, end: NIODeadline.now().uptimeNanoseconds)
+        let reads = readPacing.contendedReadSize == nil ? ReadPacing.readsPerTurn : ReadPacing.contendedReadsPerTurn
+        guard reads != readsPerTurn else { return }
+        readsPerTurn = reads
+        try? ctx.channel.syncOptions?.setOption(.maxMessagesPerRead, value: UInt(reads))
     }
 
     // MARK: Commands
@@ -297,13 +315,15 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
 
     // MARK: Backpressure
 
-    static let linkHighWater = 4 << 20
-    static let linkLowWater = 1 << 20
+    static let linkHighWater = 512 << 10
+    static let linkLowWater = 128 << 10
 
     /// A publisher faster than a worker (or than the link to it) is paused: its reads stop
     /// while any of its worker streams has more than `linkHighWater` bytes queued, and
     /// resume once all are at `linkLowWater` or below, as the links report after their
-    /// writes. Other connections are not affected.
+    /// writes. Other connections are not affected. The marks are low because a consumer's
+    /// acks reach the worker behind what is queued: with 4 MiB per stream, twenty publishers
+    /// outrunning two workers put a second of publishes ahead of every ack (issue 19).
     private func applyBackpressure() {
         guard maxQueuedLinkBytes() > Self.linkHighWater, let ctx = channelContext else { return }
         readPaused = true

@@ -26,6 +26,8 @@ final class LoopServices: @unchecked Sendable {
     /// Every open client connection on this loop (for the management API).
     var connections: [ConnectionID: AMQPConnectionHandler] = [:]
     let stats = RouterStats()
+    /// Whether this loop's bulk publishers contend for its turns (ReadPacing).
+    let readShare = LoopReadShare()
 
     init(index: Int, eventLoop: EventLoop, links: [WorkerLinkClient]) {
         self.index = index

@@ -143,10 +143,7 @@ public final class RouterServer: Sendable {
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
-            // Reads grow to 256 KiB under load (NIO's default stops at 64 KiB): a 128 KiB body
-            // frame then mostly arrives in one read and is not joined from two.
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 256 << 10))
+            .childChannelOption(.maxMessagesPerRead, value: UInt(ReadPacing.readsPerTurn))
             // A client is "slow" once 1 MiB waits in its socket buffer; deliveries to it stop
             // at the link until it is below 256 KiB.
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 << 10, high: 1 << 20))
@@ -155,6 +152,9 @@ public final class RouterServer: Sendable {
                     let services = loopServices[ObjectIdentifier(channel.eventLoop)]!
                     let id = ConnectionID(ids.wrappingIncrementThenLoad(ordering: .relaxed))
                     let handler = AMQPConnectionHandler(id: id, context: context, services: services, logger: logger)
+                    // Reads grow to 256 KiB under load (NIO's default stops at 64 KiB), so a 128 KiB
+                    // body frame mostly arrives in one read; many publishers share (ReadPacing).
+                    try channel.syncOptions!.setOption(.recvAllocator, value: PacedRecvAllocator(pacing: handler.readPacing))
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }

@@ -1,0 +1,109 @@
+// Fair reading on a router event loop. A loop turn reads every readable client socket, up to
+// 16 reads of up to 256 KiB each, and handles all of it before that turn's acks reach a worker
+// and its deliveries reach a client. With twenty unthrottled publishers a turn lasted up to a
+// second, and their consumers, whose credit comes back once a turn or two, got a few hundred
+// messages a second (issue 19). So when three or more connections of a loop publish in bulk,
+// each of them reads twice per turn at most, pieces sized to take its share of
+// `contendedTurnNanoseconds` to handle, and the turn stays short for everyone else's acks.
+// With one or two such publishers nothing changes: they read as before (NIO's adaptive
+// sizing, pooled buffers, 16 reads a turn).
+import NIOCore
+
+/// Counts one event loop's bulk publishers and says how they read; touched only on its loop.
+final class LoopReadShare: @unchecked Sendable {
+    /// What a turn may spend on bulk publishers' reads while they contend.
+    static let contendedTurnNanoseconds = 500_000.0
+    /// Bulk publishers are counted over windows of 10 ms; one that stops, or closes, stops
+    /// counting after at most two windows.
+    static let windowNanoseconds: UInt64 = 10_000_000
+    static let contendedFrom = 3
+
+    private var windowStart: UInt64 = 0
+    private var window: UInt64 = 1
+    private var publishersNow = 0
+    private var publishersBefore = 0
+    /// Each bulk publisher's time per read while they contend, else nil.
+    private(set) var contendedNanosecondsPerRead: Double?
+
+    /// A connection read at `now`; `bulkPublisher` if its read filled its buffer with
+    /// publishes. `lastWindow` is the window that connection last counted in.
+    func observe(now: UInt64, bulkPublisher: Bool, lastWindow: inout UInt64) {
+        if now &- windowStart >= Self.windowNanoseconds {
+            windowStart = now
+            window &+= 1
+            publishersBefore = publishersNow
+            publishersNow = 0
+            update()
+        }
+        guard bulkPublisher, lastWindow != window else { return }
+        lastWindow = window
+        publishersNow += 1
+        update()
+    }
+
+    private func update() {
+        let publishers = max(publishersNow, publishersBefore)
+        contendedNanosecondsPerRead = publishers < Self.contendedFrom
+            ? nil : Self.contendedTurnNanoseconds / Double(publishers * ReadPacing.contendedReadsPerTurn)
+    }
+}
+
+/// One client connection's reads, kept by its handler from how long each read took to handle
+/// and used by its allocator; both live on the connection's event loop.
+final class ReadPacing: @unchecked Sendable {
+    static let readsPerTurn = 16
+    static let contendedReadsPerTurn = 2
+    static let minimumRead = 4 << 10
+    static let maximumRead = 256 << 10
+
+    let share: LoopReadShare
+    /// Handling time per byte received, smoothed over the last few reads.
+    private var nanosecondsPerByte = 10.0
+    private var lastWindow: UInt64 = 0
+    /// The size of the next read while the loop's publishers contend.
+    private(set) var contendedReadSize: Int?
+    /// What the last read was offered (a read that fills it may have more waiting).
+    fileprivate var offered = 0
+
+    init(share: LoopReadShare) {
+        self.share = share
+    }
+
+    /// A read of `bytes`, with publishes among them or not, took from `start` to `end`.
+    func record(bytes: Int, published: Bool, start: UInt64, end: UInt64) {
+        let sample = Double(end &- start) / Double(max(1, bytes))
+        nanosecondsPerByte += (sample - nanosecondsPerByte) / 4
+        share.observe(now: end, bulkPublisher: published && bytes >= offered, lastWindow: &lastWindow)
+        contendedReadSize = share.contendedNanosecondsPerRead.map { budget in
+            min(Self.maximumRead, max(Self.minimumRead, Int(budget / max(nanosecondsPerByte, 0.01))))
+        }
+    }
+}
+
+/// Uncontended, NIO's adaptive sizing as before; contended, buffers of exactly the paced size,
+/// none kept (NIO's pool would reuse a larger one and read into all of it).
+struct PacedRecvAllocator: RecvByteBufferAllocator {
+    let pacing: ReadPacing
+    private var adaptive = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: ReadPacing.maximumRead)
+
+    init(pacing: ReadPacing) {
+        self.pacing = pacing
+    }
+
+    func nextBufferSize() -> Int? {
+        let size = pacing.contendedReadSize == nil ? adaptive.nextBufferSize() : nil
+        pacing.offered = size ?? pacing.contendedReadSize!
+        return size
+    }
+
+    func buffer(allocator: ByteBufferAllocator) -> ByteBuffer {
+        guard let size = pacing.contendedReadSize else { return adaptive.buffer(allocator: allocator) }
+        pacing.offered = size
+        return allocator.buffer(capacity: size)
+    }
+
+    mutating func record(actualReadBytes: Int) -> Bool {
+        let mayGrow = adaptive.record(actualReadBytes: actualReadBytes)
+        return pacing.contendedReadSize == nil ? mayGrow : true
+    }
+}
