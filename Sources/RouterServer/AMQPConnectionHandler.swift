@@ -118,6 +118,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
 
     func channelRead(context ctx: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
+        let filled = bytes.writableBytes == 0  // as NIO decides whether more may be waiting
         services.stats.bytesReceived &+= UInt64(bytes.readableBytes)
         connection.received(now: now)
         if connection.awaitsProtocolHeader {
@@ -131,7 +132,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         let received = bytes.readableBytes
         let start = NIODeadline.now().uptimeNanoseconds
         let publishedBefore = services.stats.published
-        defer { paceReads(ctx, bytes: received, published: services.stats.published != publishedBefore, start: start) }
+        defer { paceReads(ctx, bytes: received, filled: filled, published: services.stats.published != publishedBefore, start: start) }
         decoder.append(bytes)
         do {
             while !connection.isClosed {
@@ -161,8 +162,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
 
     /// Tells the read's pacing what it held and took; switches between 16 reads a turn and the
     /// contended two (ReadPacing) when the loop's bulk publishers come and go.
-    private func paceReads(_ ctx: ChannelHandlerContext, bytes: Int, published: Bool, start: UInt64) {
-        readPacing.record(bytes: bytes, published: published, start: start, end: NIODeadline.now().uptimeNanoseconds)
+    private func paceReads(_ ctx: ChannelHandlerContext, bytes: Int, filled: Bool, published: Bool, start: UInt64) {
+        readPacing.record(bytes: bytes, filled: filled, published: published, start: start, end: NIODeadline.now().uptimeNanoseconds)
         let reads = readPacing.contendedReadSize == nil ? ReadPacing.readsPerTurn : ReadPacing.contendedReadsPerTurn
         guard reads != readsPerTurn else { return }
         readsPerTurn = reads

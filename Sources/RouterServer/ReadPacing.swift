@@ -25,13 +25,15 @@ final class LoopReadShare: @unchecked Sendable {
     /// Each bulk publisher's time per read while they contend, else nil.
     private(set) var contendedNanosecondsPerRead: Double?
 
-    /// A connection read at `now`; `bulkPublisher` if its read filled its buffer with
-    /// publishes. `lastWindow` is the window that connection last counted in.
+    /// A connection read at `now`; `bulkPublisher` if its read filled a buffer of at least
+    /// `ReadPacing.minimumRead` and held publishes. `lastWindow` is the window that connection
+    /// last counted in.
     func observe(now: UInt64, bulkPublisher: Bool, lastWindow: inout UInt64) {
         if now &- windowStart >= Self.windowNanoseconds {
+            // After a quiet gap of two windows or more, the last counted one is long gone.
+            publishersBefore = now &- windowStart >= 2 * Self.windowNanoseconds ? 0 : publishersNow
             windowStart = now
             window &+= 1
-            publishersBefore = publishersNow
             publishersNow = 0
             update()
         }
@@ -60,28 +62,33 @@ final class ReadPacing: @unchecked Sendable {
     /// Handling time per byte received, smoothed over the last few reads.
     private var nanosecondsPerByte = 10.0
     private var lastWindow: UInt64 = 0
-    /// The size of the next read while the loop's publishers contend.
+    /// The size of the next read while the loop's publishers contend: a power of two, since
+    /// NIO rounds a buffer's capacity up to one and reads into all of it.
     private(set) var contendedReadSize: Int?
-    /// What the last read was offered (a read that fills it may have more waiting).
-    fileprivate var offered = 0
 
     init(share: LoopReadShare) {
         self.share = share
     }
 
-    /// A read of `bytes`, with publishes among them or not, took from `start` to `end`.
-    func record(bytes: Int, published: Bool, start: UInt64, end: UInt64) {
-        let sample = Double(end &- start) / Double(max(1, bytes))
-        nanosecondsPerByte += (sample - nanosecondsPerByte) / 4
-        share.observe(now: end, bulkPublisher: published && bytes >= offered, lastWindow: &lastWindow)
+    /// A read of `bytes` took from `start` to `end` to handle; `filled` if it filled its buffer
+    /// (more may be waiting), `published` if it held publishes.
+    func record(bytes: Int, filled: Bool, published: Bool, start: UInt64, end: UInt64) {
+        if bytes > 0 {
+            let sample = Double(end &- start) / Double(bytes)
+            nanosecondsPerByte += (sample - nanosecondsPerByte) / 4
+        }
+        share.observe(now: end, bulkPublisher: filled && published && bytes >= Self.minimumRead, lastWindow: &lastWindow)
         contendedReadSize = share.contendedNanosecondsPerRead.map { budget in
-            min(Self.maximumRead, max(Self.minimumRead, Int(budget / max(nanosecondsPerByte, 0.01))))
+            let size = min(Self.maximumRead, max(Self.minimumRead, Int(budget / max(nanosecondsPerByte, 0.01))))
+            return 1 << (Int.bitWidth - 1 - size.leadingZeroBitCount)  // rounded down
         }
     }
 }
 
-/// Uncontended, NIO's adaptive sizing as before; contended, buffers of exactly the paced size,
-/// none kept (NIO's pool would reuse a larger one and read into all of it).
+/// Uncontended, NIO's adaptive sizing as before. Contended, buffers of exactly the paced size,
+/// always new: NIO's pool would reuse a larger one and read into all of it. (The pool keeps the
+/// buffers it already holds, at most two once reads per turn are down to two, and the first
+/// contended read may still use its last one.)
 struct PacedRecvAllocator: RecvByteBufferAllocator {
     let pacing: ReadPacing
     private var adaptive = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: ReadPacing.maximumRead)
@@ -91,14 +98,11 @@ struct PacedRecvAllocator: RecvByteBufferAllocator {
     }
 
     func nextBufferSize() -> Int? {
-        let size = pacing.contendedReadSize == nil ? adaptive.nextBufferSize() : nil
-        pacing.offered = size ?? pacing.contendedReadSize!
-        return size
+        pacing.contendedReadSize == nil ? adaptive.nextBufferSize() : nil
     }
 
     func buffer(allocator: ByteBufferAllocator) -> ByteBuffer {
         guard let size = pacing.contendedReadSize else { return adaptive.buffer(allocator: allocator) }
-        pacing.offered = size
         return allocator.buffer(capacity: size)
     }
 

@@ -153,7 +153,8 @@ public final class RouterServer: Sendable {
                     let id = ConnectionID(ids.wrappingIncrementThenLoad(ordering: .relaxed))
                     let handler = AMQPConnectionHandler(id: id, context: context, services: services, logger: logger)
                     // Reads grow to 256 KiB under load (NIO's default stops at 64 KiB), so a 128 KiB
-                    // body frame mostly arrives in one read; many publishers share (ReadPacing).
+                    // body frame mostly arrives in one read, unless three or more publishers on the
+                    // loop contend and share its turns in smaller pieces (ReadPacing).
                     try channel.syncOptions!.setOption(.recvAllocator, value: PacedRecvAllocator(pacing: handler.readPacing))
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }

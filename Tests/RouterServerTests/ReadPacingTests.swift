@@ -5,51 +5,61 @@ import Testing
 
 @Suite("ReadPacing")
 struct ReadPacingTests {
-    /// A connection that read `bytes` in a buffer it filled, handling them at 10 ns a byte.
-    func fullRead(_ pacing: ReadPacing, bytes: Int = 64 << 10, published: Bool = true, at now: UInt64) {
-        var allocator = PacedRecvAllocator(pacing: pacing)
-        _ = allocator.nextBufferSize()
-        let offered = allocator.buffer(allocator: ByteBufferAllocator()).capacity
-        _ = allocator.record(actualReadBytes: offered)
-        pacing.record(bytes: max(bytes, offered), published: published, start: now, end: now + UInt64(10 * max(bytes, offered)))
+    /// A read of `bytes` handled at 10 ns a byte, ending at `now` (ns).
+    func read(_ pacing: ReadPacing, bytes: Int = 64 << 10, filled: Bool = true, published: Bool = true, at now: UInt64) {
+        pacing.record(bytes: bytes, filled: filled, published: published, start: now - UInt64(10 * bytes), end: now)
     }
 
     @Test func oneOrTwoBulkPublishersReadAsBefore() {
         let share = LoopReadShare()
         let publishers = [ReadPacing(share: share), ReadPacing(share: share)]
-        for pacing in publishers { fullRead(pacing, at: 20_000_000) }
+        for pacing in publishers { read(pacing, at: 20_000_000) }
         #expect(share.contendedNanosecondsPerRead == nil)
         #expect(publishers.allSatisfy { $0.contendedReadSize == nil })
+        // Uncontended, the allocator is NIO's adaptive one: it names a size for the pool.
+        #expect(PacedRecvAllocator(pacing: publishers[0]).nextBufferSize() != nil)
     }
 
-    @Test func threeBulkPublishersShareATurn() {
+    @Test func threeBulkPublishersShareATurnInPowerOfTwoPieces() {
         let share = LoopReadShare()
         let publishers = (0..<3).map { _ in ReadPacing(share: share) }
-        for pacing in publishers { fullRead(pacing, at: 20_000_000) }
-        // 500 µs a turn over 3 publishers × 2 reads: about 83 µs a read.
-        #expect(share.contendedNanosecondsPerRead == 500_000.0 / 6)
-        fullRead(publishers[0], at: 20_000_100)
-        let size = publishers[0].contendedReadSize
-        #expect(size != nil && size! >= ReadPacing.minimumRead && size! < 64 << 10)
+        for pacing in publishers { read(pacing, at: 20_000_000) }
+        let perRead = share.contendedNanosecondsPerRead
+        #expect(perRead != nil && perRead! < LoopReadShare.contendedTurnNanoseconds / 3)
+        read(publishers[0], at: 20_000_100)
+        // About 83 µs at 10 ns a byte: 8,333 bytes, rounded down to 8 KiB.
+        #expect(publishers[0].contendedReadSize == 8 << 10)
+        let allocator = PacedRecvAllocator(pacing: publishers[0])
+        #expect(allocator.nextBufferSize() == nil)  // the pool must not reuse a larger buffer
+        #expect(allocator.buffer(allocator: ByteBufferAllocator()).capacity == 8 << 10)
     }
 
-    @Test func consumersAckingInBulkDoNotCount() {
+    @Test func readsThatDoNotFillTheirBufferOrHoldNoPublishesDoNotCount() {
         let share = LoopReadShare()
-        for _ in 0..<5 { fullRead(ReadPacing(share: share), published: false, at: 20_000_000) }
+        for _ in 0..<5 { read(ReadPacing(share: share), filled: false, at: 20_000_000) }
+        for _ in 0..<5 { read(ReadPacing(share: share), published: false, at: 20_000_000) }
+        for _ in 0..<5 { read(ReadPacing(share: share), bytes: 2048, at: 20_000_000) }
         #expect(share.contendedNanosecondsPerRead == nil)
     }
 
     @Test func publishersThatStopNoLongerCountAfterTwoWindows() {
         let share = LoopReadShare()
-        for _ in 0..<4 { fullRead(ReadPacing(share: share), at: 20_000_000) }
+        for _ in 0..<4 { read(ReadPacing(share: share), at: 20_000_000) }
         #expect(share.contendedNanosecondsPerRead != nil)
         // One publisher goes on alone: the next window still remembers four, the one after not.
         let alone = ReadPacing(share: share)
-        fullRead(alone, at: 31_000_000)
+        read(alone, at: 31_000_000)
         #expect(share.contendedNanosecondsPerRead != nil)
-        fullRead(alone, at: 42_000_000)
+        read(alone, at: 42_000_000)
         #expect(share.contendedNanosecondsPerRead == nil)
-        fullRead(alone, at: 42_000_100)
         #expect(alone.contendedReadSize == nil)
+    }
+
+    @Test func aPublisherAfterAQuietGapIsNotPacedByOldCounts() {
+        let share = LoopReadShare()
+        for _ in 0..<4 { read(ReadPacing(share: share), at: 20_000_000) }
+        #expect(share.contendedNanosecondsPerRead != nil)
+        read(ReadPacing(share: share), at: 300_000_000_000)
+        #expect(share.contendedNanosecondsPerRead == nil)
     }
 }
