@@ -41,9 +41,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     var streams: WorkerStreams
     var clientOutbound = ByteBuffer()
     var flushScheduled = false
-    /// How this connection's socket is read (ReadPacing), and the reads per turn set on it.
+    /// How this connection's socket is read (ReadPacing).
     let readPacing: ReadPacing
-    private var readsPerTurn = ReadPacing.readsPerTurn
     /// Channels whose confirms are sent at the next flush (see `RouterChannel.confirmsDue`).
     var channelsWithConfirmsDue: [RouterChannel] = []
 
@@ -160,13 +159,11 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         flush()
     }
 
-    /// Tells the read's pacing what it held and took; switches between 16 reads a turn and the
-    /// contended two (ReadPacing) when the loop's bulk publishers come and go.
+    /// Tells the read's pacing what it held and took, and sets the reads per turn it asks for
+    /// when the loop's bulk publishers come and go (ReadPacing).
     private func paceReads(_ ctx: ChannelHandlerContext, bytes: Int, filled: Bool, published: Bool, start: UInt64) {
-        readPacing.record(bytes: bytes, filled: filled, published: published, start: start, end: NIODeadline.now().uptimeNanoseconds)
-        let reads = readPacing.contendedReadSize == nil ? ReadPacing.readsPerTurn : ReadPacing.contendedReadsPerTurn
-        guard reads != readsPerTurn else { return }
-        readsPerTurn = reads
+        let end = NIODeadline.now().uptimeNanoseconds
+        guard let reads = readPacing.record(bytes: bytes, filled: filled, published: published, start: start, end: end) else { return }
         try? ctx.channel.syncOptions?.setOption(.maxMessagesPerRead, value: UInt(reads))
     }
 

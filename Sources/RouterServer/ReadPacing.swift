@@ -70,18 +70,24 @@ final class ReadPacing: @unchecked Sendable {
         self.share = share
     }
 
+    /// Reads per turn for the socket: 16, or 2 while the loop's publishers contend.
+    var readsPerTurn: Int { contendedReadSize == nil ? Self.readsPerTurn : Self.contendedReadsPerTurn }
+
     /// A read of `bytes` took from `start` to `end` to handle; `filled` if it filled its buffer
-    /// (more may be waiting), `published` if it held publishes.
-    func record(bytes: Int, filled: Bool, published: Bool, start: UInt64, end: UInt64) {
+    /// (more may be waiting), `published` if it held publishes. Returns the socket's new reads
+    /// per turn when they change.
+    func record(bytes: Int, filled: Bool, published: Bool, start: UInt64, end: UInt64) -> Int? {
         if bytes > 0 {
             let sample = Double(end &- start) / Double(bytes)
             nanosecondsPerByte += (sample - nanosecondsPerByte) / 4
         }
         share.observe(now: end, bulkPublisher: filled && published && bytes >= Self.minimumRead, lastWindow: &lastWindow)
+        let readsBefore = readsPerTurn
         contendedReadSize = share.contendedNanosecondsPerRead.map { budget in
             let size = min(Self.maximumRead, max(Self.minimumRead, Int(budget / max(nanosecondsPerByte, 0.01))))
             return 1 << (Int.bitWidth - 1 - size.leadingZeroBitCount)  // rounded down
         }
+        return readsPerTurn == readsBefore ? nil : readsPerTurn
     }
 }
 

@@ -143,7 +143,7 @@ public final class RouterServer: Sendable {
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: UInt(ReadPacing.readsPerTurn))
+            .childChannelOption(.maxMessagesPerRead, value: UInt(ReadPacing.readsPerTurn))  // ReadPacing may lower it
             // A client is "slow" once 1 MiB waits in its socket buffer; deliveries to it stop
             // at the link until it is below 256 KiB.
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 << 10, high: 1 << 20))

@@ -5,8 +5,9 @@ import Testing
 
 @Suite("ReadPacing")
 struct ReadPacingTests {
-    /// A read of `bytes` handled at 10 ns a byte, ending at `now` (ns).
-    func read(_ pacing: ReadPacing, bytes: Int = 64 << 10, filled: Bool = true, published: Bool = true, at now: UInt64) {
+    /// A read of `bytes` handled at 10 ns a byte, ending at `now` (ns); the new reads per turn.
+    @discardableResult
+    func read(_ pacing: ReadPacing, bytes: Int = 64 << 10, filled: Bool = true, published: Bool = true, at now: UInt64) -> Int? {
         pacing.record(bytes: bytes, filled: filled, published: published, start: now - UInt64(10 * bytes), end: now)
     }
 
@@ -23,7 +24,10 @@ struct ReadPacingTests {
     @Test func threeBulkPublishersShareATurnInPowerOfTwoPieces() {
         let share = LoopReadShare()
         let publishers = (0..<3).map { _ in ReadPacing(share: share) }
-        for pacing in publishers { read(pacing, at: 20_000_000) }
+        #expect(read(publishers[0], at: 20_000_000) == nil)
+        #expect(read(publishers[1], at: 20_000_000) == nil)
+        #expect(read(publishers[2], at: 20_000_000) == ReadPacing.contendedReadsPerTurn)
+        #expect(publishers[2].readsPerTurn == ReadPacing.contendedReadsPerTurn)
         let perRead = share.contendedNanosecondsPerRead
         #expect(perRead != nil && perRead! < LoopReadShare.contendedTurnNanoseconds / 3)
         read(publishers[0], at: 20_000_100)
@@ -50,7 +54,7 @@ struct ReadPacingTests {
         let alone = ReadPacing(share: share)
         read(alone, at: 31_000_000)
         #expect(share.contendedNanosecondsPerRead != nil)
-        read(alone, at: 42_000_000)
+        #expect(read(alone, at: 42_000_000) == ReadPacing.readsPerTurn)
         #expect(share.contendedNanosecondsPerRead == nil)
         #expect(alone.contendedReadSize == nil)
     }

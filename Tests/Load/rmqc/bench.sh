@@ -12,6 +12,7 @@
 # Everything after -- goes to rmqc_perf (rmqc_perf --help); --json output works too.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
+. "$HERE/../cluster.sh"  # before the options: it clears PIDS
 BROKER=""; WORKERS=""; PORT=5697; EXTERNAL=""; PIDS=""
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -32,36 +33,19 @@ elif [ -z "$BROKER" ] || [ -z "$WORKERS" ]; then
 fi
 
 DIR=$(mktemp -d /tmp/rmqc-bench-XXXX)
-CLUSTER=""
-stop() {
-    if [ -n "$CLUSTER" ]; then kill -INT "$CLUSTER" 2>/dev/null || true; wait "$CLUSTER" 2>/dev/null || true; fi
-    rm -rf "$DIR"
-}
-trap stop EXIT
+trap 'stop_cluster; rm -rf "$DIR"' EXIT
 gcc -O2 -Wall -pthread -o "$DIR/rmqc_perf" "$HERE/rmqc_perf.c" $(pkg-config --cflags --libs librabbitmq) -lm
+[ -n "$EXTERNAL" ] || start_cluster "$BROKER" "$WORKERS" "$PORT" "$DIR"
 
-if [ -z "$EXTERNAL" ]; then
-    mkdir "$DIR/runtime"
-    "$BROKER" cluster up --workers "$WORKERS" --port "$PORT" --host 127.0.0.1 --runtime-dir "$DIR/runtime" \
-        > "$DIR/log" 2>&1 &
-    CLUSTER=$!
-    for _ in $(seq 1 100); do grep -q "broker cluster up" "$DIR/log" && break; sleep 0.1; done
-    grep -q "broker cluster up" "$DIR/log" || { echo "bench.sh: the cluster did not come up:" >&2; cat "$DIR/log" >&2; exit 1; }
-    PIDS=$(pgrep -P "$CLUSTER" | tr '\n' ' ')
-fi
-
-# Fields after the ")" closing the command name: utime and stime are the 12th and 13th.
-ticks() { for p in $PIDS; do sed 's/.*) //' "/proc/$p/stat" 2>/dev/null || true; done | awk '{s += $12 + $13} END {print s + 0}'; }
-BEFORE=$(ticks)
+BEFORE=$(cpu_ticks)
 STATUS=0
 "$DIR/rmqc_perf" --port "$PORT" "$@" > "$DIR/out" || STATUS=$?
-AFTER=$(ticks)
+CPU=$(cpu_seconds "$BEFORE" "$(cpu_ticks)")
 cat "$DIR/out"
 [ "$STATUS" -eq 0 ] || exit "$STATUS"
 RECEIVED=$(grep -oE '"received":[0-9]+|received [0-9]+ msg' "$DIR/out" | grep -oE '[0-9]+' | head -1)
-awk -v a="$AFTER" -v b="$BEFORE" -v hz="$(getconf CLK_TCK)" -v n="${RECEIVED:-0}" 'BEGIN {
-    cpu = (a - b) / hz
-    printf "broker CPU: %.2f s\n", cpu
+echo "broker CPU: $CPU s"
+awk -v cpu="$CPU" -v n="${RECEIVED:-0}" 'BEGIN {
     if (n > 0) printf "broker CPU per received message: %.2f us\n", cpu * 1e6 / n
     else print "broker CPU per received message: n/a (nothing received)"
 }'
