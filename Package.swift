@@ -40,8 +40,14 @@ let package = Package(
             .product(name: "DequeModule", package: "swift-collections"),
             .product(name: "HeapModule", package: "swift-collections"),
         ]),
+        // The system libcrypto, for RabbitMQ's salted password hashes (no TLS here).
+        .systemLibrary(
+            name: "CLibCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
         .target(name: "RouterCore", dependencies: [
-            "BrokerModel", "AMQPWire", "LinkWire",
+            "BrokerModel", "AMQPWire", "LinkWire", "CLibCrypto",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "DequeModule", package: "swift-collections"),
         ]),

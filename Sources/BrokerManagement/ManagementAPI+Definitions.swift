@@ -1,15 +1,17 @@
 // /api/definitions: export (GET) and import (POST) of the topology, in RabbitMQ's format, so
 // a definitions file moves between the broker and RabbitMQ.
 //
-// Export: users (no password hashes: passwords are not kept hashed yet), the vhost "/",
-// full permissions for every user, no parameters or policies, and the queues, exchanges and
-// bindings a restart would keep the shape of: not exclusive queues (nor their bindings),
-// not the default exchange or the amq.* ones.
+// Export: users with their password hashes (RabbitMQ's format), vhosts, permissions, no
+// parameters or policies, and the queues, exchanges and bindings a restart would keep the
+// shape of: not exclusive queues (nor their bindings), not the default exchange or the amq.*
+// ones.
 //
-// Import: exchanges, then queues, then bindings. As in RabbitMQ, objects that exist already
-// are left as they are. Differences from RabbitMQ: users, vhosts, permissions, parameters
-// and policies are accepted and ignored (users come from the command line; there is one
-// vhost and no policies yet), and objects in a vhost other than "/" are refused with 400.
+// Import: vhosts, users (password_hash and hashing_algorithm as RabbitMQ exports them, or a
+// plain `password`), permissions, then exchanges, queues and bindings. As in RabbitMQ,
+// users and permissions in the file replace those of the same name, and exchanges and queues
+// that exist already are left as they are. Parameters and policies are accepted and ignored
+// (there are no policies yet); an object in a vhost neither there nor in the file is refused
+// with 400.
 import AMQPWire
 import BrokerModel
 import BrokerTelemetry
@@ -77,9 +79,10 @@ extension ManagementAPI {
         if let name = defaultVHost, vhost(name) == nil { return succeed(call, Self.notFound) }
         func vhostOf(_ item: JSON) -> Result<VHost, Refused> {
             let name = item["vhost"]?.stringValue ?? defaultVHost ?? "/"
-            guard let vhost = vhost(name) else { return .failure(Refused(Self.badRequest("vhost '\(name)' does not exist (the broker has only '/')"))) }
+            guard let vhost = vhost(name) else { return .failure(Refused(Self.badRequest("vhost '\(name)' does not exist"))) }
             return .success(vhost)
         }
+        if defaultVHost == nil, let refused = importAccess(document) { return succeed(call, refused.reply) }
         // Exchanges first: bindings need them.
         for item in document["exchanges"]?.arrayValue ?? [] {
             guard let name = item["name"]?.stringValue else { return succeed(call, Self.badRequest("an exchange without a name")) }
@@ -134,5 +137,46 @@ extension ManagementAPI {
             }
             return Self.noContent
         }
+    }
+}
+
+extension ManagementAPI {
+    /// The vhosts, users and permissions of a whole-broker definitions file, checked first and
+    /// then applied in one change; nil when done.
+    private func importAccess(_ document: JSON) -> Refused? {
+        var vhosts: [VHost] = []
+        for item in document["vhosts"]?.arrayValue ?? [] {
+            guard let name = item["name"]?.stringValue else { return Refused(Self.badRequest("a vhost without a name")) }
+            vhosts.append(VHost(name))
+        }
+        var users: [UserRecord] = []
+        for item in document["users"]?.arrayValue ?? [] {
+            guard let name = item["name"]?.stringValue else { return Refused(Self.badRequest("a user without a name")) }
+            switch Self.userRecord(named: name, item) {
+            case .failure(let refused): return refused
+            case .success(let user): users.append(user)
+            }
+        }
+        var permissions: [(user: String, vhost: VHost, entry: VHostPermissions)] = []
+        for item in document["permissions"]?.arrayValue ?? [] {
+            guard let user = item["user"]?.stringValue, let vhost = item["vhost"]?.stringValue else {
+                return Refused(Self.badRequest("a permission without user or vhost"))
+            }
+            switch Self.permissionEntry(item) {
+            case .failure(let refused): return refused
+            case .success(let entry): permissions.append((user, VHost(vhost), entry))
+            }
+        }
+        let known = Set(users.map(\.name)).union(backend.topology.access.users.keys)
+        let knownVHosts = Set(vhosts).union(backend.topology.vhostNames)
+        if let orphan = permissions.first(where: { !known.contains($0.user) || !knownVHosts.contains($0.vhost) }) {
+            return Refused(Self.badRequest("permissions of user '\(orphan.user)' in vhost '\(orphan.vhost.name)': no such user or vhost"))
+        }
+        _ = try? backend.updateTopology { (t: inout Topology) throws(TopologyError) in
+            for vhost in vhosts { t.addVHost(vhost) }
+            for user in users { t.access.putUser(user) }
+            for p in permissions { t.access.setPermissions(p.entry, user: p.user, vhost: p.vhost) }
+        }
+        return nil
     }
 }

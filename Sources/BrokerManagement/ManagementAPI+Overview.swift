@@ -1,4 +1,4 @@
-// /api/overview, /api/nodes, /api/vhosts, /api/users, /api/permissions, /api/whoami, health
+// /api/overview, /api/nodes, /api/vhosts (reading), /api/whoami, health
 // checks and /api/profile.
 //
 // Versions: product_name is "broker" and product_version the broker's own, but
@@ -28,13 +28,8 @@ extension ManagementAPI {
         if let name = call.match(.GET, "vhosts/*")?[0] {
             return vhostList().map { list in list.first { $0["name"]?.stringValue == name }.map(Self.ok) ?? Self.notFound }
         }
-        if call.match(.GET, "users") != nil { return succeed(call, Self.ok(.array(users()))) }
-        if let name = call.match(.GET, "users/*")?[0] {
-            return succeed(call, users().first { $0["name"]?.stringValue == name }.map(Self.ok) ?? Self.notFound)
-        }
-        if call.match(.GET, "permissions") != nil { return succeed(call, Self.ok(.array(permissions()))) }
         if call.match(.GET, "whoami") != nil {
-            let tags = backend.users.tags[call.user] ?? []
+            let tags = backend.topology.access.tags(of: call.user)
             return succeed(call, Self.ok(["name": .string(call.user), "tags": .array(tags.map(JSON.string))]))
         }
         if call.match(.GET, "health/checks/alarms") != nil { return succeed(call, alarmsCheck()) }
@@ -162,23 +157,6 @@ extension ManagementAPI {
                     "tags": [], "tracing": false, "cluster_state": .object([(key: Self.nodeName, value: .string("running"))]),
                     "messages": .int(ready + unacked), "messages_ready": .int(ready), "messages_unacknowledged": .int(unacked),
                 ]
-            }
-        }
-    }
-
-    /// Passwords are not kept hashed yet, so no hash is shown.
-    func users() -> [JSON] {
-        backend.users.passwords.keys.sorted().map { name in
-            ["name": .string(name), "password_hash": "", "hashing_algorithm": "rabbit_password_hashing_sha256",
-             "tags": .array((backend.users.tags[name] ?? []).map(JSON.string)), "limits": [:]]
-        }
-    }
-
-    /// Every user may do everything in every vhost (there are no permissions yet).
-    func permissions() -> [JSON] {
-        backend.users.passwords.keys.sorted().flatMap { name in
-            backend.topology.vhostNames.map { vhost in
-                ["user": .string(name), "vhost": .string(vhost.name), "configure": ".*", "write": ".*", "read": ".*"]
             }
         }
     }

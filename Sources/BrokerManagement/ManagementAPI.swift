@@ -3,11 +3,12 @@
 // scripts, monitoring checks and rabbitmqadmin keep working. This file dispatches; the
 // resources live in ManagementAPI+*.swift.
 //
-// Authorisation differs from RabbitMQ on purpose: RabbitMQ lets any management user change
-// objects its vhost permissions allow; the broker has no per-vhost permissions yet, so every
-// change (PUT, POST, DELETE) needs the administrator tag, and other users get RabbitMQ's
-// 401 "Not administrator user". Reads are open to every user, except the users list and the
-// definitions, which RabbitMQ also keeps to administrators.
+// Authorisation: as RabbitMQ, only users tagged management, policymaker, monitoring or
+// administrator may use the API (others get 401 "Not management user"), and the users,
+// permissions and definitions are for administrators. One difference, on purpose: RabbitMQ
+// lets a management user change the objects its vhost permissions allow; here every change
+// (PUT, POST, DELETE) needs the administrator tag (others get RabbitMQ's 401 "Not
+// administrator user"), and reads show every vhost.
 import AMQPWire
 import BrokerModel
 import BrokerTelemetry
@@ -58,8 +59,12 @@ struct ManagementAPI: Sendable {
         path.removeFirst(min(2, path.count))
         if path.last == "" { path.removeLast() }
         let call = Call(request: request, user: user, path: path, loop: loop)
-        if request.method != .GET || path.first == "users" || path.first == "definitions" {
-            guard `operator` || backend.users.isAdministrator(user) else {
+        let access = backend.topology.access
+        guard `operator` || access.isManagementUser(user) else {
+            return loop.makeSucceededFuture(Self.notAuthorised("Not management user"))
+        }
+        if request.method != .GET || ["users", "permissions", "definitions"].contains(path.first) {
+            guard `operator` || access.isAdministrator(user) else {
                 return loop.makeSucceededFuture(Self.notAuthorised("Not administrator user"))
             }
         }
@@ -72,6 +77,7 @@ struct ManagementAPI: Sendable {
 
     private func route(_ call: Call) -> EventLoopFuture<HTTPReply>? {
         if let reply = routeOverview(call) { return reply }
+        if let reply = routeAccess(call) { return reply }
         if let reply = routeQueues(call) { return reply }
         if let reply = routeExchanges(call) { return reply }
         if let reply = routeBindings(call) { return reply }

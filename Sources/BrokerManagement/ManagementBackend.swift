@@ -13,8 +13,7 @@ public protocol ManagementBackend: AnyObject, Sendable {
     /// The loop management state lives on (rates, samples); futures are answered there.
     var eventLoop: EventLoop { get }
     var partitions: Int { get }
-    var users: UserDirectory { get }
-    /// The topology as of now.
+    /// The topology as of now, with the users, vhosts and permissions.
     var topology: Topology { get }
     /// Applies one change to the topology, as a client's declare would.
     func updateTopology<T>(_ change: (inout Topology) throws(TopologyError) -> T) throws(TopologyError) -> T

@@ -55,7 +55,7 @@ struct TelemetryRoutes: Sendable {
     /// from where the request comes.
     func login(_ request: HTTPRequest) -> Result<String, LoginRefusal> {
         guard let (user, password) = credentials(request) else { return .failure(.wrongCredentials) }
-        if let refusal = telemetry.backend.users.refusal(user: user, password: password,
+        if let refusal = telemetry.backend.topology.access.refusal(user: user, password: password,
                                                           fromLoopback: request.peer?.isLoopback ?? true) {
             return .failure(refusal)
         }

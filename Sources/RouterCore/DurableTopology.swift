@@ -1,8 +1,9 @@
 // What of the topology survives a restart (invariant 7), as RabbitMQ keeps it: durable
 // exchanges (the standard ones are made anew), durable queues that are not exclusive (the
 // router's record of where they live; their messages are the workers'), and the bindings
-// whose source and destination are both durable. Encoded in a small binary format of its
-// own ("BRKTOPO1", version, then the three lists) for the router's `topology` file.
+// whose source and destination are both durable; and the users, vhosts and permissions.
+// Encoded in a small binary format of its own ("BRKTOPO1", version, then the lists) for the
+// router's `topology` file. Version 1 files (before users were kept) read with no access part.
 import AMQPWire
 import BrokerModel
 import NIOCore
@@ -21,11 +22,54 @@ public struct DurableTopology: Equatable, Sendable {
     public var exchanges: [VHostExchange] = []
     public var queues: [QueueRecord] = []
     public var bindings: [VHostBinding] = []
+    /// nil in a file from before users were kept: the configured ones are made anew.
+    public var access: DurableAccess?
 
     public init() {}
 
     static let magic: [UInt8] = Array("BRKTOPO1".utf8)
-    static let version: UInt16 = 1
+    static let version: UInt16 = 2
+}
+
+/// Users (with their password hashes), vhosts and permission patterns, as saved.
+public struct DurableAccess: Equatable, Sendable {
+    public struct Entry: Equatable, Sendable {
+        public var user: String
+        public var vhost: VHost
+        public var configure: String
+        public var write: String
+        public var read: String
+    }
+
+    public var vhosts: [VHost] = []
+    public var users: [UserRecord] = []
+    public var permissions: [Entry] = []
+
+    public init() {}
+
+    init(_ access: AccessControl) {
+        vhosts = access.vhosts.sorted { $0.name < $1.name }
+        users = access.users.values.sorted { $0.name < $1.name }
+        permissions = access.permissionList.map {
+            Entry(user: $0.user, vhost: $0.vhost, configure: $0.entry.configure.text, write: $0.entry.write.text, read: $0.entry.read.text)
+        }
+    }
+
+    /// The saved state, with the configured loopback users.
+    func restored(loopbackUsers: Set<String>) throws(DurableTopology.Malformed) -> AccessControl {
+        var access = AccessControl.empty
+        access.loopbackUsers = loopbackUsers
+        for vhost in vhosts { access.addVHost(vhost) }
+        for user in users { access.putUser(user) }
+        for entry in permissions {
+            guard let configure = PermissionPattern(entry.configure), let write = PermissionPattern(entry.write),
+                  let read = PermissionPattern(entry.read) else {
+                throw DurableTopology.Malformed(description: "user '\(entry.user)': a permission pattern is not a regular expression")
+            }
+            access.setPermissions(VHostPermissions(configure: configure, write: write, read: read), user: entry.user, vhost: entry.vhost)
+        }
+        return access
+    }
 }
 
 extension Topology {
@@ -48,11 +92,16 @@ extension Topology {
                 }
             }.map { DurableTopology.VHostBinding(vhost: vhost, binding: $0) }
         }
+        part.access = DurableAccess(access)
         return part
     }
 
     /// Adds a recovered durable part to a fresh topology.
-    public mutating func restore(_ part: DurableTopology) throws(TopologyError) {
+    public mutating func restore(_ part: DurableTopology) throws {
+        if let saved = part.access {
+            access = try saved.restored(loopbackUsers: access.loopbackUsers)
+            for vhost in access.vhosts where vhosts[vhost] == nil { vhosts[vhost] = Self.standardVHost }
+        }
         for entry in part.exchanges { try declareExchange(entry.definition, passive: false, in: entry.vhost) }
         for queue in part.queues { addQueue(queue) }
         for entry in part.bindings { try bind(entry.binding, in: entry.vhost) }
@@ -101,6 +150,20 @@ extension DurableTopology {
             buffer.writeLongString(binding.routingKey)
             buffer.writeFieldTable(binding.arguments)
         }
+        let access = self.access ?? DurableAccess()
+        buffer.writeInteger(UInt32(access.vhosts.count))
+        for vhost in access.vhosts { buffer.writeLongString(vhost.name) }
+        buffer.writeInteger(UInt32(access.users.count))
+        for user in access.users {
+            buffer.writeLongString(user.name)
+            buffer.writeShortString(user.passwordHash?.algorithm.rawValue ?? "")
+            buffer.writeLongString(user.passwordHash?.base64 ?? "")
+            buffer.writeLongString(user.tags.joined(separator: ","))
+        }
+        buffer.writeInteger(UInt32(access.permissions.count))
+        for entry in access.permissions {
+            for text in [entry.user, entry.vhost.name, entry.configure, entry.write, entry.read] { buffer.writeLongString(text) }
+        }
         return buffer
     }
 
@@ -148,11 +211,38 @@ extension DurableTopology {
                 bindings.append(VHostBinding(vhost: vhost, binding: Binding(source: source, destination: destination,
                                                                             routingKey: routingKey, arguments: arguments)))
             }
+            if version >= 2 { access = try Self.decodeAccess(&buffer) }
         } catch let error as Malformed {
             throw error
         } catch {
             throw Malformed(description: "\(error)")
         }
+    }
+
+    private static func decodeAccess(_ buffer: inout ByteBuffer) throws -> DurableAccess {
+        var access = DurableAccess()
+        for _ in 0..<(try count(&buffer)) { access.vhosts.append(VHost(try buffer.readLongStringAsString())) }
+        for _ in 0..<(try count(&buffer)) {
+            let name = try buffer.readLongStringAsString()
+            let algorithmName = try buffer.readShortString()
+            let hashText = try buffer.readLongStringAsString()
+            let tags = try buffer.readLongStringAsString().split(separator: ",").map(String.init)
+            var hash: PasswordHash?
+            if !algorithmName.isEmpty {
+                guard let algorithm = PasswordHash.Algorithm(rawValue: algorithmName),
+                      let decoded = PasswordHash(base64: hashText, algorithm: algorithm) else {
+                    throw Malformed(description: "user '\(name)': an unreadable password hash")
+                }
+                hash = decoded
+            }
+            access.users.append(UserRecord(name: name, passwordHash: hash, tags: tags))
+        }
+        for _ in 0..<(try count(&buffer)) {
+            let texts = try (0..<5).map { _ in try buffer.readLongStringAsString() }
+            access.permissions.append(DurableAccess.Entry(user: texts[0], vhost: VHost(texts[1]), configure: texts[2],
+                                                          write: texts[3], read: texts[4]))
+        }
+        return access
     }
 
     private static func count(_ buffer: inout ByteBuffer) throws(Malformed) -> Int {

@@ -3,9 +3,9 @@
 // publish path only reads). Mutations are the rare path: declare, delete, bind, unbind, and
 // queues appearing or going away as workers confirm them.
 // Invariants:
-// - every virtual host has the default exchange "" and amq.direct/fanout/topic/headers/match,
-//   which cannot be deleted; a vhost not yet touched reads as exactly those (so no separate
-//   "create vhost" step is needed before use);
+// - the virtual hosts are those `access` lists (made and deleted by operators; "/" at first);
+//   each has the default exchange "" and amq.direct/fanout/topic/headers/match, which cannot
+//   be deleted;
 // - a binding exists only while its exchange and its queue both exist;
 // - an auto-delete exchange goes away when its last binding does (RabbitMQ), not before it
 //   ever had one.
@@ -38,6 +38,8 @@ public struct Topology: Sendable {
     }()
 
     var vhosts: [VHost: VHostState] = [:]
+    /// Users, vhosts and permissions: in the snapshot, so every check reads them without a lock.
+    public var access = AccessControl()
     /// Whether any delayed exchange was ever declared: until then publishes skip the check.
     public private(set) var hasDelayedExchanges = false
 
@@ -50,8 +52,10 @@ public struct Topology: Sendable {
 
     // MARK: Reading
 
-    /// The virtual hosts that have been touched (always includes "/"), sorted by name.
-    public var vhostNames: [VHost] { vhosts.keys.sorted { $0.name < $1.name } }
+    /// The virtual hosts, sorted by name.
+    public var vhostNames: [VHost] { access.vhosts.sorted { $0.name < $1.name } }
+
+    public func hasVHost(_ vhost: VHost) -> Bool { access.vhosts.contains(vhost) }
 
     /// The exchange `name` in `vhost`, or nil.
     public func exchange(_ name: ExchangeName, in vhost: VHost) -> ExchangeDefinition? {
@@ -191,8 +195,17 @@ public struct Topology: Sendable {
         }
     }
 
-    /// Forgets a virtual host and everything in it; returns the queues it held.
+    /// Adds a virtual host with its standard exchanges; false when it exists.
+    @discardableResult
+    public mutating func addVHost(_ vhost: VHost) -> Bool {
+        guard access.addVHost(vhost) else { return false }
+        if vhosts[vhost] == nil { vhosts[vhost] = Self.standardVHost }
+        return true
+    }
+
+    /// Forgets a virtual host, its permissions and everything in it; returns the queues it held.
     public mutating func deleteVHost(_ vhost: VHost) -> [QueueID] {
+        _ = access.deleteVHost(vhost)
         let removed = vhosts.removeValue(forKey: vhost)
         return (removed?.queues.values.map(\.id) ?? []).sorted { $0.name.name < $1.name.name }
     }

@@ -25,7 +25,7 @@ extension AMQPConnectionHandler {
                 settle(nack.deliveryTag, multiple: nack.multiple, outcome: nack.requeue ? .requeue : .discard, method: method, on: channel)
             default:
                 let environment = ChannelEnvironment(connection: id, vhost: vhost, partitions: context.partitions,
-                                                     topology: context.topology.snapshot)
+                                                     topology: context.topology.snapshot, user: connection.user)
                 perform(channel.receive(method, in: environment, requests: &requests), for: method, on: channel)
             }
         }

@@ -28,6 +28,12 @@ extension AMQPConnectionHandler {
     /// worker it had to reach is down (its confirm is nacked; a transaction fails).
     @discardableResult
     func route(_ publish: BasicPublish, header: ContentHeader, body: ByteBuffer, on channel: RouterChannel) -> Bool {
+        let snapshot = context.topology.currentSnapshot
+        let topology = snapshot.topology
+        if let refusal = publishPermission.refusal(exchange: publish.exchange, snapshot: snapshot, topology: topology,
+                                                   user: connection.user, vhost: vhost) {
+            return rejectRoute(channel, refusal.code, refusal.text)
+        }
         let expiration: UInt64?
         switch MessageExpiration.milliseconds(in: header) {
         case .success(let value): expiration = value
@@ -38,8 +44,6 @@ extension AMQPConnectionHandler {
         case .success(let rewritten): header = rewritten
         case .failure(let error): return rejectRoute(channel, error.code, error.text)
         }
-        let snapshot = context.topology.currentSnapshot
-        let topology = snapshot.topology
         let exchange = ExchangeName(publish.exchange)
         if exchange == .default, publish.routingKey.utf8.starts(with: ReplyTo.prefix.utf8) {
             let routed = publishReply(routingKey: publish.routingKey, properties: header.rawProperties, body: body)

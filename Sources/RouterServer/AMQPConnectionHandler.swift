@@ -35,6 +35,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
 
     var channels = ChannelTable()
     var lastRoute = LastRoute()
+    var publishPermission = PublishPermission()
     /// Synchronous requests to workers in flight, by id.
     var requests = RequestTable()
 

@@ -1,4 +1,4 @@
-// What every connection on the router shares: limits, users, the topology, and the
+// What every connection on the router shares: limits, the topology (with the users), and the
 // connection.start the broker introduces itself with.
 import AMQPWire
 import Atomics
@@ -20,20 +20,9 @@ final class RouterContext: Sendable {
 
     let partitions: Int
     let topology: TopologyStore
-    /// The users, replaced by a reload (SIGHUP); a connection checks the ones in force when it
-    /// logs in, as RabbitMQ does.
-    private let currentUsers: NIOLockedValueBox<UserDirectory>
-    var users: UserDirectory {
-        get { currentUsers.withLockedValue { $0 } }
-        set { currentUsers.withLockedValue { $0 = newValue } }
-    }
-    private let handshake: ConnectionSettings
-    /// What a new connection's handshake offers and checks.
-    var connectionSettings: ConnectionSettings {
-        var settings = handshake
-        settings.users = users
-        return settings
-    }
+    /// What a new connection's handshake offers and checks (against the users of the
+    /// topology snapshot in force at each step).
+    let connectionSettings: ConnectionSettings
     /// Direct reply-to names with a live consumer.
     let replyNames = ReplyDirectory()
     /// The disk alarm is on: publishing connections get blocked.
@@ -46,13 +35,12 @@ final class RouterContext: Sendable {
     /// Some resource alarm is on: one or two relaxed loads per publish.
     var alarmActive: Bool { diskAlarm.load(ordering: .relaxed) || memoryAlarm.load(ordering: .relaxed) }
 
-    init(partitions: Int, heartbeatSeconds: UInt16, users: UserDirectory, maxMessageSize: Int = RouterConfiguration.defaultMaxMessageSize,
+    init(partitions: Int, heartbeatSeconds: UInt16, maxMessageSize: Int = RouterConfiguration.defaultMaxMessageSize,
          maxConnections: Int? = nil, topology: TopologyStore = TopologyStore()) {
         self.topology = topology
         self.maxMessageSize = maxMessageSize
         self.maxConnections = maxConnections
         self.partitions = partitions
-        self.currentUsers = NIOLockedValueBox(users)
         // Advertise only what is implemented: clients switch features on from this table.
         let capabilities: FieldTable = [
             "publisher_confirms": .bool(true),
@@ -80,7 +68,7 @@ final class RouterContext: Sendable {
             versionMajor: 0, versionMinor: 9, serverProperties: properties,
             mechanisms: Array(SASL.mechanisms.joined(separator: " ").utf8), locales: Array("en_US".utf8))
         let tune = ConnectionTune(channelMax: Self.maxChannels, frameMax: Self.maxFrameSize, heartbeat: heartbeatSeconds)
-        handshake = ConnectionSettings(start: start, tune: tune, users: users)
+        connectionSettings = ConnectionSettings(start: start, tune: tune, access: { [topology] in topology.snapshot.access })
     }
 
     func partition(of queue: QueueID) -> PartitionID {

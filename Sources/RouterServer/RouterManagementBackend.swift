@@ -22,7 +22,6 @@ final class RouterManagementBackend: ManagementBackend {
 
     var eventLoop: EventLoop { loops[0].eventLoop }
     var partitions: Int { context.partitions }
-    var users: UserDirectory { context.users }
     var topology: Topology { context.topology.snapshot }
 
     func updateTopology<T>(_ change: (inout Topology) throws(TopologyError) -> T) throws(TopologyError) -> T {

@@ -19,7 +19,11 @@ public struct RouterConfiguration: Sendable {
     public var runtimeDirectory: String
     public var eventLoops: Int
     public var heartbeatSeconds: UInt16
-    public var users: UserDirectory
+    /// Users named in the configuration: made or updated at start and on a reload. With none,
+    /// a new broker has guest/guest, as RabbitMQ.
+    public var users: [ConfiguredUser] = []
+    /// Users who may log in only from this host (RabbitMQ's `loopback_users`).
+    public var loopbackUsers: Set<String> = ["guest"]
     /// How long to wait for the workers' sockets at start-up.
     public var workerWait: TimeAmount
     /// The disk alarm's file system and limit; nil for no disk alarm.
@@ -48,7 +52,7 @@ public struct RouterConfiguration: Sendable {
     public var dataDirectory: String?
 
     public init(host: String, port: Int, partitions: Int, runtimeDirectory: String, eventLoops: Int,
-                heartbeatSeconds: UInt16 = 60, users: UserDirectory = UserDirectory(), workerWait: TimeAmount = .seconds(30),
+                heartbeatSeconds: UInt16 = 60, workerWait: TimeAmount = .seconds(30),
                 diskWatch: DiskWatch? = nil, telemetryPort: Int? = nil) {
         self.diskWatch = diskWatch
         self.telemetryPort = telemetryPort
@@ -58,7 +62,6 @@ public struct RouterConfiguration: Sendable {
         self.runtimeDirectory = runtimeDirectory
         self.eventLoops = eventLoops
         self.heartbeatSeconds = heartbeatSeconds
-        self.users = users
         self.workerWait = workerWait
     }
 
@@ -79,23 +82,36 @@ public final class RouterServer: Sendable {
     /// Every event loop's services, once started (for a graceful stop).
     private let loops = NIOLockedValueBox<[LoopServices]>([])
 
-    /// A reload: new connections log in against these users (existing ones stay).
-    public func replaceUsers(_ users: UserDirectory) {
-        context.users = users
+    /// A reload: the configured users are made or updated, and the loopback users replaced;
+    /// connections already open stay.
+    public func reloadUsers(_ users: [ConfiguredUser], loopbackUsers: Set<String>) {
+        try? context.topology.update { (topology: inout Topology) throws(TopologyError) in
+            topology.access.loopbackUsers = loopbackUsers
+            topology.access.apply(configured: users)
+        }
     }
 
-    /// Reads back the durable topology, if there is a data directory.
+    /// Reads back the durable topology (with the users), if there is a data directory.
     public init(configuration: RouterConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
-        var topology = TopologyStore()
+        var initial = Topology()
+        var file: TopologyFile?
+        var saved: DurableTopology?
         if let directory = configuration.dataDirectory {
-            let file = try TopologyFile(dataDirectory: directory, partitions: configuration.partitions, logger: logger)
-            topology = TopologyStore(try file.load(), file: file)
+            file = try TopologyFile(dataDirectory: directory, partitions: configuration.partitions, logger: logger)
+            saved = try file!.load()
+            if let saved { try initial.restore(saved) }
         }
+        initial.access.loopbackUsers = configuration.loopbackUsers
+        // A first start with users configured has those instead of guest, as RabbitMQ's
+        // default_user; later starts keep the users made since.
+        if saved?.access == nil, !configuration.users.isEmpty { _ = initial.access.deleteUser("guest") }
+        initial.access.apply(configured: configuration.users)
+        let topology = TopologyStore(initial, file: file, saved: saved)
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoops))
         self.context = RouterContext(partitions: configuration.partitions, heartbeatSeconds: configuration.heartbeatSeconds,
-                                     users: configuration.users, maxMessageSize: configuration.maxMessageSize,
+                                     maxMessageSize: configuration.maxMessageSize,
                                      maxConnections: configuration.maxConnections, topology: topology)
     }
 

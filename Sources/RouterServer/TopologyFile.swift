@@ -18,15 +18,14 @@ final class TopologyFile: Sendable {
         self.logger = logger
     }
 
-    /// The durable topology saved last, applied to a fresh topology.
-    func load() throws -> Topology {
-        var topology = Topology()
-        guard let contents = try Files.contents(of: path) else { return topology }
+    /// The durable topology saved last (nil when there is none yet).
+    func load() throws -> DurableTopology? {
+        guard let contents = try Files.contents(of: path) else { return nil }
         let part = try DurableTopology(decoding: contents)
-        try topology.restore(part)
         logger.info("topology recovered", metadata: [
-            "exchanges": "\(part.exchanges.count)", "queues": "\(part.queues.count)", "bindings": "\(part.bindings.count)"])
-        return topology
+            "exchanges": "\(part.exchanges.count)", "queues": "\(part.queues.count)", "bindings": "\(part.bindings.count)",
+            "users": "\(part.access?.users.count ?? 0)", "vhosts": "\(part.access?.vhosts.count ?? 0)"])
+        return part
     }
 
     /// Replaces the file with `part` (write, fsync, rename, fsync the directory).

@@ -19,9 +19,12 @@ final class TopologyStore: Sendable {
     /// Saves the durable part after changes, off the event loops.
     private let writer: TopologyWriter?
 
-    init(_ topology: Topology = Topology(), file: TopologyFile? = nil) {
+    /// `saved` is what `file` holds; the topology is saved at once if it differs (users
+    /// made from the configuration on a first start).
+    init(_ topology: Topology = Topology(), file: TopologyFile? = nil, saved: DurableTopology? = nil) {
         current = ManagedAtomic(TopologySnapshot(topology))
-        self.writer = file.map { TopologyWriter(file: $0, loaded: topology.durablePart) }
+        self.writer = file.map { TopologyWriter(file: $0, loaded: saved ?? DurableTopology()) }
+        writer?.changed(topology)
     }
 
     /// The topology as of now; never blocks.

@@ -71,7 +71,8 @@ struct RouterOptions: ParsableArguments {
         var port: Int
         var eventLoops: Int
         var heartbeat: UInt16
-        var users: UserDirectory
+        var users: [ConfiguredUser]
+        var loopbackUsers: Set<String>
         var enableTelemetry: Bool
         var telemetryHost: String
         var telemetryPort: Int
@@ -87,8 +88,8 @@ struct RouterOptions: ParsableArguments {
             port: try config.integer(.port, flag: port) ?? 5672,
             eventLoops: try config.integer(.eventLoops, flag: eventLoops) ?? ProcessInfo.processInfo.activeProcessorCount,
             heartbeat: UInt16(try config.integer(.heartbeat, flag: heartbeat) ?? 60),
-            users: try Self.userDirectory(try config.texts(.users, flag: user),
-                                          loopbackUsers: try config.texts(.loopbackUsers, flag: loopbackUser, default: ["guest"])),
+            users: try Self.configuredUsers(try config.texts(.users, flag: user)),
+            loopbackUsers: Self.loopbackUsers(try config.texts(.loopbackUsers, flag: loopbackUser, default: ["guest"])),
             enableTelemetry: try config.flag(.enableTelemetry, flag: enableTelemetry),
             telemetryHost: try config.text(.telemetryHost, flag: telemetryHost) ?? "127.0.0.1",
             telemetryPort: try config.integer(.telemetryPort, flag: telemetryPort) ?? 9419,
@@ -98,24 +99,21 @@ struct RouterOptions: ParsableArguments {
             connectionMax: try config.integer(.connectionMax, flag: connectionMax))
     }
 
-    /// Users given as name:password or name:password:tag,tag (guest/guest without any), and
-    /// those who may log in only from this host ("none" for nobody).
-    static func userDirectory(_ users: [String], loopbackUsers: [String]) throws -> UserDirectory {
-        var directory = UserDirectory()
-        if !users.isEmpty {
-            directory.passwords = [:]
-            directory.tags = [:]
-            for entry in users {
-                let parts = entry.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
-                guard parts.count >= 2, !parts[0].isEmpty else {
-                    throw BrokerConfig.Invalid(description: "a user is name:password or name:password:tags, got '\(entry)'")
-                }
-                directory.passwords[parts[0]] = parts[1]
-                directory.tags[parts[0]] = parts.count > 2 ? parts[2].split(separator: ",").map(String.init) : []
+    /// Users given as name:password or name:password:tag,tag.
+    static func configuredUsers(_ users: [String]) throws -> [ConfiguredUser] {
+        try users.map { entry in
+            let parts = entry.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+            guard parts.count >= 2, !parts[0].isEmpty else {
+                throw BrokerConfig.Invalid(description: "a user is name:password or name:password:tags, got '\(entry)'")
             }
+            return ConfiguredUser(name: parts[0], password: parts[1],
+                                  tags: parts.count > 2 ? parts[2].split(separator: ",").map(String.init) : [])
         }
-        directory.loopbackUsers = loopbackUsers == ["none"] ? [] : Set(loopbackUsers)
-        return directory
+    }
+
+    /// Those who may log in only from this host ("none" for nobody).
+    static func loopbackUsers(_ names: [String]) -> Set<String> {
+        names == ["none"] ? [] : Set(names)
     }
 }
 
@@ -138,10 +136,12 @@ struct RouterCommand: AsyncParsableCommand {
         do {
             var configuration = RouterConfiguration(
                 host: router.host, port: router.port, partitions: member.partitions, runtimeDirectory: member.runtimeDir,
-                eventLoops: router.eventLoops, heartbeatSeconds: router.heartbeat, users: router.users,
+                eventLoops: router.eventLoops, heartbeatSeconds: router.heartbeat,
                 diskWatch: DiskWatch(path: member.dataDirectory, freeLimit: router.diskFreeLimit),
                 telemetryPort: router.enableTelemetry ? router.telemetryPort : nil)
             configuration.dataDirectory = member.dataDirectory
+            configuration.users = router.users
+            configuration.loopbackUsers = router.loopbackUsers
             configuration.memoryHighWatermark = router.memoryHighWatermark
             configuration.maxMessageSize = router.maxMessageSize
             configuration.telemetryHost = router.telemetryHost
@@ -151,9 +151,9 @@ struct RouterCommand: AsyncParsableCommand {
             let (file, options, logging) = (self.file, self.router, self.logging)
             ProcessSupport.onReload {
                 await Reload.apply(file: file, logging: logging, logger: logger) { config in
-                    let users = try options.resolve(config).users
-                    server.replaceUsers(users)
-                    return ["users": "\(users.passwords.count)"]
+                    let resolved = try options.resolve(config)
+                    server.reloadUsers(resolved.users, loopbackUsers: resolved.loopbackUsers)
+                    return ["users": "\(resolved.users.count)"]
                 }
             }
             let channel = try await server.start()

@@ -10,7 +10,7 @@ struct ConnectionStateMachineTests {
     static let start = ConnectionStart(versionMajor: 0, versionMinor: 9, serverProperties: [:],
                                        mechanisms: Array("PLAIN AMQPLAIN".utf8), locales: Array("en_US".utf8))
     static let tune = ConnectionTune(channelMax: 2047, frameMax: 131_072, heartbeat: 60)
-    static let settings = ConnectionSettings(start: start, tune: tune, users: UserDirectory())
+    static let settings = ConnectionSettings(start: start, tune: tune, access: { AccessControl() })
     static let t0 = NIODeadline.uptimeNanoseconds(1_000_000_000)
 
     var machine = ConnectionStateMachine(settings: Self.settings, now: Self.t0)

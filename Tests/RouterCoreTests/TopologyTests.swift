@@ -278,6 +278,7 @@ struct TopologyTests {
     func vhosts() throws {
         var t = Topology()
         let v = VHost("v")
+        #expect(t.addVHost(v) && !t.addVHost(v))
         try t.declareExchange(Self.x("e"), passive: false, in: v)
         #expect(t.exchange(ExchangeName("e"), in: .default) == nil)
         t.addQueue(Self.q("q", vhost: v))
@@ -286,5 +287,6 @@ struct TopologyTests {
         #expect(t.vhostNames == [.default, v])
         #expect(t.deleteVHost(v) == [QueueID(vhost: v, name: QueueName("q"))])
         #expect(t.exchange(ExchangeName("e"), in: v) == nil)
+        #expect(!t.hasVHost(v) && t.vhostNames == [.default])
     }
 }

@@ -19,7 +19,7 @@ struct AMQPConnectionHandlerTests {
         var decoder = FrameDecoder(maxFrameSize: 0)
 
         init(heartbeat: UInt16 = 0) throws {
-            let context = RouterContext(partitions: 1, heartbeatSeconds: heartbeat, users: UserDirectory())
+            let context = RouterContext(partitions: 1, heartbeatSeconds: heartbeat)
             let services = LoopServices(index: 0, eventLoop: loop, links: [])
             let handler = AMQPConnectionHandler(id: ConnectionID(1), context: context, services: services,
                                                 logger: Logger(label: "test"))

@@ -58,16 +58,24 @@ public struct ChannelEnvironment {
     public var partitions: Int
     /// The topology as of now (for passive checks and exclusive-queue locks).
     public var topology: Topology
+    /// Who logged in: the topology's permissions for them decide each operation.
+    public var user: String
 
-    public init(connection: ConnectionID, vhost: VHost, partitions: Int, topology: Topology) {
+    public init(connection: ConnectionID, vhost: VHost, partitions: Int, topology: Topology, user: String = "guest") {
         self.connection = connection
         self.vhost = vhost
+        self.user = user
         self.partitions = partitions
         self.topology = topology
     }
 
     public func partition(of queue: QueueID) -> PartitionID {
         Placement.partition(of: queue, partitions: partitions)
+    }
+
+    /// The channel's 403 when the user may not do `permission` to the named resource.
+    func refused(_ permission: Permission, _ kind: AccessControl.ResourceKind, _ name: String) -> ChannelAction? {
+        topology.access.refusal(user, permission, kind, name, in: vhost).map { .fail($0.code, $0.text) }
     }
 }
 

@@ -21,13 +21,22 @@ extension RouterChannel {
         case .exchangeDeclare(let declare):
             return exchangeDeclare(declare, in: env)
         case .exchangeDelete(let delete):
+            // The default and amq.* exchanges get their own refusal from the topology first.
+            if !delete.exchange.isEmpty, !delete.exchange.hasPrefix("amq."),
+               let refused = env.refused(.configure, .exchange, delete.exchange) { return [refused] }
             return [.changeTopology(.deleteExchange(ExchangeName(delete.exchange), ifUnused: delete.ifUnused),
                                     reply: delete.noWait ? nil : .exchangeDeleteOk(ExchangeDeleteOk()))]
         case .exchangeBind(let bind):
+            if let refused = env.refused(.write, .exchange, bind.destination) ?? env.refused(.read, .exchange, bind.source) {
+                return [refused]
+            }
             let binding = Binding(source: ExchangeName(bind.source), destination: .exchange(ExchangeName(bind.destination)),
                                   routingKey: bind.routingKey, arguments: bind.arguments)
             return [.changeTopology(.bind(binding), reply: bind.noWait ? nil : .exchangeBindOk(ExchangeBindOk()))]
         case .exchangeUnbind(let unbind):
+            if let refused = env.refused(.write, .exchange, unbind.destination) ?? env.refused(.read, .exchange, unbind.source) {
+                return [refused]
+            }
             let binding = Binding(source: ExchangeName(unbind.source), destination: .exchange(ExchangeName(unbind.destination)),
                                   routingKey: unbind.routingKey, arguments: unbind.arguments)
             return [.changeTopology(.unbind(binding), reply: unbind.noWait ? nil : .exchangeUnbindOk(ExchangeUnbindOk()))]
@@ -42,11 +51,13 @@ extension RouterChannel {
                                 change: TopologyChange.unbind, reply: .queueUnbindOk(QueueUnbindOk()), in: env)
         case .queuePurge(let purge):
             guard let queue = resolveQueue(purge.queue, in: env) else { return [noPreviousQueue] }
+            if let refused = env.refused(.read, .queue, queue.name.name) { return [refused] }
             return request(.queuePurge(queue.name, noWait: purge.noWait), to: env.partition(of: queue), method: method, requests: &requests) { id in
                 .purgeQueue(id, channel: number, queue: queue)
             }
         case .queueDelete(let delete):
             guard let queue = resolveQueue(delete.queue, in: env) else { return [noPreviousQueue] }
+            if let refused = env.refused(.configure, .queue, queue.name.name) { return [refused] }
             return request(.queueDelete(queue, noWait: delete.noWait), to: env.partition(of: queue), method: method, requests: &requests) { id in
                 .deleteQueue(id, channel: number, queue: queue, ifUnused: delete.ifUnused, ifEmpty: delete.ifEmpty)
             }
@@ -79,6 +90,7 @@ extension RouterChannel {
             }
         case .basicGet(let get):
             guard let queue = resolveQueue(get.queue, in: env) else { return [noPreviousQueue] }
+            if let refused = env.refused(.read, .queue, queue.name.name) { return [refused] }
             let partition = env.partition(of: queue)
             return request(.get(queue.name, partition: partition, noAck: get.noAck), to: partition, method: method, requests: &requests) { id in
                 .get(id, channel: number, queue: queue, noAck: get.noAck)
@@ -147,15 +159,26 @@ extension RouterChannel {
             }
             return [.closeConnection(.commandInvalid, "COMMAND_INVALID - unknown exchange type '\(typeName)'")]
         }
+        if !declare.passive, !declare.exchange.isEmpty, let refused = exchangeDeclareRefusal(declare, in: env) { return [refused] }
         let definition = ExchangeDefinition(
             name: ExchangeName(declare.exchange), type: type, durable: declare.durable,
             autoDelete: declare.autoDelete, internal: declare.`internal`, arguments: declare.arguments, delayed: delayed)
         return [.changeTopology(.declareExchange(definition, passive: declare.passive), reply: reply)]
     }
 
+    /// As rabbit_channel: configure on the exchange; when it is new and names an alternate
+    /// exchange, read on it and write on the alternate.
+    private func exchangeDeclareRefusal(_ declare: ExchangeDeclare, in env: ChannelEnvironment) -> ChannelAction? {
+        if let refused = env.refused(.configure, .exchange, declare.exchange) { return refused }
+        guard env.topology.exchange(ExchangeName(declare.exchange), in: env.vhost) == nil,
+              let alternate = declare.arguments["alternate-exchange"]?.stringValue else { return nil }
+        return env.refused(.read, .exchange, declare.exchange) ?? env.refused(.write, .exchange, alternate)
+    }
+
     private func queueBinding(_ queueName: String, exchange: String, routingKey: String, arguments: FieldTable,
                               change: (Binding) -> TopologyChange, reply: AMQPMethod?, in env: ChannelEnvironment) -> [ChannelAction] {
         guard let queue = resolveQueue(queueName, in: env) else { return [noPreviousQueue] }
+        if let refused = env.refused(.write, .queue, queue.name.name) ?? env.refused(.read, .exchange, exchange) { return [refused] }
         if let record = env.topology.queue(queue), let owner = record.exclusiveOwner, owner != env.connection {
             return [fail(.resourceLocked, TopologyError.lockedDetail(queue))]
         }
@@ -179,6 +202,7 @@ extension RouterChannel {
             return [fail(.accessRefused, "queue name '\(name)' contains reserved prefix 'amq.*'")]
         }
         let queue = QueueID(vhost: env.vhost, name: QueueName(name))
+        if !declare.passive, let refused = queueDeclareRefusal(queue, arguments: declare.arguments, in: env) { return [refused] }
         let partition = env.partition(of: queue)
         let record = QueueRecord(id: queue, partition: partition, durable: declare.durable,
                                  exclusiveOwner: declare.exclusive ? env.connection : nil, autoDelete: declare.autoDelete)
@@ -192,12 +216,21 @@ extension RouterChannel {
         }
     }
 
+    /// As rabbit_channel: configure on the queue; when it is new and names a dead-letter
+    /// exchange, read on the queue and write on that exchange.
+    private func queueDeclareRefusal(_ queue: QueueID, arguments: FieldTable, in env: ChannelEnvironment) -> ChannelAction? {
+        if let refused = env.refused(.configure, .queue, queue.name.name) { return refused }
+        guard env.topology.queue(queue) == nil, let deadLetter = arguments["x-dead-letter-exchange"]?.stringValue else { return nil }
+        return env.refused(.read, .queue, queue.name.name) ?? env.refused(.write, .exchange, deadLetter)
+    }
+
     // MARK: Consumers and acknowledgements
 
     private func basicConsume(_ consume: BasicConsume, method: AMQPMethod, in env: ChannelEnvironment,
                               requests: inout RequestTable) -> [ChannelAction] {
         if consume.queue == ReplyTo.queue { return [.consumeReplyTo(consume)] }
         guard let queue = resolveQueue(consume.queue, in: env) else { return [noPreviousQueue] }
+        if let refused = env.refused(.read, .queue, queue.name.name) { return [refused] }
         let tag = consume.consumerTag.isEmpty ? "amq.ctag-" + RandomName.make(length: 22) : consume.consumerTag
         guard consumers[tag] == nil, replyConsumer?.tag != tag else {
             return [.closeConnection(.notAllowed, "NOT_ALLOWED - attempt to reuse consumer tag '\(tag)'")]

@@ -83,8 +83,8 @@ public struct ConnectionStateMachine {
         case (.awaitingTuneOk, .connectionTuneOk(let tuneOk)):
             return acceptTuneOk(tuneOk, now: now)
         case (.awaitingOpen, .connectionOpen(let open)):
-            guard settings.vhosts.contains(VHost(open.virtualHost)) else {
-                return close(.notAllowed, "NOT_ALLOWED - vhost \(open.virtualHost) not found", method: method)
+            if let refusal = settings.access().vhostRefusal(user: user, vhost: VHost(open.virtualHost)) {
+                return close(.notAllowed, "NOT_ALLOWED - " + refusal, method: method)
             }
             vhost = VHost(open.virtualHost)
             state = .open
@@ -126,7 +126,7 @@ public struct ConnectionStateMachine {
         guard let credentials = SASL.credentials(mechanism: startOk.mechanism, response: startOk.response) else {
             return close(.accessRefused, "ACCESS_REFUSED - malformed \(startOk.mechanism) response")
         }
-        if let refusal = settings.users.refusal(user: credentials.user, password: credentials.password, fromLoopback: fromLoopback) {
+        if let refusal = settings.access().refusal(user: credentials.user, password: credentials.password, fromLoopback: fromLoopback) {
             // The client learns no more than RabbitMQ tells it, and only after a pause that
             // slows password guessing; the log says why at once.
             let refused = close(.accessRefused, "ACCESS_REFUSED - Login was refused using authentication mechanism \(startOk.mechanism). For details see the broker logfile.")
@@ -260,8 +260,9 @@ public struct ConnectionStateMachine {
 public struct ConnectionSettings: Sendable {
     public var start: ConnectionStart
     public var tune: ConnectionTune
-    public var users: UserDirectory
-    public var vhosts: Set<VHost>
+    /// The users, vhosts and permissions in force now (the topology snapshot's): a login and
+    /// a connection.open are checked against the ones of their moment, as RabbitMQ does.
+    public var access: @Sendable () -> AccessControl
     public var handshakeTimeout: TimeAmount
     /// How long the socket waits for the client's close-ok, or to close after our close-ok.
     public var closeOkTimeout: TimeAmount
@@ -271,13 +272,12 @@ public struct ConnectionSettings: Sendable {
     /// second per connection.
     public var failedLoginDelay: TimeAmount = .seconds(1)
 
-    public init(start: ConnectionStart, tune: ConnectionTune, users: UserDirectory, vhosts: Set<VHost> = [.default],
+    public init(start: ConnectionStart, tune: ConnectionTune, access: @escaping @Sendable () -> AccessControl,
                 handshakeTimeout: TimeAmount = .seconds(10), closeOkTimeout: TimeAmount = .seconds(3),
                 handshakeCloseDelay: TimeAmount = .milliseconds(100)) {
         self.start = start
         self.tune = tune
-        self.users = users
-        self.vhosts = vhosts
+        self.access = access
         self.handshakeTimeout = handshakeTimeout
         self.closeOkTimeout = closeOkTimeout
         self.handshakeCloseDelay = handshakeCloseDelay

@@ -58,8 +58,8 @@ extension Setting {
                                     defaultText: "the number of cores", help: "Router event loops (threads).")
     static let heartbeat = Setting(key: "heartbeat", flag: "--heartbeat", kind: .integer(0...65535), defaultText: "60",
                                    help: "Heartbeat interval in seconds proposed to clients (0 disables).")
-    static let users = Setting(key: "users", flag: "--user (repeated)", kind: .texts, defaultText: "guest:guest:administrator",
-                               help: "Users as name:password or name:password:tag,tag.")
+    static let users = Setting(key: "users", flag: "--user (repeated)", kind: .texts, defaultText: "guest:guest:administrator on a new broker",
+                               help: "Users as name:password or name:password:tag,tag; made or updated at start and on SIGHUP, with every permission on \"/\". Users made at run time (API, broker ctl) are kept in the data directory.")
     static let loopbackUsers = Setting(key: "loopback_users", flag: "--loopback-user (repeated)", kind: .texts, defaultText: "guest",
                                        help: "Users who may log in only from this host (RabbitMQ's loopback_users); \"none\" for nobody.")
     static let enableTelemetry = Setting(key: "enable_telemetry", flag: "--enable-telemetry", kind: .flag, defaultText: "false",

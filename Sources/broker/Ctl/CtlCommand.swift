@@ -10,12 +10,12 @@ import RouterServer
 struct CtlCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ctl",
-        abstract: "Operate a running cluster of this host: list, purge, delete, close, export and import definitions.",
+        abstract: "Operate a running cluster of this host: list, purge, delete, close, users, vhosts, permissions, definitions.",
         subcommands: [
             CtlList.Queues.self, CtlList.Exchanges.self, CtlList.Bindings.self, CtlList.Connections.self,
             CtlList.Channels.self, CtlList.Consumers.self, CtlPurgeQueue.self, CtlDeleteQueue.self,
             CtlCloseConnection.self, CtlExportDefinitions.self, CtlImportDefinitions.self,
-        ])
+        ] + CtlAccess.commands)
 }
 
 struct CtlOptions: ParsableArguments {
@@ -164,7 +164,7 @@ struct CtlCloseConnection: ParsableCommand {
 
 struct CtlExportDefinitions: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "export_definitions", abstract: "Write the exchanges, queues and bindings in RabbitMQ's definitions format.")
+        commandName: "export_definitions", abstract: "Write the users, vhosts, permissions, exchanges, queues and bindings in RabbitMQ's definitions format.")
     @OptionGroup var ctl: CtlOptions
     @Argument(help: "The file to write, or - for standard output.") var file: String
 
@@ -181,7 +181,7 @@ struct CtlExportDefinitions: ParsableCommand {
 
 struct CtlImportDefinitions: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "import_definitions", abstract: "Create the exchanges, queues and bindings of a definitions file (RabbitMQ's format).")
+        commandName: "import_definitions", abstract: "Create the users, vhosts, permissions, exchanges, queues and bindings of a definitions file (RabbitMQ's format).")
     @OptionGroup var ctl: CtlOptions
     @Argument(help: "The file to read, or - for standard input.") var file: String
 

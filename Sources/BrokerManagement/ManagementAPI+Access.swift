@@ -1,0 +1,151 @@
+// /api/users, /api/vhosts (changes), /api/permissions: users, virtual hosts and permissions
+// as RabbitMQ's management plugin reads and changes them (rabbit_mgmt_wm_user, _vhost,
+// _permission): PUT answers 201 when it created and 204 when it replaced, DELETE 204, and a
+// missing object 404. Changes go into the topology snapshot (saved with it), so the next
+// login, connection.open and operation of every connection sees them.
+import BrokerModel
+import BrokerTelemetry
+import Foundation
+import NIOCore
+import NIOHTTP1
+import RouterCore
+
+extension ManagementAPI {
+    func routeAccess(_ call: Call) -> EventLoopFuture<HTTPReply>? {
+        let access = backend.topology.access
+        if call.match(.GET, "users") != nil { return succeed(call, Self.ok(.array(users()))) }
+        if let c = call.match(.GET, "users/*") {
+            return succeed(call, access.users[c[0]].map { Self.ok(Self.userJSON($0)) } ?? Self.notFound)
+        }
+        if let c = call.match(.PUT, "users/*") { return succeed(call, putUser(c[0], call)) }
+        if let c = call.match(.DELETE, "users/*") {
+            let deleted = changeAccess { $0.deleteUser(c[0]) } ?? false
+            return succeed(call, deleted ? Self.noContent : Self.notFound)
+        }
+        if let c = call.match(.GET, "users/*/permissions") {
+            guard access.users[c[0]] != nil else { return succeed(call, Self.notFound) }
+            return succeed(call, Self.ok(.array(permissions().filter { $0["user"]?.stringValue == c[0] })))
+        }
+        if let c = call.match(.PUT, "vhosts/*") {
+            let created = (try? backend.updateTopology { (t: inout Topology) throws(TopologyError) in t.addVHost(VHost(c[0])) }) ?? false
+            return succeed(call, created ? Self.created : Self.noContent)
+        }
+        if let c = call.match(.DELETE, "vhosts/*") { return deleteVHost(c[0], call) }
+        if let c = call.match(.GET, "vhosts/*/permissions") {
+            guard vhost(c[0]) != nil else { return succeed(call, Self.vhostNotFound) }
+            return succeed(call, Self.ok(.array(permissions().filter { $0["vhost"]?.stringValue == c[0] })))
+        }
+        if call.match(.GET, "permissions") != nil { return succeed(call, Self.ok(.array(permissions()))) }
+        if let c = call.match(.GET, "permissions/*/*") {
+            let found = permissions().first { $0["vhost"]?.stringValue == c[0] && $0["user"]?.stringValue == c[1] }
+            return succeed(call, found.map(Self.ok) ?? Self.notFound)
+        }
+        if let c = call.match(.PUT, "permissions/*/*") { return succeed(call, putPermissions(vhost: c[0], user: c[1], call)) }
+        if let c = call.match(.DELETE, "permissions/*/*") {
+            let cleared = changeAccess { $0.clearPermissions(user: c[1], vhost: VHost(c[0])) } ?? false
+            return succeed(call, cleared ? Self.noContent : Self.notFound)
+        }
+        return nil
+    }
+
+    /// Applies a change to the users, vhosts and permissions of the topology.
+    func changeAccess<T>(_ change: (inout AccessControl) -> T) -> T? {
+        try? backend.updateTopology { (t: inout Topology) throws(TopologyError) in change(&t.access) }
+    }
+
+    func users() -> [JSON] {
+        backend.topology.access.users.values.sorted { $0.name < $1.name }.map(Self.userJSON)
+    }
+
+    static func userJSON(_ user: UserRecord) -> JSON {
+        ["name": .string(user.name), "password_hash": .string(user.passwordHash?.base64 ?? ""),
+         "hashing_algorithm": .string((user.passwordHash?.algorithm ?? .sha256).rawValue),
+         "tags": .array(user.tags.map(JSON.string)), "limits": [:]]
+    }
+
+    func permissions() -> [JSON] {
+        backend.topology.access.permissionList.map { entry in
+            ["user": .string(entry.user), "vhost": .string(entry.vhost.name), "configure": .string(entry.entry.configure.text),
+             "write": .string(entry.entry.write.text), "read": .string(entry.entry.read.text)]
+        }
+    }
+
+    /// A user from a management body or a definitions file: `password` (hashed here), or
+    /// `password_hash` with `hashing_algorithm` (RabbitMQ's SHA-256 when absent), or neither
+    /// (no password login); `tags` as "a,b" or a list.
+    static func userRecord(named name: String, _ body: JSON) -> Result<UserRecord, Refused> {
+        var tags: [String] = []
+        switch body["tags"] {
+        case .string(let text)?: tags = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        case .array(let items)?: tags = items.compactMap(\.stringValue)
+        default: break
+        }
+        if let password = body["password"]?.stringValue {
+            return .success(UserRecord(name: name, passwordHash: PasswordHash(password: password), tags: tags))
+        }
+        if let text = body["password_hash"]?.stringValue, !text.isEmpty {
+            let algorithmName = body["hashing_algorithm"]?.stringValue ?? PasswordHash.Algorithm.sha256.rawValue
+            guard let algorithm = PasswordHash.Algorithm(rawValue: algorithmName) else {
+                return .failure(Refused(badRequest("user '\(name)': unknown hashing_algorithm '\(algorithmName)'")))
+            }
+            guard let hash = PasswordHash(base64: text, algorithm: algorithm) else {
+                return .failure(Refused(badRequest("user '\(name)': password_hash is not a \(algorithmName) hash")))
+            }
+            return .success(UserRecord(name: name, passwordHash: hash, tags: tags))
+        }
+        return .success(UserRecord(name: name, passwordHash: nil, tags: tags))
+    }
+
+    private func putUser(_ name: String, _ call: Call) -> HTTPReply {
+        guard let body = call.body() else { return Self.badRequest("failed_to_parse_json") }
+        switch Self.userRecord(named: name, body) {
+        case .failure(let refused): return refused.reply
+        case .success(let user): return changeAccess { $0.putUser(user) } == true ? Self.created : Self.noContent
+        }
+    }
+
+    /// The three patterns of a permissions body; each must be a regular expression.
+    static func permissionEntry(_ body: JSON) -> Result<VHostPermissions, Refused> {
+        var patterns: [PermissionPattern] = []
+        for key in ["configure", "write", "read"] {
+            guard let text = body[key]?.stringValue else { return .failure(Refused(badRequest("\(key) is missing"))) }
+            guard let pattern = PermissionPattern(text) else {
+                return .failure(Refused(badRequest("\(key): '\(text)' is not a regular expression")))
+            }
+            patterns.append(pattern)
+        }
+        return .success(VHostPermissions(configure: patterns[0], write: patterns[1], read: patterns[2]))
+    }
+
+    private func putPermissions(vhost name: String, user: String, _ call: Call) -> HTTPReply {
+        guard let vhost = vhost(name) else { return Self.vhostNotFound }
+        guard backend.topology.access.users[user] != nil else { return Self.badRequest("user '\(user)' does not exist") }
+        guard let body = call.body() else { return Self.badRequest("failed_to_parse_json") }
+        switch Self.permissionEntry(body) {
+        case .failure(let refused): return refused.reply
+        case .success(let entry):
+            return changeAccess { $0.setPermissions(entry, user: user, vhost: vhost) } == true ? Self.created : Self.noContent
+        }
+    }
+
+    /// Deletes the vhost's queues on their workers, then the vhost (its exchanges, bindings
+    /// and permissions), and closes its connections with 320, as RabbitMQ does.
+    private func deleteVHost(_ name: String, _ call: Call) -> EventLoopFuture<HTTPReply> {
+        guard let vhost = vhost(name) else { return succeed(call, Self.notFound) }
+        let queues = backend.topology.queues(in: vhost).map(\.id)
+        let deletions = queues.map { queue in
+            telemetry.controlRequest(to: backend.partition(of: queue)) {
+                .deleteQueue($0, channel: ChannelNumber(0), queue: queue, ifUnused: false, ifEmpty: false)
+            }
+        }
+        return EventLoopFuture.whenAllComplete(deletions, on: call.loop).flatMap { [backend, telemetry] _ in
+            _ = try? backend.updateTopology { (t: inout Topology) throws(TopologyError) in t.deleteVHost(vhost) }
+            return backend.connections().hop(to: call.loop).flatMap { connections in
+                let closes = connections.filter { $0.vhost == vhost.name }.map {
+                    telemetry.closeConnection(named: $0.name, reason: "vhost '\(vhost.name)' is deleted")
+                }
+                return EventLoopFuture.whenAllComplete(closes, on: call.loop).map { _ in Self.noContent }
+            }
+        }
+    }
+}

@@ -1,0 +1,211 @@
+// Who may log in, to which virtual hosts, and what they may do there, as RabbitMQ's internal
+// auth backend decides it (rabbit_auth_backend_internal, rabbit_access_control):
+// - a user has a salted password hash (or none: no password login) and management tags;
+// - a user may open a vhost only with a permission entry there;
+// - an entry holds three regular expressions (configure, write, read) searched, unanchored,
+//   in the resource's name; an empty one allows nothing; the default exchange is checked
+//   under the name "amq.default";
+// - users in `loopbackUsers` log in only from this host (guest, by default).
+// It is part of the topology snapshot, so a change is seen by the next operation of every
+// connection without a lock, and is saved with the durable topology.
+import BrokerModel
+
+/// One user.
+public struct UserRecord: Hashable, Sendable {
+    public var name: String
+    /// nil: the user cannot log in with a password (RabbitMQ's password-less users).
+    public var passwordHash: PasswordHash?
+    public var tags: [String]
+
+    public init(name: String, passwordHash: PasswordHash?, tags: [String]) {
+        self.name = name
+        self.passwordHash = passwordHash
+        self.tags = tags
+    }
+}
+
+/// What an operation does to a resource, in RabbitMQ's three kinds.
+public enum Permission: String, Sendable {
+    case configure, write, read
+}
+
+/// A user's three patterns in one vhost.
+public struct VHostPermissions: Hashable, Sendable {
+    public var configure: PermissionPattern
+    public var write: PermissionPattern
+    public var read: PermissionPattern
+
+    public init(configure: PermissionPattern, write: PermissionPattern, read: PermissionPattern) {
+        self.configure = configure
+        self.write = write
+        self.read = read
+    }
+
+    /// ".*" for each: everything.
+    public static let all = VHostPermissions(configure: .everything, write: .everything, read: .everything)
+
+    public subscript(permission: Permission) -> PermissionPattern {
+        switch permission {
+        case .configure: configure
+        case .write: write
+        case .read: read
+        }
+    }
+}
+
+/// Users, vhosts and permissions.
+public struct AccessControl: Sendable {
+    public private(set) var users: [String: UserRecord] = [:]
+    public private(set) var vhosts: Set<VHost> = [.default]
+    /// vhost → user → patterns.
+    public private(set) var permissions: [VHost: [String: VHostPermissions]] = [:]
+    /// Users who may log in only from this host (RabbitMQ's `loopback_users`); configured,
+    /// not saved.
+    public var loopbackUsers: Set<String> = ["guest"]
+
+    /// A new broker's: the vhost "/" and guest/guest, an administrator with every permission
+    /// on "/" who may log in only from this host, as RabbitMQ starts.
+    public init() {
+        putUser(UserRecord(name: "guest", passwordHash: PasswordHash(password: "guest"), tags: ["administrator"]))
+        setPermissions(.all, user: "guest", vhost: .default)
+    }
+
+    /// Nothing at all: for restoring a saved state.
+    public static var empty: AccessControl {
+        var access = AccessControl()
+        access.users = [:]
+        access.permissions = [:]
+        access.vhosts = []
+        return access
+    }
+
+    // MARK: Logging in
+
+    /// Why `user` may not log in with `password` from where it is, or nil: the password is
+    /// checked first, then `loopbackUsers` (AMQP and the management API alike).
+    public func refusal(user: String, password: String, fromLoopback: Bool) -> LoginRefusal? {
+        guard let hash = users[user]?.passwordHash, hash.matches(password) else { return .wrongCredentials }
+        guard fromLoopback || !loopbackUsers.contains(user) else { return .loopbackOnly(user) }
+        return nil
+    }
+
+    public func tags(of user: String) -> [String] { users[user]?.tags ?? [] }
+
+    public func isAdministrator(_ user: String) -> Bool { tags(of: user).contains("administrator") }
+
+    /// RabbitMQ's management login: any of these tags.
+    public func isManagementUser(_ user: String) -> Bool {
+        tags(of: user).contains { ["administrator", "monitoring", "policymaker", "management"].contains($0) }
+    }
+
+    /// Why `user` may not open `vhost` (connection.open), in RabbitMQ's words, or nil.
+    public func vhostRefusal(user: String, vhost: VHost) -> String? {
+        guard vhosts.contains(vhost) else { return "vhost \(vhost.name) not found" }
+        guard permissions[vhost]?[user] != nil else { return "access to vhost '\(vhost.name)' refused for user '\(user)'" }
+        return nil
+    }
+
+    // MARK: Operations
+
+    /// Whether `user` may do `permission` to the exchange or queue `name` in `vhost`.
+    public func permits(_ user: String, _ permission: Permission, name: String, in vhost: VHost) -> Bool {
+        guard let entry = permissions[vhost]?[user] else { return false }
+        return entry[permission].matches(name)
+    }
+
+    /// The 403 refusal of `permission` on a resource, with RabbitMQ's text, or nil when allowed.
+    public func refusal(_ user: String, _ permission: Permission, _ kind: ResourceKind, _ name: String,
+                        in vhost: VHost) -> TopologyError? {
+        // rabbit_access_control checks the default exchange under the name "amq.default".
+        let checked = kind == .exchange && name.isEmpty ? "amq.default" : name
+        guard !permits(user, permission, name: checked, in: vhost) else { return nil }
+        return .accessRefused("access to " + TopologyError.resource(kind.rawValue, checked, vhost) + " refused for user '\(user)'")
+    }
+
+    public enum ResourceKind: String, Sendable {
+        case exchange, queue
+    }
+
+    // MARK: Changes
+
+    /// Creates or replaces a user; true when it is new.
+    @discardableResult
+    public mutating func putUser(_ user: UserRecord) -> Bool {
+        users.updateValue(user, forKey: user.name) == nil
+    }
+
+    /// Deletes a user and its permissions; false when there is none.
+    public mutating func deleteUser(_ name: String) -> Bool {
+        guard users.removeValue(forKey: name) != nil else { return false }
+        for vhost in permissions.keys { permissions[vhost]?[name] = nil }
+        return true
+    }
+
+    /// Adds a vhost; false when it exists.
+    @discardableResult
+    public mutating func addVHost(_ vhost: VHost) -> Bool {
+        vhosts.insert(vhost).inserted
+    }
+
+    /// Forgets a vhost and every permission in it; false when there is none.
+    public mutating func deleteVHost(_ vhost: VHost) -> Bool {
+        permissions[vhost] = nil
+        return vhosts.remove(vhost) != nil
+    }
+
+    /// Sets a user's patterns in a vhost (both must exist); true when the entry is new.
+    @discardableResult
+    public mutating func setPermissions(_ entry: VHostPermissions, user: String, vhost: VHost) -> Bool {
+        permissions[vhost, default: [:]].updateValue(entry, forKey: user) == nil
+    }
+
+    /// Removes a user's entry in a vhost; false when there is none.
+    public mutating func clearPermissions(user: String, vhost: VHost) -> Bool {
+        permissions[vhost]?.removeValue(forKey: user) != nil
+    }
+
+    /// Every permission entry, sorted by user and vhost.
+    public var permissionList: [(user: String, vhost: VHost, entry: VHostPermissions)] {
+        permissions.flatMap { vhost, byUser in byUser.map { (user: $0.key, vhost: vhost, entry: $0.value) } }
+            .sorted { ($0.user, $0.vhost.name) < ($1.user, $1.vhost.name) }
+    }
+
+    /// The users named in the configuration (`users`, `--user`): each is created or updated
+    /// (password and tags) and, when it has no permissions on "/", given every permission
+    /// there. Applied at start and on a reload; users made at run time are left as they are.
+    public mutating func apply(configured: [ConfiguredUser]) {
+        for user in configured {
+            putUser(UserRecord(name: user.name, passwordHash: PasswordHash(password: user.password), tags: user.tags))
+            if vhosts.contains(.default), permissions[.default]?[user.name] == nil {
+                setPermissions(.all, user: user.name, vhost: .default)
+            }
+        }
+    }
+}
+
+/// A user given in the configuration.
+public struct ConfiguredUser: Hashable, Sendable {
+    public var name: String
+    public var password: String
+    public var tags: [String]
+
+    public init(name: String, password: String, tags: [String]) {
+        self.name = name
+        self.password = password
+        self.tags = tags
+    }
+}
+
+/// Why a login was refused: for the log (the client learns no more than RabbitMQ tells it).
+public enum LoginRefusal: Error, Hashable, Sendable {
+    case wrongCredentials
+    case loopbackOnly(String)
+
+    /// As RabbitMQ logs it.
+    public var reason: String {
+        switch self {
+        case .wrongCredentials: "wrong user name or password"
+        case .loopbackOnly(let user): "user '\(user)' can only connect via localhost"
+        }
+    }
+}
