@@ -1,0 +1,252 @@
+"""Users, virtual hosts and permissions (issue 17), as RabbitMQ has them: made through the
+management API, `broker ctl` and a definitions import, kept in the data directory, and enforced
+on every operation where RabbitMQ checks them, with RabbitMQ's codes and texts. The expected
+texts were read from Debian's RabbitMQ 3.10.8 given the same users and operations
+(`rabbitmqctl add_user bob secret; set_permissions -p / bob '^bob.*' '^bob.*' '^bob.*'`).
+
+fixtures/rabbitmq-3.10.8-users.json was written by that RabbitMQ (`rabbitmqctl
+export_definitions`): bob/secret with ^bob.* on "/", carol/pw (monitoring) with configure and
+write .* and read ^$ on the vhost v2, guest; SHA-256 salted hashes in RabbitMQ's format."""
+import json
+import os
+import shutil
+import subprocess
+
+import pika
+import pytest
+
+from conftest import Cluster, broker_binary, free_port, needs_own_broker, unique
+from test_management_api import call, get, q
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+USERS_FIXTURE = os.path.join(HERE, "fixtures", "rabbitmq-3.10.8-users.json")
+BOB = ("^bob.*", "^bob.*", "^bob.*")
+
+
+def start(extra=(), runtime_dir=None):
+    needs_own_broker("--telemetry-port", "rabbitmqctl and the same pika calls (see the module docstring)")
+    port = free_port()
+    cluster = Cluster(workers=2, extra_args=["--enable-telemetry", "--telemetry-port", str(port), *extra],
+                      runtime_dir=runtime_dir)
+    cluster.api = f"http://127.0.0.1:{port}/api"
+    return cluster
+
+
+@pytest.fixture(scope="module")
+def broker():
+    cluster = start()
+    yield cluster
+    cluster.stop()
+
+
+def put_user(cluster, name, password, tags="", permissions=None, vhost="/"):
+    status = call(cluster, "PUT", f"/users/{q(name)}", {"password": password, "tags": tags})[0]
+    assert status in (201, 204), status
+    if permissions:
+        body = dict(zip(("configure", "write", "read"), permissions))
+        assert call(cluster, "PUT", f"/permissions/{q(vhost)}/{q(name)}", body)[0] in (201, 204)
+
+
+def connect(cluster, user, password, vhost="/"):
+    return pika.BlockingConnection(cluster.params(virtual_host=vhost, credentials=pika.PlainCredentials(user, password)))
+
+
+def refusal(cluster, user, password, operation, vhost="/"):
+    """The channel error `operation(channel)` gets, as (code, text), or None when it works."""
+    connection = connect(cluster, user, password, vhost)
+    try:
+        operation(connection.channel())
+        return None
+    except pika.exceptions.ChannelClosedByBroker as error:
+        return error.reply_code, error.reply_text
+    finally:
+        if connection.is_open:
+            connection.close()
+
+
+def refused(kind, name, user="bob", vhost="/"):
+    return 403, f"ACCESS_REFUSED - access to {kind} '{name}' in vhost '{vhost}' refused for user '{user}'"
+
+
+def publish(channel, exchange, key, body=b"m"):
+    channel.confirm_delivery()
+    channel.basic_publish(exchange, key, body)
+
+
+def test_each_permission_is_refused_and_allowed_where_rabbitmq_checks_it(broker):
+    user = unique("bob")
+    put_user(broker, user, "secret", permissions=BOB)
+    # bob's patterns are ^bob.*: the user name starts with "bob", so do its own objects.
+    mine, theirs = unique("bobq"), unique("q")
+    with broker.connect() as guest:
+        guest.channel().queue_declare(theirs)
+    r = lambda operation: refusal(broker, user, "secret", operation)
+    # configure: declaring and deleting; a passive declare needs nothing.
+    assert r(lambda ch: ch.queue_declare(theirs + "-new")) == refused("queue", theirs + "-new", user)
+    assert r(lambda ch: ch.queue_declare(mine)) is None
+    assert r(lambda ch: ch.queue_declare(theirs, passive=True)) is None
+    assert r(lambda ch: ch.exchange_declare("x-" + mine, "direct")) == refused("exchange", "x-" + mine, user)
+    assert r(lambda ch: ch.exchange_declare("amq.direct", "direct", passive=True)) is None
+    assert r(lambda ch: ch.queue_delete(theirs)) == refused("queue", theirs, user)
+    assert r(lambda ch: ch.queue_declare(mine + "-dl", arguments={"x-dead-letter-exchange": "amq.fanout"})) == \
+        refused("exchange", "amq.fanout", user)
+    # write: publishing (the default exchange is checked as amq.default) and binding a queue.
+    assert r(lambda ch: publish(ch, "", mine)) == refused("exchange", "amq.default", user)
+    assert r(lambda ch: publish(ch, "amq.direct", mine)) == refused("exchange", "amq.direct", user)
+    assert r(lambda ch: ch.queue_bind(theirs, "amq.direct", "k")) == refused("queue", theirs, user)
+    # read: consuming, getting, purging, and the exchange a binding reads from.
+    assert r(lambda ch: ch.basic_get(theirs)) == refused("queue", theirs, user)
+    assert r(lambda ch: ch.basic_consume(theirs, lambda *a: None)) == refused("queue", theirs, user)
+    assert r(lambda ch: ch.queue_purge(theirs)) == refused("queue", theirs, user)
+    assert r(lambda ch: ch.queue_bind(mine, "amq.direct", "k")) == refused("exchange", "amq.direct", user)
+    assert r(lambda ch: ch.basic_get(mine)) is None
+    # A change of permissions is seen by the next operation, without reconnecting.
+    connection = connect(broker, user, "secret")
+    try:
+        channel = connection.channel()
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker):
+            publish(channel, "", mine)
+        assert call(broker, "PUT", f"/permissions/%2F/{user}", {"configure": "^bob.*", "write": ".*", "read": "^bob.*"})[0] == 204
+        channel = connection.channel()
+        publish(channel, "", mine, b"allowed now")
+        assert channel.basic_get(mine, auto_ack=True)[2] == b"allowed now"
+    finally:
+        connection.close()
+    # Without an entry in a vhost, connection.open is refused (530), as for an unknown vhost.
+    put_user(broker, "nobody-" + user, "pw")
+    with pytest.raises(pika.exceptions.ProbableAccessDeniedError, match=f"access to vhost '/' refused for user 'nobody-{user}'"):
+        connect(broker, "nobody-" + user, "pw")
+    with pytest.raises(pika.exceptions.ProbableAccessDeniedError, match="vhost nowhere not found"):
+        connect(broker, user, "secret", vhost="nowhere")
+    with broker.connect() as guest:
+        guest.channel().queue_delete(theirs)
+
+
+def test_rabbitmq_c_clients_get_the_same_refusals(broker):
+    tools = ["amqp-declare-queue", "amqp-publish", "amqp-get"]
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} missing: install amqp-tools (apt-get install amqp-tools, or run Deploy/install-deps.sh)")
+    user = unique("bob")
+    put_user(broker, user, "secret", permissions=("^bob.*", ".*", "^$"))
+    url = f"amqp://{user}:secret@127.0.0.1:{broker.port}"
+
+    def tool(name, *args):
+        return subprocess.run([name, "-u", url, *args], capture_output=True, text=True, timeout=30)
+
+    mine = unique("bobq")
+    assert tool("amqp-declare-queue", "-q", mine).returncode == 0
+    denied = tool("amqp-declare-queue", "-q", "other-" + mine)
+    assert denied.returncode != 0 and "ACCESS_REFUSED" in denied.stderr, denied
+    assert tool("amqp-publish", "-r", mine, "-b", "from rabbitmq-c").returncode == 0  # write is .*
+    got = tool("amqp-get", "-q", mine)  # read is ^$: nothing
+    assert got.returncode != 0 and f"access to queue '{mine}' in vhost '/' refused" in got.stderr, got
+    with broker.connect() as guest:
+        channel = guest.channel()
+        assert channel.basic_get(mine, auto_ack=True)[2] == b"from rabbitmq-c"
+        channel.queue_delete(mine)
+
+
+def test_vhosts_are_separate_and_deleting_one_closes_its_connections(broker):
+    vhost = unique("v")
+    assert call(broker, "PUT", f"/vhosts/{vhost}")[0] == 201
+    assert call(broker, "PUT", f"/vhosts/{vhost}")[0] == 204
+    assert call(broker, "PUT", f"/permissions/{vhost}/guest", {"configure": ".*", "write": ".*", "read": ".*"})[0] == 201
+    name = unique("same")
+    inside = connect(broker, "guest", "guest", vhost)
+    with broker.connect() as outside:
+        for connection, body in [(inside, b"in the new vhost"), (outside, b"in /")]:
+            channel = connection.channel()
+            channel.queue_declare(name, durable=True)
+            publish(channel, "", name, body)
+        assert outside.channel().basic_get(name, auto_ack=True)[2] == b"in /"
+        outside.channel().queue_delete(name)
+    listed = get(broker, f"/queues/{vhost}")
+    assert [(item["name"], item["vhost"]) for item in listed] == [(name, vhost)]
+    assert {v["name"] for v in get(broker, "/vhosts")} >= {"/", vhost}
+    # Deleting the vhost closes its connections (320) and takes its queues.
+    assert call(broker, "DELETE", f"/vhosts/{vhost}")[0] == 204
+    with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as closed:
+        for _ in range(50):
+            inside.process_data_events(0.1)
+    assert closed.value.reply_code == 320
+    assert call(broker, "GET", f"/queues/{vhost}")[0] == 404
+    assert call(broker, "DELETE", f"/vhosts/{vhost}")[0] == 404
+    with pytest.raises(pika.exceptions.ProbableAccessDeniedError, match=f"vhost {vhost} not found"):
+        connect(broker, "guest", "guest", vhost)
+
+
+def test_users_exported_by_rabbitmq_log_in_with_their_passwords_and_permissions(broker):
+    with open(USERS_FIXTURE) as f:
+        definitions = json.load(f)
+    assert call(broker, "POST", "/definitions", definitions)[0] in (201, 204)
+    assert {u["name"]: u["password_hash"] for u in get(broker, "/users")}["bob"] == "iIS16IFWJ4vxjFbdHku6Vx7TAFDQjEEfTqL+tuiMCSmzf5s4"
+    with pytest.raises(pika.exceptions.ProbableAuthenticationError):
+        connect(broker, "bob", "wrong")
+    assert refusal(broker, "bob", "secret", lambda ch: ch.queue_declare("bob-imported", auto_delete=True)) is None
+    assert refusal(broker, "bob", "secret", lambda ch: ch.queue_declare("imported")) == refused("queue", "imported")
+    # carol: configure and write .* on v2, read ^$; the monitoring tag reads the API, changes nothing.
+    queue = unique("carols")
+    assert refusal(broker, "carol", "pw", lambda ch: (ch.queue_declare(queue), publish(ch, "", queue)), vhost="v2") is None
+    assert refusal(broker, "carol", "pw", lambda ch: ch.basic_get(queue), vhost="v2") == refused("queue", queue, "carol", "v2")
+    assert get(broker, "/whoami", auth=("carol", "pw")) == {"name": "carol", "tags": ["monitoring"]}
+    assert call(broker, "PUT", "/vhosts/carols", auth=("carol", "pw"))[:2] == \
+        (401, {"error": "not_authorised", "reason": "Not administrator user"})
+    with pytest.raises(pika.exceptions.ProbableAccessDeniedError):
+        connect(broker, "carol", "pw")  # no permissions on "/"
+    # bob has no management tag: RabbitMQ's management plugin refuses him.
+    assert call(broker, "GET", "/overview", auth=("bob", "secret"))[:2] == \
+        (401, {"error": "not_authorised", "reason": "Not management user"})
+    # The export carries the hashes RabbitMQ reads back.
+    exported = get(broker, "/definitions")
+    assert {"user": "carol", "vhost": "v2", "configure": ".*", "write": ".*", "read": "^$"} in exported["permissions"]
+    assert {u["name"]: u["hashing_algorithm"] for u in exported["users"]}["carol"] == "rabbit_password_hashing_sha256"
+    assert call(broker, "DELETE", "/vhosts/v2")[0] == 204
+    for name in ("bob", "carol"):
+        assert call(broker, "DELETE", f"/users/{name}")[0] == 204
+
+
+def ctl(cluster, *args, ok=True):
+    result = subprocess.run([broker_binary(), "ctl", *args, "--runtime-dir", cluster.runtime_dir],
+                            capture_output=True, text=True, timeout=30)
+    if ok:
+        assert result.returncode == 0, f"broker ctl {' '.join(args)}: {result.stdout}{result.stderr}"
+    return result
+
+
+def test_users_made_with_broker_ctl_survive_a_restart_and_a_deleted_guest_stays_deleted(tmp_path):
+    cluster = start()
+    runtime = cluster.runtime_dir
+    try:
+        ctl(cluster, "add_user", "dave", "pw1")
+        assert "already exists" in ctl(cluster, "add_user", "dave", "pw1", ok=False).stderr
+        ctl(cluster, "set_permissions", "dave", ".*", ".*", ".*")
+        ctl(cluster, "change_password", "dave", "pw2")
+        ctl(cluster, "set_user_tags", "dave", "administrator")
+        ctl(cluster, "add_vhost", "kept")
+        ctl(cluster, "set_permissions", "-p", "kept", "dave", "^dave", "^dave", "^dave")
+        assert "dave" in ctl(cluster, "list_users").stdout
+        assert "^dave" in ctl(cluster, "list_permissions", "-p", "kept").stdout
+        assert "kept" in ctl(cluster, "list_user_permissions", "dave").stdout
+        with connect(cluster, "dave", "pw2", "kept") as connection:
+            connection.channel().queue_declare("dave-durable", durable=True)
+        assert call(cluster, "DELETE", "/users/guest", auth=("dave", "pw2"))[0] == 204
+    finally:
+        cluster.stop()
+    cluster = start(runtime_dir=runtime)
+    try:
+        with pytest.raises(pika.exceptions.ProbableAuthenticationError):
+            connect(cluster, "guest", "guest")  # not made again on a later start
+        with pytest.raises(pika.exceptions.ProbableAuthenticationError):
+            connect(cluster, "dave", "pw1")
+        with connect(cluster, "dave", "pw2", "kept") as connection:
+            connection.channel().queue_declare("dave-durable", passive=True)
+        assert get(cluster, "/whoami", auth=("dave", "pw2"))["tags"] == ["administrator"]
+        ctl(cluster, "clear_permissions", "-p", "kept", "dave")
+        with pytest.raises(pika.exceptions.ProbableAccessDeniedError):
+            connect(cluster, "dave", "pw2", "kept")
+        ctl(cluster, "delete_vhost", "kept")
+        ctl(cluster, "delete_user", "dave")
+        assert "dave" not in ctl(cluster, "list_users").stdout
+    finally:
+        cluster.stop()
