@@ -23,6 +23,8 @@ let package = Package(
         // Settings from a JSON file and BROKER_* environment variables (default trait JSON only).
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
+        // TLS for AMQP (amqps) and the telemetry port.
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         .target(name: "BrokerModel"),
@@ -88,14 +90,17 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["Dashboard"], plugins: ["EmbedFilesPlugin"]),
         .target(name: "RouterServer", dependencies: [
             "BrokerModel", "AMQPWire", "LinkWire", "RouterCore", "LinkHTTP2", "BrokerTelemetry", "SystemFiles",
-            "BrokerManagement",
+            "BrokerManagement", "CLibCrypto",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Atomics", package: "swift-atomics"),
         ]),

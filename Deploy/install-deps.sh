@@ -4,14 +4,15 @@
 set -euo pipefail
 
 need_apt=()
-# libssl-dev: libcrypto for password hashes.
+# libssl-dev: libcrypto for password hashes and client certificates; openssl makes the
+# test certificates (test_tls.py).
 # golang-go + golang-github-rabbitmq-amqp091-go-dev, ruby-bunny, amqp-tools and
 # librabbitmq-client-java (with a JDK to compile against it) are the Go, Ruby, C (rabbitmq-c)
 # and Java clients the integration tests drive the broker with; chromium loads the dashboard
 # headless in test_dashboard.py; amqp-specs holds the spec file txAMQP loads; gcc and
 # librabbitmq-dev build the rabbitmq-c program of test_client_c.py; systemd's
 # systemd-analyze checks the units in Deploy/ (test_operations.py).
-for pkg in libnghttp2-dev libssl-dev pkg-config curl python3-pip \
+for pkg in libnghttp2-dev libssl-dev openssl pkg-config curl python3-pip \
            golang-go golang-github-rabbitmq-amqp091-go-dev ruby ruby-bunny amqp-tools chromium \
            openjdk-17-jdk-headless librabbitmq-client-java amqp-specs gcc librabbitmq-dev systemd; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")

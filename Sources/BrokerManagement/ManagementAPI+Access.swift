@@ -1,6 +1,6 @@
-// /api/users, /api/vhosts (changes), /api/permissions: users, virtual hosts and permissions
-// as RabbitMQ's management plugin reads and changes them (rabbit_mgmt_wm_user, _vhost,
-// _permission): PUT answers 201 when it created and 204 when it replaced, DELETE 204, and a
+// /api/users, /api/vhosts (changes), /api/permissions, /api/vhost-limits: users, virtual hosts,
+// permissions and vhost limits as RabbitMQ's management plugin reads and changes them
+// (rabbit_mgmt_wm_user, _vhost, _permission, _limit): PUT answers 201 when it created and 204 when it replaced, DELETE 204, and a
 // missing object 404. Changes go into the topology snapshot (saved with it), so the next
 // login, connection.open and operation of every connection sees them.
 import BrokerModel
@@ -45,7 +45,37 @@ extension ManagementAPI {
             let cleared = changeAccess { $0.clearPermissions(user: c[1], vhost: VHost(c[0])) } ?? false
             return succeed(call, cleared ? Self.noContent : Self.notFound)
         }
+        if call.match(.GET, "vhost-limits") != nil { return succeed(call, Self.ok(.array(limits(nil)))) }
+        if let c = call.match(.GET, "vhost-limits/*") {
+            guard vhost(c[0]) != nil else { return succeed(call, Self.vhostNotFound) }
+            return succeed(call, Self.ok(.array(limits(VHost(c[0])))))
+        }
+        if let c = call.match(.PUT, "vhost-limits/*/*") { return succeed(call, putLimit(vhost: c[0], name: c[1], call)) }
+        if let c = call.match(.DELETE, "vhost-limits/*/*") {
+            guard let name = VHostLimits.Name(rawValue: c[1]) else { return succeed(call, Self.badRequest("unknown limit '\(c[1])'")) }
+            let done = changeAccess { $0.setLimit(name, nil, vhost: VHost(c[0])) } ?? false
+            return succeed(call, done ? Self.noContent : Self.vhostNotFound)
+        }
         return nil
+    }
+
+    /// RabbitMQ's form: one object per vhost with limits, {"vhost": …, "value": {"max-connections": n}}.
+    private func limits(_ only: VHost?) -> [JSON] {
+        backend.topology.access.limits.sorted { $0.key.name < $1.key.name }.filter { only == nil || $0.key == only }.map { vhost, limits in
+            let values: [(key: String, value: JSON)] = VHostLimits.Name.allCases.compactMap { name in
+                limits[name].map { (key: name.rawValue, value: JSON.int($0)) }
+            }
+            return ["vhost": .string(vhost.name), "value": .object(values)]
+        }
+    }
+
+    /// A negative value lifts the limit, as in RabbitMQ.
+    private func putLimit(vhost name: String, name limit: String, _ call: Call) -> HTTPReply {
+        guard let vhost = vhost(name) else { return Self.vhostNotFound }
+        guard let limitName = VHostLimits.Name(rawValue: limit) else { return Self.badRequest("unknown limit '\(limit)'") }
+        guard let value = call.body()?["value"]?.intValue else { return Self.badRequest("value must be an integer") }
+        _ = changeAccess { $0.setLimit(limitName, value < 0 ? nil : value, vhost: vhost) }
+        return Self.noContent
     }
 
     /// Applies a change to the users, vhosts and permissions of the topology.

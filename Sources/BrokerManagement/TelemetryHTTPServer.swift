@@ -4,6 +4,7 @@ import BrokerTelemetry
 import Foundation
 import Logging
 import NIOCore
+import NIOSSL
 import NIOHTTP1
 import NIOPosix
 
@@ -107,10 +108,11 @@ final class TelemetryHTTPHandler: ChannelInboundHandler {
 
 public enum TelemetryHTTPServer {
     /// Serves /metrics, /health, the management API and the dashboard for `backend`.
-    public static func start(group: EventLoopGroup, host: String, port: Int, backend: ManagementBackend,
+    /// With `tls`, HTTPS.
+    public static func start(group: EventLoopGroup, host: String, port: Int, tls: NIOSSLContext? = nil, backend: ManagementBackend,
                              logger: Logger) async throws -> (telemetry: Telemetry, channel: Channel) {
         let routes = TelemetryRoutes(telemetry: Telemetry(backend: backend), logger: logger)
-        let channel = try await start(group: group, host: host, port: port) { request, loop in
+        let channel = try await start(group: group, host: host, port: port, tls: tls) { request, loop in
             routes.respond(to: request, on: loop)
         }
         return (routes.telemetry, channel)
@@ -129,18 +131,21 @@ public enum TelemetryHTTPServer {
         return channel
     }
 
-    static func start(group: EventLoopGroup, host: String, port: Int, respond: @escaping HTTPResponder) async throws -> Channel {
-        try await bootstrap(group: group, respond: respond)
+    static func start(group: EventLoopGroup, host: String, port: Int, tls: NIOSSLContext? = nil,
+                      respond: @escaping HTTPResponder) async throws -> Channel {
+        try await bootstrap(group: group, tls: tls, respond: respond)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: host, port: port)
             .get()
     }
 
-    private static func bootstrap(group: EventLoopGroup, respond: @escaping HTTPResponder) -> ServerBootstrap {
+    private static func bootstrap(group: EventLoopGroup, tls: NIOSSLContext? = nil, respond: @escaping HTTPResponder) -> ServerBootstrap {
         ServerBootstrap(group: group)
             .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(TelemetryHTTPHandler(respond: respond))
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(TelemetryHTTPHandler(respond: respond))
                 }
             }
     }

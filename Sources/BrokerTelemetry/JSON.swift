@@ -39,6 +39,16 @@ public enum JSON: Sendable, Equatable {
         return nil
     }
 
+    /// A whole number (also one written as a double or a string of digits, as scripts send).
+    public var intValue: Int? {
+        switch self {
+        case .int(let value): return Int(exactly: value)
+        case .double(let value): return Int(exactly: value)
+        case .string(let text): return Int(text)
+        default: return nil
+        }
+    }
+
     public var arrayValue: [JSON]? {
         if case .array(let items) = self { return items }
         return nil

@@ -44,6 +44,12 @@ public struct DurableAccess: Equatable, Sendable {
     public var vhosts: [VHost] = []
     public var users: [UserRecord] = []
     public var permissions: [Entry] = []
+    public var limits: [(vhost: VHost, limits: VHostLimits)] = []
+
+    public static func == (a: DurableAccess, b: DurableAccess) -> Bool {
+        a.vhosts == b.vhosts && a.users == b.users && a.permissions == b.permissions
+            && a.limits.map(\.vhost) == b.limits.map(\.vhost) && a.limits.map(\.limits) == b.limits.map(\.limits)
+    }
 
     public init() {}
 
@@ -53,6 +59,7 @@ public struct DurableAccess: Equatable, Sendable {
         permissions = access.permissionList.map {
             Entry(user: $0.user, vhost: $0.vhost, configure: $0.entry.configure.text, write: $0.entry.write.text, read: $0.entry.read.text)
         }
+        limits = access.limits.sorted { $0.key.name < $1.key.name }.map { (vhost: $0.key, limits: $0.value) }
     }
 
     /// The saved state, with the configured loopback users.
@@ -67,6 +74,9 @@ public struct DurableAccess: Equatable, Sendable {
                 throw DurableTopology.Malformed(description: "user '\(entry.user)': a permission pattern is not a regular expression")
             }
             access.setPermissions(VHostPermissions(configure: configure, write: write, read: read), user: entry.user, vhost: entry.vhost)
+        }
+        for entry in limits {
+            for name in VHostLimits.Name.allCases { _ = access.setLimit(name, entry.limits[name], vhost: entry.vhost) }
         }
         return access
     }
@@ -164,6 +174,13 @@ extension DurableTopology {
         for entry in access.permissions {
             for text in [entry.user, entry.vhost.name, entry.configure, entry.write, entry.read] { buffer.writeLongString(text) }
         }
+        buffer.writeInteger(UInt32(access.limits.count))
+        for entry in access.limits {
+            buffer.writeLongString(entry.vhost.name)
+            // -1: not set, as RabbitMQ writes "no limit".
+            buffer.writeInteger(Int64(entry.limits.maxConnections ?? -1))
+            buffer.writeInteger(Int64(entry.limits.maxQueues ?? -1))
+        }
         return buffer
     }
 
@@ -241,6 +258,14 @@ extension DurableTopology {
             let texts = try (0..<5).map { _ in try buffer.readLongStringAsString() }
             access.permissions.append(DurableAccess.Entry(user: texts[0], vhost: VHost(texts[1]), configure: texts[2],
                                                           write: texts[3], read: texts[4]))
+        }
+        for _ in 0..<(try count(&buffer)) {
+            let vhost = VHost(try buffer.readLongStringAsString())
+            guard let connections = buffer.readInteger(as: Int64.self), let queues = buffer.readInteger(as: Int64.self) else {
+                throw Malformed(description: "truncated vhost limits")
+            }
+            access.limits.append((vhost: vhost, limits: VHostLimits(maxConnections: connections < 0 ? nil : Int(connections),
+                                                                    maxQueues: queues < 0 ? nil : Int(queues))))
         }
         return access
     }

@@ -72,6 +72,8 @@ public struct Topology: Sendable {
         vhosts[id.vhost]?.queues[id.name]
     }
 
+    public func queueCount(in vhost: VHost) -> Int { vhosts[vhost]?.queues.count ?? 0 }
+
     /// Every queue in `vhost`, sorted by name.
     public func queues(in vhost: VHost) -> [QueueRecord] {
         state(vhost).queues.values.sorted { $0.id.name.name < $1.id.name.name }

@@ -11,6 +11,8 @@ import LinkHTTP2
 import LinkWire
 import Logging
 import NIOCore
+import NIOSSL
+import NIOTLS
 import RouterCore
 
 final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
@@ -59,14 +61,21 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     var now: NIODeadline { services.eventLoop.now }
     var frameMax: UInt32 { connection.frameMax }
 
-    init(id: ConnectionID, context: RouterContext, services: LoopServices, logger: Logger) {
+    /// connection.open counted this connection in its vhost (max-connections).
+    var countedInVHost = false
+    /// On the TLS listener: how a client certificate names its user (for EXTERNAL).
+    let certificateLogin: CertificateLogin?
+
+    init(id: ConnectionID, context: RouterContext, services: LoopServices, logger: Logger, certificateLogin: CertificateLogin? = nil) {
+        self.certificateLogin = certificateLogin
         self.id = id
         self.context = context
         self.services = services
         self.links = services.links
         self.streams = WorkerStreams(partitions: services.links.count)
         self.readPacing = ReadPacing(share: services.readShare)
-        self.connection = ConnectionStateMachine(settings: context.connectionSettings, now: services.eventLoop.now)
+        self.connection = ConnectionStateMachine(settings: certificateLogin == nil ? context.connectionSettings : context.tlsConnectionSettings,
+                                                 now: services.eventLoop.now)
         self.logger = logger
         self.logger[metadataKey: "connection"] = "\(id.value)"
     }
@@ -97,8 +106,22 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         }
     }
 
+    /// TLS is up: the client certificate, if any, names the user EXTERNAL logs in as.
+    func userInboundEventTriggered(context ctx: ChannelHandlerContext, event: Any) {
+        if let certificateLogin, case .handshakeCompleted? = event as? TLSUserEvent,
+           let certificate = try? ctx.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).peerCertificate,
+           let der = try? certificate.toDERBytes() {
+            connection.certificateUser = certificateLogin.userName(fromDER: der)
+        }
+        ctx.fireUserInboundEventTriggered(event)
+    }
+
     func channelInactive(context ctx: ChannelHandlerContext) {
         context.openConnections.wrappingDecrement(ordering: .relaxed)
+        if countedInVHost {
+            countedInVHost = false
+            context.leaveVHost(vhost)
+        }
         guard channelContext != nil else { return }  // refused at once (connection_max)
         connectionGone()
     }
@@ -253,6 +276,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         case .loginRefused(let user, let mechanism, let reason):
             logger.info("authentication failed", metadata: ["user": "\(user)", "mechanism": "\(mechanism)", "reason": "\(reason)"])
         case .opened(let user, let vhost):
+            countedInVHost = true
             logger.info("connection open", metadata: ["user": "\(user)", "vhost": "\(vhost.name)"])
         case .clientClosed(let code, let text):
             logger.info("client closed connection", metadata: ["code": "\(code)", "text": "\(text)"])

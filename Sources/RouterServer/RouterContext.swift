@@ -23,6 +23,20 @@ final class RouterContext: Sendable {
     /// What a new connection's handshake offers and checks (against the users of the
     /// topology snapshot in force at each step).
     let connectionSettings: ConnectionSettings
+    /// The same on the TLS listener, where EXTERNAL (a client certificate) is offered too.
+    let tlsConnectionSettings: ConnectionSettings
+    /// Open connections per vhost, for max-connections: changed at connection.open and when a
+    /// connection ends, never per message.
+    private let vhostConnections: NIOLockedValueBox<[VHost: Int]>
+
+    /// A counted connection of `vhost` ended.
+    func leaveVHost(_ vhost: VHost) {
+        vhostConnections.withLockedValue { counts in
+            counts[vhost, default: 1] -= 1
+            if counts[vhost] == 0 { counts[vhost] = nil }
+        }
+    }
+
     /// Direct reply-to names with a live consumer.
     let replyNames = ReplyDirectory()
     /// The disk alarm is on: publishing connections get blocked.
@@ -68,7 +82,21 @@ final class RouterContext: Sendable {
             versionMajor: 0, versionMinor: 9, serverProperties: properties,
             mechanisms: Array(SASL.mechanisms.joined(separator: " ").utf8), locales: Array("en_US".utf8))
         let tune = ConnectionTune(channelMax: Self.maxChannels, frameMax: Self.maxFrameSize, heartbeat: heartbeatSeconds)
-        connectionSettings = ConnectionSettings(start: start, tune: tune, access: { [topology] in topology.snapshot.access })
+        let counts = NIOLockedValueBox<[VHost: Int]>([:])
+        vhostConnections = counts
+        var settings = ConnectionSettings(start: start, tune: tune, access: { [topology] in topology.snapshot.access })
+        settings.admit = { vhost, limit in
+            counts.withLockedValue { counts in
+                if let limit, counts[vhost, default: 0] >= limit { return false }
+                counts[vhost, default: 0] += 1
+                return true
+            }
+        }
+        connectionSettings = settings
+        var tlsSettings = connectionSettings
+        tlsSettings.start.mechanisms = Array((SASL.mechanisms + [SASL.external]).joined(separator: " ").utf8)
+        tlsSettings.offersExternal = true
+        tlsConnectionSettings = tlsSettings
     }
 
     func partition(of queue: QueueID) -> PartitionID {

@@ -8,6 +8,7 @@ import BrokerModel
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOSSL
 import NIOPosix
 import RouterCore
 
@@ -47,6 +48,10 @@ public struct RouterConfiguration: Sendable {
     /// The most `max_message_size` may be: what the link carries in one message (256 MiB)
     /// less room for the routing information.
     public static let largestMaxMessageSize = 255 << 20
+    /// The amqps listener and its certificates; nil for none.
+    public var tls: TLSSettings?
+    /// Serve the telemetry port over TLS with `tls`'s certificate (HTTPS).
+    public var telemetryTLS = false
     /// The cluster's data directory: the durable topology is kept in `router/`; nil keeps
     /// it in memory only.
     public var dataDirectory: String?
@@ -142,8 +147,15 @@ public final class RouterServer: Sendable {
         var telemetry: (Telemetry, SocketAddress?)?
         let backend = RouterManagementBackend(loops: allServices, context: context)
         if let port = configuration.telemetryPort {
+            var telemetryTLS: NIOSSLContext?
+            if configuration.telemetryTLS {
+                guard let tls = configuration.tls else { throw TLSSettings.Invalid(description: "telemetry over TLS needs the TLS certificate and key") }
+                var https = tls
+                https.verifyPeer = false  // HTTP clients log in with a password, not a certificate
+                telemetryTLS = try https.makeContext()
+            }
             let (served, channel) = try await TelemetryHTTPServer.start(group: group, host: configuration.telemetryHost, port: port,
-                                                                        backend: backend, logger: logger)
+                                                                        tls: telemetryTLS, backend: backend, logger: logger)
             telemetry = (served, channel.localAddress)
             logger.info("telemetry listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
         }
@@ -151,11 +163,26 @@ public final class RouterServer: Sendable {
         let operatorSocket = configuration.runtimeDirectory + "/" + Self.operatorSocketName
         _ = try await TelemetryHTTPServer.startOperatorSocket(group: group, path: operatorSocket,
                                                               telemetry: telemetry?.0 ?? Telemetry(backend: backend), logger: logger)
-        let loopServices = servicesByLoop
+        let channel = try await listen(port: configuration.port, services: servicesByLoop, tls: nil)
+        if let tls = configuration.tls, let port = tls.port {
+            let secure = try await listen(port: port, services: servicesByLoop, tls: (try tls.makeContext(), tls.login))
+            logger.info("router listening for TLS (amqps)", metadata: ["address": "\(secure.localAddress.map { "\($0)" } ?? "?")"])
+        }
+        if let (telemetry, http) = telemetry { telemetry.setListeners(amqp: channel.localAddress, http: http) }
+        logger.info("router listening", metadata: [
+            "address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
+            "partitions": "\(configuration.partitions)", "eventLoops": "\(configuration.eventLoops)",
+        ])
+        return channel
+    }
+
+    /// The AMQP listener on `port`; with `tls`, each connection starts with a TLS handshake.
+    private func listen(port: Int, services loopServices: [ObjectIdentifier: LoopServices],
+                        tls: (context: NIOSSLContext, login: CertificateLogin)?) async throws -> Channel {
         let context = self.context
         let logger = self.logger
         let ids = self.connectionIDs
-        let channel = try await ServerBootstrap(group: group)
+        return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -167,7 +194,9 @@ public final class RouterServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let services = loopServices[ObjectIdentifier(channel.eventLoop)]!
                     let id = ConnectionID(ids.wrappingIncrementThenLoad(ordering: .relaxed))
-                    let handler = AMQPConnectionHandler(id: id, context: context, services: services, logger: logger)
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context)) }
+                    let handler = AMQPConnectionHandler(id: id, context: context, services: services, logger: logger,
+                                                        certificateLogin: tls?.login)
                     // Reads grow to 256 KiB under load (NIO's default stops at 64 KiB), so a 128 KiB
                     // body frame mostly arrives in one read, unless three or more publishers on the
                     // loop contend and share its turns in smaller pieces (ReadPacing).
@@ -175,14 +204,8 @@ public final class RouterServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
-            .bind(host: configuration.host, port: configuration.port)
+            .bind(host: configuration.host, port: port)
             .get()
-        if let (telemetry, http) = telemetry { telemetry.setListeners(amqp: channel.localAddress, http: http) }
-        logger.info("router listening", metadata: [
-            "address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
-            "partitions": "\(configuration.partitions)", "eventLoops": "\(configuration.eventLoops)",
-        ])
-        return channel
     }
 
     /// Whether every event loop runs tasks: none is stuck (the systemd watchdog's check).

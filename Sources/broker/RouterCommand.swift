@@ -44,6 +44,33 @@ struct RouterOptions: ParsableArguments {
     @Option(help: "The largest message body a publish may carry, in bytes (RabbitMQ's max_message_size); at most 255 MiB. Default: 128 MiB.")
     var maxMessageSize: Int?
 
+    @Option(help: "Port of the TLS (amqps) listener (RabbitMQ's 5671); needs --tls-cert-file and --tls-key-file. Default: none.")
+    var tlsPort: Int?
+
+    @Option(help: "The server's certificate chain (PEM).")
+    var tlsCertFile: String?
+
+    @Option(help: "The server's private key (PEM).")
+    var tlsKeyFile: String?
+
+    @Option(help: "CA certificates (PEM) client certificates must chain to.")
+    var tlsCAFile: String?
+
+    @Option(help: "verify_peer: ask clients for a certificate and check it; default: verify_none.")
+    var tlsVerify: String?
+
+    @Flag(help: "With verify_peer, refuse clients without a certificate.")
+    var tlsFailIfNoPeerCert = false
+
+    @Option(help: "A TLS version allowed (tlsv1.2, tlsv1.3); repeat for more. Default: tlsv1.2 and tlsv1.3.")
+    var tlsVersion: [String] = []
+
+    @Option(help: "The user name of a client certificate for SASL EXTERNAL: distinguished_name (default) or common_name.")
+    var sslCertLoginFrom: String?
+
+    @Flag(help: "Serve the telemetry port over HTTPS with the TLS certificate and key.")
+    var telemetryTLS = false
+
     /// The flags given, as a `broker router` command line: what `cluster up` passes on, so
     /// that its router reads the rest from the same file and environment (and a reload can
     /// change what no flag fixed).
@@ -62,6 +89,15 @@ struct RouterOptions: ParsableArguments {
         if let memoryHighWatermark { arguments += ["--memory-high-watermark", "\(memoryHighWatermark)"] }
         if let maxMessageSize { arguments += ["--max-message-size", "\(maxMessageSize)"] }
         if let connectionMax { arguments += ["--connection-max", "\(connectionMax)"] }
+        if let tlsPort { arguments += ["--tls-port", "\(tlsPort)"] }
+        if let tlsCertFile { arguments += ["--tls-cert-file", tlsCertFile] }
+        if let tlsKeyFile { arguments += ["--tls-key-file", tlsKeyFile] }
+        if let tlsCAFile { arguments += ["--tls-ca-file", tlsCAFile] }
+        if let tlsVerify { arguments += ["--tls-verify", tlsVerify] }
+        if tlsFailIfNoPeerCert { arguments.append("--tls-fail-if-no-peer-cert") }
+        for version in tlsVersion { arguments += ["--tls-version", version] }
+        if let sslCertLoginFrom { arguments += ["--ssl-cert-login-from", sslCertLoginFrom] }
+        if telemetryTLS { arguments.append("--telemetry-tls") }
         return arguments
     }
 
@@ -80,6 +116,8 @@ struct RouterOptions: ParsableArguments {
         var memoryHighWatermark: Double
         var maxMessageSize: Int
         var connectionMax: Int?
+        var tls: TLSSettings?
+        var telemetryTLS: Bool
     }
 
     func resolve(_ config: BrokerConfig) throws -> Resolved {
@@ -96,7 +134,30 @@ struct RouterOptions: ParsableArguments {
             diskFreeLimit: UInt64(try config.integer(.diskFreeLimit, flag: diskFreeLimit) ?? 50_000_000),
             memoryHighWatermark: try config.number(.memoryHighWatermark, flag: memoryHighWatermark) ?? 0.4,
             maxMessageSize: try config.integer(.maxMessageSize, flag: maxMessageSize) ?? RouterConfiguration.defaultMaxMessageSize,
-            connectionMax: try config.integer(.connectionMax, flag: connectionMax))
+            connectionMax: try config.integer(.connectionMax, flag: connectionMax),
+            tls: try tlsSettings(config),
+            telemetryTLS: try config.flag(.telemetryTLS, flag: telemetryTLS))
+    }
+
+    /// The TLS listener's settings, when a TLS port is given; the files must be named then.
+    func tlsSettings(_ config: BrokerConfig) throws -> TLSSettings? {
+        let certificate = try config.text(.tlsCertFile, flag: tlsCertFile)
+        let key = try config.text(.tlsKeyFile, flag: tlsKeyFile)
+        guard let port = try config.integer(.tlsPort, flag: tlsPort) else {
+            guard try !config.flag(.telemetryTLS, flag: telemetryTLS) else {
+                guard let certificate, let key else { throw BrokerConfig.missing(.tlsCertFile) }
+                return TLSSettings(port: nil, certificateFile: certificate, keyFile: key)  // for the telemetry port only
+            }
+            return nil
+        }
+        guard let certificate else { throw BrokerConfig.missing(.tlsCertFile) }
+        guard let key else { throw BrokerConfig.missing(.tlsKeyFile) }
+        return TLSSettings(port: port, certificateFile: certificate, keyFile: key, caFile: try config.text(.tlsCAFile, flag: tlsCAFile),
+                           verifyPeer: try config.text(.tlsVerify, flag: tlsVerify) == "verify_peer",
+                           failIfNoPeerCertificate: try config.flag(.tlsFailIfNoPeerCert, flag: tlsFailIfNoPeerCert),
+                           versions: try config.texts(.tlsVersions, flag: tlsVersion, default: ["tlsv1.2", "tlsv1.3"]),
+                           login: CertificateLogin(rawValue: try config.text(.sslCertLoginFrom, flag: sslCertLoginFrom)
+                                                   ?? CertificateLogin.distinguishedName.rawValue) ?? .distinguishedName)
     }
 
     /// Users given as name:password or name:password:tag,tag.
@@ -141,6 +202,8 @@ struct RouterCommand: AsyncParsableCommand {
                 telemetryPort: router.enableTelemetry ? router.telemetryPort : nil)
             configuration.dataDirectory = member.dataDirectory
             configuration.users = router.users
+            configuration.tls = router.tls
+            configuration.telemetryTLS = router.telemetryTLS
             configuration.loopbackUsers = router.loopbackUsers
             configuration.memoryHighWatermark = router.memoryHighWatermark
             configuration.maxMessageSize = router.maxMessageSize

@@ -176,6 +176,36 @@ def test_vhosts_are_separate_and_deleting_one_closes_its_connections(broker):
         connect(broker, "guest", "guest", vhost)
 
 
+def test_vhost_limits_refuse_connections_and_queues_beyond_them(broker):
+    vhost = unique("limited")
+    assert call(broker, "PUT", f"/vhosts/{vhost}")[0] == 201
+    assert call(broker, "PUT", f"/permissions/{vhost}/guest", {"configure": ".*", "write": ".*", "read": ".*"})[0] == 201
+    assert call(broker, "PUT", f"/vhost-limits/{vhost}/max-connections", {"value": 2})[0] == 204
+    assert call(broker, "PUT", f"/vhost-limits/{vhost}/max-queues", {"value": 1})[0] == 204
+    assert get(broker, f"/vhost-limits/{vhost}") == [{"vhost": vhost, "value": {"max-connections": 2, "max-queues": 1}}]
+    first, second = connect(broker, "guest", "guest", vhost), connect(broker, "guest", "guest", vhost)
+    # RabbitMQ 3.10's words, read from it with the same limits.
+    with pytest.raises(pika.exceptions.ProbableAccessDeniedError,
+                       match=f"access to vhost '{vhost}' refused for user 'guest': connection limit \\(2\\) is reached"):
+        connect(broker, "guest", "guest", vhost)
+    with broker.connect():
+        pass  # other vhosts are not counted
+    second.close()
+    third = connect(broker, "guest", "guest", vhost)  # the place was given back
+    channel = first.channel()
+    channel.queue_declare("lq1")
+    channel.queue_declare("lq1")  # an existing one is not counted again
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as refused_queue:
+        channel.queue_declare("lq2")
+    assert (refused_queue.value.reply_code, refused_queue.value.reply_text) == \
+        (406, f"PRECONDITION_FAILED - cannot declare queue 'lq2': queue limit in vhost '{vhost}' (1) is reached")
+    assert call(broker, "DELETE", f"/vhost-limits/{vhost}/max-connections")[0] == 204
+    connect(broker, "guest", "guest", vhost).close()
+    for connection in (first, third):
+        connection.close()
+    assert call(broker, "DELETE", f"/vhosts/{vhost}")[0] == 204
+
+
 def test_users_exported_by_rabbitmq_log_in_with_their_passwords_and_permissions(broker):
     with open(USERS_FIXTURE) as f:
         definitions = json.load(f)
@@ -225,6 +255,8 @@ def test_users_made_with_broker_ctl_survive_a_restart_and_a_deleted_guest_stays_
         ctl(cluster, "set_user_tags", "dave", "administrator")
         ctl(cluster, "add_vhost", "kept")
         ctl(cluster, "set_permissions", "-p", "kept", "dave", "^dave", "^dave", "^dave")
+        ctl(cluster, "set_vhost_limits", "-p", "kept", '{"max-connections": 5}')
+        assert "max-connections" in ctl(cluster, "list_vhost_limits").stdout
         assert "dave" in ctl(cluster, "list_users").stdout
         assert "^dave" in ctl(cluster, "list_permissions", "-p", "kept").stdout
         assert "kept" in ctl(cluster, "list_user_permissions", "dave").stdout
@@ -242,6 +274,10 @@ def test_users_made_with_broker_ctl_survive_a_restart_and_a_deleted_guest_stays_
         with connect(cluster, "dave", "pw2", "kept") as connection:
             connection.channel().queue_declare("dave-durable", passive=True)
         assert get(cluster, "/whoami", auth=("dave", "pw2"))["tags"] == ["administrator"]
+        dave = ("dave", "pw2")
+        assert get(cluster, "/vhost-limits/kept", auth=dave) == [{"vhost": "kept", "value": {"max-connections": 5}}]  # kept too
+        ctl(cluster, "clear_vhost_limits", "-p", "kept")
+        assert get(cluster, "/vhost-limits", auth=dave) == []
         ctl(cluster, "clear_permissions", "-p", "kept", "dave")
         with pytest.raises(pika.exceptions.ProbableAccessDeniedError):
             connect(cluster, "dave", "pw2", "kept")

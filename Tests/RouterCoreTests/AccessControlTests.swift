@@ -105,6 +105,7 @@ struct AccessControlTests {
         var topology = Topology()
         topology.access = Self.access()
         topology.addVHost(VHost("v2"))
+        #expect(topology.access.setLimit(.maxConnections, 3, vhost: VHost("v2")) && !topology.access.setLimit(.maxQueues, 1, vhost: VHost("none")))
         let part = topology.durablePart
         let decoded = try DurableTopology(decoding: part.encoded())
         #expect(decoded == part)
@@ -114,12 +115,13 @@ struct AccessControlTests {
         #expect(restored.access.refusal(user: "bob", password: "secret", fromLoopback: true) == nil)
         #expect(restored.access.permissions[.default]?["bob"] == Self.bob)
         #expect(restored.exchange(ExchangeName("amq.topic"), in: VHost("v2")) != nil)
+        #expect(restored.access.limits == [VHost("v2"): VHostLimits(maxConnections: 3)])
         // Version 1: the same bytes without the access lists.
         var old = DurableTopology()
         old.queues = part.queues
         var bytes = old.encoded()
         bytes.setInteger(UInt16(1), at: 8)
-        bytes.moveWriterIndex(to: bytes.writerIndex - 12)
+        bytes.moveWriterIndex(to: bytes.writerIndex - 16)
         #expect(try DurableTopology(decoding: bytes).access == nil)
     }
 }

@@ -92,6 +92,33 @@ struct ConnectionStateMachineTests {
         #expect(machine.receive(.connectionStartOk(Self.plain("guest", "guest")), now: Self.t0) == [.send(.connectionTune(Self.tune))])
     }
 
+    @Test("EXTERNAL on a TLS listener logs in the user the client certificate names; without one, or unoffered, it is refused")
+    mutating func external() {
+        let text = "ACCESS_REFUSED - Login was refused using authentication mechanism EXTERNAL. For details see the broker logfile."
+        let external = ConnectionStartOk(clientProperties: [:], mechanism: "EXTERNAL", response: [], locale: "en_US")
+        var tls = Self.settings
+        tls.offersExternal = true
+        var named = ConnectionStateMachine(settings: tls, now: Self.t0)
+        named.certificateUser = "guest"
+        _ = named.protocolHeader(.accepted)
+        #expect(named.receive(.connectionStartOk(external), now: Self.t0) == [.send(.connectionTune(Self.tune))])
+        #expect(named.user == "guest")
+        var unknown = ConnectionStateMachine(settings: tls, now: Self.t0)
+        unknown.certificateUser = "CN=nobody"
+        _ = unknown.protocolHeader(.accepted)
+        #expect(unknown.receive(.connectionStartOk(external), now: Self.t0)
+            == [.report(.loginRefused(user: "CN=nobody", mechanism: "EXTERNAL", reason: "no user 'CN=nobody' (the client certificate's name)")),
+                .deferred(after: .seconds(1), Self.closing(.accessRefused, text, after: .milliseconds(100)))])
+        var anonymous = ConnectionStateMachine(settings: tls, now: Self.t0)
+        _ = anonymous.protocolHeader(.accepted)
+        #expect(anonymous.receive(.connectionStartOk(external), now: Self.t0).first
+            == .report(.loginRefused(user: "", mechanism: "EXTERNAL", reason: "EXTERNAL login without a client certificate")))
+        machine.certificateUser = "guest"
+        _ = machine.protocolHeader(.accepted)
+        #expect(machine.receive(.connectionStartOk(external), now: Self.t0)
+            == Self.closing(.commandInvalid, "COMMAND_INVALID - unknown authentication mechanism 'EXTERNAL'", after: .milliseconds(100)))
+    }
+
     @Test("an unknown mechanism is 503 and a malformed response 403")
     mutating func badSASL() {
         var other = machine

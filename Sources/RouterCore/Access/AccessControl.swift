@@ -59,6 +59,8 @@ public struct AccessControl: Sendable {
     public private(set) var vhosts: Set<VHost> = [.default]
     /// vhost → user → patterns.
     public private(set) var permissions: [VHost: [String: VHostPermissions]] = [:]
+    /// RabbitMQ's vhost limits (`max-connections`, `max-queues`), where set.
+    public private(set) var limits: [VHost: VHostLimits] = [:]
     /// Users who may log in only from this host (RabbitMQ's `loopback_users`); configured,
     /// not saved.
     public var loopbackUsers: Set<String> = ["guest"]
@@ -85,6 +87,14 @@ public struct AccessControl: Sendable {
     /// checked first, then `loopbackUsers` (AMQP and the management API alike).
     public func refusal(user: String, password: String, fromLoopback: Bool) -> LoginRefusal? {
         guard let hash = users[user]?.passwordHash, hash.matches(password) else { return .wrongCredentials }
+        guard fromLoopback || !loopbackUsers.contains(user) else { return .loopbackOnly(user) }
+        return nil
+    }
+
+    /// The same for a user named by a TLS client certificate (SASL EXTERNAL): it must exist;
+    /// no password is asked.
+    public func refusal(certificateUser user: String, fromLoopback: Bool) -> LoginRefusal? {
+        guard users[user] != nil else { return .unknownCertificateUser(user) }
         guard fromLoopback || !loopbackUsers.contains(user) else { return .loopbackOnly(user) }
         return nil
     }
@@ -150,6 +160,7 @@ public struct AccessControl: Sendable {
     /// Forgets a vhost and every permission in it; false when there is none.
     public mutating func deleteVHost(_ vhost: VHost) -> Bool {
         permissions[vhost] = nil
+        limits[vhost] = nil
         return vhosts.remove(vhost) != nil
     }
 
@@ -162,6 +173,15 @@ public struct AccessControl: Sendable {
     /// Removes a user's entry in a vhost; false when there is none.
     public mutating func clearPermissions(user: String, vhost: VHost) -> Bool {
         permissions[vhost]?.removeValue(forKey: user) != nil
+    }
+
+    /// Sets or (with nil) clears one of a vhost's limits; false when the vhost does not exist.
+    public mutating func setLimit(_ name: VHostLimits.Name, _ value: Int?, vhost: VHost) -> Bool {
+        guard vhosts.contains(vhost) else { return false }
+        var entry = limits[vhost] ?? VHostLimits()
+        entry[name] = value
+        limits[vhost] = entry.isEmpty ? nil : entry
+        return true
     }
 
     /// Every permission entry, sorted by user and vhost.
@@ -183,6 +203,29 @@ public struct AccessControl: Sendable {
     }
 }
 
+/// A vhost's limits, as RabbitMQ's `rabbitmqctl set_vhost_limits` sets them.
+public struct VHostLimits: Hashable, Sendable {
+    public enum Name: String, Sendable, CaseIterable {
+        case maxConnections = "max-connections"
+        case maxQueues = "max-queues"
+    }
+
+    public var maxConnections: Int?
+    public var maxQueues: Int?
+
+    public init(maxConnections: Int? = nil, maxQueues: Int? = nil) {
+        self.maxConnections = maxConnections
+        self.maxQueues = maxQueues
+    }
+
+    public var isEmpty: Bool { maxConnections == nil && maxQueues == nil }
+
+    public subscript(name: Name) -> Int? {
+        get { name == .maxConnections ? maxConnections : maxQueues }
+        set { if name == .maxConnections { maxConnections = newValue } else { maxQueues = newValue } }
+    }
+}
+
 /// A user given in the configuration.
 public struct ConfiguredUser: Hashable, Sendable {
     public var name: String
@@ -200,12 +243,17 @@ public struct ConfiguredUser: Hashable, Sendable {
 public enum LoginRefusal: Error, Hashable, Sendable {
     case wrongCredentials
     case loopbackOnly(String)
+    /// EXTERNAL without a client certificate.
+    case noPeerCertificate
+    case unknownCertificateUser(String)
 
     /// As RabbitMQ logs it.
     public var reason: String {
         switch self {
         case .wrongCredentials: "wrong user name or password"
         case .loopbackOnly(let user): "user '\(user)' can only connect via localhost"
+        case .noPeerCertificate: "EXTERNAL login without a client certificate"
+        case .unknownCertificateUser(let user): "no user '\(user)' (the client certificate's name)"
         }
     }
 }

@@ -33,6 +33,8 @@ public struct ConnectionStateMachine {
     public private(set) var authMechanism = ""
     /// The client connects from this host (a loopback address): set by the handler.
     public var fromLoopback = true
+    /// The user its TLS client certificate names (for EXTERNAL): set by the handler.
+    public var certificateUser: String?
     public private(set) var clientProperties = FieldTable()
     public private(set) var vhost = VHost.default
 
@@ -83,10 +85,17 @@ public struct ConnectionStateMachine {
         case (.awaitingTuneOk, .connectionTuneOk(let tuneOk)):
             return acceptTuneOk(tuneOk, now: now)
         case (.awaitingOpen, .connectionOpen(let open)):
-            if let refusal = settings.access().vhostRefusal(user: user, vhost: VHost(open.virtualHost)) {
+            let access = settings.access()
+            let requested = VHost(open.virtualHost)
+            if let refusal = access.vhostRefusal(user: user, vhost: requested) {
                 return close(.notAllowed, "NOT_ALLOWED - " + refusal, method: method)
             }
-            vhost = VHost(open.virtualHost)
+            let limit = access.limits[requested]?.maxConnections
+            guard settings.admit(requested, limit) else {
+                return close(.notAllowed, "NOT_ALLOWED - access to vhost '\(requested.name)' refused for user '\(user)': "
+                             + "connection limit (\(limit ?? 0)) is reached", method: method)
+            }
+            vhost = requested
             state = .open
             return [.send(.connectionOpenOk(ConnectionOpenOk())), .disarmHandshakeTimer, .report(.opened(user: user, vhost: vhost))]
         case (.closing, .connectionClose), (.closed, .connectionClose):
@@ -120,20 +129,30 @@ public struct ConnectionStateMachine {
     private mutating func acceptStartOk(_ startOk: ConnectionStartOk) -> [ConnectionAction] {
         clientProperties = startOk.clientProperties
         authMechanism = startOk.mechanism
-        guard SASL.mechanisms.contains(startOk.mechanism) else {
+        guard SASL.mechanisms.contains(startOk.mechanism) || settings.offersExternal && startOk.mechanism == SASL.external else {
             return close(.commandInvalid, "COMMAND_INVALID - unknown authentication mechanism '\(startOk.mechanism)'")
         }
-        guard let credentials = SASL.credentials(mechanism: startOk.mechanism, response: startOk.response) else {
-            return close(.accessRefused, "ACCESS_REFUSED - malformed \(startOk.mechanism) response")
+        let login: String
+        let refusal: LoginRefusal?
+        if startOk.mechanism == SASL.external {
+            login = certificateUser ?? ""
+            refusal = certificateUser == nil ? .noPeerCertificate
+                : settings.access().refusal(certificateUser: login, fromLoopback: fromLoopback)
+        } else {
+            guard let credentials = SASL.credentials(mechanism: startOk.mechanism, response: startOk.response) else {
+                return close(.accessRefused, "ACCESS_REFUSED - malformed \(startOk.mechanism) response")
+            }
+            login = credentials.user
+            refusal = settings.access().refusal(user: credentials.user, password: credentials.password, fromLoopback: fromLoopback)
         }
-        if let refusal = settings.access().refusal(user: credentials.user, password: credentials.password, fromLoopback: fromLoopback) {
+        if let refusal {
             // The client learns no more than RabbitMQ tells it, and only after a pause that
             // slows password guessing; the log says why at once.
             let refused = close(.accessRefused, "ACCESS_REFUSED - Login was refused using authentication mechanism \(startOk.mechanism). For details see the broker logfile.")
-            return [.report(.loginRefused(user: credentials.user, mechanism: startOk.mechanism, reason: refusal.reason)),
+            return [.report(.loginRefused(user: login, mechanism: startOk.mechanism, reason: refusal.reason)),
                     .deferred(after: settings.failedLoginDelay, refused)]
         }
-        user = credentials.user
+        user = login
         state = .awaitingTuneOk
         return [.send(.connectionTune(settings.tune))]
     }
@@ -271,6 +290,12 @@ public struct ConnectionSettings: Sendable {
     /// How long a failed login waits for its refusal: a password guesser gets one answer a
     /// second per connection.
     public var failedLoginDelay: TimeAmount = .seconds(1)
+    /// EXTERNAL is offered (a TLS listener): `start` must list it.
+    public var offersExternal = false
+    /// Counts a connection into a vhost unless it already has `limit` (nil: no limit); false
+    /// refuses it. The handler gives the place back when a counted connection ends (after
+    /// the `.opened` report).
+    public var admit: @Sendable (_ vhost: VHost, _ limit: Int?) -> Bool = { _, _ in true }
 
     public init(start: ConnectionStart, tune: ConnectionTune, access: @escaping @Sendable () -> AccessControl,
                 handshakeTimeout: TimeAmount = .seconds(10), closeOkTimeout: TimeAmount = .seconds(3),

@@ -1,4 +1,5 @@
-// SASL responses of the two mechanisms RabbitMQ offers by default.
+// SASL responses of the two mechanisms RabbitMQ offers by default; EXTERNAL (the client
+// certificate names the user) is offered on TLS connections and carries no response.
 import AMQPWire
 import NIOCore
 
@@ -10,6 +11,7 @@ public enum SASL {
 
     /// What connection.start offers, in RabbitMQ's order.
     public static let mechanisms = ["PLAIN", "AMQPLAIN"]
+    public static let external = "EXTERNAL"
 
     public static func credentials(mechanism: String, response: [UInt8]) -> Credentials? {
         switch mechanism {

@@ -80,6 +80,25 @@ extension Setting {
     static let maxMessageSize = Setting(key: "max_message_size", flag: "--max-message-size", kind: .integer(1...RouterConfiguration.largestMaxMessageSize),
                                         defaultText: "134217728 (128 MiB)",
                                         help: "The largest message body a publish may carry (RabbitMQ's max_message_size); larger ones close the channel with 406.")
+    static let tlsPort = Setting(key: "tls_port", flag: "--tls-port", kind: .integer(0...65535), defaultText: "none",
+                                 help: "Port of the TLS (amqps) listener, RabbitMQ's 5671; needs tls_cert_file and tls_key_file.")
+    static let tlsCertFile = Setting(key: "tls_cert_file", flag: "--tls-cert-file", kind: .text, defaultText: "none",
+                                     help: "The server's certificate chain (PEM), for amqps and telemetry_tls.")
+    static let tlsKeyFile = Setting(key: "tls_key_file", flag: "--tls-key-file", kind: .text, defaultText: "none",
+                                    help: "The server's private key (PEM).")
+    static let tlsCAFile = Setting(key: "tls_ca_file", flag: "--tls-ca-file", kind: .text, defaultText: "none",
+                                   help: "CA certificates (PEM) that client certificates must chain to.")
+    static let tlsVerify = Setting(key: "tls_verify", flag: "--tls-verify", kind: .choice(["verify_none", "verify_peer"]),
+                                   defaultText: "verify_none", help: "Ask clients for a certificate and check it (RabbitMQ's ssl_options.verify).")
+    static let tlsFailIfNoPeerCert = Setting(key: "tls_fail_if_no_peer_cert", flag: "--tls-fail-if-no-peer-cert", kind: .flag,
+                                             defaultText: "false", help: "With verify_peer, refuse clients without a certificate.")
+    static let tlsVersions = Setting(key: "tls_versions", flag: "--tls-version (repeated)", kind: .texts, defaultText: "tlsv1.2, tlsv1.3",
+                                     help: "TLS versions allowed: tlsv1.2, tlsv1.3 (tlsv1, tlsv1.1 are possible but unsafe).")
+    static let sslCertLoginFrom = Setting(key: "ssl_cert_login_from", flag: "--ssl-cert-login-from",
+                                          kind: .choice(CertificateLogin.allCases.map(\.rawValue)), defaultText: "distinguished_name",
+                                          help: "What of a client certificate is the user name for SASL EXTERNAL: its subject (RFC 4514, e.g. CN=app,O=Example) or its common name.")
+    static let telemetryTLS = Setting(key: "telemetry_tls", flag: "--telemetry-tls", kind: .flag, defaultText: "false",
+                                      help: "Serve the telemetry port over HTTPS with the TLS certificate and key.")
     static let consumerTimeout = Setting(key: "consumer_timeout", flag: "--consumer-timeout", kind: .integer(0...Int.max),
                                          defaultText: "1800000",
                                          help: "Milliseconds a delivery may stay unacknowledged (RabbitMQ's consumer_timeout).")
@@ -90,7 +109,8 @@ extension Setting {
 
     static let all: [Setting] = [
         partitions, runtimeDir, dataDir, logLevel, host, port, eventLoops, heartbeat, users, loopbackUsers, enableTelemetry, telemetryHost, telemetryPort,
-        diskFreeLimit, memoryHighWatermark, connectionMax, maxMessageSize, consumerTimeout, startTimeout, maxRestarts,
+        diskFreeLimit, memoryHighWatermark, connectionMax, maxMessageSize, tlsPort, tlsCertFile, tlsKeyFile, tlsCAFile, tlsVerify,
+        tlsFailIfNoPeerCert, tlsVersions, sslCertLoginFrom, telemetryTLS, consumerTimeout, startTimeout, maxRestarts,
     ]
 
     static func named(_ key: String) -> Setting? { all.first { $0.key == key } }

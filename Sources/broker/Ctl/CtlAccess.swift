@@ -1,7 +1,7 @@
 // `broker ctl` for users, vhosts and permissions, with rabbitmqctl's command names and
 // arguments: add_user, delete_user, change_password, set_user_tags, list_users, add_vhost,
 // delete_vhost, list_vhosts, set_permissions, clear_permissions, list_permissions,
-// list_user_permissions. Each is one management API request over the operator socket.
+// list_user_permissions, set_vhost_limits, clear_vhost_limits, list_vhost_limits. Each is one management API request over the operator socket.
 import ArgumentParser
 import BrokerTelemetry
 import Foundation
@@ -10,7 +10,10 @@ enum CtlAccess {
     static let commands: [ParsableCommand.Type] = [
         AddUser.self, DeleteUser.self, ChangePassword.self, SetUserTags.self, ListUsers.self, AddVHost.self, DeleteVHost.self,
         ListVHosts.self, SetPermissions.self, ClearPermissions.self, ListPermissions.self, ListUserPermissions.self,
+        SetVHostLimits.self, ClearVHostLimits.self, ListVHostLimits.self,
     ]
+
+    static let limitNames = ["max-connections", "max-queues"]
 
     static func body(_ fields: [(String, JSON)]) -> Data { Data(JSON.object(fields.map { (key: $0.0, value: $0.1) }).text.utf8) }
 
@@ -164,6 +167,44 @@ enum CtlAccess {
         func run() throws {
             try printTable(ctl, user(username) + "/permissions", columns: ["vhost", "configure", "write", "read"])
         }
+    }
+
+    struct SetVHostLimits: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set_vhost_limits", abstract: "Set a vhost's limits: '{\"max-connections\": N, \"max-queues\": N}' (negative: none).")
+        @OptionGroup var ctl: CtlOptions
+        @Option(name: .short, help: "The virtual host.") var p = "/"
+        @Argument var definition: String
+
+        func run() throws {
+            guard let limits = try? JSONDecoder().decode(JSON.self, from: Data(definition.utf8)), case .object(let fields) = limits,
+                  !fields.isEmpty else {
+                FileHandle.standardError.write(Data("error: limits are a JSON object such as {\"max-connections\": 10}\n".utf8))
+                throw ExitCode.failure
+            }
+            for (name, value) in fields {
+                _ = try ctl.call("PUT", "vhost-limits/\(OperatorClient.encode(p))/\(OperatorClient.encode(name))", body: body([("value", value)]))
+            }
+            print("set limits of vhost '\(p)'")
+        }
+    }
+
+    struct ClearVHostLimits: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "clear_vhost_limits", abstract: "Remove every limit of a vhost.")
+        @OptionGroup var ctl: CtlOptions
+        @Option(name: .short, help: "The virtual host.") var p = "/"
+
+        func run() throws {
+            for name in limitNames { _ = try ctl.call("DELETE", "vhost-limits/\(OperatorClient.encode(p))/\(name)") }
+            print("cleared limits of vhost '\(p)'")
+        }
+    }
+
+    struct ListVHostLimits: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list_vhost_limits", abstract: "List vhosts' limits.")
+        @OptionGroup var ctl: CtlOptions
+
+        func run() throws { try printTable(ctl, "vhost-limits", columns: ["vhost", "value"]) }
     }
 
     static func printTable(_ ctl: CtlOptions, _ path: String, columns: [String]) throws {
