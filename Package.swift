@@ -85,8 +85,10 @@ let package = Package(
         // through its ManagementBackend protocol. The dashboard's files are embedded at build time.
         .executableTarget(name: "EmbedFiles"),
         .plugin(name: "EmbedFilesPlugin", capability: .buildTool(), dependencies: ["EmbedFiles"], path: "Sources/EmbedFilesPlugin"),
+        // RabbitMQ's definitions documents read into typed values (no I/O; fuzzed).
+        .target(name: "Definitions", dependencies: ["AMQPWire", "BrokerModel", "BrokerTelemetry", "RouterCore"]),
         .target(name: "BrokerManagement", dependencies: [
-            "BrokerModel", "AMQPWire", "LinkWire", "RouterCore", "BrokerTelemetry", "SystemFiles",
+            "BrokerModel", "AMQPWire", "LinkWire", "RouterCore", "BrokerTelemetry", "SystemFiles", "Definitions",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -123,7 +125,7 @@ let package = Package(
         // Fuzz targets (libFuzzer with -DFUZZING -sanitize=fuzzer; otherwise a corpus replay):
         // Tests/Fuzz/run.sh.
         .executableTarget(name: "BrokerFuzz", dependencies: [
-            "AMQPWire", "LinkWire", "MessageStore",
+            "AMQPWire", "LinkWire", "MessageStore", "Definitions", "BrokerTelemetry",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         // Micro-benchmarks with allocation counts (`swift run -c release micro-bench`); the malloc

@@ -1,8 +1,11 @@
-// What the fuzzer feeds: bytes from the network (AMQP frames, commands and field tables),
-// from the link (what workers and the router send each other) and from disk (store records).
+// What the fuzzer feeds: bytes from the network (AMQP frames, commands and field tables, and
+// definitions documents posted to the management API), from the link (what workers and the
+// router send each other) and from disk (store records).
 // Each target must return for every input without crashing, hanging or growing without bound;
 // errors thrown are the expected outcome for most inputs.
 import AMQPWire
+import BrokerTelemetry
+import Definitions
 import LinkWire
 import MessageStore
 import NIOCore
@@ -16,6 +19,9 @@ enum FuzzTarget: String, CaseIterable {
     case link
     /// Store records: one payload with a good checksum, and a run as recovery reads it.
     case store
+    /// A definitions document (POST /api/definitions, `broker ctl import_definitions`): JSON,
+    /// then users with their password hashes, permission patterns, exchanges, queues, bindings.
+    case definitions
 
     func run(_ bytes: UnsafeRawBufferPointer) {
         let buffer = ByteBuffer(bytes: bytes)
@@ -28,6 +34,10 @@ enum FuzzTarget: String, CaseIterable {
         case .store:
             _ = StoreFuzzing.decodeRecordPayload(buffer)
             _ = StoreFuzzing.decodeRecords(buffer)
+        case .definitions:
+            guard let document = try? JSON.parse(buffer.readableBytesView) else { return }
+            _ = try? Definitions(parsing: document)
+            _ = try? Definitions(parsing: document, defaultVHost: "v")
         }
     }
 

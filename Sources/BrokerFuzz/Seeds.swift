@@ -14,6 +14,9 @@ enum Seeds {
         case .fieldTable: [table(sampleTable)]
         case .link: link()
         case .store: StoreFuzzing.sampleRecords()
+        // RabbitMQ's own exports are the seeds (Tests/Fuzz/corpus/definitions, from the
+        // integration tests' fixtures).
+        case .definitions: []
         }
     }
 

@@ -5,7 +5,7 @@
 // login, connection.open and operation of every connection sees them.
 import BrokerModel
 import BrokerTelemetry
-import Foundation
+import Definitions
 import NIOCore
 import NIOHTTP1
 import RouterCore
@@ -100,61 +100,25 @@ extension ManagementAPI {
         }
     }
 
-    /// A user from a management body or a definitions file: `password` (hashed here), or
-    /// `password_hash` with `hashing_algorithm` (RabbitMQ's SHA-256 when absent), or neither
-    /// (no password login); `tags` as "a,b" or a list.
-    static func userRecord(named name: String, _ body: JSON) -> Result<UserRecord, Refused> {
-        var tags: [String] = []
-        switch body["tags"] {
-        case .string(let text)?: tags = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        case .array(let items)?: tags = items.compactMap(\.stringValue)
-        default: break
-        }
-        if let password = body["password"]?.stringValue {
-            return .success(UserRecord(name: name, passwordHash: PasswordHash(password: password), tags: tags))
-        }
-        if let text = body["password_hash"]?.stringValue, !text.isEmpty {
-            let algorithmName = body["hashing_algorithm"]?.stringValue ?? PasswordHash.Algorithm.sha256.rawValue
-            guard let algorithm = PasswordHash.Algorithm(rawValue: algorithmName) else {
-                return .failure(Refused(badRequest("user '\(name)': unknown hashing_algorithm '\(algorithmName)'")))
-            }
-            guard let hash = PasswordHash(base64: text, algorithm: algorithm) else {
-                return .failure(Refused(badRequest("user '\(name)': password_hash is not a \(algorithmName) hash")))
-            }
-            return .success(UserRecord(name: name, passwordHash: hash, tags: tags))
-        }
-        return .success(UserRecord(name: name, passwordHash: nil, tags: tags))
-    }
-
     private func putUser(_ name: String, _ call: Call) -> HTTPReply {
         guard let body = call.body() else { return Self.badRequest("failed_to_parse_json") }
-        switch Self.userRecord(named: name, body) {
-        case .failure(let refused): return refused.reply
-        case .success(let user): return changeAccess { $0.putUser(user) } == true ? Self.created : Self.noContent
+        do {
+            let user = try Definitions.user(named: name, body)
+            return changeAccess { $0.putUser(user) } == true ? Self.created : Self.noContent
+        } catch {
+            return Self.badRequest(error.reason)
         }
-    }
-
-    /// The three patterns of a permissions body; each must be a regular expression.
-    static func permissionEntry(_ body: JSON) -> Result<VHostPermissions, Refused> {
-        var patterns: [PermissionPattern] = []
-        for key in ["configure", "write", "read"] {
-            guard let text = body[key]?.stringValue else { return .failure(Refused(badRequest("\(key) is missing"))) }
-            guard let pattern = PermissionPattern(text) else {
-                return .failure(Refused(badRequest("\(key): '\(text)' is not a regular expression")))
-            }
-            patterns.append(pattern)
-        }
-        return .success(VHostPermissions(configure: patterns[0], write: patterns[1], read: patterns[2]))
     }
 
     private func putPermissions(vhost name: String, user: String, _ call: Call) -> HTTPReply {
         guard let vhost = vhost(name) else { return Self.vhostNotFound }
         guard backend.topology.access.users[user] != nil else { return Self.badRequest("user '\(user)' does not exist") }
         guard let body = call.body() else { return Self.badRequest("failed_to_parse_json") }
-        switch Self.permissionEntry(body) {
-        case .failure(let refused): return refused.reply
-        case .success(let entry):
+        do {
+            let entry = try Definitions.permissions(body)
             return changeAccess { $0.setPermissions(entry, user: user, vhost: vhost) } == true ? Self.created : Self.noContent
+        } catch {
+            return Self.badRequest(error.reason)
         }
     }
 

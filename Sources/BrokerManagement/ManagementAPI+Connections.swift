@@ -4,6 +4,7 @@
 // an X-Reason header).
 import BrokerModel
 import BrokerTelemetry
+import Definitions
 import NIOCore
 import NIOHTTP1
 

@@ -4,15 +4,10 @@
 import AMQPWire
 import BrokerModel
 import BrokerTelemetry
+import Definitions
 import NIOCore
 import NIOHTTP1
 import RouterCore
-
-/// A request refused with this reply.
-struct Refused: Error {
-    var reply: HTTPReply
-    init(_ reply: HTTPReply) { self.reply = reply }
-}
 
 extension ManagementAPI {
     func routeExchanges(_ call: Call) -> EventLoopFuture<HTTPReply>? {
@@ -46,37 +41,13 @@ extension ManagementAPI {
 
     /// The exchange a PUT body describes (RabbitMQ's defaults: type direct, not durable),
     /// or the reply refusing it.
-    static func exchangeDefinition(_ name: ExchangeName, _ body: JSON) -> Result<ExchangeDefinition, Refused> {
-        let typeName = body["type"]?.stringValue ?? "direct"
-        guard let durable = (body["durable"] ?? false).flagValue,
-              let autoDelete = (body["auto_delete"] ?? false).flagValue,
-              let isInternal = (body["internal"] ?? false).flagValue else {
-            return .failure(Refused(badRequest("durable, auto_delete and internal must be true or false")))
-        }
-        guard let arguments = (body["arguments"] ?? .null).fieldTable else {
-            return .failure(Refused(badRequest("arguments must be an object")))
-        }
-        // A delayed exchange routes as its x-delayed-type (RabbitMQ's delayed-message plugin).
-        let delayed = typeName == ExchangeType.delayedMessage
-        let delayedType = arguments["x-delayed-type"]?.stringValue
-        guard let type = ExchangeType(rawValue: delayed ? delayedType ?? "" : typeName) else {
-            if delayed, delayedType == nil {
-                return .failure(Refused(badRequest("Invalid argument, 'x-delayed-type' must be an existing exchange type")))
-            }
-            return .failure(Refused(badRequest("unknown exchange type '\(typeName)'")))
-        }
-        return .success(ExchangeDefinition(name: name, type: type, durable: durable, autoDelete: autoDelete,
-                                           internal: isInternal, arguments: arguments, delayed: delayed))
-    }
-
     private func declareExchange(_ call: Call, _ vhostName: String, _ name: String) -> HTTPReply {
         guard let vhost = vhost(vhostName) else { return Self.vhostNotFound }
         guard let body = call.body() else { return Self.badRequest("not_json") }
-        switch Self.exchangeDefinition(Self.exchangeName(fromPath: name), body) {
-        case .failure(let refused):
-            return refused.reply
-        case .success(let definition):
-            return declare(definition, in: vhost)
+        do {
+            return declare(try Definitions.exchange(Self.exchangeName(fromPath: name), body), in: vhost)
+        } catch {
+            return Self.badRequest(error.reason)
         }
     }
 

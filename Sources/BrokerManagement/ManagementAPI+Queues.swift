@@ -6,6 +6,7 @@
 import AMQPWire
 import BrokerModel
 import BrokerTelemetry
+import Definitions
 import LinkWire
 import NIOCore
 import NIOHTTP1

@@ -12,6 +12,7 @@
 import AMQPWire
 import BrokerModel
 import BrokerTelemetry
+import Definitions
 import Foundation
 import NIOCore
 import NIOHTTP1

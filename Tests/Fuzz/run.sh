@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of the decoders that read untrusted bytes (issue 17): AMQP frames and
-# commands, field tables, the link in both directions, store records. Targets:
+# commands, field tables, the link in both directions, store records, definitions documents. Targets:
 # Sources/BrokerFuzz/FuzzTargets.swift.
 #
 #   Tests/Fuzz/run.sh replay              every corpus input and crash reproducer, once, through
@@ -10,7 +10,7 @@
 #                                         Tests/Fuzz/corpus/T, crashes written to Tests/Fuzz/crashes/T
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-TARGETS=(frames field-table link store)
+TARGETS=(frames field-table link store definitions)
 mode=${1:-replay}
 case "$mode" in
     replay)

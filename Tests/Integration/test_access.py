@@ -236,6 +236,21 @@ def test_users_exported_by_rabbitmq_log_in_with_their_passwords_and_permissions(
         assert call(broker, "DELETE", f"/users/{name}")[0] == 204
 
 
+def test_a_definitions_document_with_an_error_changes_nothing(broker):
+    user, vhost = unique("partial"), unique("partial-v")
+    document = {"users": [{"name": user, "password": "pw", "tags": ""}], "vhosts": [{"name": vhost}],
+                "permissions": [{"user": user, "vhost": vhost, "configure": ".*", "write": ".*", "read": ".*"}],
+                "exchanges": [{"name": "x", "vhost": vhost, "type": "no-such-type", "durable": True}]}
+    status, body, _ = call(broker, "POST", "/definitions", document)
+    assert (status, body) == (400, {"error": "bad_request", "reason": "unknown exchange type 'no-such-type'"})
+    assert call(broker, "GET", f"/users/{user}")[0] == 404
+    assert call(broker, "GET", f"/vhosts/{vhost}")[0] == 404
+    bad_pattern = dict(document, exchanges=[], permissions=[dict(document["permissions"][0], read="(")])
+    assert call(broker, "POST", "/definitions", bad_pattern)[:2] == \
+        (400, {"error": "bad_request", "reason": "read: '(' is not a regular expression"})
+    assert call(broker, "GET", f"/users/{user}")[0] == 404
+
+
 def ctl(cluster, *args, ok=True):
     result = subprocess.run([broker_binary(), "ctl", *args, "--runtime-dir", cluster.runtime_dir],
                             capture_output=True, text=True, timeout=30)

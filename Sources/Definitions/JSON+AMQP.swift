@@ -1,4 +1,4 @@
-// JSON for the management API beyond writing it: parsing request bodies, and the mapping
+// JSON beyond writing it (BrokerTelemetry's): parsing request bodies and definitions files, and the mapping
 // between AMQP field tables and JSON that RabbitMQ's management plugin uses for `arguments`
 // (rabbit_mgmt_format:amqp_table / rabbit_mgmt_util:args): strings ↔ longstr, integers ↔
 // long, floats ↔ double, booleans, nested objects ↔ tables, lists ↔ arrays.
@@ -7,10 +7,10 @@ import BrokerTelemetry
 import Foundation
 
 extension JSON {
-    struct ParseError: Error {}
+    public struct ParseError: Error {}
 
     /// Parses a request body; object keys come out sorted (JSON objects are unordered).
-    static func parse(_ bytes: some Collection<UInt8>) throws -> JSON {
+    public static func parse(_ bytes: some Collection<UInt8>) throws -> JSON {
         do {
             return try JSONDecoder().decode(JSON.self, from: Data(bytes))
         } catch {
@@ -60,11 +60,11 @@ extension JSON: Decodable {
 // MARK: Field tables
 
 extension JSON {
-    init(_ table: FieldTable) {
+    public init(_ table: FieldTable) {
         self = .object(table.entries.map { (key: $0.key, value: JSON($0.value)) })
     }
 
-    init(_ value: FieldValue) {
+    public init(_ value: FieldValue) {
         switch value {
         case .bool(let flag): self = .bool(flag)
         case .int8(let v): self = .int(v)
@@ -86,7 +86,7 @@ extension JSON {
     }
 
     /// The field table of an `arguments` object (nil when this is not an object).
-    var fieldTable: FieldTable? {
+    public var fieldTable: FieldTable? {
         switch self {
         case .object(let entries): FieldTable(entries.map { (key: $0.key, value: $0.value.fieldValue) })
         case .null: FieldTable()
@@ -94,7 +94,7 @@ extension JSON {
         }
     }
 
-    var fieldValue: FieldValue {
+    public var fieldValue: FieldValue {
         switch self {
         case .null: .void
         case .bool(let flag): .bool(flag)
