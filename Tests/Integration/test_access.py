@@ -141,9 +141,15 @@ def test_rabbitmq_c_clients_get_the_same_refusals(broker):
     assert tool("amqp-publish", "-r", mine, "-b", "from rabbitmq-c").returncode == 0  # write is .*
     got = tool("amqp-get", "-q", mine)  # read is ^$: nothing
     assert got.returncode != 0 and f"access to queue '{mine}' in vhost '/' refused" in got.stderr, got
+    # Read allowed, write refused: the other way round.
+    assert call(broker, "PUT", f"/permissions/%2F/{user}", {"configure": "^bob.*", "write": "^$", "read": ".*"})[0] == 204
+    got = tool("amqp-get", "-q", mine)
+    assert got.returncode == 0 and got.stdout == "from rabbitmq-c", got
+    denied = tool("amqp-publish", "-r", mine, "-b", "refused")
+    assert denied.returncode != 0 and "access to exchange 'amq.default' in vhost '/' refused" in denied.stderr, denied
     with broker.connect() as guest:
         channel = guest.channel()
-        assert channel.basic_get(mine, auto_ack=True)[2] == b"from rabbitmq-c"
+        assert channel.basic_get(mine, auto_ack=True)[2] is None  # the refused publish never arrived
         channel.queue_delete(mine)
 
 
