@@ -116,7 +116,11 @@ extension ManagementAPI {
         guard let body = call.body() else { return Self.badRequest("failed_to_parse_json") }
         do {
             let entry = try Definitions.permissions(body)
-            return changeAccess { $0.setPermissions(entry, user: user, vhost: vhost) } == true ? Self.created : Self.noContent
+            switch changeAccess({ $0.setPermissions(entry, user: user, vhost: vhost) }) {
+            case true??: return Self.created
+            case false??: return Self.noContent
+            default: return Self.badRequest("user '\(user)' or vhost '\(vhost.name)' does not exist")
+            }
         } catch {
             return Self.badRequest(error.reason)
         }
@@ -133,7 +137,13 @@ extension ManagementAPI {
             }
         }
         return EventLoopFuture.whenAllComplete(deletions, on: call.loop).flatMap { [backend, telemetry] _ in
-            _ = try? backend.updateTopology { (t: inout Topology) throws(TopologyError) in t.deleteVHost(vhost) }
+            let removed = (try? backend.updateTopology { (t: inout Topology) throws(TopologyError) in t.deleteVHost(vhost) }) ?? []
+            // Queues declared while the first deletes were under way go too.
+            for queue in removed where !queues.contains(queue) {
+                _ = telemetry.controlRequest(to: backend.partition(of: queue)) {
+                    .deleteQueue($0, channel: ChannelNumber(0), queue: queue, ifUnused: false, ifEmpty: false)
+                }
+            }
             return backend.connections().hop(to: call.loop).flatMap { connections in
                 let closes = connections.filter { $0.vhost == vhost.name }.map {
                     telemetry.closeConnection(named: $0.name, reason: "vhost '\(vhost.name)' is deleted")

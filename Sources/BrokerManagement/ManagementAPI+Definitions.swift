@@ -95,7 +95,7 @@ extension ManagementAPI {
         _ = try? backend.updateTopology { (t: inout Topology) throws(TopologyError) in
             for vhost in definitions.vhosts { t.addVHost(vhost) }
             for user in definitions.users { t.access.putUser(user) }
-            for p in definitions.permissions { t.access.setPermissions(p.entry, user: p.user, vhost: p.vhost) }
+            for p in definitions.permissions { _ = t.access.setPermissions(p.entry, user: p.user, vhost: p.vhost) }
         }
         // Exchanges first: bindings need them.
         for (vhost, definition) in definitions.exchanges where backend.topology.exchange(definition.name, in: vhost) == nil {

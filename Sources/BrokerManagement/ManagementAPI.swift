@@ -64,7 +64,7 @@ struct ManagementAPI: Sendable {
         guard `operator` || access.isManagementUser(user) else {
             return loop.makeSucceededFuture(Self.notAuthorised("Not management user"))
         }
-        if request.method != .GET || ["users", "permissions", "definitions"].contains(path.first) {
+        if request.method != .GET || ["users", "permissions", "definitions"].contains(path.first) || path.last == "permissions" {
             guard `operator` || access.isAdministrator(user) else {
                 return loop.makeSucceededFuture(Self.notAuthorised("Not administrator user"))
             }

@@ -73,7 +73,7 @@ public struct DurableAccess: Equatable, Sendable {
                   let read = PermissionPattern(entry.read) else {
                 throw DurableTopology.Malformed(description: "user '\(entry.user)': a permission pattern is not a regular expression")
             }
-            access.setPermissions(VHostPermissions(configure: configure, write: write, read: read), user: entry.user, vhost: entry.vhost)
+            _ = access.setPermissions(VHostPermissions(configure: configure, write: write, read: read), user: entry.user, vhost: entry.vhost)
         }
         for entry in limits {
             for name in VHostLimits.Name.allCases { _ = access.setLimit(name, entry.limits[name], vhost: entry.vhost) }
@@ -168,7 +168,8 @@ extension DurableTopology {
             buffer.writeLongString(user.name)
             buffer.writeShortString(user.passwordHash?.algorithm.rawValue ?? "")
             buffer.writeLongString(user.passwordHash?.base64 ?? "")
-            buffer.writeLongString(user.tags.joined(separator: ","))
+            buffer.writeInteger(UInt32(user.tags.count))
+            for tag in user.tags { buffer.writeLongString(tag) }
         }
         buffer.writeInteger(UInt32(access.permissions.count))
         for entry in access.permissions {
@@ -243,7 +244,7 @@ extension DurableTopology {
             let name = try buffer.readLongStringAsString()
             let algorithmName = try buffer.readShortString()
             let hashText = try buffer.readLongStringAsString()
-            let tags = try buffer.readLongStringAsString().split(separator: ",").map(String.init)
+            let tags = try (0..<(try count(&buffer))).map { _ in try buffer.readLongStringAsString() }
             var hash: PasswordHash?
             if !algorithmName.isEmpty {
                 guard let algorithm = PasswordHash.Algorithm(rawValue: algorithmName),

@@ -197,11 +197,12 @@ public struct Topology: Sendable {
         }
     }
 
-    /// Adds a virtual host with its standard exchanges; false when it exists.
+    /// Adds a virtual host with only its standard exchanges (nothing left from a deleted one
+    /// of the same name); false when it exists.
     @discardableResult
     public mutating func addVHost(_ vhost: VHost) -> Bool {
         guard access.addVHost(vhost) else { return false }
-        if vhosts[vhost] == nil { vhosts[vhost] = Self.standardVHost }
+        vhosts[vhost] = Self.standardVHost
         return true
     }
 

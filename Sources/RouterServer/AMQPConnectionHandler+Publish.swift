@@ -18,6 +18,12 @@ extension AMQPConnectionHandler {
         blockIfAlarmed()
         services.stats.published &+= 1
         if channel.transaction != nil {
+            // Refused now, as RabbitMQ does, not at tx.commit after the earlier ones went out.
+            let snapshot = context.topology.currentSnapshot
+            if let refusal = publishPermission.refusal(exchange: publish.exchange, snapshot: snapshot, topology: snapshot.topology,
+                                                       user: connection.user, vhost: vhost) {
+                return closeChannel(channel, refusal.code, refusal.text, classID: 60, methodID: 40)
+            }
             channel.transaction!.publishes.append((publish, header, body))
             return
         }

@@ -62,6 +62,9 @@ public struct TLSSettings: Sendable {
                                                                      privateKey: .privateKey(key))
         configuration.minimumTLSVersion = lowest
         configuration.maximumTLSVersion = highest
+        // Client certificates chain to the CA file only, never the system's store (where any
+        // publicly issued certificate would name an EXTERNAL user).
+        if verifyPeer, caFile == nil { throw Invalid(description: "verify_peer needs tls_ca_file, the CA client certificates must chain to") }
         if let caFile { configuration.trustRoots = .file(caFile) }
         configuration.certificateVerification = !verifyPeer ? .none
             : failIfNoPeerCertificate ? .noHostnameVerification : .optionalVerification

@@ -152,8 +152,11 @@ struct RouterOptions: ParsableArguments {
         }
         guard let certificate else { throw BrokerConfig.missing(.tlsCertFile) }
         guard let key else { throw BrokerConfig.missing(.tlsKeyFile) }
-        return TLSSettings(port: port, certificateFile: certificate, keyFile: key, caFile: try config.text(.tlsCAFile, flag: tlsCAFile),
-                           verifyPeer: try config.text(.tlsVerify, flag: tlsVerify) == "verify_peer",
+        let verifyPeer = try config.text(.tlsVerify, flag: tlsVerify) == "verify_peer"
+        let caFile = try config.text(.tlsCAFile, flag: tlsCAFile)
+        // Without a CA file client certificates would be checked against the system's store.
+        if verifyPeer, caFile == nil { throw BrokerConfig.missing(.tlsCAFile) }
+        return TLSSettings(port: port, certificateFile: certificate, keyFile: key, caFile: caFile, verifyPeer: verifyPeer,
                            failIfNoPeerCertificate: try config.flag(.tlsFailIfNoPeerCert, flag: tlsFailIfNoPeerCert),
                            versions: try config.texts(.tlsVersions, flag: tlsVersion, default: ["tlsv1.2", "tlsv1.3"]),
                            login: CertificateLogin(rawValue: try config.text(.sslCertLoginFrom, flag: sslCertLoginFrom)

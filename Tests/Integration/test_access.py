@@ -122,6 +122,29 @@ def test_each_permission_is_refused_and_allowed_where_rabbitmq_checks_it(broker)
         guest.channel().queue_delete(theirs)
 
 
+def test_a_refused_publish_in_a_transaction_fails_it_at_once_and_nothing_of_it_is_delivered(broker):
+    user = unique("bob")
+    put_user(broker, user, "secret", permissions=("^bob.*", "^amq\\.default$", "^bob.*"))
+    mine = unique("bobq")
+    connection = connect(broker, user, "secret")
+    try:
+        channel = connection.channel()
+        channel.queue_declare(mine)
+        channel.tx_select()
+        channel.basic_publish("", mine, b"first, allowed")
+        channel.basic_publish("amq.direct", mine, b"second, refused")
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as closed:
+            channel.tx_commit()
+        assert (closed.value.reply_code, closed.value.reply_text) == refused("exchange", "amq.direct", user)
+        assert connection.channel().queue_declare(mine, passive=True).method.message_count == 0
+        # Blank passwords never log in (RabbitMQ's internal backend).
+        put_user(broker, user + "-blank", "")
+        with pytest.raises(pika.exceptions.ProbableAuthenticationError):
+            connect(broker, user + "-blank", "")
+    finally:
+        connection.close()
+
+
 def test_rabbitmq_c_clients_get_the_same_refusals(broker):
     tools = ["amqp-declare-queue", "amqp-publish", "amqp-get"]
     missing = [t for t in tools if shutil.which(t) is None]

@@ -190,3 +190,11 @@ def call_https(cluster, pki, method, path, body=None):
             return response.status
     except urllib.error.HTTPError as error:
         return error.code
+
+
+def test_verify_peer_without_a_ca_file_is_refused_at_start(pki):
+    needs_own_broker("--tls-verify", "RabbitMQ's ssl_options")
+    # Without one, client certificates would be checked against the system's CA store.
+    with pytest.raises(RuntimeError, match="tls_ca_file"):
+        Cluster(workers=1, extra_args=["--tls-port", str(free_port()), "--tls-cert-file", pki("server.pem"),
+                                       "--tls-key-file", pki("server.key"), "--tls-verify", "verify_peer"])

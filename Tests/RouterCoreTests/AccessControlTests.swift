@@ -74,7 +74,10 @@ struct AccessControlTests {
         #expect(access.refusal(user: "bob", password: "guest", fromLoopback: true) == .wrongCredentials)
         #expect(access.refusal(user: "guest", password: "guest", fromLoopback: false) == .loopbackOnly("guest"))
         access.putUser(UserRecord(name: "bob", passwordHash: nil, tags: []))
-        #expect(access.refusal(user: "bob", password: "", fromLoopback: true) == .wrongCredentials)
+        #expect(access.refusal(user: "bob", password: "x", fromLoopback: true) == .wrongCredentials)
+        // A blank password never logs in, even when it is the one hashed (RabbitMQ's rule).
+        access.putUser(UserRecord(name: "bob", passwordHash: PasswordHash(password: ""), tags: []))
+        #expect(access.refusal(user: "bob", password: "", fromLoopback: true) == .blankPassword("bob"))
     }
 
     @Test("a refusal names the resource as RabbitMQ does, the default exchange as amq.default")
@@ -95,6 +98,9 @@ struct AccessControlTests {
         #expect(access.refusal(user: "bob", password: "new", fromLoopback: true) == nil)
         #expect(access.permissions[.default]?["bob"] == Self.bob)  // kept: it had some
         #expect(access.isManagementUser("bob") && !access.isAdministrator("bob"))
+        #expect(access.setPermissions(.all, user: "nobody", vhost: .default) == nil)
+        #expect(access.setPermissions(.all, user: "bob", vhost: VHost("none")) == nil)
+        #expect(access.setPermissions(.all, user: "bob", vhost: VHost("v2")) == true)
         #expect(access.deleteUser("bob") && !access.deleteUser("bob"))
         #expect(access.permissionList.map(\.user) == ["guest"])
         #expect(access.deleteVHost(.default) && access.permissionList.isEmpty && access.vhosts == [VHost("v2")])
@@ -105,6 +111,7 @@ struct AccessControlTests {
         var topology = Topology()
         topology.access = Self.access()
         topology.addVHost(VHost("v2"))
+        topology.access.putUser(UserRecord(name: "tagged", passwordHash: nil, tags: ["a,b", "management"]))
         #expect(topology.access.setLimit(.maxConnections, 3, vhost: VHost("v2")) && !topology.access.setLimit(.maxQueues, 1, vhost: VHost("none")))
         let part = topology.durablePart
         let decoded = try DurableTopology(decoding: part.encoded())
@@ -116,6 +123,7 @@ struct AccessControlTests {
         #expect(restored.access.permissions[.default]?["bob"] == Self.bob)
         #expect(restored.exchange(ExchangeName("amq.topic"), in: VHost("v2")) != nil)
         #expect(restored.access.limits == [VHost("v2"): VHostLimits(maxConnections: 3)])
+        #expect(restored.access.users["tagged"]?.tags == ["a,b", "management"] && restored.access.users["tagged"]?.passwordHash == nil)
         // Version 1: the same bytes without the access lists.
         var old = DurableTopology()
         old.queues = part.queues

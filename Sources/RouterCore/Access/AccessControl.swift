@@ -86,6 +86,8 @@ public struct AccessControl: Sendable {
     /// Why `user` may not log in with `password` from where it is, or nil: the password is
     /// checked first, then `loopbackUsers` (AMQP and the management API alike).
     public func refusal(user: String, password: String, fromLoopback: Bool) -> LoginRefusal? {
+        // rabbit_auth_backend_internal refuses a blank password whatever is stored.
+        guard !password.isEmpty else { return .blankPassword(user) }
         guard let hash = users[user]?.passwordHash, hash.matches(password) else { return .wrongCredentials }
         guard fromLoopback || !loopbackUsers.contains(user) else { return .loopbackOnly(user) }
         return nil
@@ -164,10 +166,12 @@ public struct AccessControl: Sendable {
         return vhosts.remove(vhost) != nil
     }
 
-    /// Sets a user's patterns in a vhost (both must exist); true when the entry is new.
+    /// Sets a user's patterns in a vhost: true when the entry is new, false when it replaced
+    /// one, nil (and nothing set) when the user or the vhost does not exist.
     @discardableResult
-    public mutating func setPermissions(_ entry: VHostPermissions, user: String, vhost: VHost) -> Bool {
-        permissions[vhost, default: [:]].updateValue(entry, forKey: user) == nil
+    public mutating func setPermissions(_ entry: VHostPermissions, user: String, vhost: VHost) -> Bool? {
+        guard users[user] != nil, vhosts.contains(vhost) else { return nil }
+        return permissions[vhost, default: [:]].updateValue(entry, forKey: user) == nil
     }
 
     /// Removes a user's entry in a vhost; false when there is none.
@@ -243,6 +247,7 @@ public struct ConfiguredUser: Hashable, Sendable {
 public enum LoginRefusal: Error, Hashable, Sendable {
     case wrongCredentials
     case loopbackOnly(String)
+    case blankPassword(String)
     /// EXTERNAL without a client certificate.
     case noPeerCertificate
     case unknownCertificateUser(String)
@@ -252,6 +257,7 @@ public enum LoginRefusal: Error, Hashable, Sendable {
         switch self {
         case .wrongCredentials: "wrong user name or password"
         case .loopbackOnly(let user): "user '\(user)' can only connect via localhost"
+        case .blankPassword(let user): "user '\(user)' attempted to log in with a blank password, which is prohibited"
         case .noPeerCertificate: "EXTERNAL login without a client certificate"
         case .unknownCertificateUser(let user): "no user '\(user)' (the client certificate's name)"
         }
