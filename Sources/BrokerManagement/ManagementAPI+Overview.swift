@@ -145,8 +145,9 @@ extension ManagementAPI {
     }
 
     private func vhostList() -> EventLoopFuture<[JSON]> {
-        telemetry.workers().map { [backend] workers in
-            backend.topology.vhostNames.map { vhost in
+        let visible = vhosts(nil) ?? []
+        return telemetry.workers().map { workers in
+            visible.map { vhost in
                 var ready = 0, unacked = 0
                 for queue in workers.compactMap(\.stats).flatMap(\.queues) where queue.vhost == vhost.name {
                     ready += queue.ready

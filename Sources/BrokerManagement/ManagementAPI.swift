@@ -3,12 +3,12 @@
 // scripts, monitoring checks and rabbitmqadmin keep working. This file dispatches; the
 // resources live in ManagementAPI+*.swift.
 //
-// Authorisation: as RabbitMQ, only users tagged management, policymaker, monitoring or
-// administrator may use the API (others get 401 "Not management user"), and the users,
-// permissions and definitions are for administrators. One difference, on purpose: RabbitMQ
-// lets a management user change the objects its vhost permissions allow; here every change
-// (PUT, POST, DELETE) needs the administrator tag (others get RabbitMQ's 401 "Not
-// administrator user"), and reads show every vhost.
+// Authorisation, as rabbit_mgmt_util: only users tagged management, policymaker, monitoring
+// or administrator may use the API (others get 401 "Not management user"). Users, vhosts,
+// permissions, limits, definitions and closing connections are for administrators (401 "Not
+// administrator user"). Another management user may declare, delete, purge, bind and unbind
+// in a vhost where it has permissions, each as the AMQP method would be checked (configure,
+// read, write), and sees only those vhosts (monitoring and administrators see all).
 import AMQPWire
 import BrokerModel
 import BrokerTelemetry
@@ -21,6 +21,8 @@ import RouterCore
 struct ManagementAPI: Sendable {
     let telemetry: Telemetry
     var backend: ManagementBackend { telemetry.backend }
+    /// The vhosts the caller may see: nil for all (administrators, monitoring, the operator).
+    var visibleVHosts: Set<VHost>?
 
     /// One request: its path below /api/, split and percent-decoded.
     struct Call {
@@ -64,12 +66,14 @@ struct ManagementAPI: Sendable {
         guard `operator` || access.isManagementUser(user) else {
             return loop.makeSucceededFuture(Self.notAuthorised("Not management user"))
         }
-        if request.method != .GET || ["users", "permissions", "definitions"].contains(path.first) || path.last == "permissions" {
-            guard `operator` || access.isAdministrator(user) else {
-                return loop.makeSucceededFuture(Self.notAuthorised("Not administrator user"))
+        var api = self
+        if !`operator`, !access.isAdministrator(user) {
+            if let refusal = Self.refusal(of: call, by: user, access: access) { return loop.makeSucceededFuture(refusal) }
+            if !access.tags(of: user).contains("monitoring") {
+                api.visibleVHosts = access.vhosts.filter { access.permissions[$0]?[user] != nil }
             }
         }
-        guard let reply = route(call) else { return loop.makeSucceededFuture(Self.notFound) }
+        guard let reply = api.route(call) else { return loop.makeSucceededFuture(Self.notFound) }
         // A worker that is down or does not answer: 503, as RabbitMQ answers for a node that is down.
         return reply.recover { error in
             Self.failure(.serviceUnavailable, error: "service_unavailable", reason: "\(error)")
@@ -126,12 +130,13 @@ struct ManagementAPI: Sendable {
     /// The virtual host named in a path, when it exists.
     func vhost(_ name: String) -> VHost? {
         let vhost = VHost(name)
-        return backend.topology.vhostNames.contains(vhost) ? vhost : nil
+        return backend.topology.vhostNames.contains(vhost) && visibleVHosts?.contains(vhost) ?? true ? vhost : nil
     }
 
-    /// The vhosts a listing covers: all, or the one named (nil when it does not exist).
+    /// The vhosts a listing covers: all the caller sees, or the one named (nil when it does
+    /// not exist or is not visible).
     func vhosts(_ name: String?) -> [VHost]? {
-        guard let name else { return backend.topology.vhostNames }
+        guard let name else { return backend.topology.vhostNames.filter { visibleVHosts?.contains($0) ?? true } }
         return vhost(name).map { [$0] }
     }
 

@@ -18,6 +18,11 @@ public struct TopologyError: Error, Hashable, Sendable, CustomStringConvertible 
 
     public var description: String { "\(code.rawValue) \(text)" }
 
+    /// The text without its "CODE_NAME - " prefix.
+    public var detail: String {
+        text.firstRange(of: " - ").map { String(text[$0.upperBound...]) } ?? text
+    }
+
     /// 403 ACCESS_REFUSED.
     public static func accessRefused(_ detail: String) -> TopologyError {
         TopologyError(code: .accessRefused, text: ReplyCode.accessRefused.replyText(detail))

@@ -280,6 +280,27 @@ def test_a_definitions_document_with_an_error_changes_nothing(broker):
     assert call(broker, "GET", f"/users/{user}")[0] == 404
 
 
+def test_a_management_user_changes_only_what_its_permissions_allow_and_sees_only_its_vhosts(broker):
+    user, other = unique("bob"), unique("hidden")
+    put_user(broker, user, "pw", tags="management", permissions=BOB)
+    assert call(broker, "PUT", f"/vhosts/{other}")[0] == 201
+    me = (user, "pw")
+    mine, theirs = unique("bobq"), unique("q")
+    assert call(broker, "PUT", f"/queues/%2F/{mine}", {"auto_delete": False}, auth=me)[0] == 201
+    assert call(broker, "PUT", f"/queues/%2F/{theirs}", {}, auth=me)[:2] == \
+        (401, {"error": "not_authorised", "reason": f"access to queue '{theirs}' in vhost '/' refused for user '{user}'"})
+    assert call(broker, "POST", f"/bindings/%2F/e/amq.direct/q/{mine}", {"routing_key": "k"}, auth=me)[:2] == \
+        (401, {"error": "not_authorised", "reason": f"access to exchange 'amq.direct' in vhost '/' refused for user '{user}'"})
+    assert call(broker, "PUT", f"/queues/{other}/{mine}", {}, auth=me)[:2] == \
+        (401, {"error": "not_authorised", "reason": "User not authorised to access virtual host"})
+    assert call(broker, "GET", "/users", auth=me)[0] == 401
+    assert {v["name"] for v in get(broker, "/vhosts", auth=me)} == {"/"}
+    assert {v["name"] for v in get(broker, "/vhosts")} >= {"/", other}
+    assert call(broker, "GET", f"/queues/{other}", auth=me)[0] == 404
+    assert call(broker, "DELETE", f"/queues/%2F/{mine}", auth=me)[0] == 204
+    assert call(broker, "DELETE", f"/vhosts/{other}")[0] == 204
+
+
 def ctl(cluster, *args, ok=True):
     result = subprocess.run([broker_binary(), "ctl", *args, "--runtime-dir", cluster.runtime_dir],
                             capture_output=True, text=True, timeout=30)
