@@ -115,7 +115,12 @@ extension ManagementAPI {
             return loop.makeSucceededFuture(Self.notAuthorised("Access refused."))
         }
         let partition = backend.partition(of: queue)
-        let existed = backend.topology.queue(queue) != nil
+        let topology = backend.topology
+        let existed = topology.queue(queue) != nil
+        if !existed, let limit = topology.access.limits[queue.vhost]?.maxQueues, topology.queueCount(in: queue.vhost) >= limit {
+            return loop.makeSucceededFuture(Self.badRequest(
+                "cannot declare queue '\(queue.name.name)': queue limit in vhost '\(queue.vhost.name)' (\(limit)) is reached"))
+        }
         var encoded = ByteBuffer()
         encoded.writeFieldTable(arguments)
         let request = QueueDeclareRequest(channel: ChannelNumber(0), queue: queue, durable: durable, autoDelete: autoDelete,

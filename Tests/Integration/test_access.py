@@ -228,6 +228,8 @@ def test_vhost_limits_refuse_connections_and_queues_beyond_them(broker):
         channel.queue_declare("lq2")
     assert (refused_queue.value.reply_code, refused_queue.value.reply_text) == \
         (406, f"PRECONDITION_FAILED - cannot declare queue 'lq2': queue limit in vhost '{vhost}' (1) is reached")
+    assert call(broker, "PUT", f"/queues/{vhost}/lq3", {})[:2] == \
+        (400, {"error": "bad_request", "reason": f"cannot declare queue 'lq3': queue limit in vhost '{vhost}' (1) is reached"})
     assert call(broker, "DELETE", f"/vhost-limits/{vhost}/max-connections")[0] == 204
     connect(broker, "guest", "guest", vhost).close()
     for connection in (first, third):
