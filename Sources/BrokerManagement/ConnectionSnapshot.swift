@@ -23,6 +23,8 @@ public struct ConnectionSnapshot: Sendable {
     public var channelMax: UInt16
     public var heartbeat: UInt16
     public var channels: [Channel]
+    /// It came in on the TLS listener.
+    public var tls = false
 
     public init(id: ConnectionID, name: String, peerHost: String, peerPort: Int, host: String, port: Int, user: String,
                 vhost: String, state: String, authMechanism: String, clientProperties: FieldTable, connectedAt: UInt64,

@@ -15,6 +15,8 @@ extension ManagementAPI {
             return notAuthorised("Not administrator user")
         }
         guard call.request.method != .GET else { return nil }
+        // Its own connections only: the list it sees is filtered (ManagementAPI+Connections).
+        if call.match(.DELETE, "connections/*") != nil { return nil }
         guard let (vhost, checks) = permissionsNeeded(call) else { return notAuthorised("Not administrator user") }
         guard access.permissions[vhost]?[user] != nil else { return notAuthorised("User not authorised to access virtual host") }
         for (permission, kind, name) in checks {

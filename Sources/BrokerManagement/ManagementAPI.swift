@@ -23,6 +23,10 @@ struct ManagementAPI: Sendable {
     var backend: ManagementBackend { telemetry.backend }
     /// The vhosts the caller may see: nil for all (administrators, monitoring, the operator).
     var visibleVHosts: Set<VHost>?
+    /// Set to the caller when it may close only its own connections (any non-administrator).
+    var ownConnectionsOf: String?
+    /// It sees every connection, though it closes only its own (monitoring).
+    var seesAllConnections = true
 
     /// One request: its path below /api/, split and percent-decoded.
     struct Call {
@@ -69,8 +73,10 @@ struct ManagementAPI: Sendable {
         var api = self
         if !`operator`, !access.isAdministrator(user) {
             if let refusal = Self.refusal(of: call, by: user, access: access) { return loop.makeSucceededFuture(refusal) }
+            api.ownConnectionsOf = user
             if !access.tags(of: user).contains("monitoring") {
                 api.visibleVHosts = access.vhosts.filter { access.permissions[$0]?[user] != nil }
+                api.seesAllConnections = false
             }
         }
         guard let reply = api.route(call) else { return loop.makeSucceededFuture(Self.notFound) }

@@ -99,12 +99,14 @@ extension AMQPConnectionHandler {
                                                 arguments: record.arguments)
                 })
         }
-        return ConnectionSnapshot(
+        var snapshot = ConnectionSnapshot(
             id: id, name: "\(peerHost):\(peerPort) -> \(host):\(port)", peerHost: peerHost, peerPort: peerPort,
             host: host, port: port, user: connection.user, vhost: connection.vhost.name, state: state,
             authMechanism: connection.authMechanism, clientProperties: connection.clientProperties, connectedAt: connectedAt,
             frameMax: connection.frameMax, channelMax: connection.channelMax, heartbeat: connection.heartbeatSeconds,
             channels: channels)
+        snapshot.tls = certificateLogin != nil
+        return snapshot
     }
 }
 

@@ -15,7 +15,7 @@ import subprocess
 import pika
 import pytest
 
-from conftest import Cluster, broker_binary, free_port, needs_own_broker, unique
+from conftest import Cluster, broker_binary, free_port, needs_own_broker, unique, wait_for
 from test_management_api import call, get, q
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -301,6 +301,24 @@ def test_a_management_user_changes_only_what_its_permissions_allow_and_sees_only
     assert call(broker, "GET", f"/queues/{other}", auth=me)[0] == 404
     assert call(broker, "DELETE", f"/queues/%2F/{mine}", auth=me)[0] == 204
     assert call(broker, "DELETE", f"/vhosts/{other}")[0] == 204
+    # It sees and closes only its own connections.
+    own, guests = connect(broker, user, "pw"), broker.connect()
+    try:
+        def names(auth):
+            return {(c["user"], c["name"]) for c in get(broker, "/connections", auth=auth)}
+        assert wait_for(lambda: {u for u, _ in names(me)} == {user} and {"guest", user} <= {u for u, _ in names(("guest", "guest"))})
+        guest_connection = next(n for u, n in names(("guest", "guest")) if u == "guest")
+        own_connection = next(n for u, n in names(me))
+        assert call(broker, "DELETE", f"/connections/{q(guest_connection)}", auth=me)[0] == 404
+        assert call(broker, "DELETE", f"/connections/{q(own_connection)}", auth=me)[0] == 204
+        with pytest.raises(pika.exceptions.ConnectionClosedByBroker):
+            for _ in range(50):
+                own.process_data_events(0.1)
+        assert guests.is_open
+    finally:
+        for connection in (own, guests):
+            if connection.is_open:
+                connection.close()
 
 
 def ctl(cluster, *args, ok=True):

@@ -96,10 +96,11 @@ def test_credentials_are_required_and_changes_need_the_administrator_tag(mgmt):
         (401, {"error": "not_authorised", "reason": "Not administrator user"})
     # As RabbitMQ, a monitoring user with permissions in the vhost (watcher has .* on "/") may
     # declare and delete there; definitions, users and closing connections are for administrators.
-    for method, path, body in [("POST", "/definitions", {}), ("DELETE", "/connections/anything", None),
-                               ("PUT", "/vhosts/watched", None), ("PUT", "/users/watched", {"password": "x"})]:
+    for method, path, body in [("POST", "/definitions", {}), ("PUT", "/vhosts/watched", None),
+                               ("PUT", "/users/watched", {"password": "x"})]:
         assert call(mgmt, method, path, body, auth=("watcher", "pw"))[:2] == \
             (401, {"error": "not_authorised", "reason": "Not administrator user"}), (method, path)
+    assert call(mgmt, "DELETE", "/connections/anything", auth=("watcher", "pw"))[0] == 404  # only its own
     forget(mgmt, queues=["watched"], exchanges=["watched"])
     assert call(mgmt, "PUT", "/queues/%2F/watched", {"durable": True}, auth=("watcher", "pw"))[0] == 201
     assert call(mgmt, "PUT", "/exchanges/%2F/watched", {"type": "direct"}, auth=("watcher", "pw"))[0] == 201

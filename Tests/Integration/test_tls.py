@@ -93,6 +93,12 @@ def round_trip(params):
         return channel.basic_get(queue, auto_ack=True)[2]
 
 
+def https_body(cluster, pki, path):
+    request = urllib.request.Request(cluster.api + path, headers={"Authorization": "Basic Z3Vlc3Q6Z3Vlc3Q="})  # guest:guest
+    with urllib.request.urlopen(request, timeout=15, context=context(pki)) as response:
+        return response.read()
+
+
 def https_get(cluster, pki, path):
     request = urllib.request.Request(cluster.api + path, headers={"Authorization": "Basic Z3Vlc3Q6Z3Vlc3Q="})  # guest:guest
     with urllib.request.urlopen(request, timeout=15, context=context(pki)) as response:
@@ -124,6 +130,9 @@ def test_external_logs_in_the_user_the_certificate_names(broker, pki):
                       {"configure": ".*", "write": ".*", "read": ".*"}) in (201, 204)
     external = pika.credentials.ExternalCredentials()
     assert round_trip(tls_params(broker, pki, client="client", credentials=external)) == b"over tls"
+    with pika.BlockingConnection(tls_params(broker, pki, client="client", credentials=external)):
+        listed = json.loads(https_body(broker, pki, "/connections"))
+        assert any(c["user"] == CLIENT_SUBJECT and c["auth_mechanism"] == "EXTERNAL" and c["ssl"] for c in listed), listed
     # EXTERNAL without a certificate, or for a certificate naming no user, is refused.
     with pytest.raises(pika.exceptions.ProbableAuthenticationError):
         pika.BlockingConnection(tls_params(broker, pki, credentials=external))
