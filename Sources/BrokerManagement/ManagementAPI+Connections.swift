@@ -12,9 +12,9 @@ import NIOHTTP1
 extension ManagementAPI {
     /// The connections the caller may see, or close.
     private func visibleConnections(toClose: Bool = false) -> EventLoopFuture<[ConnectionSnapshot]> {
-        telemetry.connectionSnapshots().map { [ownConnectionsOf, seesAllConnections] list in
-            guard let user = ownConnectionsOf, toClose || !seesAllConnections else { return list }
-            return list.filter { $0.user == user }
+        telemetry.connectionSnapshots().map { [viewer] list in
+            guard let viewer, toClose || !viewer.monitoring else { return list }
+            return list.filter { $0.user == viewer.user }
         }
     }
 

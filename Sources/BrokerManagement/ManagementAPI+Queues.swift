@@ -116,11 +116,8 @@ extension ManagementAPI {
         }
         let partition = backend.partition(of: queue)
         let topology = backend.topology
+        if let refusal = topology.queueLimitRefusal(queue) { return loop.makeSucceededFuture(Self.badRequest(refusal.detail)) }
         let existed = topology.queue(queue) != nil
-        if !existed, let limit = topology.access.limits[queue.vhost]?.maxQueues, topology.queueCount(in: queue.vhost) >= limit {
-            return loop.makeSucceededFuture(Self.badRequest(
-                "cannot declare queue '\(queue.name.name)': queue limit in vhost '\(queue.vhost.name)' (\(limit)) is reached"))
-        }
         var encoded = ByteBuffer()
         encoded.writeFieldTable(arguments)
         let request = QueueDeclareRequest(channel: ChannelNumber(0), queue: queue, durable: durable, autoDelete: autoDelete,

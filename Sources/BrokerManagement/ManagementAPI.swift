@@ -21,12 +21,15 @@ import RouterCore
 struct ManagementAPI: Sendable {
     let telemetry: Telemetry
     var backend: ManagementBackend { telemetry.backend }
-    /// The vhosts the caller may see: nil for all (administrators, monitoring, the operator).
-    var visibleVHosts: Set<VHost>?
-    /// Set to the caller when it may close only its own connections (any non-administrator).
-    var ownConnectionsOf: String?
-    /// It sees every connection, though it closes only its own (monitoring).
-    var seesAllConnections = true
+    /// The caller when it is neither the operator nor an administrator: it sees and changes
+    /// only what rabbit_mgmt_util lets it (ManagementAPI+Authorisation); nil sees everything.
+    var viewer: Viewer?
+
+    struct Viewer {
+        let user: String
+        /// Tagged monitoring: sees every vhost and connection, still closes only its own.
+        let monitoring: Bool
+    }
 
     /// One request: its path below /api/, split and percent-decoded.
     struct Call {
@@ -73,11 +76,7 @@ struct ManagementAPI: Sendable {
         var api = self
         if !`operator`, !access.isAdministrator(user) {
             if let refusal = Self.refusal(of: call, by: user, access: access) { return loop.makeSucceededFuture(refusal) }
-            api.ownConnectionsOf = user
-            if !access.tags(of: user).contains("monitoring") {
-                api.visibleVHosts = access.vhosts.filter { access.permissions[$0]?[user] != nil }
-                api.seesAllConnections = false
-            }
+            api.viewer = Viewer(user: user, monitoring: access.tags(of: user).contains("monitoring"))
         }
         guard let reply = api.route(call) else { return loop.makeSucceededFuture(Self.notFound) }
         // A worker that is down or does not answer: 503, as RabbitMQ answers for a node that is down.
@@ -121,7 +120,7 @@ struct ManagementAPI: Sendable {
     /// the reply text ("NOT_FOUND - no queue 'q' in vhost '/'" → "no queue …") with 404 for
     /// not-found, 401 for access-refused, and 400 for the rest.
     static func refused(code: ReplyCode, text: String) -> HTTPReply {
-        let detail = text.range(of: " - ").map { String(text[$0.upperBound...]) } ?? text
+        let detail = TopologyError(code: code, text: text).detail
         switch code {
         case .notFound: return failure(.notFound, error: "not_found", reason: detail)
         case .accessRefused: return notAuthorised("Access refused.")
@@ -136,13 +135,19 @@ struct ManagementAPI: Sendable {
     /// The virtual host named in a path, when it exists.
     func vhost(_ name: String) -> VHost? {
         let vhost = VHost(name)
-        return backend.topology.vhostNames.contains(vhost) && visibleVHosts?.contains(vhost) ?? true ? vhost : nil
+        return backend.topology.hasVHost(vhost) && sees(vhost) ? vhost : nil
+    }
+
+    /// Whether the caller may see `vhost`: it has permissions there, or sees everything.
+    func sees(_ vhost: VHost) -> Bool {
+        guard let viewer, !viewer.monitoring else { return true }
+        return backend.topology.access.permissions[vhost]?[viewer.user] != nil
     }
 
     /// The vhosts a listing covers: all the caller sees, or the one named (nil when it does
     /// not exist or is not visible).
     func vhosts(_ name: String?) -> [VHost]? {
-        guard let name else { return backend.topology.vhostNames.filter { visibleVHosts?.contains($0) ?? true } }
+        guard let name else { return backend.topology.vhostNames.filter(sees) }
         return vhost(name).map { [$0] }
     }
 

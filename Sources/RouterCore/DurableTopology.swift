@@ -44,11 +44,11 @@ public struct DurableAccess: Equatable, Sendable {
     public var vhosts: [VHost] = []
     public var users: [UserRecord] = []
     public var permissions: [Entry] = []
-    public var limits: [(vhost: VHost, limits: VHostLimits)] = []
+    public var limits: [VHostLimitsEntry] = []
 
-    public static func == (a: DurableAccess, b: DurableAccess) -> Bool {
-        a.vhosts == b.vhosts && a.users == b.users && a.permissions == b.permissions
-            && a.limits.map(\.vhost) == b.limits.map(\.vhost) && a.limits.map(\.limits) == b.limits.map(\.limits)
+    public struct VHostLimitsEntry: Equatable, Sendable {
+        public var vhost: VHost
+        public var limits: VHostLimits
     }
 
     public init() {}
@@ -59,7 +59,7 @@ public struct DurableAccess: Equatable, Sendable {
         permissions = access.permissionList.map {
             Entry(user: $0.user, vhost: $0.vhost, configure: $0.entry.configure.text, write: $0.entry.write.text, read: $0.entry.read.text)
         }
-        limits = access.limits.sorted { $0.key.name < $1.key.name }.map { (vhost: $0.key, limits: $0.value) }
+        limits = access.limits.sorted { $0.key.name < $1.key.name }.map { VHostLimitsEntry(vhost: $0.key, limits: $0.value) }
     }
 
     /// The saved state, with the configured loopback users.
@@ -265,8 +265,9 @@ extension DurableTopology {
             guard let connections = buffer.readInteger(as: Int64.self), let queues = buffer.readInteger(as: Int64.self) else {
                 throw Malformed(description: "truncated vhost limits")
             }
-            access.limits.append((vhost: vhost, limits: VHostLimits(maxConnections: connections < 0 ? nil : Int(connections),
-                                                                    maxQueues: queues < 0 ? nil : Int(queues))))
+            access.limits.append(DurableAccess.VHostLimitsEntry(
+                vhost: vhost, limits: VHostLimits(maxConnections: connections < 0 ? nil : Int(connections),
+                                                  maxQueues: queues < 0 ? nil : Int(queues))))
         }
         return access
     }

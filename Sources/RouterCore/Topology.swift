@@ -72,7 +72,12 @@ public struct Topology: Sendable {
         vhosts[id.vhost]?.queues[id.name]
     }
 
-    public func queueCount(in vhost: VHost) -> Int { vhosts[vhost]?.queues.count ?? 0 }
+    /// The vhost's max-queues refusal of a new queue `id` (406 with RabbitMQ's words), or nil.
+    public func queueLimitRefusal(_ id: QueueID) -> TopologyError? {
+        guard queue(id) == nil, let limit = access.limits[id.vhost]?.maxQueues,
+              (vhosts[id.vhost]?.queues.count ?? 0) >= limit else { return nil }
+        return .preconditionFailed("cannot declare queue '\(id.name.name)': queue limit in vhost '\(id.vhost.name)' (\(limit)) is reached")
+    }
 
     /// Every queue in `vhost`, sorted by name.
     public func queues(in vhost: VHost) -> [QueueRecord] {

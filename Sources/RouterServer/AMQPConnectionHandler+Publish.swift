@@ -19,9 +19,7 @@ extension AMQPConnectionHandler {
         services.stats.published &+= 1
         if channel.transaction != nil {
             // Refused now, as RabbitMQ does, not at tx.commit after the earlier ones went out.
-            let snapshot = context.topology.currentSnapshot
-            if let refusal = publishPermission.refusal(exchange: publish.exchange, snapshot: snapshot, topology: snapshot.topology,
-                                                       user: connection.user, vhost: vhost) {
+            if let refusal = writeRefusal(publish, context.topology.currentSnapshot) {
                 return closeChannel(channel, refusal.code, refusal.text, classID: 60, methodID: 40)
             }
             channel.transaction!.publishes.append((publish, header, body))
@@ -36,10 +34,7 @@ extension AMQPConnectionHandler {
     func route(_ publish: BasicPublish, header: ContentHeader, body: ByteBuffer, on channel: RouterChannel) -> Bool {
         let snapshot = context.topology.currentSnapshot
         let topology = snapshot.topology
-        if let refusal = publishPermission.refusal(exchange: publish.exchange, snapshot: snapshot, topology: topology,
-                                                   user: connection.user, vhost: vhost) {
-            return rejectRoute(channel, refusal.code, refusal.text)
-        }
+        if let refusal = writeRefusal(publish, snapshot) { return rejectRoute(channel, refusal.code, refusal.text) }
         let expiration: UInt64?
         switch MessageExpiration.milliseconds(in: header) {
         case .success(let value): expiration = value
@@ -114,6 +109,13 @@ extension AMQPConnectionHandler {
         }
         if sequence != 0 { emitConfirms(channel) }
         return forwarded
+    }
+
+    /// The 403 when the user may not write to the publish's exchange (a compare per message
+    /// while the exchange and the snapshot stay the same).
+    private func writeRefusal(_ publish: BasicPublish, _ snapshot: TopologySnapshot) -> TopologyError? {
+        publishPermission.refusal(exchange: publish.exchange, snapshot: snapshot, topology: snapshot.topology,
+                                  user: connection.user, vhost: vhost)
     }
 
     /// A publish that cannot be routed as it is: its channel closes with the error.

@@ -61,8 +61,6 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     var now: NIODeadline { services.eventLoop.now }
     var frameMax: UInt32 { connection.frameMax }
 
-    /// connection.open counted this connection in its vhost (max-connections).
-    var countedInVHost = false
     /// On the TLS listener: how a client certificate names its user (for EXTERNAL).
     let certificateLogin: CertificateLogin?
 
@@ -118,10 +116,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
 
     func channelInactive(context ctx: ChannelHandlerContext) {
         context.openConnections.wrappingDecrement(ordering: .relaxed)
-        if countedInVHost {
-            countedInVHost = false
-            context.leaveVHost(vhost)
-        }
+        if connection.admittedToVHost { context.leaveVHost(vhost) }
         guard channelContext != nil else { return }  // refused at once (connection_max)
         connectionGone()
     }
@@ -276,7 +271,6 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         case .loginRefused(let user, let mechanism, let reason):
             logger.info("authentication failed", metadata: ["user": "\(user)", "mechanism": "\(mechanism)", "reason": "\(reason)"])
         case .opened(let user, let vhost):
-            countedInVHost = true
             logger.info("connection open", metadata: ["user": "\(user)", "vhost": "\(vhost.name)"])
         case .clientClosed(let code, let text):
             logger.info("client closed connection", metadata: ["code": "\(code)", "text": "\(text)"])

@@ -29,7 +29,7 @@ final class RouterContext: Sendable {
     /// connection ends, never per message.
     private let vhostConnections: NIOLockedValueBox<[VHost: Int]>
 
-    /// A counted connection of `vhost` ended.
+    /// A connection admitted to `vhost` ended.
     func leaveVHost(_ vhost: VHost) {
         vhostConnections.withLockedValue { counts in
             counts[vhost, default: 1] -= 1
@@ -95,7 +95,6 @@ final class RouterContext: Sendable {
         connectionSettings = settings
         var tlsSettings = connectionSettings
         tlsSettings.start.mechanisms = Array((SASL.mechanisms + [SASL.external]).joined(separator: " ").utf8)
-        tlsSettings.offersExternal = true
         tlsConnectionSettings = tlsSettings
     }
 

@@ -139,19 +139,13 @@ struct RouterOptions: ParsableArguments {
             telemetryTLS: try config.flag(.telemetryTLS, flag: telemetryTLS))
     }
 
-    /// The TLS listener's settings, when a TLS port is given; the files must be named then.
+    /// The TLS settings, when a TLS port is given or the telemetry port is to use TLS (no
+    /// amqps listener then); the certificate and key must be named.
     func tlsSettings(_ config: BrokerConfig) throws -> TLSSettings? {
-        let certificate = try config.text(.tlsCertFile, flag: tlsCertFile)
-        let key = try config.text(.tlsKeyFile, flag: tlsKeyFile)
-        guard let port = try config.integer(.tlsPort, flag: tlsPort) else {
-            guard try !config.flag(.telemetryTLS, flag: telemetryTLS) else {
-                guard let certificate, let key else { throw BrokerConfig.missing(.tlsCertFile) }
-                return TLSSettings(port: nil, certificateFile: certificate, keyFile: key)  // for the telemetry port only
-            }
-            return nil
-        }
-        guard let certificate else { throw BrokerConfig.missing(.tlsCertFile) }
-        guard let key else { throw BrokerConfig.missing(.tlsKeyFile) }
+        let port = try config.integer(.tlsPort, flag: tlsPort)
+        guard try port != nil || config.flag(.telemetryTLS, flag: telemetryTLS) else { return nil }
+        guard let certificate = try config.text(.tlsCertFile, flag: tlsCertFile) else { throw BrokerConfig.missing(.tlsCertFile) }
+        guard let key = try config.text(.tlsKeyFile, flag: tlsKeyFile) else { throw BrokerConfig.missing(.tlsKeyFile) }
         let verifyPeer = try config.text(.tlsVerify, flag: tlsVerify) == "verify_peer"
         let caFile = try config.text(.tlsCAFile, flag: tlsCAFile)
         // Without a CA file client certificates would be checked against the system's store.

@@ -226,6 +226,15 @@ class Cluster:
 
 # --- small pika helpers shared by the test files ----------------------------------------------
 
+def ctl(cluster, *args, ok=True):
+    """`broker ctl ARGS` against the cluster's runtime directory; by default it must succeed."""
+    result = subprocess.run([broker_binary(), "ctl", *args, "--runtime-dir", cluster.runtime_dir],
+                            capture_output=True, text=True, timeout=30)
+    if ok:
+        assert result.returncode == 0, f"broker ctl {' '.join(args)}: {result.stdout}{result.stderr}"
+    return result
+
+
 def unique(prefix):
     """A name no other test uses."""
     import uuid

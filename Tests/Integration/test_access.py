@@ -15,7 +15,7 @@ import subprocess
 import pika
 import pytest
 
-from conftest import Cluster, broker_binary, free_port, needs_own_broker, unique, wait_for
+from conftest import Cluster, ctl, free_port, needs_own_broker, unique, wait_for
 from test_management_api import call, get, q
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -319,14 +319,6 @@ def test_a_management_user_changes_only_what_its_permissions_allow_and_sees_only
         for connection in (own, guests):
             if connection.is_open:
                 connection.close()
-
-
-def ctl(cluster, *args, ok=True):
-    result = subprocess.run([broker_binary(), "ctl", *args, "--runtime-dir", cluster.runtime_dir],
-                            capture_output=True, text=True, timeout=30)
-    if ok:
-        assert result.returncode == 0, f"broker ctl {' '.join(args)}: {result.stdout}{result.stderr}"
-    return result
 
 
 def test_users_made_with_broker_ctl_survive_a_restart_and_a_deleted_guest_stays_deleted(tmp_path):

@@ -14,17 +14,9 @@ import time
 import pika
 import pytest
 
-from conftest import Cluster, broker_binary, needs_own_broker, unique, wait_for
+from conftest import Cluster, broker_binary, ctl, needs_own_broker, unique, wait_for
 
 FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "rabbitmq-3.10.8-definitions.json")
-
-
-def ctl(cluster, *args, ok=True):
-    result = subprocess.run([broker_binary(), "ctl", *args, "--runtime-dir", cluster.runtime_dir],
-                            capture_output=True, text=True, timeout=30)
-    if ok:
-        assert result.returncode == 0, f"broker ctl {' '.join(args)}: {result.stdout}{result.stderr}"
-    return result
 
 
 def listed(cluster, what):

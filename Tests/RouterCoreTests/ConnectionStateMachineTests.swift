@@ -97,7 +97,7 @@ struct ConnectionStateMachineTests {
         let text = "ACCESS_REFUSED - Login was refused using authentication mechanism EXTERNAL. For details see the broker logfile."
         let external = ConnectionStartOk(clientProperties: [:], mechanism: "EXTERNAL", response: [], locale: "en_US")
         var tls = Self.settings
-        tls.offersExternal = true
+        tls.start.mechanisms = Array("PLAIN AMQPLAIN EXTERNAL".utf8)
         var named = ConnectionStateMachine(settings: tls, now: Self.t0)
         named.certificateUser = "guest"
         _ = named.protocolHeader(.accepted)

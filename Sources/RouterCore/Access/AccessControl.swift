@@ -72,14 +72,12 @@ public struct AccessControl: Sendable {
         setPermissions(.all, user: "guest", vhost: .default)
     }
 
-    /// Nothing at all: for restoring a saved state.
-    public static var empty: AccessControl {
-        var access = AccessControl()
-        access.users = [:]
-        access.permissions = [:]
-        access.vhosts = []
-        return access
+    private init(vhosts: Set<VHost>) {
+        self.vhosts = vhosts
     }
+
+    /// Nothing at all: for restoring a saved state.
+    public static var empty: AccessControl { AccessControl(vhosts: []) }
 
     // MARK: Logging in
 
@@ -89,16 +87,18 @@ public struct AccessControl: Sendable {
         // rabbit_auth_backend_internal refuses a blank password whatever is stored.
         guard !password.isEmpty else { return .blankPassword(user) }
         guard let hash = users[user]?.passwordHash, hash.matches(password) else { return .wrongCredentials }
-        guard fromLoopback || !loopbackUsers.contains(user) else { return .loopbackOnly(user) }
-        return nil
+        return loopbackRefusal(user, fromLoopback: fromLoopback)
     }
 
     /// The same for a user named by a TLS client certificate (SASL EXTERNAL): it must exist;
     /// no password is asked.
     public func refusal(certificateUser user: String, fromLoopback: Bool) -> LoginRefusal? {
         guard users[user] != nil else { return .unknownCertificateUser(user) }
-        guard fromLoopback || !loopbackUsers.contains(user) else { return .loopbackOnly(user) }
-        return nil
+        return loopbackRefusal(user, fromLoopback: fromLoopback)
+    }
+
+    private func loopbackRefusal(_ user: String, fromLoopback: Bool) -> LoginRefusal? {
+        fromLoopback || !loopbackUsers.contains(user) ? nil : .loopbackOnly(user)
     }
 
     public func tags(of user: String) -> [String] { users[user]?.tags ?? [] }
@@ -197,12 +197,15 @@ public struct AccessControl: Sendable {
     /// The users named in the configuration (`users`, `--user`): each is created or updated
     /// (password and tags) and, when it has no permissions on "/", given every permission
     /// there. Applied at start and on a reload; users made at run time are left as they are.
+    /// A user whose password and tags are already these keeps its hash (and salt), so an
+    /// unchanged configuration changes nothing to save.
     public mutating func apply(configured: [ConfiguredUser]) {
         for user in configured {
-            putUser(UserRecord(name: user.name, passwordHash: PasswordHash(password: user.password), tags: user.tags))
-            if vhosts.contains(.default), permissions[.default]?[user.name] == nil {
-                setPermissions(.all, user: user.name, vhost: .default)
+            let existing = users[user.name]
+            if existing?.tags != user.tags || existing?.passwordHash?.matches(user.password) != true {
+                putUser(UserRecord(name: user.name, passwordHash: PasswordHash(password: user.password), tags: user.tags))
             }
+            if permissions[.default]?[user.name] == nil { setPermissions(.all, user: user.name, vhost: .default) }
         }
     }
 }

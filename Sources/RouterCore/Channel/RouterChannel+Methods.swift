@@ -220,11 +220,8 @@ extension RouterChannel {
     /// when it names a dead-letter exchange, read on the queue and write on that exchange.
     private func queueDeclareRefusal(_ queue: QueueID, arguments: FieldTable, in env: ChannelEnvironment) -> ChannelAction? {
         if let refused = env.refused(.configure, .queue, queue.name.name) { return refused }
-        guard env.topology.queue(queue) == nil else { return nil }
-        if let limit = env.topology.access.limits[queue.vhost]?.maxQueues, env.topology.queueCount(in: queue.vhost) >= limit {
-            return fail(.preconditionFailed, "cannot declare queue '\(queue.name.name)': queue limit in vhost '\(queue.vhost.name)' (\(limit)) is reached")
-        }
-        guard let deadLetter = arguments["x-dead-letter-exchange"]?.stringValue else { return nil }
+        if let refusal = env.topology.queueLimitRefusal(queue) { return .fail(refusal.code, refusal.text) }
+        guard env.topology.queue(queue) == nil, let deadLetter = arguments["x-dead-letter-exchange"]?.stringValue else { return nil }
         return env.refused(.read, .queue, queue.name.name) ?? env.refused(.write, .exchange, deadLetter)
     }
 

@@ -37,6 +37,9 @@ public struct ConnectionStateMachine {
     public var certificateUser: String?
     public private(set) var clientProperties = FieldTable()
     public private(set) var vhost = VHost.default
+    /// Set once `settings.admit` counted the connection in its vhost: the handler gives the
+    /// place back (`leaveVHost`) when the connection ends.
+    public private(set) var admittedToVHost = false
 
     private var lastReceived: NIODeadline
     private var lastSent: NIODeadline
@@ -95,6 +98,7 @@ public struct ConnectionStateMachine {
                 return close(.notAllowed, "NOT_ALLOWED - access to vhost '\(requested.name)' refused for user '\(user)': "
                              + "connection limit (\(limit ?? 0)) is reached", method: method)
             }
+            admittedToVHost = true
             vhost = requested
             state = .open
             return [.send(.connectionOpenOk(ConnectionOpenOk())), .disarmHandshakeTimer, .report(.opened(user: user, vhost: vhost))]
@@ -129,7 +133,7 @@ public struct ConnectionStateMachine {
     private mutating func acceptStartOk(_ startOk: ConnectionStartOk) -> [ConnectionAction] {
         clientProperties = startOk.clientProperties
         authMechanism = startOk.mechanism
-        guard SASL.mechanisms.contains(startOk.mechanism) || settings.offersExternal && startOk.mechanism == SASL.external else {
+        guard settings.offers(startOk.mechanism) else {
             return close(.commandInvalid, "COMMAND_INVALID - unknown authentication mechanism '\(startOk.mechanism)'")
         }
         let login: String
@@ -290,11 +294,8 @@ public struct ConnectionSettings: Sendable {
     /// How long a failed login waits for its refusal: a password guesser gets one answer a
     /// second per connection.
     public var failedLoginDelay: TimeAmount = .seconds(1)
-    /// EXTERNAL is offered (a TLS listener): `start` must list it.
-    public var offersExternal = false
     /// Counts a connection into a vhost unless it already has `limit` (nil: no limit); false
-    /// refuses it. The handler gives the place back when a counted connection ends (after
-    /// the `.opened` report).
+    /// refuses it. The handler gives the place back when an admitted connection ends.
     public var admit: @Sendable (_ vhost: VHost, _ limit: Int?) -> Bool = { _, _ in true }
 
     public init(start: ConnectionStart, tune: ConnectionTune, access: @escaping @Sendable () -> AccessControl,
@@ -306,6 +307,11 @@ public struct ConnectionSettings: Sendable {
         self.handshakeTimeout = handshakeTimeout
         self.closeOkTimeout = closeOkTimeout
         self.handshakeCloseDelay = handshakeCloseDelay
+    }
+
+    /// Whether `start` offers the SASL mechanism (EXTERNAL only on the TLS listener).
+    public func offers(_ mechanism: String) -> Bool {
+        start.mechanisms.split(separator: UInt8(ascii: " ")).contains { $0.elementsEqual(mechanism.utf8) }
     }
 }
 
