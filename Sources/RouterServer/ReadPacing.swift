@@ -13,12 +13,16 @@ import NIOCore
 final class LoopReadShare: @unchecked Sendable {
     /// What a turn may spend on bulk publishers' reads while they contend.
     static let contendedTurnNanoseconds = 500_000.0
-    /// Bulk publishers are counted over windows of 10 ms; one that stops, or closes, stops
-    /// counting after at most two windows.
-    static let windowNanoseconds: UInt64 = 10_000_000
+    /// Bulk publishers are counted over windows of 64 bulk reads, not of time: a turn that
+    /// reads 16 × 256 KiB from each of ten publishers lasts a second when the cores are busy,
+    /// and a 10 ms window then never saw more than one of them (issue 19). One that stops
+    /// counting after at most two windows; a second with no bulk read forgets them all.
+    static let windowReads = 64
+    static let quietNanoseconds: UInt64 = 1_000_000_000
     static let contendedFrom = 3
 
-    private var windowStart: UInt64 = 0
+    private var readsInWindow = 0
+    private var lastBulkRead: UInt64 = 0
     private var window: UInt64 = 1
     private var publishersNow = 0
     private var publishersBefore = 0
@@ -29,17 +33,26 @@ final class LoopReadShare: @unchecked Sendable {
     /// `ReadPacing.minimumRead` and held publishes. `lastWindow` is the window that connection
     /// last counted in.
     func observe(now: UInt64, bulkPublisher: Bool, lastWindow: inout UInt64) {
-        if now &- windowStart >= Self.windowNanoseconds {
-            // After a quiet gap of two windows or more, the last counted one is long gone.
-            publishersBefore = now &- windowStart >= 2 * Self.windowNanoseconds ? 0 : publishersNow
-            windowStart = now
-            window &+= 1
+        if now &- lastBulkRead >= Self.quietNanoseconds, publishersNow + publishersBefore > 0 {
             publishersNow = 0
+            publishersBefore = 0
+            readsInWindow = 0
+            window &+= 1
             update()
         }
-        guard bulkPublisher, lastWindow != window else { return }
-        lastWindow = window
-        publishersNow += 1
+        guard bulkPublisher else { return }
+        lastBulkRead = now
+        if lastWindow != window {
+            lastWindow = window
+            publishersNow += 1
+        }
+        readsInWindow += 1
+        if readsInWindow >= Self.windowReads {
+            publishersBefore = publishersNow
+            publishersNow = 0
+            readsInWindow = 0
+            window &+= 1
+        }
         update()
     }
 

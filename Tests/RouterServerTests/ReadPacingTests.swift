@@ -50,13 +50,26 @@ struct ReadPacingTests {
         let share = LoopReadShare()
         for _ in 0..<4 { read(ReadPacing(share: share), at: 20_000_000) }
         #expect(share.contendedNanosecondsPerRead != nil)
-        // One publisher goes on alone: the next window still remembers four, the one after not.
+        // One publisher goes on alone: the rest of this window and all of the next still
+        // remember four; the window after that counts only it.
         let alone = ReadPacing(share: share)
-        read(alone, at: 31_000_000)
+        for _ in 0..<(2 * LoopReadShare.windowReads - 5) { read(alone, at: 31_000_000) }
         #expect(share.contendedNanosecondsPerRead != nil)
         #expect(read(alone, at: 42_000_000) == ReadPacing.readsPerTurn)
         #expect(share.contendedNanosecondsPerRead == nil)
         #expect(alone.contendedReadSize == nil)
+    }
+
+    @Test func publishersAreCountedOverReadsNotTime() {
+        // Each publisher's reads take 100 ms of wall time (a starved loop): still contended.
+        let share = LoopReadShare()
+        let publishers = (0..<3).map { _ in ReadPacing(share: share) }
+        var now: UInt64 = 20_000_000
+        for pacing in publishers {
+            now += 100_000_000
+            read(pacing, at: now)
+        }
+        #expect(share.contendedNanosecondsPerRead != nil)
     }
 
     @Test func aPublisherAfterAQuietGapIsNotPacedByOldCounts() {
