@@ -74,8 +74,13 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "LinkTransport", dependencies: [
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
         .target(name: "WorkerServer", dependencies: [
             "BrokerModel", "LinkWire", "PartitionEngine", "MessageStore", "SystemFiles", "LinkHTTP2", "BrokerTelemetry",
+            "LinkTransport",
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "DequeModule", package: "swift-collections"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -98,7 +103,7 @@ let package = Package(
         ], exclude: ["Dashboard"], plugins: ["EmbedFilesPlugin"]),
         .target(name: "RouterServer", dependencies: [
             "BrokerModel", "AMQPWire", "LinkWire", "RouterCore", "LinkHTTP2", "BrokerTelemetry", "SystemFiles",
-            "BrokerManagement", "CLibCrypto",
+            "BrokerManagement", "CLibCrypto", "LinkTransport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -114,6 +119,7 @@ let package = Package(
         ]),
         .executableTarget(name: "broker", dependencies: [
             "BrokerModel", "RouterCore", "RouterServer", "WorkerServer", "BrokerPerf", "BrokerManagement", "BrokerTelemetry",
+            "LinkTransport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Atomics", package: "swift-atomics"),
             .product(name: "Configuration", package: "swift-configuration"),
@@ -155,6 +161,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "BrokerPerfTests", dependencies: ["BrokerPerf"]),
+        .testTarget(name: "LinkTransportTests", dependencies: ["LinkTransport"]),
         .testTarget(name: "LinkHTTP2Tests", dependencies: [
             "LinkHTTP2",
             .product(name: "NIOCore", package: "swift-nio"),

@@ -5,6 +5,7 @@
 import Atomics
 import BrokerManagement
 import BrokerModel
+import LinkTransport
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -55,6 +56,11 @@ public struct RouterConfiguration: Sendable {
     /// The cluster's data directory: the durable topology is kept in `router/`; nil keeps
     /// it in memory only.
     public var dataDirectory: String?
+    /// Partitions whose worker lives on another host, by index, at a TCP address (issue 18);
+    /// the others are this host's, on their Unix sockets.
+    public var remoteWorkers: [Int: LinkEndpoint] = [:]
+    /// The mutual-TLS identity for links to workers on other hosts.
+    public var linkTLS: LinkTLS?
 
     public init(host: String, port: Int, partitions: Int, runtimeDirectory: String, eventLoops: Int,
                 heartbeatSeconds: UInt16 = 60, workerWait: TimeAmount = .seconds(30),
@@ -73,6 +79,11 @@ public struct RouterConfiguration: Sendable {
     public static func workerSocketPath(runtimeDirectory: String, partition: Int) -> String {
         "\(runtimeDirectory)/worker-\(partition).sock"
     }
+
+    /// Where partition `index`'s worker is reached.
+    public func workerEndpoint(_ index: Int) -> LinkEndpoint {
+        remoteWorkers[index] ?? .unix(path: Self.workerSocketPath(runtimeDirectory: runtimeDirectory, partition: index))
+    }
 }
 
 public final class RouterServer: Sendable {
@@ -83,6 +94,8 @@ public final class RouterServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     let logger: Logger
     let context: RouterContext
+    /// The client side of mutual TLS for links to workers on other hosts.
+    private let linkTLS: NIOSSLContext?
     private let connectionIDs = ManagedAtomic<UInt64>(0)
     /// Every event loop's services, once started (for a graceful stop).
     private let loops = NIOLockedValueBox<[LoopServices]>([])
@@ -100,6 +113,14 @@ public final class RouterServer: Sendable {
     public init(configuration: RouterConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
+        if configuration.remoteWorkers.isEmpty {
+            self.linkTLS = nil
+        } else {
+            guard let tls = configuration.linkTLS else {
+                throw LinkTLS.Invalid(description: "workers on other hosts need --link-cert-file, --link-key-file and --link-ca-file: links between hosts are mutual TLS")
+            }
+            self.linkTLS = try tls.clientContext()
+        }
         var initial = Topology()
         var file: TopologyFile?
         var saved: DurableTopology?
@@ -246,8 +267,7 @@ public final class RouterServer: Sendable {
     private func connectLinks(on loop: EventLoop) -> EventLoopFuture<NIOLoopBound<[WorkerLinkClient]>> {
         let links = (0..<configuration.partitions).map { index in
             WorkerLinkClient(
-                partition: PartitionID(index),
-                socketPath: RouterConfiguration.workerSocketPath(runtimeDirectory: configuration.runtimeDirectory, partition: index),
+                partition: PartitionID(index), endpoint: configuration.workerEndpoint(index), tls: linkTLS,
                 eventLoop: loop, topology: context.topology, logger: logger)
         }
         let forwarder = Republisher(topology: context.topology, logger: logger)
@@ -261,7 +281,7 @@ public final class RouterServer: Sendable {
     private func connectWithRetry(_ link: WorkerLinkClient, until deadline: NIODeadline) -> EventLoopFuture<Void> {
         link.connect().flatMapError { error in
             guard NIODeadline.now() < deadline else {
-                return link.eventLoop.makeFailedFuture(WorkerUnreachable(partition: link.partition, path: link.socketPath, underlying: "\(error)"))
+                return link.eventLoop.makeFailedFuture(WorkerUnreachable(partition: link.partition, endpoint: link.endpoint, underlying: "\(error)"))
             }
             return link.eventLoop.scheduleTask(in: .milliseconds(100)) {}.futureResult.flatMap {
                 self.connectWithRetry(link, until: deadline)
@@ -272,7 +292,7 @@ public final class RouterServer: Sendable {
 
 public struct WorkerUnreachable: Error, CustomStringConvertible {
     public var partition: PartitionID
-    public var path: String
+    public var endpoint: LinkEndpoint
     public var underlying: String
-    public var description: String { "worker \(partition.index) is not reachable at \(path): \(underlying)" }
+    public var description: String { "worker \(partition.index) is not reachable at \(endpoint): \(underlying)" }
 }

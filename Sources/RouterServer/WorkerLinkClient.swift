@@ -1,13 +1,15 @@
 // The router's link to one worker from one event loop: an HTTP/2 connection over the
-// worker's Unix socket. Each client connection on this loop that touches the worker gets
+// worker's Unix socket, or over TCP with mutual TLS to a worker on another host. Each client connection on this loop that touches the worker gets
 // one stream; a control stream carries the worker's broadcasts (e.g. a queue that deleted
 // itself). Reconnects with back-off when the worker goes away.
 import BrokerModel
 import LinkHTTP2
+import LinkTransport
 import LinkWire
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import RouterCore
 
 #if canImport(Glibc)
@@ -29,7 +31,9 @@ protocol WorkerStreamSink: AnyObject {
 
 final class WorkerLinkClient: HTTP2LinkDelegate {
     let partition: PartitionID
-    let socketPath: String
+    let endpoint: LinkEndpoint
+    /// The mutual-TLS client context for a TCP endpoint.
+    let tls: NIOSSLContext?
     let eventLoop: EventLoop
     let topology: TopologyStore
     private var logger: Logger
@@ -56,9 +60,11 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     /// The router's own requests on the control stream, awaiting their answers.
     let controlRequests = ControlRequests()
 
-    init(partition: PartitionID, socketPath: String, eventLoop: EventLoop, topology: TopologyStore, logger: Logger) {
+    init(partition: PartitionID, endpoint: LinkEndpoint, tls: NIOSSLContext?, eventLoop: EventLoop, topology: TopologyStore,
+         logger: Logger) {
         self.partition = partition
-        self.socketPath = socketPath
+        self.endpoint = endpoint
+        self.tls = tls
         self.eventLoop = eventLoop
         self.topology = topology
         self.logger = logger
@@ -69,15 +75,28 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     func connect() -> EventLoopFuture<Void> {
         eventLoop.assertInEventLoop()
         let logger = self.logger
-        return ClientBootstrap(group: eventLoop)
+        let tls = endpoint.isTCP ? self.tls : nil
+        if endpoint.isTCP, tls == nil {
+            return eventLoop.makeFailedFuture(LinkTLS.Invalid(description: "a link to another host needs the link TLS files"))
+        }
+        let bootstrap = ClientBootstrap(group: eventLoop)
             .channelOption(.recvAllocator, value: HTTP2LinkSettings.recvAllocator)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // TLS beneath the HTTP/2 handler: the preface waits for the handshake.
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil)) }
                     try channel.pipeline.syncOperations.addHandler(
                         HTTP2LinkHandler(role: .client, settings: Self.linkSettings, logger: logger))
                 }
             }
-            .connect(unixDomainSocketPath: socketPath)
+        let connected: EventLoopFuture<Channel>
+        switch endpoint {
+        case .unix(let path):
+            connected = bootstrap.connect(unixDomainSocketPath: path)
+        case .tcp(let host, let port):
+            connected = bootstrap.channelOption(.socketOption(.tcp_nodelay), value: 1).connect(host: host, port: port)
+        }
+        return connected
             .flatMapThrowing { channel in
                 let handler = try channel.pipeline.syncOperations.handler(type: HTTP2LinkHandler.self)
                 handler.delegate = self

@@ -1,15 +1,18 @@
 // WorkerServer: one worker process. It owns one hash partition of the queues and runs it on
 // a single event loop, so the partition's state needs no lock. It listens on a Unix socket
-// for the router's HTTP/2 link connections; each AMQP client connection arrives as one
+// for the router's HTTP/2 link connections (and, for routers on other hosts, on TCP with
+// mutual TLS when `linkListen` is set); each AMQP client connection arrives as one
 // stream (`POST /v1/connections/<id>`), control broadcasts go on `POST /v1/control`
 // streams, and `GET /v1/health` / `GET /v1/queues` answer operators.
 import BrokerModel
 import LinkHTTP2
+import LinkTransport
 import LinkWire
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PartitionEngine
 
 #if canImport(Glibc)
@@ -30,6 +33,10 @@ public struct WorkerConfiguration: Sendable {
     public var segmentSize: UInt64 = 64 << 20
     /// When durable queues page their messages out of memory.
     public var paging = PagingLimits()
+    /// A TCP address to take routers of other hosts on, besides the Unix socket; needs `linkTLS`.
+    public var linkListen: LinkEndpoint?
+    /// The certificate, key and CA of the cluster's links between hosts.
+    public var linkTLS: LinkTLS?
 
     public init(partition: PartitionID, partitions: Int, socketPath: String,
                 consumerTimeout: UInt64 = PartitionEngine.defaultConsumerTimeout, dataDirectory: String? = nil) {
@@ -65,8 +72,17 @@ public final class WorkerServer: Sendable {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     }
 
-    /// Binds the socket and starts serving; returns the listening channel.
-    public func start() async throws -> Channel {
+    /// Binds the Unix socket (and the TCP address, if any) and starts serving; returns the
+    /// listening channels.
+    public func start() async throws -> [Channel] {
+        var tlsContext: NIOSSLContext?
+        if let endpoint = configuration.linkListen {
+            guard endpoint.isTCP else { throw LinkTLS.Invalid(description: "--link-listen takes HOST:PORT, not \(endpoint)") }
+            guard let tls = configuration.linkTLS else {
+                throw LinkTLS.Invalid(description: "--link-listen needs --link-cert-file, --link-key-file and --link-ca-file: links between hosts are mutual TLS")
+            }
+            tlsContext = try tls.serverContext()
+        }
         let loop = group.next()
         syncThread.start()
         let syncThread = self.syncThread
@@ -80,20 +96,12 @@ public final class WorkerServer: Sendable {
         let path = configuration.socketPath
         unlink(path)  // a stale socket from a previous run
         let logger = self.logger
-        let channel = try await ServerBootstrap(group: group)
+        let unix = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.recvAllocator, value: HTTP2LinkSettings.recvAllocator)
             .childChannelInitializer { channel in
                 Self.peerIsOwnUser(channel, logger: logger).flatMapThrowing {
-                    let host = state.value
-                    let session = RouterLinkSession(host: host, logger: logger)
-                    let handler = HTTP2LinkHandler(role: .server, settings: Self.linkSettings, logger: logger)
-                    handler.delegate = session
-                    session.link = handler
-                    try channel.pipeline.syncOperations.addHandler(handler)
-                    let key = ObjectIdentifier(channel)
-                    host.linkChannels[key] = channel
-                    channel.closeFuture.whenComplete { _ in host.linkChannels[key] = nil }
+                    try Self.serveLink(on: channel, host: state.value, logger: logger)
                 }
             }
             .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
@@ -102,7 +110,36 @@ public final class WorkerServer: Sendable {
         logger.info("worker listening", metadata: [
             "partition": "\(configuration.partition.index)", "partitions": "\(configuration.partitions)", "socket": "\(path)",
         ])
-        return channel
+        guard case .tcp(let address, let port)? = configuration.linkListen, let tlsContext else { return [unix] }
+        let tcp = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.recvAllocator, value: HTTP2LinkSettings.recvAllocator)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    // TLS beneath the HTTP/2 handler: nothing reaches the partition before the
+                    // router's certificate has been checked against the cluster's CA.
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
+                    try Self.serveLink(on: channel, host: state.value, logger: logger)
+                }
+            }
+            .bind(host: address, port: port)
+            .get()
+        logger.info("worker listening for routers on other hosts", metadata: ["address": "\(configuration.linkListen!)", "tls": "mutual"])
+        return [unix, tcp]
+    }
+
+    /// Adds the link's HTTP/2 handler, serving `host`, to an accepted channel.
+    private static func serveLink(on channel: Channel, host: PartitionHost, logger: Logger) throws {
+        let session = RouterLinkSession(host: host, logger: logger)
+        let handler = HTTP2LinkHandler(role: .server, settings: Self.linkSettings, logger: logger)
+        handler.delegate = session
+        session.link = handler
+        try channel.pipeline.syncOperations.addHandler(handler)
+        let key = ObjectIdentifier(channel)
+        host.linkChannels[key] = channel
+        channel.closeFuture.whenComplete { _ in host.linkChannels[key] = nil }
     }
 
     /// Only the broker's own processes may link: the peer's uid (SO_PEERCRED) must be this

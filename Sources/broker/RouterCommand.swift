@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LinkTransport
 import NIOCore
 import RouterCore
 import RouterServer
@@ -180,10 +181,28 @@ struct RouterCommand: AsyncParsableCommand {
         commandName: "router",
         abstract: "Run the router: accepts AMQP connections and forwards to the workers over HTTP/2 Unix sockets.")
 
+    @Option(help: "P=HOST:PORT: partition P's worker is on another host, reached over TCP with mutual TLS (the --link-* files); repeat for more. The others are this host's.")
+    var workerLink: [String] = []
+
+    @OptionGroup var linkTLS: LinkTLSOptions
     @OptionGroup var member: ClusterMemberOptions
     @OptionGroup var router: RouterOptions
     @OptionGroup var logging: LoggingOptions
     @OptionGroup var file: ConfigFileOption
+
+    /// `--worker-link` values by partition.
+    func remoteWorkers(partitions: Int) throws -> [Int: LinkEndpoint] {
+        var workers: [Int: LinkEndpoint] = [:]
+        for text in workerLink {
+            let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let index = Int(parts[0]), (0..<partitions).contains(index),
+                  let endpoint = LinkEndpoint(parsing: parts[1]), endpoint.isTCP else {
+                throw ValidationError("--worker-link wants P=HOST:PORT with P in 0..<\(partitions), not '\(text)'")
+            }
+            workers[index] = endpoint
+        }
+        return workers
+    }
 
     func run() async throws {
         let (member, router, level) = try await file.settings(of: "router") { config in
@@ -206,6 +225,8 @@ struct RouterCommand: AsyncParsableCommand {
             configuration.maxMessageSize = router.maxMessageSize
             configuration.telemetryHost = router.telemetryHost
             configuration.maxConnections = router.connectionMax
+            configuration.remoteWorkers = try remoteWorkers(partitions: member.partitions)
+            configuration.linkTLS = try linkTLS.resolve()
             let termination = ProcessSupport.catchTermination()
             let server = try RouterServer(configuration: configuration, logger: logger)
             let (file, options, logging) = (self.file, self.router, self.logging)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BrokerModel
 import Foundation
+import LinkTransport
 import WorkerServer
 
 struct WorkerOptions: ParsableArguments {
@@ -21,6 +22,10 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "This worker's partition index, 0 ..< partitions.")
     var partition: Int
 
+    @Option(help: "HOST:PORT to take routers of other hosts on (TCP, mutual TLS with the --link-* files), besides the Unix socket.")
+    var linkListen: String?
+
+    @OptionGroup var linkTLS: LinkTLSOptions
     @OptionGroup var member: ClusterMemberOptions
     @OptionGroup var worker: WorkerOptions
     @OptionGroup var logging: LoggingOptions
@@ -41,19 +46,26 @@ struct WorkerCommand: AsyncParsableCommand {
             let termination = ProcessSupport.catchTermination()
             let (file, logging) = (self.file, self.logging)
             ProcessSupport.onReload { await Reload.apply(file: file, logging: logging, logger: logger) { _ in [:] } }
-            let server = WorkerServer(configuration: WorkerConfiguration(
+            var configuration = WorkerConfiguration(
                 partition: PartitionID(partition), partitions: member.partitions,
                 socketPath: "\(member.runtimeDir)/worker-\(partition).sock", consumerTimeout: consumerTimeout,
-                dataDirectory: member.dataDirectory),
-                logger: logger)
-            let channel = try await server.start()
+                dataDirectory: member.dataDirectory)
+            if let linkListen {
+                guard let endpoint = LinkEndpoint(parsing: linkListen), endpoint.isTCP else {
+                    throw ValidationError("--link-listen wants HOST:PORT, not '\(linkListen)'")
+                }
+                configuration.linkListen = endpoint
+            }
+            configuration.linkTLS = try linkTLS.resolve()
+            let server = WorkerServer(configuration: configuration, logger: logger)
+            let channels = try await server.start()
             ProcessSupport.report("ready worker \(partition)")
             ProcessSupport.notifySystemd("READY=1\nSTATUS=serving partition \(partition)")
             ProcessSupport.startWatchdog { await server.liveness() }
             await termination.wait()
             ProcessSupport.notifySystemd("STOPPING=1")
             logger.info("worker stopping")
-            try? await channel.close()
+            for channel in channels { try? await channel.close() }
             try? await server.shutdown()
         } catch {
             ProcessSupport.report("error: worker \(partition): \(error)")

@@ -5,15 +5,18 @@
 # received message in brackets. Targets alternate within each scenario.
 #
 #   Tests/Load/rmqc/scenarios.sh --broker-bin .build/release/broker --workers 2,8 \
-#       [--rabbitmq-port 5673] [--scenarios a,b,c,d,e,f,g] [--runs 3] [--duration 6]
+#       [--old-bin OLD] [--rabbitmq-port 5673] [--scenarios a,b,c,d,e,f,g] [--runs 3] [--duration 6]
 #
-# Several runs give the median of each cell. RabbitMQ's CPU is its beam.smp's.
+# Several runs give the median of each cell and its spread (half the range, against the
+# median). --old-bin adds another build at the same worker counts, for old/new side by side.
+# RabbitMQ's CPU is its beam.smp's.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-BROKER=""; WORKERS="2,8"; RABBIT=""; SCENARIOS="a,b,c,d,e,f,g"; RUNS=1; DURATION=6; PORT=5697
+BROKER=""; OLD=""; WORKERS="2,8"; RABBIT=""; SCENARIOS="a,b,c,d,e,f,g"; RUNS=1; DURATION=6; PORT=5697
 while [ $# -gt 0 ]; do
     case "$1" in
         --broker-bin) BROKER=$2; shift 2 ;;
+        --old-bin) OLD=$2; shift 2 ;;
         --workers) WORKERS=$2; shift 2 ;;
         --rabbitmq-port) RABBIT=$2; shift 2 ;;
         --scenarios) SCENARIOS=$2; shift 2 ;;
@@ -40,6 +43,7 @@ options() {
 }
 
 TARGETS=$(echo "$WORKERS" | tr ',' ' ')
+[ -z "$OLD" ] || TARGETS="$TARGETS $(echo "$WORKERS" | tr ',' '\n' | sed 's/^/old-/' | tr '\n' ' ')"
 [ -z "$RABBIT" ] || TARGETS="$TARGETS rabbitmq"
 RESULTS=$(mktemp /tmp/rmqc-scenarios-XXXX)
 trap 'rm -f "$RESULTS"' EXIT
@@ -49,6 +53,8 @@ run() {
     local scenario=$1 target=$2 out
     if [ "$target" = rabbitmq ]; then
         out=$("$HERE/bench.sh" --external-port "$RABBIT" --pids "$(pgrep -d ' ' beam.smp)" -- $(options "$scenario") --json)
+    elif [ "${target#old-}" != "$target" ]; then
+        out=$("$HERE/bench.sh" --broker-bin "$OLD" --workers "${target#old-}" --port "$PORT" -- $(options "$scenario") --json)
     else
         out=$("$HERE/bench.sh" --broker-bin "$BROKER" --workers "$target" --port "$PORT" -- $(options "$scenario") --json)
     fi
@@ -77,7 +83,9 @@ python3 - "$RESULTS" "$SCENARIOS" "$TARGETS" <<'EOF'
 import statistics, sys
 rows = [line.split() for line in open(sys.argv[1]) if line.strip()]
 scenarios, targets = sys.argv[2].split(","), sys.argv[3].split()
-head = ["scenario"] + [t if t == "rabbitmq" else f"{t} workers" for t in targets]
+def name(t):
+    return t if t == "rabbitmq" else f"{t[4:]} workers, old" if t.startswith("old-") else f"{t} workers"
+head = ["scenario"] + [name(t) for t in targets]
 print("| " + " | ".join(head) + " |")
 print("| --- |" + " ---: |" * len(targets))
 for s in scenarios:
@@ -87,8 +95,10 @@ for s in scenarios:
         if not runs:
             cells.append("–")
             continue
-        figure = statistics.median(float(r[2]) for r in runs)
+        figures = [float(r[2]) for r in runs]
+        figure = statistics.median(figures)
+        spread = f" ±{50 * (max(figures) - min(figures)) / figure:.0f}%" if len(runs) > 1 and figure > 0 else ""
         cpu = statistics.median(float(r[3]) for r in runs) if all(r[3] != "n/a" for r in runs) else None
-        cells.append(f"{figure:,.0f}" + (f" ({cpu:.1f} µs)" if cpu is not None else ""))
+        cells.append(f"{figure:,.0f}{spread}" + (f" ({cpu:.1f} µs)" if cpu is not None else ""))
     print("| " + " | ".join(cells) + " |")
 EOF
