@@ -30,11 +30,12 @@ def link_tls(pki, name="server"):
 
 
 class Process:
-    """One broker process started by hand, its output in a file; waits for its ready line."""
+    """One broker process started by hand (after `prefix`, e.g. `ip netns exec NS`), its output in
+    a file; waits for its ready line."""
 
-    def __init__(self, args, log, ready):
+    def __init__(self, args, log, ready, prefix=()):
         self.log = log
-        self.process = subprocess.Popen([broker_binary(), *args], stdout=open(log, "w"), stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen([*prefix, broker_binary(), *args], stdout=open(log, "w"), stderr=subprocess.STDOUT)
         deadline = time.time() + 60
         while ready not in self.text():
             if self.process.poll() is not None or time.time() > deadline:
