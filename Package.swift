@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
         // TLS for AMQP (amqps) and the telemetry port.
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         .target(name: "BrokerModel"),
@@ -74,6 +75,12 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "ClusterCoordination", dependencies: [
+            "LinkTransport",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "LinkTransport", dependencies: [
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
@@ -119,7 +126,7 @@ let package = Package(
         ]),
         .executableTarget(name: "broker", dependencies: [
             "BrokerModel", "RouterCore", "RouterServer", "WorkerServer", "BrokerPerf", "BrokerManagement", "BrokerTelemetry",
-            "LinkTransport",
+            "LinkTransport", "ClusterCoordination",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Atomics", package: "swift-atomics"),
             .product(name: "Configuration", package: "swift-configuration"),

@@ -12,10 +12,12 @@ need_apt=()
 # headless in test_dashboard.py; amqp-specs holds the spec file txAMQP loads; gcc and
 # librabbitmq-dev build the rabbitmq-c program of test_client_c.py; systemd's
 # systemd-analyze checks the units in Deploy/ (test_operations.py); iproute2's `ip netns`
-# makes the hosts of test_hosts_netns.py.
+# makes the hosts of test_hosts_netns.py and test_hosts_etcd.py, where etcd-server (with
+# etcd-client's etcdctl) holds the partition map.
 for pkg in libnghttp2-dev libssl-dev openssl pkg-config curl python3-pip \
            golang-go golang-github-rabbitmq-amqp091-go-dev ruby ruby-bunny amqp-tools chromium \
-           openjdk-17-jdk-headless librabbitmq-client-java amqp-specs gcc librabbitmq-dev systemd iproute2; do
+           openjdk-17-jdk-headless librabbitmq-client-java amqp-specs gcc librabbitmq-dev systemd iproute2 \
+           etcd-server etcd-client; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -109,18 +109,22 @@ public final class RouterServer: Sendable {
         }
     }
 
+    /// Partition `index`'s worker is now at `endpoint` (the partition map changed): every
+    /// loop's link to it moves there.
+    public func relocateWorker(_ index: Int, to endpoint: LinkEndpoint) {
+        for services in loops.withLockedValue({ $0 }) where services.links.indices.contains(index) {
+            services.eventLoop.execute { services.links[index].relocate(to: endpoint) }
+        }
+    }
+
     /// Reads back the durable topology (with the users), if there is a data directory.
     public init(configuration: RouterConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
-        if configuration.remoteWorkers.isEmpty {
-            self.linkTLS = nil
-        } else {
-            guard let tls = configuration.linkTLS else {
-                throw LinkTLS.Invalid(description: "workers on other hosts need --link-cert-file, --link-key-file and --link-ca-file: links between hosts are mutual TLS")
-            }
-            self.linkTLS = try tls.clientContext()
+        if !configuration.remoteWorkers.isEmpty, configuration.linkTLS == nil {
+            throw LinkTLS.Invalid(description: "workers on other hosts need --link-cert-file, --link-key-file and --link-ca-file: links between hosts are mutual TLS")
         }
+        self.linkTLS = try configuration.linkTLS?.clientContext()
         var initial = Topology()
         var file: TopologyFile?
         var saved: DurableTopology?

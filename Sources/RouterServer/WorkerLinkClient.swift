@@ -31,7 +31,8 @@ protocol WorkerStreamSink: AnyObject {
 
 final class WorkerLinkClient: HTTP2LinkDelegate {
     let partition: PartitionID
-    let endpoint: LinkEndpoint
+    /// Where the worker is; the partition map (etcd) may move it (`relocate`).
+    private(set) var endpoint: LinkEndpoint
     /// The mutual-TLS client context for a TCP endpoint.
     let tls: NIOSSLContext?
     let eventLoop: EventLoop
@@ -288,6 +289,16 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
         logger.warning("link to worker lost; reconnecting")
         // Soon: a worker being replaced is back within a fraction of a second.
         scheduleReconnect(after: .milliseconds(50))
+    }
+
+    /// The partition's worker is now at `new` (the partition map changed): the link goes
+    /// there, at once if it is up elsewhere, else at its next reconnect.
+    func relocate(to new: LinkEndpoint) {
+        eventLoop.assertInEventLoop()
+        guard new != endpoint else { return }
+        logger.info("partition map: the worker moved; relinking", metadata: ["from": "\(endpoint)", "to": "\(new)"])
+        endpoint = new
+        channel?.close(promise: nil)  // linkInactive follows and reconnects to `new`
     }
 
     private func streamGone(_ stream: HTTP2StreamID) {

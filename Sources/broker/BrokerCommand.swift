@@ -14,6 +14,6 @@ struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster",
         abstract: "Run a cluster of a router and its workers on this host.",
-        subcommands: [ClusterUpCommand.self, ClusterStatusCommand.self, ClusterDownCommand.self,
+        subcommands: [ClusterUpCommand.self, ClusterStatusCommand.self, ClusterDownCommand.self, ClusterPartitionsCommand.self,
                       ClusterRestartWorkerCommand.self, ClusterRestartCommand.self])
 }

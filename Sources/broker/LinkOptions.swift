@@ -1,6 +1,7 @@
 // Options of the link between hosts (issue 18): where a worker takes routers of other hosts,
 // where a router finds a partition that lives elsewhere, and the mutual-TLS identity both use.
 import ArgumentParser
+import Foundation
 import LinkTransport
 
 struct LinkTLSOptions: ParsableArguments {
@@ -24,4 +25,21 @@ struct LinkTLSOptions: ParsableArguments {
             throw ValidationError("--link-cert-file, --link-key-file and --link-ca-file go together")
         }
     }
+}
+
+/// Where the cluster's hosts agree on the partition map (issue 18): etcd.
+struct CoordinationOptions: ParsableArguments {
+    @Option(help: "etcd's client URL (e.g. http://10.0.0.1:2379): the partition map is kept there, workers claim their partitions in it and routers follow it. Default: none (one host).")
+    var etcd: String?
+
+    @Option(help: "The cluster's name in etcd (its keys are under /broker/NAME/); default: broker.")
+    var clusterName: String = "broker"
+
+    @Option(help: "This host's name in the partition map; default: the host name.")
+    var nodeName: String?
+
+    @Option(help: "Seconds a worker's claim outlives its last renewal in etcd (the lease TTL); default: 10.")
+    var etcdLeaseTtl: Int = 10
+
+    var node: String { nodeName ?? ProcessInfo.processInfo.hostName }
 }

@@ -1,6 +1,8 @@
 import ArgumentParser
+import ClusterCoordination
 import Foundation
 import LinkTransport
+import Logging
 import NIOCore
 import RouterCore
 import RouterServer
@@ -185,6 +187,7 @@ struct RouterCommand: AsyncParsableCommand {
     var workerLink: [String] = []
 
     @OptionGroup var linkTLS: LinkTLSOptions
+    @OptionGroup var coordination: CoordinationOptions
     @OptionGroup var member: ClusterMemberOptions
     @OptionGroup var router: RouterOptions
     @OptionGroup var logging: LoggingOptions
@@ -202,6 +205,38 @@ struct RouterCommand: AsyncParsableCommand {
             workers[index] = endpoint
         }
         return workers
+    }
+
+    /// With etcd: the partition map, once every partition has an owner (up to 30 s), and where
+    /// the partitions of other hosts are.
+    private func readPartitionMap(partitions: Int, logger: Logger) async throws
+        -> (etcd: EtcdClient, keys: ClusterKeys, revision: Int64, remote: [Int: LinkEndpoint])? {
+        guard let url = coordination.etcd else { return nil }
+        let etcd = EtcdClient(endpoint: url)
+        let keys = ClusterKeys(cluster: coordination.clusterName)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
+            let (owners, revision) = try await PartitionMap.read(keys: keys, etcd: etcd)
+            let missing = (0..<partitions).filter { owners[$0] == nil }
+            if missing.isEmpty || ContinuousClock.now >= deadline {
+                if !missing.isEmpty { logger.warning("etcd: partitions without a worker yet; their links wait", metadata: ["partitions": "\(missing)"]) }
+                var remote: [Int: LinkEndpoint] = [:]
+                for (partition, owner) in owners where partition < partitions {
+                    if case let endpoint?? = endpoint(of: owner, partitions: partitions) { remote[partition] = endpoint }
+                }
+                logger.info("etcd: partition map read", metadata: ["owners": "\(owners.count)", "remote": "\(remote.count)"])
+                return (etcd, keys, revision, remote)
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    /// Where a map entry is reached: nil (outer) if it cannot be used, nil (inner) if it is
+    /// this host's own worker, on its Unix socket.
+    func endpoint(of owner: PartitionOwner, partitions: Int) -> LinkEndpoint?? {
+        if owner.node == coordination.node { return .some(nil) }
+        guard let endpoint = LinkEndpoint(parsing: owner.address), endpoint.isTCP else { return nil }
+        return .some(endpoint)
     }
 
     func run() async throws {
@@ -227,6 +262,8 @@ struct RouterCommand: AsyncParsableCommand {
             configuration.maxConnections = router.connectionMax
             configuration.remoteWorkers = try remoteWorkers(partitions: member.partitions)
             configuration.linkTLS = try linkTLS.resolve()
+            let map = try await readPartitionMap(partitions: member.partitions, logger: logger)
+            if let map { configuration.remoteWorkers.merge(map.remote) { _, fromMap in fromMap } }
             let termination = ProcessSupport.catchTermination()
             let server = try RouterServer(configuration: configuration, logger: logger)
             let (file, options, logging) = (self.file, self.router, self.logging)
@@ -238,12 +275,20 @@ struct RouterCommand: AsyncParsableCommand {
                 }
             }
             let channel = try await server.start()
+            let following = map.map { map in
+                PartitionMap.follow(keys: map.keys, etcd: map.etcd, from: map.revision, logger: logger) { partition, owner in
+                    guard let owner, let endpoint = self.endpoint(of: owner, partitions: member.partitions) else { return }
+                    server.relocateWorker(partition, to: endpoint ?? .unix(path: RouterConfiguration.workerSocketPath(
+                        runtimeDirectory: member.runtimeDir, partition: partition)))
+                }
+            }
             ProcessSupport.report("ready router \(router.host):\(channel.localAddress?.port ?? router.port)")
             ProcessSupport.notifySystemd("READY=1\nSTATUS=serving AMQP on port \(channel.localAddress?.port ?? router.port)")
             ProcessSupport.startWatchdog { await server.liveness() }
             await termination.wait()
             ProcessSupport.notifySystemd("STOPPING=1")
             logger.info("router stopping: closing client connections (320 CONNECTION_FORCED)")
+            following?.cancel()
             try? await channel.close()
             let left = await server.closeClients(timeout: .seconds(5))
             if left > 0 { logger.warning("router stopping with \(left) client connections still open") }

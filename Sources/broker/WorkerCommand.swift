@@ -1,7 +1,10 @@
 import ArgumentParser
 import BrokerModel
+import ClusterCoordination
 import Foundation
 import LinkTransport
+import Logging
+import NIOCore
 import WorkerServer
 
 struct WorkerOptions: ParsableArguments {
@@ -26,6 +29,7 @@ struct WorkerCommand: AsyncParsableCommand {
     var linkListen: String?
 
     @OptionGroup var linkTLS: LinkTLSOptions
+    @OptionGroup var coordination: CoordinationOptions
     @OptionGroup var member: ClusterMemberOptions
     @OptionGroup var worker: WorkerOptions
     @OptionGroup var logging: LoggingOptions
@@ -58,18 +62,49 @@ struct WorkerCommand: AsyncParsableCommand {
             }
             configuration.linkTLS = try linkTLS.resolve()
             let server = WorkerServer(configuration: configuration, logger: logger)
-            let channels = try await server.start()
+            // Claimed first, so that a second worker of the partition is refused before it
+            // touches the first one's socket or store.
+            let claim = try await claimPartition(logger: logger)
+            let channels: [Channel]
+            do {
+                channels = try await server.start()
+            } catch {
+                await claim?.release()
+                throw error
+            }
             ProcessSupport.report("ready worker \(partition)")
             ProcessSupport.notifySystemd("READY=1\nSTATUS=serving partition \(partition)")
             ProcessSupport.startWatchdog { await server.liveness() }
             await termination.wait()
             ProcessSupport.notifySystemd("STOPPING=1")
             logger.info("worker stopping")
+            await claim?.release()
             for channel in channels { try? await channel.close() }
             try? await server.shutdown()
         } catch {
             ProcessSupport.report("error: worker \(partition): \(error)")
+            logger.error("worker cannot serve", metadata: ["error": "\(error)"])
             throw ExitCode.failure
         }
+    }
+
+    /// With etcd: claims the partition in the map (refused while another worker's claim is
+    /// alive) and keeps the claim alive. A worker whose claim ends stops at once: another may
+    /// hold the partition by then, and two must never serve it.
+    private func claimPartition(logger: Logger) async throws -> PartitionClaim? {
+        guard let url = coordination.etcd else { return nil }
+        let etcd = EtcdClient(endpoint: url)
+        let claim = try await PartitionClaim.claim(partition, node: coordination.node, address: linkListen ?? "",
+                                                   keys: ClusterKeys(cluster: coordination.clusterName), etcd: etcd,
+                                                   ttl: coordination.etcdLeaseTtl)
+        logger.info("partition claimed in etcd", metadata: [
+            "node": "\(claim.owner.node)", "address": "\(claim.owner.address)", "epoch": "\(claim.owner.epoch)",
+        ])
+        ProcessSupport.report("claimed partition \(partition) epoch \(claim.owner.epoch)")
+        _ = claim.keepAlive(logger: logger) { [partition] in
+            ProcessSupport.report("error: worker \(partition): its claim in etcd ended; stopping")
+            Foundation.exit(1)
+        }
+        return claim
     }
 }

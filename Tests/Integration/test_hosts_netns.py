@@ -33,20 +33,22 @@ def ip(*args, check=True):
 
 
 class Hosts:
-    """Namespaces A, B, C; A joined to B (10.201.1.0/24) and to C (10.201.2.0/24), and the
-    test's namespace joined to A (10.201.0.0/24)."""
+    """Namespaces A, B, C; A joined to B (10.N.1.0/24) and to C (10.N.2.0/24), and the test's
+    namespace joined to A (10.N.0.0/24). Each test file takes its own N."""
 
-    def __init__(self):
-        tag = f"{os.getpid() % 100000}"
+    def __init__(self, net):
+        tag = f"{net}{os.getpid() % 10000}"
         self.names = {h: f"brk{h}{tag}" for h in "abc"}
         self.links = []
         for name in self.names.values():
             ip("netns", "add", name)
             ip("-n", name, "link", "set", "lo", "up")
-        self.pair(f"vr{tag}", None, "10.201.0.1", f"va{tag}", "a", "10.201.0.2")
-        self.pair(f"vab{tag}", "a", "10.201.1.1", f"vba{tag}", "b", "10.201.1.2")
-        self.pair(f"vac{tag}", "a", "10.201.2.1", f"vca{tag}", "c", "10.201.2.2")
-        self.address = {"a": "10.201.0.2", "b": "10.201.1.2", "c": "10.201.2.2"}
+        self.pair(f"vr{tag}", None, f"10.{net}.0.1", f"va{tag}", "a", f"10.{net}.0.2")
+        self.pair(f"vab{tag}", "a", f"10.{net}.1.1", f"vba{tag}", "b", f"10.{net}.1.2")
+        self.pair(f"vac{tag}", "a", f"10.{net}.2.1", f"vca{tag}", "c", f"10.{net}.2.2")
+        # Each host's address as the test and host A see it, and host A's as B and C see it.
+        self.address = {"a": f"10.{net}.0.2", "b": f"10.{net}.1.2", "c": f"10.{net}.2.2"}
+        self.a_from = {"a": "127.0.0.1", "b": f"10.{net}.1.1", "c": f"10.{net}.2.1"}
 
     def pair(self, left, left_host, left_ip, right, right_host, right_ip):
         ip("link", "add", left, "type", "veth", "peer", "name", right)
@@ -66,15 +68,19 @@ class Hosts:
             ip("link", "delete", link, check=False)
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    needs_own_broker("--worker-link", "not applicable: RabbitMQ's inter-node links are Erlang distribution")
+def require_namespaces():
     if shutil.which("ip") is None:
         pytest.fail("iproute2 missing: install it (apt-get install iproute2, or run Deploy/install-deps.sh)")
     if os.geteuid() != 0:
         pytest.fail("network namespaces need root: run the integration tests as root (CI does)")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    needs_own_broker("--worker-link", "not applicable: RabbitMQ's inter-node links are Erlang distribution")
+    require_namespaces()
     pki = make_pki(tmp_path_factory.mktemp("netns-pki"))
-    hosts = Hosts()
+    hosts = Hosts(201)
     dirs = {h: tmp_path_factory.mktemp(f"host-{h}") for h in "abc"}
     for d in dirs.values():
         os.chmod(d, 0o700)

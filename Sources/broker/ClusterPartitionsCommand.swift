@@ -1,0 +1,52 @@
+// `broker cluster partitions`: the partition map as etcd holds it (issue 18).
+import ArgumentParser
+import ClusterCoordination
+import Foundation
+
+struct ClusterPartitionsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "partitions",
+        abstract: "Show where each partition is served, from the partition map in etcd.")
+
+    @Option(help: "etcd's client URL, e.g. http://10.0.0.1:2379.")
+    var etcd: String
+
+    @Option(help: "The cluster's name in etcd; default: broker.")
+    var clusterName: String = "broker"
+
+    @Option(help: "The number of partitions, to list those without a worker too.")
+    var partitions: Int?
+
+    @Flag(help: "One JSON object per line instead of a table.")
+    var json = false
+
+    private struct Row: Encodable {
+        var partition: Int
+        var node: String?
+        var address: String?
+        var epoch: Int64?
+    }
+
+    func run() async throws {
+        let keys = ClusterKeys(cluster: clusterName)
+        let owners: [Int: PartitionOwner]
+        do {
+            owners = try await PartitionMap.read(keys: keys, etcd: EtcdClient(endpoint: etcd)).owners
+        } catch {
+            throw ValidationError("cannot read the partition map from etcd at \(etcd): \(error)")
+        }
+        let count = max(partitions ?? 0, (owners.keys.max() ?? -1) + 1)
+        if !json { print("partition  node  address  epoch") }
+        for partition in 0..<count {
+            let owner = owners[partition]
+            if json {
+                let row = Row(partition: partition, node: owner?.node, address: owner?.address, epoch: owner?.epoch)
+                print(String(decoding: try JSONEncoder().encode(row), as: UTF8.self))
+            } else if let owner {
+                print("\(partition)  \(owner.node)  \(owner.address.isEmpty ? "-" : owner.address)  \(owner.epoch)")
+            } else {
+                print("\(partition)  (no worker)  -  -")
+            }
+        }
+    }
+}
