@@ -56,6 +56,25 @@ def queues_on_distinct_partitions(prefix: str, partitions: int, count: int):
     return [found[p] for p in range(count)]
 
 
+def queue_on_partition(prefix: str, partition: int, partitions: int) -> str:
+    """The first name `prefix-N` that lands on `partition`."""
+    i = 0
+    while partition_of(f"{prefix}-{i}", partitions) != partition:
+        i += 1
+    return f"{prefix}-{i}"
+
+
+def stop_process(process):
+    """SIGTERM, then SIGKILL if it has not exited within 20 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def children_of(pid: int):
     """PIDs whose parent is `pid` (from /proc)."""
     result = []
@@ -215,13 +234,7 @@ class Cluster:
             raise RuntimeError(f"processes {left} survived kill -9")
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 # --- small pika helpers shared by the test files ----------------------------------------------

@@ -18,9 +18,9 @@ import pika
 import pytest
 
 from conftest import broker_binary, needs_own_broker, unique
-from test_hosts_netns import (AMQP_PORT, LINK_PORT, PARTITIONS, USER, Hosts, drain, netns_process, publish_confirmed,
-                              queue_on, require_namespaces)
-from test_link_tcp import Process, link_tls
+from test_hosts_netns import (AMQP_PORT, LINK_PORT, PARTITIONS, USER, Hosts, connect, drain, netns_process,
+                              publish_confirmed, queue_on, require_namespaces, round_trip_every_partition)
+from test_link_tcp import link_tls
 from test_tls import make_pki
 
 ETCD_PORT = 2379
@@ -84,12 +84,6 @@ def cluster(tmp_path_factory):
         hosts.remove()
 
 
-def connect(cluster):
-    params = pika.ConnectionParameters(cluster["hosts"].address["a"], AMQP_PORT,
-                                       credentials=pika.PlainCredentials(*USER), heartbeat=0)
-    return pika.BlockingConnection(params)
-
-
 def partition_map(cluster):
     """`broker cluster partitions --json`, run from the test's namespace against host A's etcd."""
     result = subprocess.run([broker_binary(), "cluster", "partitions", "--etcd", f"http://{cluster['hosts'].address['a']}:{ETCD_PORT}",
@@ -103,17 +97,7 @@ def test_every_partition_is_reached_through_the_map_in_etcd(cluster):
     assert [rows[p]["node"] for p in range(PARTITIONS)] == ["a", "b", "c"]
     assert rows[1]["address"] == f"{cluster['hosts'].address['b']}:{LINK_PORT}"
     assert all(rows[p]["epoch"] >= 1 for p in range(PARTITIONS))
-    connection = connect(cluster)
-    ch = connection.channel()
-    ch.confirm_delivery()
-    prefix = unique("etcd")
-    for partition in range(PARTITIONS):
-        queue = queue_on(partition, prefix)
-        ch.queue_declare(queue, durable=True)
-        bodies = [f"p{partition}-{i}".encode() for i in range(200)]
-        publish_confirmed(ch, queue, bodies)
-        assert drain(ch, queue, len(bodies)) == bodies, f"partition {partition}"
-    connection.close()
+    round_trip_every_partition(cluster, "etcd", 200)
 
 
 def test_a_second_worker_for_a_claimed_partition_is_refused(cluster):

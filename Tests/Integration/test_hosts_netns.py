@@ -15,7 +15,7 @@ import time
 import pika
 import pytest
 
-from conftest import needs_own_broker, partition_of, unique
+from conftest import needs_own_broker, queue_on_partition, unique
 from test_link_tcp import Process, link_tls
 from test_tls import make_pki
 
@@ -123,10 +123,7 @@ def connect(cluster):
 
 
 def queue_on(partition, prefix):
-    i = 0
-    while partition_of(f"{prefix}-{i}", PARTITIONS) != partition:
-        i += 1
-    return f"{prefix}-{i}"
+    return queue_on_partition(prefix, partition, PARTITIONS)
 
 
 def publish_confirmed(ch, queue, bodies):
@@ -146,21 +143,26 @@ def drain(ch, queue, expected, timeout=10):
     return got
 
 
-def test_a_message_crosses_to_every_host_and_back(cluster):
+def round_trip_every_partition(cluster, prefix, count):
+    """`count` persistent messages published with confirms to a queue on each partition, and
+    got back in order."""
     connection = connect(cluster)
     ch = connection.channel()
     ch.confirm_delivery()
-    prefix = unique("hosts")
     for partition in range(PARTITIONS):
-        queue = queue_on(partition, prefix)
+        queue = queue_on(partition, unique(prefix))
         ch.queue_declare(queue, durable=True)
-        bodies = [f"p{partition}-{i}".encode() for i in range(300)]
+        bodies = [f"p{partition}-{i}".encode() for i in range(count)]
         publish_confirmed(ch, queue, bodies)
         assert drain(ch, queue, len(bodies)) == bodies, f"partition {partition}"
+    connection.close()
+
+
+def test_a_message_crosses_to_every_host_and_back(cluster):
+    round_trip_every_partition(cluster, "hosts", 300)
     # Each remote partition's store is on its own host.
     for host, partition in (("b", 1), ("c", 2)):
         assert f"partition-{partition}" in os.listdir(cluster["dirs"][host] / "data")
-    connection.close()
 
 
 def test_a_host_killed_leaves_the_others_serving_and_loses_no_confirmed_message(cluster):

@@ -4,7 +4,6 @@ Here the "other host" is a worker with its own runtime directory, so the router 
 it by its Unix socket. The certificates are made with `openssl`; pika is the client; Python's
 ssl module plays the stranger knocking on the worker's port."""
 import os
-import signal
 import socket
 import ssl
 import subprocess
@@ -13,7 +12,7 @@ import time
 import pika
 import pytest
 
-from conftest import broker_binary, free_port, needs_own_broker, partition_of, unique
+from conftest import broker_binary, free_port, needs_own_broker, queue_on_partition, stop_process, unique
 from test_tls import make_pki
 
 PARTITIONS = 2
@@ -48,13 +47,7 @@ class Process:
             return f.read()
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 def start_failure(args, tmp_path):
@@ -90,10 +83,7 @@ def hosts(pki, tmp_path_factory):
 
 
 def queue_on(partition, prefix):
-    i = 0
-    while partition_of(f"{prefix}-{i}", PARTITIONS) != partition:
-        i += 1
-    return f"{prefix}-{i}"
+    return queue_on_partition(prefix, partition, PARTITIONS)
 
 
 def test_messages_reach_a_partition_on_another_host(hosts):
