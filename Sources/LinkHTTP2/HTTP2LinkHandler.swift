@@ -174,6 +174,11 @@ public final class HTTP2LinkHandler: ChannelDuplexHandler, RemovableChannelHandl
         context.close(mode: mode, promise: promise)
     }
 
+    /// Closes the connection (GOAWAY first, then the channel); `linkInactive` follows.
+    public func closeConnection() {
+        context?.close(promise: nil)
+    }
+
     // MARK: Lifecycle helpers
 
     private func activate() {

@@ -61,6 +61,9 @@ public struct RouterConfiguration: Sendable {
     public var remoteWorkers: [Int: LinkEndpoint] = [:]
     /// The mutual-TLS identity for links to workers on other hosts.
     public var linkTLS: LinkTLS?
+    /// The partition map's claim epochs, by partition (with etcd): a worker holding another
+    /// claim refuses the link.
+    public var workerEpochs: [Int: Int64] = [:]
 
     public init(host: String, port: Int, partitions: Int, runtimeDirectory: String, eventLoops: Int,
                 heartbeatSeconds: UInt16 = 60, workerWait: TimeAmount = .seconds(30),
@@ -109,11 +112,11 @@ public final class RouterServer: Sendable {
         }
     }
 
-    /// Partition `index`'s worker is now at `endpoint` (the partition map changed): every
-    /// loop's link to it moves there.
-    public func relocateWorker(_ index: Int, to endpoint: LinkEndpoint) {
+    /// Partition `index`'s worker is now at `endpoint` with claim `epoch` (the partition map
+    /// changed): every loop's link to it moves there.
+    public func relocateWorker(_ index: Int, to endpoint: LinkEndpoint, epoch: Int64) {
         for services in loops.withLockedValue({ $0 }) where services.links.indices.contains(index) {
-            services.eventLoop.execute { services.links[index].relocate(to: endpoint) }
+            services.eventLoop.execute { services.links[index].relocate(to: endpoint, epoch: epoch) }
         }
     }
 
@@ -271,7 +274,8 @@ public final class RouterServer: Sendable {
     private func connectLinks(on loop: EventLoop) -> EventLoopFuture<NIOLoopBound<[WorkerLinkClient]>> {
         let links = (0..<configuration.partitions).map { index in
             WorkerLinkClient(
-                partition: PartitionID(index), endpoint: configuration.workerEndpoint(index), tls: linkTLS,
+                partition: PartitionID(index), endpoint: configuration.workerEndpoint(index),
+                epoch: configuration.workerEpochs[index], tls: linkTLS,
                 eventLoop: loop, topology: context.topology, logger: logger)
         }
         let forwarder = Republisher(topology: context.topology, logger: logger)

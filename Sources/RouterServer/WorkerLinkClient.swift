@@ -33,6 +33,9 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     let partition: PartitionID
     /// Where the worker is; the partition map (etcd) may move it (`relocate`).
     private(set) var endpoint: LinkEndpoint
+    /// The epoch of the worker's claim in the partition map, sent when linking so that a
+    /// worker holding another claim (or none) refuses the link; nil without etcd.
+    private(set) var epoch: Int64?
     /// The mutual-TLS client context for a TCP endpoint.
     let tls: NIOSSLContext?
     let eventLoop: EventLoop
@@ -61,10 +64,11 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     /// The router's own requests on the control stream, awaiting their answers.
     let controlRequests = ControlRequests()
 
-    init(partition: PartitionID, endpoint: LinkEndpoint, tls: NIOSSLContext?, eventLoop: EventLoop, topology: TopologyStore,
-         logger: Logger) {
+    init(partition: PartitionID, endpoint: LinkEndpoint, epoch: Int64? = nil, tls: NIOSSLContext?, eventLoop: EventLoop,
+         topology: TopologyStore, logger: Logger) {
         self.partition = partition
         self.endpoint = endpoint
+        self.epoch = epoch
         self.tls = tls
         self.eventLoop = eventLoop
         self.topology = topology
@@ -104,7 +108,8 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
                 self.channel = channel
                 self.handler = handler
                 self.controlDecoder = LinkMessageDecoder()
-                self.controlStream = handler.openStream(method: "POST", path: "/v1/control", endStream: false)
+                let path = self.epoch.map { "/v1/control?epoch=\($0)" } ?? "/v1/control"
+                self.controlStream = handler.openStream(method: "POST", path: path, endStream: false)
             }
     }
 
@@ -291,13 +296,16 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
         scheduleReconnect(after: .milliseconds(50))
     }
 
-    /// The partition's worker is now at `new` (the partition map changed): the link goes
-    /// there, at once if it is up elsewhere, else at its next reconnect.
-    func relocate(to new: LinkEndpoint) {
+    /// The partition's worker is now at `new` with claim `epoch` (the partition map changed):
+    /// the link goes there, at once if it is up with another claim, else at its next reconnect.
+    func relocate(to new: LinkEndpoint, epoch: Int64?) {
         eventLoop.assertInEventLoop()
-        guard new != endpoint else { return }
-        logger.info("partition map: the worker moved; relinking", metadata: ["from": "\(endpoint)", "to": "\(new)"])
+        guard new != endpoint || epoch != self.epoch else { return }
+        logger.info("partition map: the worker moved; relinking", metadata: [
+            "from": "\(endpoint)", "to": "\(new)", "epoch": "\(epoch.map(String.init) ?? "-")",
+        ])
         endpoint = new
+        self.epoch = epoch
         channel?.close(promise: nil)  // linkInactive follows and reconnects to `new`
     }
 

@@ -19,9 +19,14 @@ final class RouterLinkSession: HTTP2LinkDelegate {
     }
 
     private var streams: [HTTP2StreamID: StreamRole] = [:]
+    /// This worker's claim epoch (etcd), nil without one.
+    private let epoch: Int64?
+    /// Set once a router expecting another epoch was refused: nothing more of it is taken.
+    private var fenced = false
 
-    init(host: PartitionHost, logger: Logger) {
+    init(host: PartitionHost, epoch: Int64?, logger: Logger) {
         self.host = host
+        self.epoch = epoch
         self.logger = logger
     }
 
@@ -35,8 +40,24 @@ final class RouterLinkSession: HTTP2LinkDelegate {
     }
 
     func link(_ link: HTTP2LinkHandler, didOpenStream stream: HTTP2StreamID, method: String, path: String) {
+        guard !fenced else { return }
         let connectionPrefix = "/v1/connections/"
-        if method == "POST", path.hasPrefix(connectionPrefix), let id = UInt64(path.dropFirst(connectionPrefix.count)) {
+        if method == "POST", path.hasPrefix("/v1/control?epoch=") {
+            // A router following the partition map names the claim it expects (fencing).
+            let expected = Int64(path.dropFirst("/v1/control?epoch=".count))
+            guard let expected, expected == epoch else {
+                logger.error("refused a router link that expects another claim on this partition", metadata: [
+                    "expected": "\(expected.map(String.init) ?? "?")", "held": "\(epoch.map(String.init) ?? "none")",
+                ])
+                fenced = true
+                link.resetStream(stream, errorCode: 7)  // REFUSED_STREAM
+                link.closeConnection()
+                return
+            }
+            streams[stream] = .control(LinkMessageDecoder())
+            host.attachControl(ref(stream)!)
+            link.respond(stream: stream, status: 200, endStream: false)
+        } else if method == "POST", path.hasPrefix(connectionPrefix), let id = UInt64(path.dropFirst(connectionPrefix.count)) {
             let connection = ConnectionID(id)
             streams[stream] = .connection(connection, LinkMessageDecoder())
             host.attach(connection: connection, at: ref(stream)!)
@@ -56,7 +77,7 @@ final class RouterLinkSession: HTTP2LinkDelegate {
     static let routerConnection = ConnectionID(0)
 
     func link(_ link: HTTP2LinkHandler, stream: HTTP2StreamID, didReceive data: ByteBuffer) {
-        guard !host.draining else { return }
+        guard !host.draining, !fenced else { return }
         host.advanceClock()
         if case .control(let decoder) = streams[stream] {
             decoder.append(data)

@@ -37,6 +37,9 @@ public struct WorkerConfiguration: Sendable {
     public var linkListen: LinkEndpoint?
     /// The certificate, key and CA of the cluster's links between hosts.
     public var linkTLS: LinkTLS?
+    /// The epoch of this worker's claim in the partition map (etcd); a router that expects
+    /// another is refused. Nil without etcd.
+    public var claimEpoch: Int64?
 
     public init(partition: PartitionID, partitions: Int, socketPath: String,
                 consumerTimeout: UInt64 = PartitionEngine.defaultConsumerTimeout, dataDirectory: String? = nil) {
@@ -101,7 +104,7 @@ public final class WorkerServer: Sendable {
             .childChannelOption(.recvAllocator, value: HTTP2LinkSettings.recvAllocator)
             .childChannelInitializer { channel in
                 Self.peerIsOwnUser(channel, logger: logger).flatMapThrowing {
-                    try Self.serveLink(on: channel, host: state.value, logger: logger)
+                    try Self.serveLink(on: channel, host: state.value, epoch: self.configuration.claimEpoch, logger: logger)
                 }
             }
             .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
@@ -121,7 +124,7 @@ public final class WorkerServer: Sendable {
                     // TLS beneath the HTTP/2 handler: nothing reaches the partition before the
                     // router's certificate has been checked against the cluster's CA.
                     try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
-                    try Self.serveLink(on: channel, host: state.value, logger: logger)
+                    try Self.serveLink(on: channel, host: state.value, epoch: self.configuration.claimEpoch, logger: logger)
                 }
             }
             .bind(host: address, port: port)
@@ -131,8 +134,8 @@ public final class WorkerServer: Sendable {
     }
 
     /// Adds the link's HTTP/2 handler, serving `host`, to an accepted channel.
-    private static func serveLink(on channel: Channel, host: PartitionHost, logger: Logger) throws {
-        let session = RouterLinkSession(host: host, logger: logger)
+    private static func serveLink(on channel: Channel, host: PartitionHost, epoch: Int64?, logger: Logger) throws {
+        let session = RouterLinkSession(host: host, epoch: epoch, logger: logger)
         let handler = HTTP2LinkHandler(role: .server, settings: Self.linkSettings, logger: logger)
         handler.delegate = session
         session.link = handler

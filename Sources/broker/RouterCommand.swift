@@ -210,7 +210,7 @@ struct RouterCommand: AsyncParsableCommand {
     /// With etcd: the partition map, once every partition has an owner (up to 30 s), and where
     /// the partitions of other hosts are.
     private func readPartitionMap(partitions: Int, logger: Logger) async throws
-        -> (etcd: EtcdClient, keys: ClusterKeys, revision: Int64, remote: [Int: LinkEndpoint])? {
+        -> (etcd: EtcdClient, keys: ClusterKeys, revision: Int64, remote: [Int: LinkEndpoint], epochs: [Int: Int64])? {
         guard let url = coordination.etcd else { return nil }
         let etcd = EtcdClient(endpoint: url)
         let keys = ClusterKeys(cluster: coordination.clusterName)
@@ -225,7 +225,7 @@ struct RouterCommand: AsyncParsableCommand {
                     if case let endpoint?? = endpoint(of: owner, partitions: partitions) { remote[partition] = endpoint }
                 }
                 logger.info("etcd: partition map read", metadata: ["owners": "\(owners.count)", "remote": "\(remote.count)"])
-                return (etcd, keys, revision, remote)
+                return (etcd, keys, revision, remote, owners.mapValues(\.epoch))
             }
             try await Task.sleep(for: .milliseconds(200))
         }
@@ -263,7 +263,10 @@ struct RouterCommand: AsyncParsableCommand {
             configuration.remoteWorkers = try remoteWorkers(partitions: member.partitions)
             configuration.linkTLS = try linkTLS.resolve()
             let map = try await readPartitionMap(partitions: member.partitions, logger: logger)
-            if let map { configuration.remoteWorkers.merge(map.remote) { _, fromMap in fromMap } }
+            if let map {
+                configuration.remoteWorkers.merge(map.remote) { _, fromMap in fromMap }
+                configuration.workerEpochs = map.epochs
+            }
             let termination = ProcessSupport.catchTermination()
             let server = try RouterServer(configuration: configuration, logger: logger)
             let (file, options, logging) = (self.file, self.router, self.logging)
@@ -279,7 +282,7 @@ struct RouterCommand: AsyncParsableCommand {
                 PartitionMap.follow(keys: map.keys, etcd: map.etcd, from: map.revision, logger: logger) { partition, owner in
                     guard let owner, let endpoint = self.endpoint(of: owner, partitions: member.partitions) else { return }
                     server.relocateWorker(partition, to: endpoint ?? .unix(path: RouterConfiguration.workerSocketPath(
-                        runtimeDirectory: member.runtimeDir, partition: partition)))
+                        runtimeDirectory: member.runtimeDir, partition: partition)), epoch: owner.epoch)
                 }
             }
             ProcessSupport.report("ready router \(router.host):\(channel.localAddress?.port ?? router.port)")

@@ -61,10 +61,11 @@ struct WorkerCommand: AsyncParsableCommand {
                 configuration.linkListen = endpoint
             }
             configuration.linkTLS = try linkTLS.resolve()
-            let server = WorkerServer(configuration: configuration, logger: logger)
             // Claimed first, so that a second worker of the partition is refused before it
             // touches the first one's socket or store.
             let claim = try await claimPartition(logger: logger)
+            configuration.claimEpoch = claim?.owner.epoch
+            let server = WorkerServer(configuration: configuration, logger: logger)
             let channels: [Channel]
             do {
                 channels = try await server.start()

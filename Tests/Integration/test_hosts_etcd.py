@@ -4,9 +4,10 @@ host A is given no addresses, only etcd, and follows the map. Shown with pika an
 `broker cluster partitions`:
 - every partition is reached through the map;
 - a second worker for a claimed partition is refused and says who holds it;
-- a worker killed with kill -9 loses its claim when its lease ends; started again elsewhere
-  (another port) with the next epoch, the router follows the map there, the client stays
-  connected, and no confirmed persistent message is lost."""
+- a worker killed with kill -9 loses its claim when its lease ends; a worker with no claim
+  in its place is refused by the router's link (fencing by epoch); the real one started
+  again elsewhere (another port) claims the next epoch, the router follows the map there,
+  the client stays connected, and no confirmed persistent message is lost."""
 import json
 import os
 import shutil
@@ -75,7 +76,8 @@ def cluster(tmp_path_factory):
              "--user", f"{USER[0]}:{USER[1]}:administrator", "--etcd", etcd_url(hosts, "a"), "--node-name", "a",
              *link_tls(pki, "client")],
             str(dirs["a"] / "router.log"), "ready router")
-        yield {"hosts": hosts, "processes": processes, "dirs": dirs, "start_worker": start_worker, "worker": worker}
+        yield {"hosts": hosts, "processes": processes, "dirs": dirs, "start_worker": start_worker, "worker": worker,
+               "link_tls": link_tls(pki)}
     finally:
         for p in processes.values():
             p.stop()
@@ -127,6 +129,23 @@ def test_a_partition_restarted_elsewhere_is_followed_and_loses_nothing(cluster):
     while partition_map(cluster)[1].get("node") is not None:
         assert time.time() < deadline, "the dead worker's claim outlived its lease"
         time.sleep(0.2)
+
+    # Fencing: a worker holding no claim, where the router last found partition 1, is
+    # refused by the router's link (it names the epoch it expects) and serves it nothing.
+    rogue_dir = cluster["dirs"]["b"] / "rogue"
+    rogue_dir.mkdir(mode=0o700)
+    hosts = cluster["hosts"]
+    rogue = netns_process(hosts, "b", ["worker", "--partition", "1", "--partitions", str(PARTITIONS), "--runtime-dir", str(rogue_dir),
+                                       "--link-listen", f"{hosts.address['b']}:{LINK_PORT}", *cluster["link_tls"]],
+                          str(rogue_dir / "worker.log"), "ready worker 1")
+    try:
+        deadline = time.time() + 15
+        while "refused a router link that expects another claim" not in rogue.text():
+            assert time.time() < deadline, rogue.text()
+            time.sleep(0.2)
+        assert f"expected={epoch}" in rogue.text() and "held=none" in rogue.text(), rogue.text()
+    finally:
+        rogue.stop()
 
     # Same host and store, another port: only the map says where it is now.
     cluster["start_worker"]("b", 1, port=LINK_PORT + 7)
