@@ -4,6 +4,7 @@
 // compare-and-put transaction, leases and a watch.
 import AsyncHTTPClient
 import Foundation
+import Logging
 import NIOCore
 
 public struct EtcdError: Error, CustomStringConvertible {
@@ -28,6 +29,14 @@ public enum EtcdEvent: Sendable, Equatable {
     case put(EtcdKeyValue)
     case delete(key: String)
 }
+
+/// Watches stay open for as long as nothing changes: their client has no read timeout (the
+/// shared one ends a quiet response after 90 s). A global, so it is never deinitialised
+/// without the shutdown async-http-client requires.
+private let watchClient = HTTPClient(
+    eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+    configuration: HTTPClient.Configuration(timeout: .init(connect: .seconds(10), read: nil)),
+    backgroundActivityLogger: Logger(label: "etcd-watch", factory: { _ in SwiftLogNoOpLogHandler() }))
 
 public final class EtcdClient: Sendable {
     public let endpoint: String
@@ -100,7 +109,7 @@ public final class EtcdClient: Sendable {
             "key": Self.b64(prefix), "range_end": Self.b64(Self.prefixEnd(prefix)), "start_revision": String(revision + 1),
         ]]
         let url = endpoint + "/v3/watch"
-        let http = self.http
+        let http = watchClient
         let payload = (try? JSONSerialization.data(withJSONObject: body)) ?? Data()
         return AsyncThrowingStream { continuation in
             let task = Task {

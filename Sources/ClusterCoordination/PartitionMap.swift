@@ -8,6 +8,7 @@
 //   epoch  the last epoch given out, no lease: it survives its owners
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 
 public struct PartitionOwner: Codable, Sendable, Equatable {
@@ -50,6 +51,7 @@ public final class PartitionClaim: Sendable {
     let lease: Int64
     let ttl: Int
     let etcd: EtcdClient
+    private let renewal = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
     init(partition: Int, owner: PartitionOwner, lease: Int64, ttl: Int, etcd: EtcdClient) {
         self.partition = partition
@@ -60,13 +62,20 @@ public final class PartitionClaim: Sendable {
     }
 
     /// Claims `partition` for `node` at `address`; fails, saying who has it, while another
-    /// worker's claim is alive.
+    /// worker's claim is alive. A claim of this node at this address (this worker's previous
+    /// run, killed) is waited out, up to its TTL and two seconds.
     public static func claim(_ partition: Int, node: String, address: String, keys: ClusterKeys, etcd: EtcdClient,
                              ttl: Int) async throws -> PartitionClaim {
         let lease = try await etcd.grantLease(ttl: ttl)
-        for _ in 0..<10 {
+        let patience = ContinuousClock.now + .seconds(ttl + 2)
+        var races = 0
+        while true {
             if let current = try await etcd.range(keys.owner(partition)).kvs.first {
                 let holder = try? JSONDecoder().decode(PartitionOwner.self, from: Data(current.value))
+                if holder?.node == node, holder?.address == address, ContinuousClock.now < patience {
+                    try await Task.sleep(for: .milliseconds(250))
+                    continue
+                }
                 try? await etcd.revoke(lease)
                 throw EtcdError("partition \(partition) is served by node '\(holder?.node ?? "?")' at '\(holder?.address ?? "?")' (epoch \(holder?.epoch ?? 0)); it is free once that worker stops and its lease ends")
             }
@@ -78,42 +87,69 @@ public final class PartitionClaim: Sendable {
                 puts: [(keys.epoch(partition), Array(String(epoch).utf8), 0),
                        (keys.owner(partition), Array(try JSONEncoder().encode(owner)), lease)])
             if claimed { return PartitionClaim(partition: partition, owner: owner, lease: lease, ttl: ttl, etcd: etcd) }
-            // Another claim got in between: look again.
-        }
-        try? await etcd.revoke(lease)
-        throw EtcdError("partition \(partition): could not claim it in etcd (ten tries raced with others)")
-    }
-
-    /// Keeps the lease alive, three times a TTL; calls `lost` once it has ended, or could not
-    /// be renewed for a whole TTL (the claim may be someone else's by then).
-    public func keepAlive(logger: Logger, lost: @escaping @Sendable () -> Void) -> Task<Void, Never> {
-        Task {
-            var lastRenewed = ContinuousClock.now
-            let period = Duration.milliseconds(max(200, ttl * 1000 / 3))
-            while !Task.isCancelled {
-                try? await Task.sleep(for: period)
-                if Task.isCancelled { return }
-                do {
-                    if try await etcd.keepAlive(lease, timeout: .seconds(Int64(ttl))) {
-                        lastRenewed = .now
-                        continue
-                    }
-                    logger.error("etcd: the partition's lease has ended", metadata: ["partition": "\(partition)"])
-                } catch {
-                    guard ContinuousClock.now - lastRenewed >= .seconds(ttl) else {
-                        logger.warning("etcd: cannot renew the partition's lease; retrying", metadata: ["error": "\(error)"])
-                        continue
-                    }
-                    logger.error("etcd: the partition's lease could not be renewed for its whole TTL", metadata: ["error": "\(error)"])
-                }
-                lost()
-                return
+            races += 1  // another claim got in between: look again
+            if races >= 10 {
+                try? await etcd.revoke(lease)
+                throw EtcdError("partition \(partition): could not claim it in etcd (ten tries raced with others)")
             }
         }
     }
 
-    /// Gives the partition up at once (a clean stop), instead of after the TTL.
+    /// Keeps the lease alive, three times a TTL. etcd ends the lease a TTL after it last
+    /// renewed it, which is no earlier than when our renewal was sent; so unless a renewal
+    /// sent at `t` succeeds by `t + TTL − TTL/3`, `lost` is called, before etcd can give the
+    /// partition to anyone else. Each renewal is cut off at that deadline, body included.
+    public func keepAlive(logger: Logger, lost: @escaping @Sendable () -> Void) {
+        let (etcd, lease, partition, seconds) = (self.etcd, self.lease, self.partition, Int64(self.ttl))
+        let ttl = Duration.seconds(seconds)
+        let period = ttl / 3
+        let task = Task {
+            var deadline = ContinuousClock.now + ttl - period
+            var wait = period
+            while !Task.isCancelled {
+                try? await Task.sleep(until: min(ContinuousClock.now + wait, deadline))
+                if Task.isCancelled { return }
+                let sent = ContinuousClock.now
+                do {
+                    let left = deadline - sent
+                    guard left > .zero else { break }
+                    if try await Self.within(left, { try await etcd.keepAlive(lease, timeout: .seconds(seconds)) }) {
+                        deadline = sent + ttl - period
+                        wait = period
+                        continue
+                    }
+                    logger.error("etcd: the partition's lease has ended", metadata: ["partition": "\(partition)"])
+                    break
+                } catch {
+                    if Task.isCancelled { return }
+                    logger.warning("etcd: cannot renew the partition's lease; retrying", metadata: ["error": "\(error)"])
+                    wait = .milliseconds(200)
+                }
+            }
+            if Task.isCancelled { return }
+            logger.error("etcd: the partition's claim could not be kept", metadata: ["partition": "\(partition)"])
+            lost()
+        }
+        renewal.withLockedValue { $0 = task }
+    }
+
+    /// `body`'s result, or an error once `limit` has passed.
+    static func within<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                throw EtcdError("no answer from etcd within \(limit)")
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+    }
+
+    /// Stops renewing and gives the partition up at once (a clean stop, after the worker has
+    /// drained), instead of after the TTL.
     public func release() async {
+        renewal.withLockedValue { $0?.cancel() }
         try? await etcd.revoke(lease)
     }
 }
@@ -158,6 +194,7 @@ public enum PartitionMap {
                 }
                 if Task.isCancelled { return }
                 try? await Task.sleep(for: .milliseconds(500))
+                if Task.isCancelled { return }
                 if let (owners, now) = try? await read(keys: keys, etcd: etcd) {
                     revision = now
                     for (partition, owner) in owners { changed(partition, owner) }

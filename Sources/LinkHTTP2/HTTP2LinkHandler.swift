@@ -174,9 +174,10 @@ public final class HTTP2LinkHandler: ChannelDuplexHandler, RemovableChannelHandl
         context.close(mode: mode, promise: promise)
     }
 
-    /// Closes the connection (GOAWAY first, then the channel); `linkInactive` follows.
+    /// Closes the connection (GOAWAY and what is queued first, then the channel);
+    /// `linkInactive` follows. Through the channel, so that this handler's `close` runs.
     public func closeConnection() {
-        context?.close(promise: nil)
+        context?.channel.close(promise: nil)
     }
 
     // MARK: Lifecycle helpers

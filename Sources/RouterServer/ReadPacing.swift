@@ -13,15 +13,17 @@ import NIOCore
 final class LoopReadShare: @unchecked Sendable {
     /// What a turn may spend on bulk publishers' reads while they contend.
     static let contendedTurnNanoseconds = 500_000.0
-    /// Bulk publishers are counted over windows of 64 bulk reads, not of time: a turn that
+    /// Bulk publishers are counted over windows of 64 bulk reads, not of 10 ms: a turn that
     /// reads 16 × 256 KiB from each of ten publishers lasts a second when the cores are busy,
-    /// and a 10 ms window then never saw more than one of them (issue 19). One that stops
+    /// and a 10 ms window then never saw more than one of them (issue 19). A window also ends
+    /// after a second, so a trickle of bulk reads does not keep an old count; one that stops
     /// counting after at most two windows; a second with no bulk read forgets them all.
     static let windowReads = 64
     static let quietNanoseconds: UInt64 = 1_000_000_000
     static let contendedFrom = 3
 
     private var readsInWindow = 0
+    private var windowStart: UInt64 = 0
     private var lastBulkRead: UInt64 = 0
     private var window: UInt64 = 1
     private var publishersNow = 0
@@ -34,26 +36,28 @@ final class LoopReadShare: @unchecked Sendable {
     /// last counted in.
     func observe(now: UInt64, bulkPublisher: Bool, lastWindow: inout UInt64) {
         if now &- lastBulkRead >= Self.quietNanoseconds, publishersNow + publishersBefore > 0 {
-            publishersNow = 0
+            nextWindow(at: now)
             publishersBefore = 0
-            readsInWindow = 0
-            window &+= 1
             update()
         }
         guard bulkPublisher else { return }
         lastBulkRead = now
+        if now &- windowStart >= Self.quietNanoseconds { nextWindow(at: now) }
         if lastWindow != window {
             lastWindow = window
             publishersNow += 1
         }
         readsInWindow += 1
-        if readsInWindow >= Self.windowReads {
-            publishersBefore = publishersNow
-            publishersNow = 0
-            readsInWindow = 0
-            window &+= 1
-        }
+        if readsInWindow >= Self.windowReads { nextWindow(at: now) }
         update()
+    }
+
+    private func nextWindow(at now: UInt64) {
+        publishersBefore = publishersNow
+        publishersNow = 0
+        readsInWindow = 0
+        windowStart = now
+        window &+= 1
     }
 
     private func update() {

@@ -89,7 +89,10 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     // TLS beneath the HTTP/2 handler: the preface waits for the handshake.
-                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil)) }
+                    if let tls {
+                        try LinkSocket.configure(channel)
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil))
+                    }
                     try channel.pipeline.syncOperations.addHandler(
                         HTTP2LinkHandler(role: .client, settings: Self.linkSettings, logger: logger))
                 }
@@ -99,7 +102,7 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
         case .unix(let path):
             connected = bootstrap.connect(unixDomainSocketPath: path)
         case .tcp(let host, let port):
-            connected = bootstrap.channelOption(.socketOption(.tcp_nodelay), value: 1).connect(host: host, port: port)
+            connected = bootstrap.connect(host: host, port: port)
         }
         return connected
             .flatMapThrowing { channel in
@@ -174,6 +177,9 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     }
 
     private func linkRestored() {
+        // A link refused right after connecting (TLS, a fenced epoch) is down again: the
+        // waiters stay for the next one.
+        guard handler != nil else { return }
         let waiters = relinkWaiters.values.compactMap(\.sink)
         relinkWaiters.removeAll()
         logger.info("link to worker restored", metadata: ["connections": "\(waiters.count)"])
@@ -329,7 +335,10 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
                 case .success:
                     // The worker may have restarted: what it kept only in memory is gone.
                     self.reconcileQueues().whenComplete { _ in self.linkRestored() }
-                case .failure:
+                case .failure(let error):
+                    if delay >= .seconds(1) {
+                        self.logger.debug("link to worker: reconnect failed", metadata: ["endpoint": "\(self.endpoint)", "error": "\(error)"])
+                    }
                     self.scheduleReconnect(after: min(delay * 2, .seconds(2)))
                 }
             }

@@ -23,6 +23,8 @@ final class RouterLinkSession: HTTP2LinkDelegate {
     private let epoch: Int64?
     /// Set once a router expecting another epoch was refused: nothing more of it is taken.
     private var fenced = false
+    /// Set once the router named this worker's epoch.
+    private var epochChecked = false
 
     init(host: PartitionHost, epoch: Int64?, logger: Logger) {
         self.host = host
@@ -41,28 +43,36 @@ final class RouterLinkSession: HTTP2LinkDelegate {
 
     func link(_ link: HTTP2LinkHandler, didOpenStream stream: HTTP2StreamID, method: String, path: String) {
         guard !fenced else { return }
-        let connectionPrefix = "/v1/connections/"
-        if method == "POST", path.hasPrefix("/v1/control?epoch=") {
-            // A router following the partition map names the claim it expects (fencing).
-            let expected = Int64(path.dropFirst("/v1/control?epoch=".count))
-            guard let expected, expected == epoch else {
-                logger.error("refused a router link that expects another claim on this partition", metadata: [
-                    "expected": "\(expected.map(String.init) ?? "?")", "held": "\(epoch.map(String.init) ?? "none")",
+        // A worker holding a claim (etcd) takes a router only once it has named that claim
+        // on its control stream, the first it opens (fencing); operators' requests excepted.
+        if let epoch, !epochChecked, method == "POST" {
+            let expected = path.hasPrefix(Self.epochControlPrefix) ? Int64(path.dropFirst(Self.epochControlPrefix.count)) : nil
+            guard expected == epoch else {
+                logger.error("refused a router link that does not expect this worker's claim on the partition", metadata: [
+                    "expected": "\(expected.map(String.init) ?? "none")", "held": "\(epoch)", "path": "\(path)",
                 ])
                 fenced = true
                 link.resetStream(stream, errorCode: 7)  // REFUSED_STREAM
                 link.closeConnection()
                 return
             }
-            streams[stream] = .control(LinkMessageDecoder())
-            host.attachControl(ref(stream)!)
-            link.respond(stream: stream, status: 200, endStream: false)
-        } else if method == "POST", path.hasPrefix(connectionPrefix), let id = UInt64(path.dropFirst(connectionPrefix.count)) {
+            epochChecked = true
+        } else if epoch == nil, method == "POST", path.hasPrefix(Self.epochControlPrefix) {
+            logger.error("refused a router link that expects a claim on the partition; this worker holds none", metadata: [
+                "expected": "\(path.dropFirst(Self.epochControlPrefix.count))",
+            ])
+            fenced = true
+            link.resetStream(stream, errorCode: 7)
+            link.closeConnection()
+            return
+        }
+        let connectionPrefix = "/v1/connections/"
+        if method == "POST", path.hasPrefix(connectionPrefix), let id = UInt64(path.dropFirst(connectionPrefix.count)) {
             let connection = ConnectionID(id)
             streams[stream] = .connection(connection, LinkMessageDecoder())
             host.attach(connection: connection, at: ref(stream)!)
             link.respond(stream: stream, status: 200, endStream: false)
-        } else if method == "POST", path == "/v1/control" {
+        } else if method == "POST", path == "/v1/control" || path.hasPrefix(Self.epochControlPrefix) {
             streams[stream] = .control(LinkMessageDecoder())
             host.attachControl(ref(stream)!)
             link.respond(stream: stream, status: 200, endStream: false)
@@ -70,6 +80,8 @@ final class RouterLinkSession: HTTP2LinkDelegate {
             streams[stream] = .request(method: method, path: path)
         }
     }
+
+    static let epochControlPrefix = "/v1/control?epoch="
 
     func link(_ link: HTTP2LinkHandler, didReceiveResponse stream: HTTP2StreamID, status: Int) {}
 

@@ -118,9 +118,9 @@ public final class WorkerServer: Sendable {
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.recvAllocator, value: HTTP2LinkSettings.recvAllocator)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try LinkSocket.configure(channel)
                     // TLS beneath the HTTP/2 handler: nothing reaches the partition before the
                     // router's certificate has been checked against the cluster's CA.
                     try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))

@@ -79,9 +79,9 @@ struct WorkerCommand: AsyncParsableCommand {
             await termination.wait()
             ProcessSupport.notifySystemd("STOPPING=1")
             logger.info("worker stopping")
-            await claim?.release()
             for channel in channels { try? await channel.close() }
             try? await server.shutdown()
+            await claim?.release()  // only now: until the drain is done, the partition is ours
         } catch {
             ProcessSupport.report("error: worker \(partition): \(error)")
             logger.error("worker cannot serve", metadata: ["error": "\(error)"])
@@ -94,6 +94,10 @@ struct WorkerCommand: AsyncParsableCommand {
     /// hold the partition by then, and two must never serve it.
     private func claimPartition(logger: Logger) async throws -> PartitionClaim? {
         guard let url = coordination.etcd else { return nil }
+        // The map tells routers of other hosts where to link: a wildcard address reaches none.
+        if case .tcp(let host, _)? = linkListen.flatMap(LinkEndpoint.init(parsing:)), ["0.0.0.0", "::"].contains(host) {
+            throw ValidationError("with --etcd, --link-listen must be an address of this host that other hosts reach, not \(host)")
+        }
         let etcd = EtcdClient(endpoint: url)
         let claim = try await PartitionClaim.claim(partition, node: coordination.node, address: linkListen ?? "",
                                                    keys: ClusterKeys(cluster: coordination.clusterName), etcd: etcd,
@@ -102,7 +106,7 @@ struct WorkerCommand: AsyncParsableCommand {
             "node": "\(claim.owner.node)", "address": "\(claim.owner.address)", "epoch": "\(claim.owner.epoch)",
         ])
         ProcessSupport.report("claimed partition \(partition) epoch \(claim.owner.epoch)")
-        _ = claim.keepAlive(logger: logger) { [partition] in
+        claim.keepAlive(logger: logger) { [partition] in
             ProcessSupport.report("error: worker \(partition): its claim in etcd ended; stopping")
             Foundation.exit(1)
         }

@@ -77,7 +77,7 @@ def cluster(tmp_path_factory):
              *link_tls(pki, "client")],
             str(dirs["a"] / "router.log"), "ready router")
         yield {"hosts": hosts, "processes": processes, "dirs": dirs, "start_worker": start_worker, "worker": worker,
-               "link_tls": link_tls(pki)}
+               "link_tls": link_tls(pki), "etcd": etcd}
     finally:
         for p in processes.values():
             p.stop()
@@ -140,10 +140,10 @@ def test_a_partition_restarted_elsewhere_is_followed_and_loses_nothing(cluster):
                           str(rogue_dir / "worker.log"), "ready worker 1")
     try:
         deadline = time.time() + 15
-        while "refused a router link that expects another claim" not in rogue.text():
+        while "refused a router link that expects a claim on the partition; this worker holds none" not in rogue.text():
             assert time.time() < deadline, rogue.text()
             time.sleep(0.2)
-        assert f"expected={epoch}" in rogue.text() and "held=none" in rogue.text(), rogue.text()
+        assert f"expected={epoch}" in rogue.text(), rogue.text()
     finally:
         rogue.stop()
 
@@ -163,3 +163,20 @@ def test_a_partition_restarted_elsewhere_is_followed_and_loses_nothing(cluster):
     assert connection.is_open
     assert "the worker moved; relinking" in open(cluster["dirs"]["a"] / "router.log").read()
     connection.close()
+
+
+def test_workers_stop_before_their_claims_could_pass_to_others(cluster):
+    """etcd stops answering (frozen): no worker can renew its claim, so each stops before
+    etcd could end its lease and give the partition to another. Last in this file: it ends
+    the cluster."""
+    etcd = cluster["etcd"]
+    workers = {p: cluster["processes"][p] for p in range(PARTITIONS)}
+    frozen = time.time()
+    os.kill(etcd.pid, signal.SIGSTOP)
+    try:
+        for partition, worker in workers.items():
+            worker.process.wait(timeout=TTL + 5)
+            assert "the partition's claim could not be kept" in worker.text(), worker.text()
+        assert time.time() - frozen < TTL + 1, "a worker outlived the lease etcd would have ended"
+    finally:
+        os.kill(etcd.pid, signal.SIGCONT)

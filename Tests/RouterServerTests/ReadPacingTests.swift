@@ -72,6 +72,16 @@ struct ReadPacingTests {
         #expect(share.contendedNanosecondsPerRead != nil)
     }
 
+    @Test func aTrickleOfBulkReadsDoesNotKeepAnOldCount() {
+        let share = LoopReadShare()
+        for _ in 0..<4 { read(ReadPacing(share: share), at: 20_000_000) }
+        #expect(share.contendedNanosecondsPerRead != nil)
+        // One publisher, a bulk read every half second: windows end by time, the count fades.
+        let alone = ReadPacing(share: share)
+        for step in 1...5 { read(alone, at: 20_000_000 + UInt64(step) * 500_000_000) }
+        #expect(share.contendedNanosecondsPerRead == nil)
+    }
+
     @Test func aPublisherAfterAQuietGapIsNotPacedByOldCounts() {
         let share = LoopReadShare()
         for _ in 0..<4 { read(ReadPacing(share: share), at: 20_000_000) }
