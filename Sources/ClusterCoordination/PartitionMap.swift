@@ -26,6 +26,24 @@ public struct PartitionOwner: Codable, Sendable, Equatable {
     }
 }
 
+/// What a partition holds and does, as its worker last reported it (every few seconds).
+public struct PartitionLoad: Codable, Sendable, Equatable {
+    public var queues: Int
+    public var messages: Int
+    public var consumers: Int
+    /// Messages a second put into queues, and handed to clients, since the last report.
+    public var enqueuedPerSecond: Double
+    public var deliveredPerSecond: Double
+
+    public init(queues: Int, messages: Int, consumers: Int, enqueuedPerSecond: Double, deliveredPerSecond: Double) {
+        self.queues = queues
+        self.messages = messages
+        self.consumers = consumers
+        self.enqueuedPerSecond = enqueuedPerSecond
+        self.deliveredPerSecond = deliveredPerSecond
+    }
+}
+
 public struct ClusterKeys: Sendable {
     public let cluster: String
 
@@ -36,11 +54,17 @@ public struct ClusterKeys: Sendable {
     public var partitions: String { "/broker/\(cluster)/partitions/" }
     public func owner(_ partition: Int) -> String { "\(partitions)\(partition)/owner" }
     public func epoch(_ partition: Int) -> String { "\(partitions)\(partition)/epoch" }
+    public func load(_ partition: Int) -> String { "\(partitions)\(partition)/load" }
 
     /// The partition an owner key names, or nil for any other key.
-    public func partition(ofOwnerKey key: String) -> Int? {
-        guard key.hasPrefix(partitions), key.hasSuffix("/owner") else { return nil }
-        return Int(key.dropFirst(partitions.count).dropLast("/owner".count))
+    public func partition(ofOwnerKey key: String) -> Int? { partition(of: key, suffix: "/owner") }
+
+    /// The partition a load key names, or nil for any other key.
+    public func partition(ofLoadKey key: String) -> Int? { partition(of: key, suffix: "/load") }
+
+    private func partition(of key: String, suffix: String) -> Int? {
+        guard key.hasPrefix(partitions), key.hasSuffix(suffix) else { return nil }
+        return Int(key.dropFirst(partitions.count).dropLast(suffix.count))
     }
 }
 
@@ -146,6 +170,11 @@ public final class PartitionClaim: Sendable {
         }
     }
 
+    /// Publishes the partition's load under the claim's lease (gone with the claim).
+    public func report(_ load: PartitionLoad, keys: ClusterKeys) async throws {
+        try await etcd.put(keys.load(partition), Array(try JSONEncoder().encode(load)), lease: lease)
+    }
+
     /// Stops renewing and gives the partition up at once (a clean stop, after the worker has
     /// drained), instead of after the TTL.
     public func release() async {
@@ -158,14 +187,26 @@ public final class PartitionClaim: Sendable {
 public enum PartitionMap {
     /// The owners of the partitions present, with the store's revision.
     public static func read(keys: ClusterKeys, etcd: EtcdClient) async throws -> (owners: [Int: PartitionOwner], revision: Int64) {
+        let (owners, _, revision) = try await readWithLoad(keys: keys, etcd: etcd)
+        return (owners, revision)
+    }
+
+    /// The owners and the loads they last reported, with the store's revision.
+    public static func readWithLoad(keys: ClusterKeys, etcd: EtcdClient) async throws
+        -> (owners: [Int: PartitionOwner], loads: [Int: PartitionLoad], revision: Int64) {
         let (kvs, revision) = try await etcd.range(keys.partitions, prefix: true)
         var owners: [Int: PartitionOwner] = [:]
+        var loads: [Int: PartitionLoad] = [:]
         for kv in kvs {
-            guard let partition = keys.partition(ofOwnerKey: kv.key),
-                  let owner = try? JSONDecoder().decode(PartitionOwner.self, from: Data(kv.value)) else { continue }
-            owners[partition] = owner
+            if let partition = keys.partition(ofOwnerKey: kv.key),
+               let owner = try? JSONDecoder().decode(PartitionOwner.self, from: Data(kv.value)) {
+                owners[partition] = owner
+            } else if let partition = keys.partition(ofLoadKey: kv.key),
+                      let load = try? JSONDecoder().decode(PartitionLoad.self, from: Data(kv.value)) {
+                loads[partition] = load
+            }
         }
-        return (owners, revision)
+        return (owners, loads, revision)
     }
 
     /// Follows the map from `revision`: `changed` gets each partition's new owner (nil when

@@ -161,6 +161,21 @@ public final class WorkerServer: Sendable {
         }
     }
 
+    /// The partition's queues, messages, consumers and counters since start, read on its loop.
+    public func load() async -> (queues: Int, messages: Int, consumers: Int, enqueued: UInt64, delivered: UInt64)? {
+        guard let state = host.withLockedValue({ $0 }) else { return nil }
+        return try? await state.eventLoop.submit {
+            let engine = state.value.engine
+            var messages = 0
+            var consumers = 0
+            for queue in engine.queueSummaries() {
+                messages += queue.ready + queue.unacked
+                consumers += queue.consumers
+            }
+            return (engine.queueCount, messages, consumers, engine.counters.enqueued, engine.counters.delivered)
+        }.get()
+    }
+
     /// Succeeds once the worker's event loop has run a task: it is not stuck (the systemd
     /// watchdog's check).
     public func liveness() async -> Bool {

@@ -6,7 +6,7 @@ import Foundation
 struct ClusterPartitionsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "partitions",
-        abstract: "Show where each partition is served, from the partition map in etcd.")
+        abstract: "Show where each partition is served, and its load, from the partition map in etcd.")
 
     @Option(help: "etcd's client URL, e.g. http://10.0.0.1:2379.")
     var etcd: String
@@ -25,27 +25,32 @@ struct ClusterPartitionsCommand: AsyncParsableCommand {
         var node: String?
         var address: String?
         var epoch: Int64?
+        var load: PartitionLoad?
     }
 
     func run() async throws {
         let keys = ClusterKeys(cluster: clusterName)
         let owners: [Int: PartitionOwner]
+        let loads: [Int: PartitionLoad]
         do {
-            owners = try await PartitionMap.read(keys: keys, etcd: EtcdClient(endpoint: etcd)).owners
+            (owners, loads, _) = try await PartitionMap.readWithLoad(keys: keys, etcd: EtcdClient(endpoint: etcd))
         } catch {
             throw ValidationError("cannot read the partition map from etcd at \(etcd): \(error)")
         }
         let count = max(partitions ?? 0, (owners.keys.max() ?? -1) + 1)
-        if !json { print("partition  node  address  epoch") }
+        if !json { print("partition  node  address  epoch  queues  messages  consumers  in/s  out/s") }
         for partition in 0..<count {
             let owner = owners[partition]
+            let load = loads[partition]
             if json {
-                let row = Row(partition: partition, node: owner?.node, address: owner?.address, epoch: owner?.epoch)
+                let row = Row(partition: partition, node: owner?.node, address: owner?.address, epoch: owner?.epoch, load: load)
                 print(String(decoding: try JSONEncoder().encode(row), as: UTF8.self))
             } else if let owner {
-                print("\(partition)  \(owner.node)  \(owner.address.isEmpty ? "-" : owner.address)  \(owner.epoch)")
+                let figures = load.map { "\($0.queues)  \($0.messages)  \($0.consumers)  \(Int($0.enqueuedPerSecond))  \(Int($0.deliveredPerSecond))" }
+                    ?? "-  -  -  -  -"
+                print("\(partition)  \(owner.node)  \(owner.address.isEmpty ? "-" : owner.address)  \(owner.epoch)  \(figures)")
             } else {
-                print("\(partition)  (no worker)  -  -")
+                print("\(partition)  (no worker)  -  -  -  -  -  -  -")
             }
         }
     }

@@ -73,12 +73,14 @@ struct WorkerCommand: AsyncParsableCommand {
                 await claim?.release()
                 throw error
             }
+            let reporting = claim.map { reportLoad(of: server, in: $0, logger: logger) }
             ProcessSupport.report("ready worker \(partition)")
             ProcessSupport.notifySystemd("READY=1\nSTATUS=serving partition \(partition)")
             ProcessSupport.startWatchdog { await server.liveness() }
             await termination.wait()
             ProcessSupport.notifySystemd("STOPPING=1")
             logger.info("worker stopping")
+            reporting?.cancel()
             for channel in channels { try? await channel.close() }
             try? await server.shutdown()
             await claim?.release()  // only now: until the drain is done, the partition is ours
@@ -111,5 +113,32 @@ struct WorkerCommand: AsyncParsableCommand {
             Foundation.exit(1)
         }
         return claim
+    }
+
+    /// Every 5 s, the partition's load into the map, for `broker cluster partitions`.
+    private func reportLoad(of server: WorkerServer, in claim: PartitionClaim, logger: Logger) -> Task<Void, Never> {
+        let keys = ClusterKeys(cluster: coordination.clusterName)
+        return Task {
+            var last: (enqueued: UInt64, delivered: UInt64, at: ContinuousClock.Instant)?
+            while !Task.isCancelled {
+                if let load = await server.load() {
+                    let now = ContinuousClock.now
+                    var rates = (0.0, 0.0)
+                    if let last {
+                        let seconds = max(Double((now - last.at).components.seconds), 1)
+                        rates = (Double(load.enqueued &- last.enqueued) / seconds, Double(load.delivered &- last.delivered) / seconds)
+                    }
+                    last = (load.enqueued, load.delivered, now)
+                    let report = PartitionLoad(queues: load.queues, messages: load.messages, consumers: load.consumers,
+                                               enqueuedPerSecond: rates.0, deliveredPerSecond: rates.1)
+                    do {
+                        try await claim.report(report, keys: keys)
+                    } catch {
+                        logger.debug("etcd: cannot report the partition's load", metadata: ["error": "\(error)"])
+                    }
+                }
+                try? await Task.sleep(for: .seconds(5))
+            }
+        }
     }
 }

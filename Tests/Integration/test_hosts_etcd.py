@@ -2,7 +2,7 @@
 etcd-server) on host A. Each worker claims its partition in etcd under a lease; the router on
 host A is given no addresses, only etcd, and follows the map. Shown with pika and
 `broker cluster partitions`:
-- every partition is reached through the map;
+- every partition is reached through the map, and its load (queues) shows in it;
 - a second worker for a claimed partition is refused and says who holds it;
 - a worker killed with kill -9 loses its claim when its lease ends; a worker with no claim
   in its place is refused by the router's link (fencing by epoch); the real one started
@@ -100,6 +100,11 @@ def test_every_partition_is_reached_through_the_map_in_etcd(cluster):
     assert rows[1]["address"] == f"{cluster['hosts'].address['b']}:{LINK_PORT}"
     assert all(rows[p]["epoch"] >= 1 for p in range(PARTITIONS))
     round_trip_every_partition(cluster, "etcd", 200)
+    # Each worker reports its load every 5 s: the queues just declared show up in the map.
+    deadline = time.time() + 15
+    while not all(partition_map(cluster)[p].get("load", {}).get("queues", 0) >= 1 for p in range(PARTITIONS)):
+        assert time.time() < deadline, partition_map(cluster)
+        time.sleep(0.5)
 
 
 def test_a_second_worker_for_a_claimed_partition_is_refused(cluster):
