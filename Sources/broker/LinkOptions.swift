@@ -14,15 +14,18 @@ struct LinkTLSOptions: ParsableArguments {
     @Option(help: "The cluster's CA (PEM): a link peer's certificate must chain to it.")
     var linkCaFile: String?
 
-    /// The mutual-TLS identity, nil when none is given; part of one is an error.
-    func resolve() throws -> LinkTLS? {
-        switch (linkCertFile, linkKeyFile, linkCaFile) {
+    /// The mutual-TLS identity from the flags, the environment or the file; nil when none is
+    /// given, and part of one is an error.
+    func resolve(_ config: BrokerConfig) throws -> LinkTLS? {
+        let files = (try config.text(.linkCertFile, flag: linkCertFile), try config.text(.linkKeyFile, flag: linkKeyFile),
+                     try config.text(.linkCAFile, flag: linkCaFile))
+        switch files {
         case (nil, nil, nil):
             return nil
         case (let cert?, let key?, let ca?):
             return LinkTLS(certificateFile: cert, keyFile: key, caFile: ca)
         default:
-            throw ValidationError("--link-cert-file, --link-key-file and --link-ca-file go together")
+            throw BrokerConfig.Invalid(description: "link_cert_file, link_key_file and link_ca_file (--link-cert-file, --link-key-file, --link-ca-file) go together")
         }
     }
 }
@@ -33,13 +36,26 @@ struct CoordinationOptions: ParsableArguments {
     var etcd: String?
 
     @Option(help: "The cluster's name in etcd (its keys are under /broker/NAME/); default: broker.")
-    var clusterName: String = "broker"
+    var clusterName: String?
 
     @Option(help: "This host's name in the partition map; default: the host name.")
     var nodeName: String?
 
     @Option(help: "Seconds a worker's claim outlives its last renewal in etcd (the lease TTL); default: 10.")
-    var etcdLeaseTtl: Int = 10
+    var etcdLeaseTtl: Int?
 
-    var node: String { nodeName ?? ProcessInfo.processInfo.hostName }
+    struct Resolved: Sendable {
+        var etcd: String?
+        var clusterName: String
+        var node: String
+        var leaseTTL: Int
+    }
+
+    /// From the flags, the environment or the file.
+    func resolve(_ config: BrokerConfig) throws -> Resolved {
+        Resolved(etcd: try config.text(.etcd, flag: etcd),
+                 clusterName: try config.text(.clusterName, flag: clusterName) ?? "broker",
+                 node: try config.text(.nodeName, flag: nodeName) ?? ProcessInfo.processInfo.hostName,
+                 leaseTTL: try config.integer(.etcdLeaseTTL, flag: etcdLeaseTtl) ?? 10)
+    }
 }

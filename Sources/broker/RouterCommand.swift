@@ -193,55 +193,10 @@ struct RouterCommand: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
     @OptionGroup var file: ConfigFileOption
 
-    /// `--worker-link` values by partition.
-    func remoteWorkers(partitions: Int) throws -> [Int: LinkEndpoint] {
-        var workers: [Int: LinkEndpoint] = [:]
-        for text in workerLink {
-            let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2, let index = Int(parts[0]), (0..<partitions).contains(index),
-                  let endpoint = LinkEndpoint(parsing: parts[1]), endpoint.isTCP else {
-                throw ValidationError("--worker-link wants P=HOST:PORT with P in 0..<\(partitions), not '\(text)'")
-            }
-            workers[index] = endpoint
-        }
-        return workers
-    }
-
-    /// With etcd: the partition map, once every partition has an owner (up to 30 s), and where
-    /// the partitions of other hosts are.
-    private func readPartitionMap(partitions: Int, logger: Logger) async throws
-        -> (etcd: EtcdClient, keys: ClusterKeys, revision: Int64, remote: [Int: LinkEndpoint], epochs: [Int: Int64])? {
-        guard let url = coordination.etcd else { return nil }
-        let etcd = EtcdClient(endpoint: url)
-        let keys = ClusterKeys(cluster: coordination.clusterName)
-        let deadline = ContinuousClock.now + .seconds(30)
-        while true {
-            let (owners, revision) = try await PartitionMap.read(keys: keys, etcd: etcd)
-            let missing = (0..<partitions).filter { owners[$0] == nil }
-            if missing.isEmpty || ContinuousClock.now >= deadline {
-                if !missing.isEmpty { logger.warning("etcd: partitions without a worker yet; their links wait", metadata: ["partitions": "\(missing)"]) }
-                var remote: [Int: LinkEndpoint] = [:]
-                for (partition, owner) in owners where partition < partitions {
-                    if case let endpoint?? = endpoint(of: owner, partitions: partitions) { remote[partition] = endpoint }
-                }
-                logger.info("etcd: partition map read", metadata: ["owners": "\(owners.count)", "remote": "\(remote.count)"])
-                return (etcd, keys, revision, remote, owners.mapValues(\.epoch))
-            }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-    }
-
-    /// Where a map entry is reached: nil (outer) if it cannot be used, nil (inner) if it is
-    /// this host's own worker, on its Unix socket.
-    func endpoint(of owner: PartitionOwner, partitions: Int) -> LinkEndpoint?? {
-        if owner.node == coordination.node { return .some(nil) }
-        guard let endpoint = LinkEndpoint(parsing: owner.address), endpoint.isTCP else { return nil }
-        return .some(endpoint)
-    }
-
     func run() async throws {
-        let (member, router, level) = try await file.settings(of: "router") { config in
-            (try self.member.resolve(config), try self.router.resolve(config), try logging.level(config))
+        let (member, router, level, hosts) = try await file.settings(of: "router") { config in
+            let member = try self.member.resolve(config)
+            return (member, try self.router.resolve(config), try logging.level(config), try severalHosts(config, partitions: member.partitions))
         }
         let logger = logging.bootstrap(label: "broker.router", level: level)
         ProcessSupport.exitWithParent(self.member.parentPid)
@@ -260,9 +215,9 @@ struct RouterCommand: AsyncParsableCommand {
             configuration.maxMessageSize = router.maxMessageSize
             configuration.telemetryHost = router.telemetryHost
             configuration.maxConnections = router.connectionMax
-            configuration.remoteWorkers = try remoteWorkers(partitions: member.partitions)
-            configuration.linkTLS = try linkTLS.resolve()
-            let map = try await readPartitionMap(partitions: member.partitions, logger: logger)
+            configuration.remoteWorkers = hosts.remoteWorkers
+            configuration.linkTLS = hosts.tls
+            let map = try await readPartitionMap(hosts, partitions: member.partitions, logger: logger)
             if let map {
                 configuration.remoteWorkers.merge(map.remote) { _, fromMap in fromMap }
                 configuration.workerEpochs = map.epochs
@@ -280,7 +235,7 @@ struct RouterCommand: AsyncParsableCommand {
             let channel = try await server.start()
             let following = map.map { map in
                 PartitionMap.follow(keys: map.keys, etcd: map.etcd, from: map.revision, logger: logger) { partition, owner in
-                    guard let owner, let endpoint = self.endpoint(of: owner, partitions: member.partitions) else { return }
+                    guard let owner, let endpoint = Self.endpoint(of: owner, from: hosts.coordination.node) else { return }
                     server.relocateWorker(partition, to: endpoint ?? .unix(path: RouterConfiguration.workerSocketPath(
                         runtimeDirectory: member.runtimeDir, partition: partition)), epoch: owner.epoch)
                 }

@@ -36,12 +36,12 @@ struct WorkerCommand: AsyncParsableCommand {
     @OptionGroup var file: ConfigFileOption
 
     func run() async throws {
-        let (member, consumerTimeout, level) = try await file.settings(of: "worker \(partition)") { config in
+        let (member, consumerTimeout, level, hosts) = try await file.settings(of: "worker \(partition)") { config in
             let member = try self.member.resolve(config)
             guard (0..<member.partitions).contains(partition) else {
                 throw BrokerConfig.Invalid(description: "--partition must be in 0..<\(member.partitions)")
             }
-            return (member, try worker.consumerTimeout(config), try logging.level(config))
+            return (member, try worker.consumerTimeout(config), try logging.level(config), try severalHosts(config))
         }
         let logger = logging.bootstrap(label: "broker.worker.\(partition)", level: level)
         ProcessSupport.exitWithParent(self.member.parentPid)
@@ -54,16 +54,11 @@ struct WorkerCommand: AsyncParsableCommand {
                 partition: PartitionID(partition), partitions: member.partitions,
                 socketPath: "\(member.runtimeDir)/worker-\(partition).sock", consumerTimeout: consumerTimeout,
                 dataDirectory: member.dataDirectory)
-            if let linkListen {
-                guard let endpoint = LinkEndpoint(parsing: linkListen), endpoint.isTCP else {
-                    throw ValidationError("--link-listen wants HOST:PORT, not '\(linkListen)'")
-                }
-                configuration.linkListen = endpoint
-            }
-            configuration.linkTLS = try linkTLS.resolve()
+            configuration.linkListen = hosts.listen
+            configuration.linkTLS = hosts.tls
             // Claimed first, so that a second worker of the partition is refused before it
             // touches the first one's socket or store.
-            let claim = try await claimPartition(logger: logger)
+            let claim = try await claimPartition(hosts, logger: logger)
             configuration.claimEpoch = claim?.owner.epoch
             let server = WorkerServer(configuration: configuration, logger: logger)
             let channels: [Channel]
@@ -73,7 +68,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 await claim?.release()
                 throw error
             }
-            let reporting = claim.map { reportLoad(of: server, in: $0, logger: logger) }
+            let reporting = claim.map { reportLoad(of: server, in: $0, keys: ClusterKeys(cluster: hosts.coordination.clusterName), logger: logger) }
             ProcessSupport.report("ready worker \(partition)")
             ProcessSupport.notifySystemd("READY=1\nSTATUS=serving partition \(partition)")
             ProcessSupport.startWatchdog { await server.liveness() }
@@ -91,19 +86,33 @@ struct WorkerCommand: AsyncParsableCommand {
         }
     }
 
+    /// The settings of several hosts: the link listener, its TLS files and etcd.
+    private func severalHosts(_ config: BrokerConfig) throws -> (listen: LinkEndpoint?, tls: LinkTLS?, coordination: CoordinationOptions.Resolved) {
+        var listen: LinkEndpoint?
+        if let text = try config.text(.linkListen, flag: linkListen) {
+            guard let endpoint = LinkEndpoint(parsing: text), endpoint.isTCP else {
+                throw BrokerConfig.Invalid(description: "link_listen (--link-listen) wants HOST:PORT, not '\(text)'")
+            }
+            listen = endpoint
+        }
+        let coordination = try self.coordination.resolve(config)
+        // The map tells routers of other hosts where to link: a wildcard address reaches none.
+        if coordination.etcd != nil, case .tcp(let host, _)? = listen, ["0.0.0.0", "::"].contains(host) {
+            throw BrokerConfig.Invalid(description: "with etcd, link_listen (--link-listen) must be an address of this host that other hosts reach, not \(host)")
+        }
+        return (listen, try linkTLS.resolve(config), coordination)
+    }
+
     /// With etcd: claims the partition in the map (refused while another worker's claim is
     /// alive) and keeps the claim alive. A worker whose claim ends stops at once: another may
     /// hold the partition by then, and two must never serve it.
-    private func claimPartition(logger: Logger) async throws -> PartitionClaim? {
-        guard let url = coordination.etcd else { return nil }
-        // The map tells routers of other hosts where to link: a wildcard address reaches none.
-        if case .tcp(let host, _)? = linkListen.flatMap(LinkEndpoint.init(parsing:)), ["0.0.0.0", "::"].contains(host) {
-            throw ValidationError("with --etcd, --link-listen must be an address of this host that other hosts reach, not \(host)")
-        }
+    private func claimPartition(_ hosts: (listen: LinkEndpoint?, tls: LinkTLS?, coordination: CoordinationOptions.Resolved),
+                                logger: Logger) async throws -> PartitionClaim? {
+        guard let url = hosts.coordination.etcd else { return nil }
         let etcd = EtcdClient(endpoint: url)
-        let claim = try await PartitionClaim.claim(partition, node: coordination.node, address: linkListen ?? "",
-                                                   keys: ClusterKeys(cluster: coordination.clusterName), etcd: etcd,
-                                                   ttl: coordination.etcdLeaseTtl)
+        let claim = try await PartitionClaim.claim(partition, node: hosts.coordination.node, address: hosts.listen?.description ?? "",
+                                                   keys: ClusterKeys(cluster: hosts.coordination.clusterName), etcd: etcd,
+                                                   ttl: hosts.coordination.leaseTTL)
         logger.info("partition claimed in etcd", metadata: [
             "node": "\(claim.owner.node)", "address": "\(claim.owner.address)", "epoch": "\(claim.owner.epoch)",
         ])
@@ -116,9 +125,8 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 
     /// Every 5 s, the partition's load into the map, for `broker cluster partitions`.
-    private func reportLoad(of server: WorkerServer, in claim: PartitionClaim, logger: Logger) -> Task<Void, Never> {
-        let keys = ClusterKeys(cluster: coordination.clusterName)
-        return Task {
+    private func reportLoad(of server: WorkerServer, in claim: PartitionClaim, keys: ClusterKeys, logger: Logger) -> Task<Void, Never> {
+        Task {
             var last: (enqueued: UInt64, delivered: UInt64, at: ContinuousClock.Instant)?
             while !Task.isCancelled {
                 if let load = await server.load() {

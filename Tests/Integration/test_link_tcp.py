@@ -32,9 +32,10 @@ class Process:
     """One broker process started by hand (after `prefix`, e.g. `ip netns exec NS`), its output in
     a file; waits for its ready line."""
 
-    def __init__(self, args, log, ready, prefix=()):
+    def __init__(self, args, log, ready, prefix=(), env=None):
         self.log = log
-        self.process = subprocess.Popen([*prefix, broker_binary(), *args], stdout=open(log, "w"), stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen([*prefix, broker_binary(), *args], stdout=open(log, "w"), stderr=subprocess.STDOUT,
+                                        env=None if env is None else {**os.environ, **env})
         deadline = time.time() + 60
         while ready not in self.text():
             if self.process.poll() is not None or time.time() > deadline:
@@ -70,9 +71,12 @@ def hosts(pki, tmp_path_factory):
     try:
         processes.append(Process(["worker", "--partition", "0", *common, "--runtime-dir", str(a)], str(a / "worker0.log"),
                                  "ready worker 0"))
-        processes.append(Process(["worker", "--partition", str(REMOTE), *common, "--runtime-dir", str(b),
-                                  "--link-listen", f"127.0.0.1:{link_port}", *link_tls(pki)],
-                                 str(b / "worker1.log"), f"ready worker {REMOTE}"))
+        # Host B's worker takes its link settings from the environment (BROKER_<KEY>), as the
+        # systemd units pass them; the router takes flags.
+        processes.append(Process(["worker", "--partition", str(REMOTE), *common, "--runtime-dir", str(b)],
+                                 str(b / "worker1.log"), f"ready worker {REMOTE}",
+                                 env={"BROKER_LINK_LISTEN": f"127.0.0.1:{link_port}", "BROKER_LINK_CERT_FILE": pki("server.pem"),
+                                      "BROKER_LINK_KEY_FILE": pki("server.key"), "BROKER_LINK_CA_FILE": pki("ca.pem")}))
         processes.append(Process(["router", *common, "--runtime-dir", str(a), "--host", "127.0.0.1", "--port", str(amqp_port),
                                   "--worker-link", f"{REMOTE}=127.0.0.1:{link_port}", *link_tls(pki, "client")],
                                  str(a / "router.log"), "ready router"))

@@ -107,10 +107,31 @@ extension Setting {
     static let maxRestarts = Setting(key: "max_restarts", flag: "--max-restarts", kind: .integer(1...1000), defaultText: "5",
                                      help: "Restarts of one process within 60 s after which cluster up gives up.")
 
+    // Several hosts (Docs/scale-out.md): router and worker only, not cluster up.
+    static let linkListen = Setting(key: "link_listen", flag: "--link-listen (worker)", kind: .text, defaultText: "none",
+                                    help: "HOST:PORT where a worker takes routers of other hosts (TCP, mutual TLS), besides its Unix socket.")
+    static let workerLinks = Setting(key: "worker_links", flag: "--worker-link (router, repeated)", kind: .texts, defaultText: "none",
+                                     help: "P=HOST:PORT: partition P's worker is on another host (without etcd).")
+    static let linkCertFile = Setting(key: "link_cert_file", flag: "--link-cert-file", kind: .text, defaultText: "none",
+                                      help: "This process's certificate (PEM) for links between hosts, issued by the cluster's CA.")
+    static let linkKeyFile = Setting(key: "link_key_file", flag: "--link-key-file", kind: .text, defaultText: "none",
+                                     help: "The private key (PEM) of link_cert_file.")
+    static let linkCAFile = Setting(key: "link_ca_file", flag: "--link-ca-file", kind: .text, defaultText: "none",
+                                    help: "The cluster's CA (PEM): a link peer's certificate must chain to it.")
+    static let etcd = Setting(key: "etcd", flag: "--etcd", kind: .text, defaultText: "none",
+                              help: "etcd's client URL: workers claim their partitions there, routers follow the partition map.")
+    static let clusterName = Setting(key: "cluster_name", flag: "--cluster-name", kind: .text, defaultText: "broker",
+                                     help: "The cluster's keys in etcd are under /broker/NAME/.")
+    static let nodeName = Setting(key: "node_name", flag: "--node-name", kind: .text, defaultText: "the host name",
+                                  help: "This host's name in the partition map.")
+    static let etcdLeaseTTL = Setting(key: "etcd_lease_ttl", flag: "--etcd-lease-ttl (worker)", kind: .integer(2...3600), defaultText: "10",
+                                      help: "Seconds a worker's claim outlives its last renewal in etcd.")
+
     static let all: [Setting] = [
         partitions, runtimeDir, dataDir, logLevel, host, port, eventLoops, heartbeat, users, loopbackUsers, enableTelemetry, telemetryHost, telemetryPort,
         diskFreeLimit, memoryHighWatermark, connectionMax, maxMessageSize, tlsPort, tlsCertFile, tlsKeyFile, tlsCAFile, tlsVerify,
         tlsFailIfNoPeerCert, tlsVersions, sslCertLoginFrom, telemetryTLS, consumerTimeout, startTimeout, maxRestarts,
+        linkListen, workerLinks, linkCertFile, linkKeyFile, linkCAFile, etcd, clusterName, nodeName, etcdLeaseTTL,
     ]
 
     static func named(_ key: String) -> Setting? { all.first { $0.key == key } }

@@ -1,0 +1,60 @@
+// The router's settings of several hosts (Docs/scale-out.md): partitions on other hosts given
+// by hand, the link's TLS files, and the partition map in etcd.
+import ClusterCoordination
+import Foundation
+import LinkTransport
+import Logging
+
+struct RouterHosts: Sendable {
+    var remoteWorkers: [Int: LinkEndpoint]
+    var tls: LinkTLS?
+    var coordination: CoordinationOptions.Resolved
+}
+
+extension RouterCommand {
+    /// From the flags, the environment or the file.
+    func severalHosts(_ config: BrokerConfig, partitions: Int) throws -> RouterHosts {
+        var workers: [Int: LinkEndpoint] = [:]
+        for text in try config.texts(.workerLinks, flag: workerLink) {
+            let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let index = Int(parts[0]), (0..<partitions).contains(index),
+                  let endpoint = LinkEndpoint(parsing: parts[1]), endpoint.isTCP else {
+                throw BrokerConfig.Invalid(description: "--worker-link wants P=HOST:PORT with P in 0..<\(partitions), not '\(text)'")
+            }
+            workers[index] = endpoint
+        }
+        return RouterHosts(remoteWorkers: workers, tls: try linkTLS.resolve(config), coordination: try coordination.resolve(config))
+    }
+
+    /// With etcd: the partition map, once every partition has an owner (up to 30 s), and where
+    /// the partitions of other hosts are.
+    func readPartitionMap(_ hosts: RouterHosts, partitions: Int, logger: Logger) async throws
+        -> (etcd: EtcdClient, keys: ClusterKeys, revision: Int64, remote: [Int: LinkEndpoint], epochs: [Int: Int64])? {
+        guard let url = hosts.coordination.etcd else { return nil }
+        let etcd = EtcdClient(endpoint: url)
+        let keys = ClusterKeys(cluster: hosts.coordination.clusterName)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
+            let (owners, revision) = try await PartitionMap.read(keys: keys, etcd: etcd)
+            let missing = (0..<partitions).filter { owners[$0] == nil }
+            if missing.isEmpty || ContinuousClock.now >= deadline {
+                if !missing.isEmpty { logger.warning("etcd: partitions without a worker yet; their links wait", metadata: ["partitions": "\(missing)"]) }
+                var remote: [Int: LinkEndpoint] = [:]
+                for (partition, owner) in owners where partition < partitions {
+                    if case let endpoint?? = Self.endpoint(of: owner, from: hosts.coordination.node) { remote[partition] = endpoint }
+                }
+                logger.info("etcd: partition map read", metadata: ["owners": "\(owners.count)", "remote": "\(remote.count)"])
+                return (etcd, keys, revision, remote, owners.mapValues(\.epoch))
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    /// Where a map entry is reached from `node`: nil (outer) if it cannot be used, nil (inner)
+    /// if it is that node's own worker, on its Unix socket.
+    static func endpoint(of owner: PartitionOwner, from node: String) -> LinkEndpoint?? {
+        if owner.node == node { return .some(nil) }
+        guard let endpoint = LinkEndpoint(parsing: owner.address), endpoint.isTCP else { return nil }
+        return .some(endpoint)
+    }
+}
