@@ -177,3 +177,41 @@ def test_links_between_hosts_need_the_tls_files(tmp_path, pki):
     said = start_failure(["router", "--partitions", "1", "--runtime-dir", str(tmp_path), "--port", str(free_port()),
                           "--worker-link", "5=127.0.0.1:1"], tmp_path)
     assert "--worker-link wants" in said, said
+
+
+def test_a_router_refuses_a_worker_of_another_ca(pki, tmp_path_factory):
+    """Mutual: the router checks the worker's certificate too. A worker showing another CA's
+    certificate never serves the router's clients; the router says why."""
+    needs_own_broker("--worker-link", "not applicable")
+    a, b = tmp_path_factory.mktemp("router-a"), tmp_path_factory.mktemp("stranger-b")
+    for d in (a, b):
+        os.chmod(d, 0o700)
+    link_port, amqp_port = free_port(), free_port()
+    common = ["--partitions", str(PARTITIONS)]
+    stranger_tls = ["--link-cert-file", pki("stranger.pem"), "--link-key-file", pki("stranger.key"),
+                    "--link-ca-file", pki("other-ca.pem")]
+    processes = []
+    try:
+        processes.append(Process(["worker", "--partition", "0", *common, "--runtime-dir", str(a)], str(a / "worker0.log"),
+                                 "ready worker 0"))
+        processes.append(Process(["worker", "--partition", str(REMOTE), *common, "--runtime-dir", str(b),
+                                  "--link-listen", f"127.0.0.1:{link_port}", *stranger_tls],
+                                 str(b / "worker1.log"), f"ready worker {REMOTE}"))
+        router = subprocess.Popen([broker_binary(), "router", *common, "--runtime-dir", str(a), "--host", "127.0.0.1",
+                                   "--port", str(amqp_port), "--worker-link", f"{REMOTE}=127.0.0.1:{link_port}",
+                                   *link_tls(pki, "client")], stdout=open(a / "router.log", "w"), stderr=subprocess.STDOUT)
+        try:
+            deadline = time.time() + 20
+            log = ""
+            while "CERTIFICATE_VERIFY_FAILED" not in log:
+                assert time.time() < deadline, log
+                time.sleep(0.2)
+                log = open(a / "router.log").read()
+            # The worker heard the router's refusal (its alert), and no link was restored.
+            assert "TLSV1_ALERT_UNKNOWN_CA" in open(b / "worker1.log").read()
+            assert "link to worker restored" not in log, log
+        finally:
+            stop_process(router)
+    finally:
+        for p in reversed(processes):
+            p.stop()
