@@ -89,9 +89,9 @@ public final class EtcdClient: Sendable {
         return id
     }
 
-    /// Renews the lease; false once it has ended (its keys are gone). Gives up after `timeout`.
-    public func keepAlive(_ lease: Int64, timeout: TimeAmount) async throws -> Bool {
-        let reply = try await call("/v3/lease/keepalive", ["ID": String(lease)], timeout: timeout)
+    /// Renews the lease; false once it has ended (its keys are gone).
+    public func keepAlive(_ lease: Int64) async throws -> Bool {
+        let reply = try await call("/v3/lease/keepalive", ["ID": String(lease)])
         let result = reply["result"] as? [String: Any] ?? reply
         return (Self.int(result["TTL"]) ?? 0) > 0
     }
@@ -156,12 +156,12 @@ public final class EtcdClient: Sendable {
 
     // MARK: Plumbing
 
-    private func call(_ path: String, _ body: [String: Any], timeout: TimeAmount = .seconds(10)) async throws -> [String: Any] {
+    private func call(_ path: String, _ body: [String: Any]) async throws -> [String: Any] {
         var request = HTTPClientRequest(url: endpoint + path)
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
-        let response = try await http.execute(request, timeout: timeout)
+        let response = try await http.execute(request, timeout: .seconds(10))
         let bytes = try await response.body.collect(upTo: 16 << 20)
         let object = try JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)) as? [String: Any] ?? [:]
         guard response.status == .ok else {

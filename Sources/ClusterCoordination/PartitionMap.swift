@@ -3,13 +3,15 @@
 // claim's, so a worker that lost its lease (and stopped) is told from the one after it.
 // Routers read the map and follow it with a watch.
 //
-// Keys, under /broker/<cluster>/partitions/<P>/:
-//   owner  {"node", "address", "epoch"} with the owner's lease: gone when the owner dies
-//   epoch  the last epoch given out, no lease: it survives its owners
+// Keys, under /broker/<cluster>/:
+//   partitions/<P>/owner  {"node", "address", "epoch"} with the owner's lease: gone when the owner dies
+//   partitions/<P>/epoch  the last epoch given out, no lease: it survives its owners
+//   load/<P>              what the owner last reported, with its lease; apart, so that the
+//                         routers' watch on partitions/ is not woken by it every few seconds
 import Foundation
 import Logging
+import LinkTransport
 import NIOConcurrencyHelpers
-import NIOCore
 
 public struct PartitionOwner: Codable, Sendable, Equatable {
     /// The host the worker runs on (`--node-name`).
@@ -52,19 +54,15 @@ public struct ClusterKeys: Sendable {
     }
 
     public var partitions: String { "/broker/\(cluster)/partitions/" }
+    public var loads: String { "/broker/\(cluster)/load/" }
     public func owner(_ partition: Int) -> String { "\(partitions)\(partition)/owner" }
     public func epoch(_ partition: Int) -> String { "\(partitions)\(partition)/epoch" }
-    public func load(_ partition: Int) -> String { "\(partitions)\(partition)/load" }
+    public func load(_ partition: Int) -> String { "\(loads)\(partition)" }
 
     /// The partition an owner key names, or nil for any other key.
-    public func partition(ofOwnerKey key: String) -> Int? { partition(of: key, suffix: "/owner") }
-
-    /// The partition a load key names, or nil for any other key.
-    public func partition(ofLoadKey key: String) -> Int? { partition(of: key, suffix: "/load") }
-
-    private func partition(of key: String, suffix: String) -> Int? {
-        guard key.hasPrefix(partitions), key.hasSuffix(suffix) else { return nil }
-        return Int(key.dropFirst(partitions.count).dropLast(suffix.count))
+    public func partition(ofOwnerKey key: String) -> Int? {
+        guard key.hasPrefix(partitions), key.hasSuffix("/owner") else { return nil }
+        return Int(key.dropFirst(partitions.count).dropLast("/owner".count))
     }
 }
 
@@ -74,14 +72,16 @@ public final class PartitionClaim: Sendable {
     public let owner: PartitionOwner
     let lease: Int64
     let ttl: Int
+    let keys: ClusterKeys
     let etcd: EtcdClient
     private let renewal = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
-    init(partition: Int, owner: PartitionOwner, lease: Int64, ttl: Int, etcd: EtcdClient) {
+    init(partition: Int, owner: PartitionOwner, lease: Int64, ttl: Int, keys: ClusterKeys, etcd: EtcdClient) {
         self.partition = partition
         self.owner = owner
         self.lease = lease
         self.ttl = ttl
+        self.keys = keys
         self.etcd = etcd
     }
 
@@ -110,7 +110,7 @@ public final class PartitionClaim: Sendable {
                 unchanged: [(keys.owner(partition), 0), (keys.epoch(partition), last?.modRevision ?? 0)],
                 puts: [(keys.epoch(partition), Array(String(epoch).utf8), 0),
                        (keys.owner(partition), Array(try JSONEncoder().encode(owner)), lease)])
-            if claimed { return PartitionClaim(partition: partition, owner: owner, lease: lease, ttl: ttl, etcd: etcd) }
+            if claimed { return PartitionClaim(partition: partition, owner: owner, lease: lease, ttl: ttl, keys: keys, etcd: etcd) }
             races += 1  // another claim got in between: look again
             if races >= 10 {
                 try? await etcd.revoke(lease)
@@ -124,8 +124,8 @@ public final class PartitionClaim: Sendable {
     /// sent at `t` succeeds by `t + TTL − TTL/3`, `lost` is called, before etcd can give the
     /// partition to anyone else. Each renewal is cut off at that deadline, body included.
     public func keepAlive(logger: Logger, lost: @escaping @Sendable () -> Void) {
-        let (etcd, lease, partition, seconds) = (self.etcd, self.lease, self.partition, Int64(self.ttl))
-        let ttl = Duration.seconds(seconds)
+        let (etcd, lease, partition) = (self.etcd, self.lease, self.partition)
+        let ttl = Duration.seconds(self.ttl)
         let period = ttl / 3
         let task = Task {
             var deadline = ContinuousClock.now + ttl - period
@@ -137,7 +137,7 @@ public final class PartitionClaim: Sendable {
                 do {
                     let left = deadline - sent
                     guard left > .zero else { break }
-                    if try await Self.within(left, { try await etcd.keepAlive(lease, timeout: .seconds(seconds)) }) {
+                    if try await Self.within(left, { try await etcd.keepAlive(lease) }) {
                         deadline = sent + ttl - period
                         wait = period
                         continue
@@ -171,7 +171,7 @@ public final class PartitionClaim: Sendable {
     }
 
     /// Publishes the partition's load under the claim's lease (gone with the claim).
-    public func report(_ load: PartitionLoad, keys: ClusterKeys) async throws {
+    public func report(_ load: PartitionLoad) async throws {
         try await etcd.put(keys.load(partition), Array(try JSONEncoder().encode(load)), lease: lease)
     }
 
@@ -187,26 +187,40 @@ public final class PartitionClaim: Sendable {
 public enum PartitionMap {
     /// The owners of the partitions present, with the store's revision.
     public static func read(keys: ClusterKeys, etcd: EtcdClient) async throws -> (owners: [Int: PartitionOwner], revision: Int64) {
-        let (owners, _, revision) = try await readWithLoad(keys: keys, etcd: etcd)
+        let (kvs, revision) = try await etcd.range(keys.partitions, prefix: true)
+        var owners: [Int: PartitionOwner] = [:]
+        for kv in kvs {
+            guard let partition = keys.partition(ofOwnerKey: kv.key),
+                  let owner = try? JSONDecoder().decode(PartitionOwner.self, from: Data(kv.value)) else { continue }
+            owners[partition] = owner
+        }
         return (owners, revision)
     }
 
-    /// The owners and the loads they last reported, with the store's revision.
-    public static func readWithLoad(keys: ClusterKeys, etcd: EtcdClient) async throws
-        -> (owners: [Int: PartitionOwner], loads: [Int: PartitionLoad], revision: Int64) {
-        let (kvs, revision) = try await etcd.range(keys.partitions, prefix: true)
-        var owners: [Int: PartitionOwner] = [:]
+    /// The loads the owners last reported.
+    public static func loads(keys: ClusterKeys, etcd: EtcdClient) async throws -> [Int: PartitionLoad] {
         var loads: [Int: PartitionLoad] = [:]
-        for kv in kvs {
-            if let partition = keys.partition(ofOwnerKey: kv.key),
-               let owner = try? JSONDecoder().decode(PartitionOwner.self, from: Data(kv.value)) {
-                owners[partition] = owner
-            } else if let partition = keys.partition(ofLoadKey: kv.key),
-                      let load = try? JSONDecoder().decode(PartitionLoad.self, from: Data(kv.value)) {
-                loads[partition] = load
-            }
+        for kv in try await etcd.range(keys.loads, prefix: true).kvs {
+            guard let partition = Int(kv.key.dropFirst(keys.loads.count)),
+                  let load = try? JSONDecoder().decode(PartitionLoad.self, from: Data(kv.value)) else { continue }
+            loads[partition] = load
         }
-        return (owners, loads, revision)
+        return loads
+    }
+
+    /// How a router on `node` reaches the worker `owner` names.
+    public enum Reach: Equatable {
+        /// It is the router's own host's: on its Unix socket.
+        case local
+        case remote(LinkEndpoint)
+        /// On another host without a TCP address: no router elsewhere can reach it.
+        case unreachable
+    }
+
+    public static func reach(_ owner: PartitionOwner, from node: String) -> Reach {
+        if owner.node == node { return .local }
+        guard let endpoint = LinkEndpoint(parsing: owner.address), endpoint.isTCP else { return .unreachable }
+        return .remote(endpoint)
     }
 
     /// Follows the map from `revision`: `changed` gets each partition's new owner (nil when

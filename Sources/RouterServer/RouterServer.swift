@@ -83,9 +83,13 @@ public struct RouterConfiguration: Sendable {
         "\(runtimeDirectory)/worker-\(partition).sock"
     }
 
-    /// Where partition `index`'s worker is reached.
+    /// Where partition `index`'s worker is reached: on another host, or this host's socket.
     public func workerEndpoint(_ index: Int) -> LinkEndpoint {
-        remoteWorkers[index] ?? .unix(path: Self.workerSocketPath(runtimeDirectory: runtimeDirectory, partition: index))
+        remoteWorkers[index] ?? localWorker(index)
+    }
+
+    func localWorker(_ index: Int) -> LinkEndpoint {
+        .unix(path: Self.workerSocketPath(runtimeDirectory: runtimeDirectory, partition: index))
     }
 }
 
@@ -112,9 +116,14 @@ public final class RouterServer: Sendable {
         }
     }
 
-    /// Partition `index`'s worker is now at `endpoint` with claim `epoch` (the partition map
-    /// changed): every loop's link to it moves there.
-    public func relocateWorker(_ index: Int, to endpoint: LinkEndpoint, epoch: Int64) {
+    /// Partition `index`'s worker is now at `endpoint` (nil: this host's socket) with claim
+    /// `epoch` (the partition map changed): every loop's link to it moves there.
+    public func relocateWorker(_ index: Int, to remote: LinkEndpoint?, epoch: Int64) {
+        let endpoint = remote ?? configuration.localWorker(index)
+        if endpoint.isTCP, linkTLS == nil {
+            logger.error("partition map: a worker moved to another host, but this router has no link TLS files to reach it",
+                         metadata: ["partition": "\(index)", "address": "\(endpoint)"])
+        }
         for services in loops.withLockedValue({ $0 }) where services.links.indices.contains(index) {
             services.eventLoop.execute { services.links[index].relocate(to: endpoint, epoch: epoch) }
         }

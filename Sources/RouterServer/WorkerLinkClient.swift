@@ -1,7 +1,8 @@
 // The router's link to one worker from one event loop: an HTTP/2 connection over the
-// worker's Unix socket, or over TCP with mutual TLS to a worker on another host. Each client connection on this loop that touches the worker gets
-// one stream; a control stream carries the worker's broadcasts (e.g. a queue that deleted
-// itself). Reconnects with back-off when the worker goes away.
+// worker's Unix socket, or over TCP with mutual TLS to a worker on another host. Each client
+// connection on this loop that touches the worker gets one stream; a control stream carries
+// the worker's broadcasts (e.g. a queue that deleted itself). Reconnects with back-off when
+// the worker goes away.
 import BrokerModel
 import LinkHTTP2
 import LinkTransport
@@ -336,9 +337,7 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
                     // The worker may have restarted: what it kept only in memory is gone.
                     self.reconcileQueues().whenComplete { _ in self.linkRestored() }
                 case .failure(let error):
-                    if delay >= .seconds(1) {
-                        self.logger.debug("link to worker: reconnect failed", metadata: ["endpoint": "\(self.endpoint)", "error": "\(error)"])
-                    }
+                    self.logger.debug("link to worker: reconnect failed", metadata: ["endpoint": "\(self.endpoint)", "error": "\(error)"])
                     self.scheduleReconnect(after: min(delay * 2, .seconds(2)))
                 }
             }

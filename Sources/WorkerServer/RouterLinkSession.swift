@@ -23,7 +23,7 @@ final class RouterLinkSession: HTTP2LinkDelegate {
     private let epoch: Int64?
     /// Set once a router expecting another epoch was refused: nothing more of it is taken.
     private var fenced = false
-    /// Set once the router named this worker's epoch.
+    /// Set once the link's first request stream named this worker's epoch (or none, as it holds none).
     private var epochChecked = false
 
     init(host: PartitionHost, epoch: Int64?, logger: Logger) {
@@ -43,13 +43,14 @@ final class RouterLinkSession: HTTP2LinkDelegate {
 
     func link(_ link: HTTP2LinkHandler, didOpenStream stream: HTTP2StreamID, method: String, path: String) {
         guard !fenced else { return }
-        // A worker holding a claim (etcd) takes a router only once it has named that claim
-        // on its control stream, the first it opens (fencing); operators' requests excepted.
-        if let epoch, !epochChecked, method == "POST" {
+        // Fencing (etcd): the router names the claim it expects on its control stream, the
+        // first it opens; it must be this worker's claim (none names none). Operators' GET
+        // requests are not checked.
+        if !epochChecked, method == "POST" {
             let expected = path.hasPrefix(Self.epochControlPrefix) ? Int64(path.dropFirst(Self.epochControlPrefix.count)) : nil
             guard expected == epoch else {
                 logger.error("refused a router link that does not expect this worker's claim on the partition", metadata: [
-                    "expected": "\(expected.map(String.init) ?? "none")", "held": "\(epoch)", "path": "\(path)",
+                    "expected": "\(expected.map(String.init) ?? "none")", "held": "\(epoch.map(String.init) ?? "none")",
                 ])
                 fenced = true
                 link.resetStream(stream, errorCode: 7)  // REFUSED_STREAM
@@ -57,14 +58,6 @@ final class RouterLinkSession: HTTP2LinkDelegate {
                 return
             }
             epochChecked = true
-        } else if epoch == nil, method == "POST", path.hasPrefix(Self.epochControlPrefix) {
-            logger.error("refused a router link that expects a claim on the partition; this worker holds none", metadata: [
-                "expected": "\(path.dropFirst(Self.epochControlPrefix.count))",
-            ])
-            fenced = true
-            link.resetStream(stream, errorCode: 7)
-            link.closeConnection()
-            return
         }
         let connectionPrefix = "/v1/connections/"
         if method == "POST", path.hasPrefix(connectionPrefix), let id = UInt64(path.dropFirst(connectionPrefix.count)) {

@@ -33,7 +33,9 @@ struct ClusterPartitionsCommand: AsyncParsableCommand {
         let owners: [Int: PartitionOwner]
         let loads: [Int: PartitionLoad]
         do {
-            (owners, loads, _) = try await PartitionMap.readWithLoad(keys: keys, etcd: EtcdClient(endpoint: etcd))
+            let client = EtcdClient(endpoint: etcd)
+            owners = try await PartitionMap.read(keys: keys, etcd: client).owners
+            loads = try await PartitionMap.loads(keys: keys, etcd: client)
         } catch {
             throw ValidationError("cannot read the partition map from etcd at \(etcd): \(error)")
         }

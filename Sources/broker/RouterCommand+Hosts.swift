@@ -41,20 +41,12 @@ extension RouterCommand {
                 if !missing.isEmpty { logger.warning("etcd: partitions without a worker yet; their links wait", metadata: ["partitions": "\(missing)"]) }
                 var remote: [Int: LinkEndpoint] = [:]
                 for (partition, owner) in owners where partition < partitions {
-                    if case let endpoint?? = Self.endpoint(of: owner, from: hosts.coordination.node) { remote[partition] = endpoint }
+                    if case .remote(let endpoint) = PartitionMap.reach(owner, from: hosts.coordination.node) { remote[partition] = endpoint }
                 }
                 logger.info("etcd: partition map read", metadata: ["owners": "\(owners.count)", "remote": "\(remote.count)"])
                 return (etcd, keys, revision, remote, owners.mapValues(\.epoch))
             }
             try await Task.sleep(for: .milliseconds(200))
         }
-    }
-
-    /// Where a map entry is reached from `node`: nil (outer) if it cannot be used, nil (inner)
-    /// if it is that node's own worker, on its Unix socket.
-    static func endpoint(of owner: PartitionOwner, from node: String) -> LinkEndpoint?? {
-        if owner.node == node { return .some(nil) }
-        guard let endpoint = LinkEndpoint(parsing: owner.address), endpoint.isTCP else { return nil }
-        return .some(endpoint)
     }
 }

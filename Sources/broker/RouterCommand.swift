@@ -235,9 +235,13 @@ struct RouterCommand: AsyncParsableCommand {
             let channel = try await server.start()
             let following = map.map { map in
                 PartitionMap.follow(keys: map.keys, etcd: map.etcd, from: map.revision, logger: logger) { partition, owner in
-                    guard let owner, let endpoint = Self.endpoint(of: owner, from: hosts.coordination.node) else { return }
-                    server.relocateWorker(partition, to: endpoint ?? .unix(path: RouterConfiguration.workerSocketPath(
-                        runtimeDirectory: member.runtimeDir, partition: partition)), epoch: owner.epoch)
+                    guard let owner else { return }  // its claim ended: the link waits at the last address
+                    switch PartitionMap.reach(owner, from: hosts.coordination.node) {
+                    case .local: server.relocateWorker(partition, to: nil, epoch: owner.epoch)
+                    case .remote(let endpoint): server.relocateWorker(partition, to: endpoint, epoch: owner.epoch)
+                    case .unreachable: logger.warning("etcd: a partition's owner has no address this router can reach",
+                                                      metadata: ["partition": "\(partition)", "node": "\(owner.node)"])
+                    }
                 }
             }
             ProcessSupport.report("ready router \(router.host):\(channel.localAddress?.port ?? router.port)")

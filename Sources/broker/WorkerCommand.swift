@@ -1,8 +1,6 @@
 import ArgumentParser
 import BrokerModel
-import ClusterCoordination
 import Foundation
-import LinkTransport
 import Logging
 import NIOCore
 import WorkerServer
@@ -68,7 +66,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 await claim?.release()
                 throw error
             }
-            let reporting = claim.map { reportLoad(of: server, in: $0, keys: ClusterKeys(cluster: hosts.coordination.clusterName), logger: logger) }
+            let reporting = claim.map { reportLoad(of: server, in: $0, logger: logger) }
             ProcessSupport.report("ready worker \(partition)")
             ProcessSupport.notifySystemd("READY=1\nSTATUS=serving partition \(partition)")
             ProcessSupport.startWatchdog { await server.liveness() }
@@ -83,70 +81,6 @@ struct WorkerCommand: AsyncParsableCommand {
             ProcessSupport.report("error: worker \(partition): \(error)")
             logger.error("worker cannot serve", metadata: ["error": "\(error)"])
             throw ExitCode.failure
-        }
-    }
-
-    /// The settings of several hosts: the link listener, its TLS files and etcd.
-    private func severalHosts(_ config: BrokerConfig) throws -> (listen: LinkEndpoint?, tls: LinkTLS?, coordination: CoordinationOptions.Resolved) {
-        var listen: LinkEndpoint?
-        if let text = try config.text(.linkListen, flag: linkListen) {
-            guard let endpoint = LinkEndpoint(parsing: text), endpoint.isTCP else {
-                throw BrokerConfig.Invalid(description: "link_listen (--link-listen) wants HOST:PORT, not '\(text)'")
-            }
-            listen = endpoint
-        }
-        let coordination = try self.coordination.resolve(config)
-        // The map tells routers of other hosts where to link: a wildcard address reaches none.
-        if coordination.etcd != nil, case .tcp(let host, _)? = listen, ["0.0.0.0", "::"].contains(host) {
-            throw BrokerConfig.Invalid(description: "with etcd, link_listen (--link-listen) must be an address of this host that other hosts reach, not \(host)")
-        }
-        return (listen, try linkTLS.resolve(config), coordination)
-    }
-
-    /// With etcd: claims the partition in the map (refused while another worker's claim is
-    /// alive) and keeps the claim alive. A worker whose claim ends stops at once: another may
-    /// hold the partition by then, and two must never serve it.
-    private func claimPartition(_ hosts: (listen: LinkEndpoint?, tls: LinkTLS?, coordination: CoordinationOptions.Resolved),
-                                logger: Logger) async throws -> PartitionClaim? {
-        guard let url = hosts.coordination.etcd else { return nil }
-        let etcd = EtcdClient(endpoint: url)
-        let claim = try await PartitionClaim.claim(partition, node: hosts.coordination.node, address: hosts.listen?.description ?? "",
-                                                   keys: ClusterKeys(cluster: hosts.coordination.clusterName), etcd: etcd,
-                                                   ttl: hosts.coordination.leaseTTL)
-        logger.info("partition claimed in etcd", metadata: [
-            "node": "\(claim.owner.node)", "address": "\(claim.owner.address)", "epoch": "\(claim.owner.epoch)",
-        ])
-        ProcessSupport.report("claimed partition \(partition) epoch \(claim.owner.epoch)")
-        claim.keepAlive(logger: logger) { [partition] in
-            ProcessSupport.report("error: worker \(partition): its claim in etcd ended; stopping")
-            Foundation.exit(1)
-        }
-        return claim
-    }
-
-    /// Every 5 s, the partition's load into the map, for `broker cluster partitions`.
-    private func reportLoad(of server: WorkerServer, in claim: PartitionClaim, keys: ClusterKeys, logger: Logger) -> Task<Void, Never> {
-        Task {
-            var last: (enqueued: UInt64, delivered: UInt64, at: ContinuousClock.Instant)?
-            while !Task.isCancelled {
-                if let load = await server.load() {
-                    let now = ContinuousClock.now
-                    var rates = (0.0, 0.0)
-                    if let last {
-                        let seconds = max(Double((now - last.at).components.seconds), 1)
-                        rates = (Double(load.enqueued &- last.enqueued) / seconds, Double(load.delivered &- last.delivered) / seconds)
-                    }
-                    last = (load.enqueued, load.delivered, now)
-                    let report = PartitionLoad(queues: load.queues, messages: load.messages, consumers: load.consumers,
-                                               enqueuedPerSecond: rates.0, deliveredPerSecond: rates.1)
-                    do {
-                        try await claim.report(report, keys: keys)
-                    } catch {
-                        logger.debug("etcd: cannot report the partition's load", metadata: ["error": "\(error)"])
-                    }
-                }
-                try? await Task.sleep(for: .seconds(5))
-            }
         }
     }
 }

@@ -145,10 +145,10 @@ def test_a_partition_restarted_elsewhere_is_followed_and_loses_nothing(cluster):
                           str(rogue_dir / "worker.log"), "ready worker 1")
     try:
         deadline = time.time() + 15
-        while "refused a router link that expects a claim on the partition; this worker holds none" not in rogue.text():
+        while "refused a router link that does not expect this worker's claim on the partition" not in rogue.text():
             assert time.time() < deadline, rogue.text()
             time.sleep(0.2)
-        assert f"expected={epoch}" in rogue.text(), rogue.text()
+        assert f"expected={epoch}" in rogue.text() and "held=none" in rogue.text(), rogue.text()
     finally:
         rogue.stop()
 

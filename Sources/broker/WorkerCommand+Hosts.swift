@@ -1,0 +1,76 @@
+// The worker's settings of several hosts (Docs/scale-out.md): its link listener and TLS
+// files, and its claim on the partition in etcd with the load it reports there.
+import ClusterCoordination
+import Foundation
+import LinkTransport
+import Logging
+import WorkerServer
+
+struct WorkerHosts: Sendable {
+    var listen: LinkEndpoint?
+    var tls: LinkTLS?
+    var coordination: CoordinationOptions.Resolved
+}
+
+extension WorkerCommand {
+    /// From the flags, the environment or the file.
+    func severalHosts(_ config: BrokerConfig) throws -> WorkerHosts {
+        var listen: LinkEndpoint?
+        if let text = try config.text(.linkListen, flag: linkListen) {
+            guard let endpoint = LinkEndpoint(parsing: text), endpoint.isTCP else {
+                throw BrokerConfig.Invalid(description: "link_listen (--link-listen) wants HOST:PORT, not '\(text)'")
+            }
+            listen = endpoint
+        }
+        let coordination = try self.coordination.resolve(config)
+        // The map tells routers of other hosts where to link: a wildcard address reaches none.
+        if coordination.etcd != nil, case .tcp(let host, _)? = listen, ["0.0.0.0", "::"].contains(host) {
+            throw BrokerConfig.Invalid(description: "with etcd, link_listen (--link-listen) must be an address of this host that other hosts reach, not \(host)")
+        }
+        return WorkerHosts(listen: listen, tls: try linkTLS.resolve(config), coordination: coordination)
+    }
+
+    /// With etcd: claims the partition in the map (refused while another worker's claim is
+    /// alive) and keeps the claim alive. A worker whose claim ends stops at once: another may
+    /// hold the partition by then, and two must never serve it.
+    func claimPartition(_ hosts: WorkerHosts, logger: Logger) async throws -> PartitionClaim? {
+        guard let url = hosts.coordination.etcd else { return nil }
+        let claim = try await PartitionClaim.claim(partition, node: hosts.coordination.node, address: hosts.listen?.description ?? "",
+                                                   keys: ClusterKeys(cluster: hosts.coordination.clusterName),
+                                                   etcd: EtcdClient(endpoint: url), ttl: hosts.coordination.leaseTTL)
+        logger.info("partition claimed in etcd", metadata: [
+            "node": "\(claim.owner.node)", "address": "\(claim.owner.address)", "epoch": "\(claim.owner.epoch)",
+        ])
+        ProcessSupport.report("claimed partition \(partition) epoch \(claim.owner.epoch)")
+        claim.keepAlive(logger: logger) { [partition] in
+            ProcessSupport.report("error: worker \(partition): its claim in etcd ended; stopping")
+            Foundation.exit(1)
+        }
+        return claim
+    }
+
+    /// Every 5 s, the partition's load into etcd, for `broker cluster partitions`.
+    func reportLoad(of server: WorkerServer, in claim: PartitionClaim, logger: Logger) -> Task<Void, Never> {
+        Task {
+            var last: (enqueued: UInt64, delivered: UInt64, at: ContinuousClock.Instant)?
+            while !Task.isCancelled {
+                if let load = await server.load() {
+                    let now = ContinuousClock.now
+                    var rates = (enqueued: 0.0, delivered: 0.0)
+                    if let last {
+                        let seconds = (now - last.at) / .seconds(1)
+                        rates = (Double(load.enqueued &- last.enqueued) / seconds, Double(load.delivered &- last.delivered) / seconds)
+                    }
+                    last = (load.enqueued, load.delivered, now)
+                    do {
+                        try await claim.report(PartitionLoad(queues: load.queues, messages: load.messages, consumers: load.consumers,
+                                                             enqueuedPerSecond: rates.enqueued, deliveredPerSecond: rates.delivered))
+                    } catch {
+                        logger.debug("etcd: cannot report the partition's load", metadata: ["error": "\(error)"])
+                    }
+                }
+                try? await Task.sleep(for: .seconds(5))
+            }
+        }
+    }
+}
