@@ -79,7 +79,7 @@ extension ManagementAPI {
     }
 
     /// Applies a change to the users, vhosts and permissions of the topology.
-    func changeAccess<T>(_ change: (inout AccessControl) -> T) -> T? {
+    func changeAccess<T>(_ change: @escaping @Sendable (inout AccessControl) -> T) -> T? {
         try? backend.updateTopology { (t: inout Topology) throws(TopologyError) in change(&t.access) }
     }
 

@@ -16,7 +16,7 @@ public protocol ManagementBackend: AnyObject, Sendable {
     /// The topology as of now, with the users, vhosts and permissions.
     var topology: Topology { get }
     /// Applies one change to the topology, as a client's declare would.
-    func updateTopology<T>(_ change: (inout Topology) throws(TopologyError) -> T) throws(TopologyError) -> T
+    func updateTopology<T>(_ change: @escaping @Sendable (inout Topology) throws(TopologyError) -> T) throws(TopologyError) -> T
     func partition(of queue: QueueID) -> PartitionID
     var alarms: ResourceAlarmState { get }
 

@@ -66,8 +66,9 @@ public final class EtcdClient: Sendable {
     }
 
     /// A compare-and-set: the puts are made if every `unchanged` key still has the given mod
-    /// revision (0: the key does not exist). Returns whether they were.
-    public func putIf(unchanged: [(key: String, modRevision: Int64)], puts: [(key: String, value: [UInt8], lease: Int64)]) async throws -> Bool {
+    /// revision (0: the key does not exist). Returns the store's revision after them, or nil
+    /// when they were not made.
+    public func putIf(unchanged: [(key: String, modRevision: Int64)], puts: [(key: String, value: [UInt8], lease: Int64)]) async throws -> Int64? {
         let compare: [[String: Any]] = unchanged.map { c in
             ["key": Self.b64(c.key), "result": "EQUAL", "target": "MOD", "mod_revision": String(c.modRevision)]
         }
@@ -77,7 +78,8 @@ public final class EtcdClient: Sendable {
             return ["request_put": put]
         }
         let reply = try await call("/v3/kv/txn", ["compare": compare, "success": success])
-        return reply["succeeded"] as? Bool ?? false
+        guard reply["succeeded"] as? Bool ?? false else { return nil }
+        return Self.int(reply["header"].flatMap { ($0 as? [String: Any])?["revision"] }) ?? 0
     }
 
     // MARK: Leases
@@ -102,12 +104,13 @@ public final class EtcdClient: Sendable {
 
     // MARK: Watch
 
-    /// Every change under `prefix` after `revision`, as etcd reports them, until the stream
-    /// ends or fails (then the caller reads the keys again and watches anew).
-    public func watch(prefix: String, after revision: Int64) -> AsyncThrowingStream<[EtcdEvent], Error> {
-        let body: [String: Any] = ["create_request": [
-            "key": Self.b64(prefix), "range_end": Self.b64(Self.prefixEnd(prefix)), "start_revision": String(revision + 1),
-        ]]
+    /// Every change under `prefix` (or of that one key, when `exact`) after `revision`, as
+    /// etcd reports them, until the stream ends or fails (then the caller reads the keys again
+    /// and watches anew).
+    public func watch(prefix: String, exact: Bool = false, after revision: Int64) -> AsyncThrowingStream<[EtcdEvent], Error> {
+        var request: [String: Any] = ["key": Self.b64(prefix), "start_revision": String(revision + 1)]
+        if !exact { request["range_end"] = Self.b64(Self.prefixEnd(prefix)) }
+        let body: [String: Any] = ["create_request": request]
         let url = endpoint + "/v3/watch"
         let http = watchClient
         let payload = (try? JSONSerialization.data(withJSONObject: body)) ?? Data()

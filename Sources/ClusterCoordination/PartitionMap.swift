@@ -8,6 +8,8 @@
 //   partitions/<P>/epoch  the last epoch given out, no lease: it survives its owners
 //   load/<P>              what the owner last reported, with its lease; apart, so that the
 //                         routers' watch on partitions/ is not woken by it every few seconds
+//   topology              the routers' shared topology (RouterServer's SharedTopology), no lease
+//   router-serial         the last number a starting router took (RouterSerial), no lease
 import Foundation
 import Logging
 import LinkTransport
@@ -55,6 +57,10 @@ public struct ClusterKeys: Sendable {
 
     public var partitions: String { "/broker/\(cluster)/partitions/" }
     public var loads: String { "/broker/\(cluster)/load/" }
+    /// The topology the routers share: exchanges, queues, bindings, users, vhosts, permissions.
+    public var topology: String { "/broker/\(cluster)/topology" }
+    /// The last serial number a starting router took.
+    public var routerSerial: String { "/broker/\(cluster)/router-serial" }
     public func owner(_ partition: Int) -> String { "\(partitions)\(partition)/owner" }
     public func epoch(_ partition: Int) -> String { "\(partitions)\(partition)/epoch" }
     public func load(_ partition: Int) -> String { "\(loads)\(partition)" }
@@ -110,7 +116,7 @@ public final class PartitionClaim: Sendable {
                 unchanged: [(keys.owner(partition), 0), (keys.epoch(partition), last?.modRevision ?? 0)],
                 puts: [(keys.epoch(partition), Array(String(epoch).utf8), 0),
                        (keys.owner(partition), Array(try JSONEncoder().encode(owner)), lease)])
-            if claimed { return PartitionClaim(partition: partition, owner: owner, lease: lease, ttl: ttl, keys: keys, etcd: etcd) }
+            if claimed != nil { return PartitionClaim(partition: partition, owner: owner, lease: lease, ttl: ttl, keys: keys, etcd: etcd) }
             races += 1  // another claim got in between: look again
             if races >= 10 {
                 try? await etcd.revoke(lease)
@@ -256,5 +262,21 @@ public enum PartitionMap {
                 }
             }
         }
+    }
+}
+
+/// A number no other start of a router of the cluster took: one more than the last, by
+/// compare-and-swap. Routers that share workers keep their connection ids apart with it.
+public enum RouterSerial {
+    public static func next(keys: ClusterKeys, etcd: EtcdClient) async throws -> UInt64 {
+        for _ in 0..<100 {
+            let last = try await etcd.range(keys.routerSerial).kvs.first
+            let serial = (last.flatMap { UInt64(String(decoding: $0.value, as: UTF8.self)) } ?? 0) + 1
+            if try await etcd.putIf(unchanged: [(keys.routerSerial, last?.modRevision ?? 0)],
+                                    puts: [(keys.routerSerial, Array(String(serial).utf8), 0)]) != nil {
+                return serial
+            }
+        }
+        throw EtcdError("could not take a router serial number: a hundred tries raced with other routers")
     }
 }

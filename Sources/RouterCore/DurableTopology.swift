@@ -4,6 +4,8 @@
 // whose source and destination are both durable; and the users, vhosts and permissions.
 // Encoded in a small binary format of its own ("BRKTOPO1", version, then the lists) for the
 // router's `topology` file. Version 1 files (before users were kept) read with no access part.
+// The same format carries the part that routers of several hosts share (`sharedPart`, in
+// etcd), which adds transient exchanges and queues.
 import AMQPWire
 import BrokerModel
 import NIOCore
@@ -84,26 +86,50 @@ public struct DurableAccess: Equatable, Sendable {
 
 extension Topology {
     /// The durable part, in a stable order.
-    public var durablePart: DurableTopology {
+    public var durablePart: DurableTopology { part(durableOnly: true) }
+
+    /// What the routers of several hosts share (Docs/scale-out.md): every exchange and every
+    /// queue that is not exclusive, durable or not, the bindings between them, and the users,
+    /// vhosts and permissions. Exclusive queues stay with the router of their connection.
+    public var sharedPart: DurableTopology { part(durableOnly: false) }
+
+    private func part(durableOnly: Bool) -> DurableTopology {
         var part = DurableTopology()
         for vhost in vhostNames {
             let standard = Set(ExchangeDefinition.standard.map(\.name))
-            let durableExchanges = Set(exchanges(in: vhost).filter { $0.durable }.map(\.name))
-            part.exchanges += exchanges(in: vhost).filter { $0.durable && !standard.contains($0.name) }
+            let kept = exchanges(in: vhost).filter { $0.durable || !durableOnly }
+            let keptExchanges = Set(kept.map(\.name))
+            part.exchanges += kept.filter { !standard.contains($0.name) }
                 .map { DurableTopology.VHostExchange(vhost: vhost, definition: $0) }
-            let durableQueues = queues(in: vhost).filter { $0.durable && $0.exclusiveOwner == nil }
-            part.queues += durableQueues
-            let queueNames = Set(durableQueues.map(\.id.name))
+            let keptQueues = queues(in: vhost).filter { ($0.durable || !durableOnly) && $0.exclusiveOwner == nil }
+            part.queues += keptQueues
+            let queueNames = Set(keptQueues.map(\.id.name))
             part.bindings += bindings(in: vhost).filter { binding in
-                guard durableExchanges.contains(binding.source) else { return false }
+                guard keptExchanges.contains(binding.source) else { return false }
                 switch binding.destination {
                 case .queue(let name): return queueNames.contains(name)
-                case .exchange(let name): return durableExchanges.contains(name)
+                case .exchange(let name): return keptExchanges.contains(name)
                 }
             }.map { DurableTopology.VHostBinding(vhost: vhost, binding: $0) }
         }
         part.access = DurableAccess(access)
         return part
+    }
+
+    /// This topology with `shared` (what the routers agreed on) in place of its own shared
+    /// part: its exclusive queues, the bindings to them whose exchange is still there, and its
+    /// loopback users are kept.
+    public func adopting(shared: DurableTopology) throws -> Topology {
+        var adopted = Topology()
+        adopted.access.loopbackUsers = access.loopbackUsers
+        try adopted.restore(shared)
+        for (vhost, state) in vhosts where adopted.hasVHost(vhost) {
+            for record in state.queues.values where record.exclusiveOwner != nil {
+                adopted.addQueue(record)
+                for binding in state.queueBindings[record.id.name] ?? [] { try? adopted.bind(binding, in: vhost) }
+            }
+        }
+        return adopted
     }
 
     /// Adds a recovered durable part to a fresh topology.
@@ -142,7 +168,8 @@ extension DurableTopology {
             buffer.writeLongString(queue.id.vhost.name)
             buffer.writeLongString(queue.id.name.name)
             buffer.writeInteger(UInt32(queue.partition.index))
-            buffer.writeInteger(UInt8(queue.autoDelete ? 1 : 0))
+            // 1: auto-delete; 2: transient (only in a shared part: a file holds durable queues).
+            buffer.writeInteger(UInt8(queue.autoDelete ? 1 : 0) | UInt8(queue.durable ? 0 : 2))
         }
         buffer.writeInteger(UInt32(bindings.count))
         for entry in bindings {
@@ -212,11 +239,11 @@ extension DurableTopology {
             for _ in 0..<(try Self.count(&buffer)) {
                 let vhost = VHost(try buffer.readLongStringAsString())
                 let name = QueueName(try buffer.readLongStringAsString())
-                guard let partition = buffer.readInteger(as: UInt32.self), let autoDelete = buffer.readInteger(as: UInt8.self) else {
+                guard let partition = buffer.readInteger(as: UInt32.self), let flags = buffer.readInteger(as: UInt8.self) else {
                     throw Malformed(description: "a truncated queue")
                 }
                 queues.append(QueueRecord(id: QueueID(vhost: vhost, name: name), partition: PartitionID(Int(partition)),
-                                          durable: true, autoDelete: autoDelete != 0))
+                                          durable: flags & 2 == 0, autoDelete: flags & 1 != 0))
             }
             for _ in 0..<(try Self.count(&buffer)) {
                 let vhost = VHost(try buffer.readLongStringAsString())

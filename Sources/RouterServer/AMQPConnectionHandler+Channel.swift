@@ -43,12 +43,9 @@ extension AMQPConnectionHandler {
             case .send(let reply):
                 sendMethod(number, reply)
             case .changeTopology(let change, let reply):
-                do {
-                    let vhost = self.vhost
-                    try context.topology.update { (t: inout Topology) throws(TopologyError) in try change.apply(to: &t, in: vhost) }
-                    if let reply { replyOnceSaved(reply, on: channel, classID: classID, methodID: methodID) }
-                } catch {
-                    closeChannel(channel, error.code, error.text, classID: classID, methodID: methodID)
+                let vhost = self.vhost
+                changeTopology(reply, on: channel, classID: classID, methodID: methodID) { (t: inout Topology) throws(TopologyError) in
+                    try change.apply(to: &t, in: vhost)
                 }
             case .request(let request, let partition, let answerAwaited):
                 // The worker is down: what awaits an answer fails as if it had gone away now.
@@ -77,13 +74,13 @@ extension AMQPConnectionHandler {
                 }
                 if channel.state.isOpen { sendMethod(number, .txCommitOk(TxCommitOk())) }
             case .addQueue(let record, let keepExisting, let reply):
-                if !keepExisting || context.topology.snapshot.queue(record.id) == nil {
-                    try? context.topology.update { (t: inout Topology) throws(TopologyError) in t.addQueue(record) }
+                changeTopology(reply, on: channel, classID: classID, methodID: methodID) { (t: inout Topology) throws(TopologyError) in
+                    if !keepExisting || t.queue(record.id) == nil { t.addQueue(record) }
                 }
-                if let reply { replyOnceSaved(reply, on: channel, classID: classID, methodID: methodID) }
             case .removeQueue(let queue, let reply):
-                try? context.topology.update { (t: inout Topology) throws(TopologyError) in t.removeQueue(queue) }
-                if let reply { replyOnceSaved(reply, on: channel, classID: classID, methodID: methodID) }
+                changeTopology(reply, on: channel, classID: classID, methodID: methodID) { (t: inout Topology) throws(TopologyError) in
+                    t.removeQueue(queue)
+                }
             case .sendGetOk(let getOk, let message):
                 services.stats.delivered &+= 1
                 sendContent(number, .basicGetOk(getOk), properties: message.properties, body: message.body)
@@ -149,24 +146,31 @@ extension AMQPConnectionHandler {
         }
     }
 
-    // MARK: Topology changes that wait for the disk
+    // MARK: Topology changes that wait for the disk and the other routers
 
-    /// Sends `reply` to a topology change once the change is on disk (at once when it touched
-    /// nothing durable); the channel's later commands wait meanwhile, as for a worker's answer.
-    func replyOnceSaved(_ reply: AMQPMethod, on channel: RouterChannel, classID: UInt16, methodID: UInt16) {
-        guard let saved = context.topology.whenSaved(on: services.eventLoop) else {
-            return sendMethod(channel.number.value, reply)
+    /// Applies `change` and sends `reply` once it is on disk and, with routers on several
+    /// hosts, agreed (at once when there is nothing to wait for); the channel's later commands
+    /// wait meanwhile, as for a worker's answer. A change refused, now or after another
+    /// router's, closes the channel with its error.
+    func changeTopology(_ reply: AMQPMethod?, on channel: RouterChannel, classID: UInt16, methodID: UInt16,
+                        _ change: @escaping TopologyStore.Change) {
+        let done: EventLoopFuture<Void>?
+        do {
+            done = try context.topology.updateAwaited(on: services.eventLoop, change)
+        } catch {
+            return closeChannel(channel, error.code, error.text, classID: classID, methodID: methodID)
         }
+        guard let reply else { return }
+        guard let done else { return sendMethod(channel.number.value, reply) }
         channel.state.wait(for: PendingOperation(kind: .topologySaved(reply: reply), classID: classID, methodID: methodID))
-        saved.whenSuccess { [weak self] in self?.topologySaved(channel) }
+        done.whenComplete { [weak self] result in self?.topologySaved(channel, result) }
     }
 
-    func replyOnceSaved(_ reply: AMQPMethod, on channel: RouterChannel, method: AMQPMethod) {
-        replyOnceSaved(reply, on: channel, classID: method.classID, methodID: method.methodID)
-    }
-
-    private func topologySaved(_ channel: RouterChannel) {
-        guard case .topologySaved(let reply)? = channel.state.answered()?.kind else { return }
+    private func topologySaved(_ channel: RouterChannel, _ result: Result<Void, Error>) {
+        guard let pending = channel.state.answered(), case .topologySaved(let reply) = pending.kind else { return }
+        if case .failure(let error as TopologyError) = result {
+            return closeChannel(channel, error.code, error.text, classID: pending.classID, methodID: pending.methodID)
+        }
         sendMethod(channel.number.value, reply)
         resume(channel)
     }

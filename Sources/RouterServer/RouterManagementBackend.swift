@@ -24,7 +24,7 @@ final class RouterManagementBackend: ManagementBackend {
     var partitions: Int { context.partitions }
     var topology: Topology { context.topology.snapshot }
 
-    func updateTopology<T>(_ change: (inout Topology) throws(TopologyError) -> T) throws(TopologyError) -> T {
+    func updateTopology<T>(_ change: @escaping @Sendable (inout Topology) throws(TopologyError) -> T) throws(TopologyError) -> T {
         try context.topology.update(change)
     }
 

@@ -64,6 +64,11 @@ public struct RouterConfiguration: Sendable {
     /// The partition map's claim epochs, by partition (with etcd): a worker holding another
     /// claim refuses the link.
     public var workerEpochs: [Int: Int64] = [:]
+    /// Where the routers of several hosts share their topology (etcd); nil: this router's own.
+    public var sharedTopology: (any SharedTopology)?
+    /// This router's connection ids start after it. Workers tell connections apart by id, so
+    /// routers that share workers take bases that differ (`RouterSerial`): ids never meet.
+    public var connectionIDBase: UInt64 = 0
 
     public init(host: String, port: Int, partitions: Int, runtimeDirectory: String, eventLoops: Int,
                 heartbeatSeconds: UInt16 = 60, workerWait: TimeAmount = .seconds(30),
@@ -103,9 +108,11 @@ public final class RouterServer: Sendable {
     let context: RouterContext
     /// The client side of mutual TLS for links to workers on other hosts.
     private let linkTLS: NIOSSLContext?
-    private let connectionIDs = ManagedAtomic<UInt64>(0)
+    private let connectionIDs: ManagedAtomic<UInt64>
     /// Every event loop's services, once started (for a graceful stop).
     private let loops = NIOLockedValueBox<[LoopServices]>([])
+    /// Follows the other routers' topology changes, when it is shared.
+    private let topologyWatch = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
     /// A reload: the configured users are made or updated, and the loopback users replaced;
     /// connections already open stay.
@@ -133,6 +140,7 @@ public final class RouterServer: Sendable {
     public init(configuration: RouterConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
+        self.connectionIDs = ManagedAtomic(configuration.connectionIDBase)
         if !configuration.remoteWorkers.isEmpty, configuration.linkTLS == nil {
             throw LinkTLS.Invalid(description: "workers on other hosts need --link-cert-file, --link-key-file and --link-ca-file: links between hosts are mutual TLS")
         }
@@ -159,6 +167,12 @@ public final class RouterServer: Sendable {
 
     /// Connects every loop to every worker, then listens. Returns the listening channel.
     public func start() async throws -> Channel {
+        if let shared = configuration.sharedTopology {
+            let watch = try await context.topology.share(through: shared, logger: logger)
+            topologyWatch.withLockedValue { $0 = watch }
+            // This router's configured users, in the shared part too.
+            reloadUsers(configuration.users, loopbackUsers: configuration.loopbackUsers)
+        }
         var servicesByLoop: [ObjectIdentifier: LoopServices] = [:]
         var allServices: [LoopServices] = []
         for (index, loop) in group.makeIterator().enumerated() {
@@ -276,6 +290,7 @@ public final class RouterServer: Sendable {
     }
 
     public func shutdown() async throws {
+        topologyWatch.withLockedValue { $0?.cancel() }
         try await group.shutdownGracefully()
     }
 

@@ -221,6 +221,9 @@ struct RouterCommand: AsyncParsableCommand {
             if let map {
                 configuration.remoteWorkers.merge(map.remote) { _, fromMap in fromMap }
                 configuration.workerEpochs = map.epochs
+                configuration.sharedTopology = EtcdTopology(etcd: map.etcd, key: map.keys.topology)
+                // 2^40 connections a start, 2^24 starts.
+                configuration.connectionIDBase = try await RouterSerial.next(keys: map.keys, etcd: map.etcd) << 40
             }
             let termination = ProcessSupport.catchTermination()
             let server = try RouterServer(configuration: configuration, logger: logger)

@@ -1,0 +1,207 @@
+"""One topology for the routers of several hosts (issue 18): three hosts in network namespaces,
+etcd (Debian's etcd-server) on host A, a worker on each host, and a router on hosts A and B.
+Both routers follow the partition map and share the topology through etcd. Shown with pika
+clients connected to the two routers:
+- exchanges, queues and bindings declared through one router route publishes made through the
+  other, and a delete through one is seen by the other;
+- a user, vhost and permissions made through one router log in through the other;
+- the same exchange or queue declared on both hosts at once: both get declare-ok;
+- an exchange declared at once on both hosts with two types: one declare-ok and one
+  406 PRECONDITION_FAILED, and both routers then hold the same exchange.
+
+Needs root, iproute2 and etcd-server, as CI has (Deploy/install-deps.sh)."""
+import os
+import shutil
+import subprocess
+import threading
+import time
+
+import pika
+import pytest
+
+from conftest import broker_binary, needs_own_broker, unique
+from test_hosts_netns import AMQP_PORT, LINK_PORT, PARTITIONS, USER, Hosts, ip, netns_process, queue_on, require_namespaces
+from test_link_tcp import link_tls
+from test_tls import make_pki
+
+ETCD_PORT = 2379
+NET = 204
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    needs_own_broker("--etcd", "not applicable: RabbitMQ clusters through Erlang distribution")
+    require_namespaces()
+    if shutil.which("etcd") is None:
+        pytest.fail("etcd missing: install Debian's etcd-server (apt-get install etcd-server, or run Deploy/install-deps.sh)")
+    pki = make_pki(tmp_path_factory.mktemp("topology-pki"))
+    hosts = Hosts(NET)
+    dirs = {h: tmp_path_factory.mktemp(f"topology-host-{h}") for h in "abc"}
+    for d in dirs.values():
+        os.chmod(d, 0o700)
+    etcd_url = f"http://{hosts.address['a']}:{ETCD_PORT}"
+    common = ["--partitions", str(PARTITIONS), "--etcd", etcd_url]
+    processes = {}
+    etcd = subprocess.Popen(
+        ["ip", "netns", "exec", hosts.names["a"], "etcd", "--data-dir", str(dirs["a"] / "etcd"),
+         "--listen-client-urls", f"http://0.0.0.0:{ETCD_PORT}", "--advertise-client-urls", etcd_url,
+         "--listen-peer-urls", "http://127.0.0.1:2380"],
+        stdout=open(dirs["a"] / "etcd.log", "w"), stderr=subprocess.STDOUT)
+    try:
+        # Every host reaches every other through A, and the test reaches them all.
+        subprocess.run(["ip", "netns", "exec", hosts.names["a"], "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"], check=True)
+        ip("-n", hosts.names["b"], "route", "add", "default", "via", hosts.a_from["b"])
+        ip("-n", hosts.names["c"], "route", "add", "default", "via", hosts.a_from["c"])
+        ip("route", "replace", f"10.{NET}.0.0/16", "via", hosts.address["a"])
+        deadline = time.time() + 30
+        while subprocess.run(["ip", "netns", "exec", hosts.names["a"], "etcdctl", "--endpoints", f"127.0.0.1:{ETCD_PORT}",
+                              "endpoint", "health"], capture_output=True, env={**os.environ, "ETCDCTL_API": "3"}).returncode != 0:
+            assert time.time() < deadline and etcd.poll() is None, open(dirs["a"] / "etcd.log").read()
+            time.sleep(0.2)
+        for host, partition in (("a", 0), ("b", 1), ("c", 2)):
+            processes[partition] = netns_process(
+                hosts, host, ["worker", "--partition", str(partition), *common, "--runtime-dir", str(dirs[host]),
+                              "--node-name", host, "--link-listen", f"{hosts.address[host]}:{LINK_PORT}", *link_tls(pki)],
+                str(dirs[host] / f"worker{partition}.log"), f"ready worker {partition}")
+        for host in "ab":
+            processes[f"router-{host}"] = netns_process(
+                hosts, host,
+                ["router", *common, "--runtime-dir", str(dirs[host]), "--host", "0.0.0.0", "--port", str(AMQP_PORT),
+                 "--user", f"{USER[0]}:{USER[1]}:administrator", "--node-name", host, *link_tls(pki, "client")],
+                str(dirs[host] / "router.log"), "ready router")
+        yield {"hosts": hosts, "dirs": dirs}
+    finally:
+        for p in processes.values():
+            p.stop()
+        etcd.terminate()
+        etcd.wait(timeout=20)
+        ip("route", "del", f"10.{NET}.0.0/16", check=False)
+        hosts.remove()
+
+
+def connect(cluster, host, credentials=USER, vhost="/"):
+    params = pika.ConnectionParameters(cluster["hosts"].address[host], AMQP_PORT, vhost,
+                                       credentials=pika.PlainCredentials(*credentials), heartbeat=0)
+    return pika.BlockingConnection(params)
+
+
+def eventually(check, timeout=10):
+    """Retries `check` (it raises until it holds) for up to `timeout` seconds."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return check()
+        except Exception:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def get_one(ch, queue, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        method, _, body = ch.basic_get(queue, auto_ack=True)
+        if method is not None:
+            return body
+        time.sleep(0.05)
+    return None
+
+
+def test_topology_declared_through_one_router_routes_through_the_other(cluster):
+    a, b = connect(cluster, "a"), connect(cluster, "b")
+    on_a, on_b = a.channel(), b.channel()
+    exchange, queue = unique("orders"), queue_on(2, unique("eu-orders"))
+    on_a.exchange_declare(exchange, "topic", durable=True)
+    on_a.queue_declare(queue, durable=True)
+    on_a.queue_bind(queue, exchange, "eu.#")
+
+    def routed_from_b():
+        ch = b.channel()
+        ch.confirm_delivery()
+        ch.basic_publish(exchange, "eu.fr", b"from b", pika.BasicProperties(delivery_mode=2), mandatory=True)
+        ch.close()
+    eventually(routed_from_b)
+    assert get_one(on_a, queue) == b"from b"
+
+    # Deleted through B: a publish through A then finds no exchange (404).
+    on_b.exchange_delete(exchange)
+
+    def gone_on_a():
+        ch = a.channel()
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as closed:
+            ch.exchange_declare(exchange, passive=True)
+        assert closed.value.reply_code == 404
+    eventually(gone_on_a)
+    a.close()
+    b.close()
+
+
+def test_users_and_vhosts_made_through_one_router_log_in_through_the_other(cluster):
+    vhost, user = unique("vh"), (unique("user"), "pw-" + unique("s"))
+    subprocess.run(["ip", "netns", "exec", cluster["hosts"].names["a"], broker_binary(), "ctl", "add_vhost", vhost,
+                    "--runtime-dir", str(cluster["dirs"]["a"])], check=True, capture_output=True, timeout=30)
+    for args in (["add_user", *user], ["set_permissions", "-p", vhost, user[0], ".*", ".*", ".*"]):
+        result = subprocess.run([broker_binary(), "ctl", *args, "--runtime-dir", str(cluster["dirs"]["a"])],
+                                capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stdout + result.stderr
+    connection = eventually(lambda: connect(cluster, "b", credentials=user, vhost=vhost))
+    connection.channel().queue_declare(unique("q"), exclusive=True)
+    connection.close()
+
+
+def race(*calls):
+    """Runs the calls at once; returns each one's exception or None."""
+    outcomes = [None] * len(calls)
+    start = threading.Barrier(len(calls))
+
+    def run(index, call):
+        start.wait()
+        try:
+            call()
+        except Exception as error:
+            outcomes[index] = error
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return outcomes
+
+
+def test_the_same_declares_on_two_hosts_at_once_both_succeed(cluster):
+    a, b = connect(cluster, "a"), connect(cluster, "b")
+    on_a, on_b = a.channel(), b.channel()
+    for _ in range(5):
+        exchange, queue = unique("same-x"), queue_on(1, unique("same-q"))
+
+        def declare(ch):
+            return lambda: (ch.exchange_declare(exchange, "fanout", durable=True), ch.queue_declare(queue, durable=True),
+                            ch.queue_bind(queue, exchange))
+        assert race(declare(on_a), declare(on_b)) == [None, None]
+        on_a.basic_publish(exchange, "", b"once")
+        assert get_one(on_b, queue) == b"once"
+        assert on_b.basic_get(queue, auto_ack=True)[0] is None, "one binding, not two"
+    a.close()
+    b.close()
+
+
+def test_an_exchange_declared_with_two_types_at_once_is_refused_on_one_host(cluster):
+    a, b = connect(cluster, "a"), connect(cluster, "b")
+    for _ in range(5):
+        exchange = unique("contested")
+        on_a, on_b = a.channel(), b.channel()
+        outcomes = race(lambda: on_a.exchange_declare(exchange, "direct"), lambda: on_b.exchange_declare(exchange, "fanout"))
+        refused = [o for o in outcomes if o is not None]
+        assert len(refused) == 1, outcomes
+        assert isinstance(refused[0], pika.exceptions.ChannelClosedByBroker) and refused[0].reply_code == 406, refused
+        assert "inequivalent arg 'type'" in refused[0].reply_text, refused[0].reply_text
+        winner = "direct" if outcomes[0] is None else "fanout"
+
+        def both_hold_the_winner():
+            for connection in (a, b):
+                ch = connection.channel()
+                ch.exchange_declare(exchange, winner)  # 406 if this router held the other type
+                ch.close()
+        eventually(both_hold_the_winner)
+    a.close()
+    b.close()
