@@ -5,7 +5,7 @@
 // Encoded in a small binary format of its own ("BRKTOPO1", version, then the lists) for the
 // router's `topology` file. Version 1 files (before users were kept) read with no access part.
 // The same format carries the part that routers of several hosts share (`sharedPart`, in
-// etcd), which adds transient exchanges and queues.
+// etcd), which adds transient exchanges and queues and exclusive queues with their owner.
 import AMQPWire
 import BrokerModel
 import NIOCore
@@ -88,9 +88,9 @@ extension Topology {
     /// The durable part, in a stable order.
     public var durablePart: DurableTopology { part(durableOnly: true) }
 
-    /// What the routers of several hosts share (Docs/scale-out.md): every exchange and every
-    /// queue that is not exclusive, durable or not, the bindings between them, and the users,
-    /// vhosts and permissions. Exclusive queues stay with the router of their connection.
+    /// What the routers of several hosts share (Docs/scale-out.md): every exchange and queue,
+    /// durable or not, exclusive ones with their owner (connection ids are unique across the
+    /// routers), the bindings, and the users, vhosts and permissions.
     public var sharedPart: DurableTopology { part(durableOnly: false) }
 
     private func part(durableOnly: Bool) -> DurableTopology {
@@ -101,7 +101,7 @@ extension Topology {
             let keptExchanges = Set(kept.map(\.name))
             part.exchanges += kept.filter { !standard.contains($0.name) }
                 .map { DurableTopology.VHostExchange(vhost: vhost, definition: $0) }
-            let keptQueues = queues(in: vhost).filter { ($0.durable || !durableOnly) && $0.exclusiveOwner == nil }
+            let keptQueues = queues(in: vhost).filter { !durableOnly || ($0.durable && $0.exclusiveOwner == nil) }
             part.queues += keptQueues
             let queueNames = Set(keptQueues.map(\.id.name))
             part.bindings += bindings(in: vhost).filter { binding in
@@ -116,19 +116,12 @@ extension Topology {
         return part
     }
 
-    /// This topology with `shared` (what the routers agreed on) in place of its own shared
-    /// part: its exclusive queues, the bindings to them whose exchange is still there, and its
-    /// loopback users are kept.
+    /// This topology with `shared` (what the routers agreed on) in place of its own: only its
+    /// loopback users, which come from this router's configuration, are kept.
     public func adopting(shared: DurableTopology) throws -> Topology {
         var adopted = Topology()
         adopted.access.loopbackUsers = access.loopbackUsers
         try adopted.restore(shared)
-        for (vhost, state) in vhosts where adopted.hasVHost(vhost) {
-            for record in state.queues.values where record.exclusiveOwner != nil {
-                adopted.addQueue(record)
-                for binding in state.queueBindings[record.id.name] ?? [] { try? adopted.bind(binding, in: vhost) }
-            }
-        }
         return adopted
     }
 
@@ -168,8 +161,10 @@ extension DurableTopology {
             buffer.writeLongString(queue.id.vhost.name)
             buffer.writeLongString(queue.id.name.name)
             buffer.writeInteger(UInt32(queue.partition.index))
-            // 1: auto-delete; 2: transient (only in a shared part: a file holds durable queues).
-            buffer.writeInteger(UInt8(queue.autoDelete ? 1 : 0) | UInt8(queue.durable ? 0 : 2))
+            // 1: auto-delete; 2: transient; 4: exclusive, its owner follows. A file holds
+            // durable queues that are not exclusive: 2 and 4 are only in a shared part.
+            buffer.writeInteger(UInt8(queue.autoDelete ? 1 : 0) | UInt8(queue.durable ? 0 : 2) | UInt8(queue.exclusiveOwner == nil ? 0 : 4))
+            if let owner = queue.exclusiveOwner { buffer.writeInteger(owner.value) }
         }
         buffer.writeInteger(UInt32(bindings.count))
         for entry in bindings {
@@ -242,8 +237,13 @@ extension DurableTopology {
                 guard let partition = buffer.readInteger(as: UInt32.self), let flags = buffer.readInteger(as: UInt8.self) else {
                     throw Malformed(description: "a truncated queue")
                 }
+                var owner: ConnectionID?
+                if flags & 4 != 0 {
+                    guard let id = buffer.readInteger(as: UInt64.self) else { throw Malformed(description: "a truncated queue") }
+                    owner = ConnectionID(id)
+                }
                 queues.append(QueueRecord(id: QueueID(vhost: vhost, name: name), partition: PartitionID(Int(partition)),
-                                          durable: flags & 2 == 0, autoDelete: flags & 1 != 0))
+                                          durable: flags & 2 == 0, exclusiveOwner: owner, autoDelete: flags & 1 != 0))
             }
             for _ in 0..<(try Self.count(&buffer)) {
                 let vhost = VHost(try buffer.readLongStringAsString())

@@ -5,6 +5,8 @@ clients connected to the two routers:
 - exchanges, queues and bindings declared through one router route publishes made through the
   other, and a delete through one is seen by the other;
 - a user, vhost and permissions made through one router log in through the other;
+- an exclusive reply queue of a client of A takes replies published through B, is locked
+  (405) to B's clients, and goes away everywhere with its connection;
 - the same exchange or queue declared on both hosts at once: both get declare-ok;
 - an exchange declared at once on both hosts with two types: one declare-ok and one
   406 PRECONDITION_FAILED, and both routers then hold the same exchange.
@@ -204,4 +206,36 @@ def test_an_exchange_declared_with_two_types_at_once_is_refused_on_one_host(clus
                 ch.close()
         eventually(both_hold_the_winner)
     a.close()
+    b.close()
+
+
+def test_an_exclusive_queue_of_one_host_takes_replies_from_the_other(cluster):
+    """The RPC pattern across hosts: the caller on A has an exclusive reply queue; the server on
+    B publishes to it through the default exchange. B's clients may not consume from it
+    (405), and it is gone everywhere once its connection closes."""
+    a, b = connect(cluster, "a"), connect(cluster, "b")
+    on_a = a.channel()
+    reply_queue = on_a.queue_declare("", exclusive=True).method.queue
+
+    def reply_from_b():
+        ch = b.channel()
+        ch.confirm_delivery()
+        ch.basic_publish("", reply_queue, b"the answer", mandatory=True)
+        ch.close()
+    eventually(reply_from_b)
+    assert get_one(on_a, reply_queue) == b"the answer"
+
+    ch = b.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as locked:
+        ch.basic_consume(reply_queue, lambda *_: None)
+    assert locked.value.reply_code == 405, locked.value
+
+    a.close()
+
+    def gone_on_b():
+        ch = b.channel()
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as closed:
+            ch.queue_declare(reply_queue, passive=True)
+        assert closed.value.reply_code == 404
+    eventually(gone_on_b)
     b.close()

@@ -36,28 +36,29 @@ import Testing
         #expect(part.bindings.allSatisfy { $0.binding.source.name == "orders" })
     }
 
-    @Test func theSharedPartHasTransientObjectsButNoExclusiveQueue() throws {
+    @Test func theSharedPartHasTransientAndExclusiveQueues() throws {
         let part = try sample().sharedPart
         #expect(part.exchanges.map(\.definition.name.name) == ["later", "orders", "scratch"])
-        #expect(part.queues.map(\.id.name.name).sorted() == ["kept", "lost"])
+        #expect(part.queues.map(\.id.name.name).sorted() == ["kept", "lost", "mine"])
         #expect(part.bindings.count == 4)
         let decoded = try DurableTopology(decoding: part.encoded())
         #expect(decoded == part)
         #expect(decoded.queues.first { $0.id.name.name == "lost" }?.durable == false)
+        #expect(decoded.queues.first { $0.id.name.name == "mine" }?.exclusiveOwner == ConnectionID(7))
     }
 
-    @Test func adoptingAnotherRoutersPartKeepsThisRoutersExclusiveQueues() throws {
+    @Test func adoptingAnotherRoutersPartReplacesAllButTheLoopbackUsers() throws {
         var mine = try sample()
-        try mine.bind(Binding(source: ExchangeName("orders"), queue: QueueName("mine"), routingKey: "own"), in: .default)
+        mine.access.loopbackUsers = ["guest", "local"]
         var theirs = Topology()
         try theirs.declareExchange(ExchangeDefinition(name: ExchangeName("orders"), type: .topic, durable: true), passive: false, in: .default)
         theirs.addQueue(QueueRecord(id: QueueID(vhost: .default, name: QueueName("other")), partition: PartitionID(1)))
         let adopted = try mine.adopting(shared: theirs.sharedPart)
         #expect(adopted.exchange(ExchangeName("scratch"), in: .default) == nil)
         #expect(adopted.queue(QueueID(vhost: .default, name: QueueName("other"))) != nil)
-        #expect(adopted.queue(QueueID(vhost: .default, name: QueueName("kept"))) == nil)
-        #expect(adopted.queue(QueueID(vhost: .default, name: QueueName("mine")))?.exclusiveOwner == ConnectionID(7))
-        #expect(adopted.bindings(in: .default).map(\.routingKey) == ["own"])
+        #expect(adopted.queue(QueueID(vhost: .default, name: QueueName("mine"))) == nil)
+        #expect(adopted.bindings(in: .default).isEmpty)
+        #expect(adopted.access.loopbackUsers == ["guest", "local"])
     }
 
     @Test func theFileFormatRoundTripsAndRestoresRouting() throws {
