@@ -96,9 +96,11 @@ public final class PartitionClaim: Sendable {
     /// run, killed) is waited out, up to its TTL and two seconds.
     public static func claim(_ partition: Int, node: String, address: String, keys: ClusterKeys, etcd: EtcdClient,
                              ttl: Int) async throws -> PartitionClaim {
-        let lease = try await etcd.grantLease(ttl: ttl)
         let patience = ContinuousClock.now + .seconds(ttl + 2)
         var races = 0
+        // Granted once the partition is free: a lease granted before waiting out an old claim
+        // would end, unrenewed, while the worker waits.
+        var granted: Int64?
         while true {
             if let current = try await etcd.range(keys.owner(partition)).kvs.first {
                 let holder = try? JSONDecoder().decode(PartitionOwner.self, from: Data(current.value))
@@ -106,9 +108,11 @@ public final class PartitionClaim: Sendable {
                     try await Task.sleep(for: .milliseconds(250))
                     continue
                 }
-                try? await etcd.revoke(lease)
+                if let granted { try? await etcd.revoke(granted) }
                 throw EtcdError("partition \(partition) is served by node '\(holder?.node ?? "?")' at '\(holder?.address ?? "?")' (epoch \(holder?.epoch ?? 0)); it is free once that worker stops and its lease ends")
             }
+            if granted == nil { granted = try await etcd.grantLease(ttl: ttl) }
+            let lease = granted!
             let last = try await etcd.range(keys.epoch(partition)).kvs.first
             let epoch = (last.flatMap { Int64(String(decoding: $0.value, as: UTF8.self)) } ?? 0) + 1
             let owner = PartitionOwner(node: node, address: address, epoch: epoch)

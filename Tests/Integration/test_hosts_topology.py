@@ -9,11 +9,15 @@ clients connected to the two routers:
   (405) to B's clients, and goes away everywhere with its connection;
 - the same exchange or queue declared on both hosts at once: both get declare-ok;
 - an exchange declared at once on both hosts with two types: one declare-ok and one
-  406 PRECONDITION_FAILED, and both routers then hold the same exchange.
+  406 PRECONDITION_FAILED, and both routers then hold the same exchange;
+- host B killed whole (its router and worker, kill -9): A's client stays connected and the
+  partitions of hosts A and C keep serving; once B's processes start again, every confirmed
+  persistent message of B's partition is there, through either router.
 
 Needs root, iproute2 and etcd-server, as CI has (Deploy/install-deps.sh)."""
 import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -28,6 +32,7 @@ from test_tls import make_pki
 
 ETCD_PORT = 2379
 NET = 204
+TTL = 2
 
 
 @pytest.fixture(scope="module")
@@ -60,18 +65,25 @@ def cluster(tmp_path_factory):
                               "endpoint", "health"], capture_output=True, env={**os.environ, "ETCDCTL_API": "3"}).returncode != 0:
             assert time.time() < deadline and etcd.poll() is None, open(dirs["a"] / "etcd.log").read()
             time.sleep(0.2)
-        for host, partition in (("a", 0), ("b", 1), ("c", 2)):
+        def start_worker(host, partition):
             processes[partition] = netns_process(
                 hosts, host, ["worker", "--partition", str(partition), *common, "--runtime-dir", str(dirs[host]),
-                              "--node-name", host, "--link-listen", f"{hosts.address[host]}:{LINK_PORT}", *link_tls(pki)],
+                              "--node-name", host, "--etcd-lease-ttl", str(TTL),
+                              "--link-listen", f"{hosts.address[host]}:{LINK_PORT}", *link_tls(pki)],
                 str(dirs[host] / f"worker{partition}.log"), f"ready worker {partition}")
-        for host in "ab":
+
+        def start_router(host):
             processes[f"router-{host}"] = netns_process(
                 hosts, host,
                 ["router", *common, "--runtime-dir", str(dirs[host]), "--host", "0.0.0.0", "--port", str(AMQP_PORT),
                  "--user", f"{USER[0]}:{USER[1]}:administrator", "--node-name", host, *link_tls(pki, "client")],
                 str(dirs[host] / "router.log"), "ready router")
-        yield {"hosts": hosts, "dirs": dirs}
+
+        for host, partition in (("a", 0), ("b", 1), ("c", 2)):
+            start_worker(host, partition)
+        for host in "ab":
+            start_router(host)
+        yield {"hosts": hosts, "dirs": dirs, "processes": processes, "start_worker": start_worker, "start_router": start_router}
     finally:
         for p in processes.values():
             p.stop()
@@ -238,4 +250,48 @@ def test_an_exclusive_queue_of_one_host_takes_replies_from_the_other(cluster):
             ch.queue_declare(reply_queue, passive=True)
         assert closed.value.reply_code == 404
     eventually(gone_on_b)
+    b.close()
+
+
+def test_a_whole_host_killed_leaves_the_others_serving_and_loses_no_confirmed_message(cluster):
+    """Last in this file: it kills host B's processes and starts them again."""
+    a = connect(cluster, "a")
+    ch = a.channel()
+    ch.confirm_delivery()
+    queues = {p: queue_on(p, unique(f"host-kill-{p}")) for p in range(PARTITIONS)}
+    confirmed = [f"m-{i}".encode() for i in range(200)]
+    for queue in queues.values():
+        ch.queue_declare(queue, durable=True)
+        for body in confirmed:
+            ch.basic_publish("", queue, body, pika.BasicProperties(delivery_mode=2), mandatory=True)
+
+    processes = cluster["processes"]
+    for name in ("router-b", 1):
+        os.kill(processes[name].process.pid, signal.SIGKILL)
+        processes[name].process.wait(timeout=10)
+
+    # Hosts A and C serve on: a confirmed publish, then everything back in order.
+    for partition in (0, 2):
+        ch.basic_publish("", queues[partition], b"after", pika.BasicProperties(delivery_mode=2), mandatory=True)
+        got = [get_one(ch, queues[partition], timeout=5) for _ in range(len(confirmed) + 1)]
+        assert got == confirmed + [b"after"], f"partition {partition}"
+    assert a.is_open
+
+    cluster["start_worker"]("b", 1)  # waits out its own claim (TTL) and claims the next epoch
+    cluster["start_router"]("b")
+    b = connect(cluster, "b")
+
+    def all_back(connection):
+        def check():
+            on = connection.channel()
+            on.queue_declare(queues[1], passive=True)
+            return on
+        return eventually(check, timeout=30)
+    on_b = all_back(b)
+    got = [get_one(on_b, queues[1]) for _ in range(100)]
+    on_a = all_back(a)
+    got += [get_one(on_a, queues[1]) for _ in range(100)]
+    assert got == confirmed, f"{sum(1 for g in got if g is not None)} of {len(confirmed)} confirmed messages came back"
+    assert a.is_open
+    a.close()
     b.close()
