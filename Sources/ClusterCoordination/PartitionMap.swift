@@ -10,6 +10,7 @@
 //                         routers' watch on partitions/ is not woken by it every few seconds
 //   topology              the routers' shared topology (RouterServer's SharedTopology), no lease
 //   router-serial         the last number a starting router took (RouterSerial), no lease
+//   partition-count       the cluster's partition count, written by the first host to join, no lease
 import Foundation
 import Logging
 import LinkTransport
@@ -59,6 +60,8 @@ public struct ClusterKeys: Sendable {
     public var loads: String { "/broker/\(cluster)/load/" }
     /// The topology the routers share: exchanges, queues, bindings, users, vhosts, permissions.
     public var topology: String { "/broker/\(cluster)/topology" }
+    /// The cluster's partition count, written by the first host that joins.
+    public var partitionCount: String { "/broker/\(cluster)/partition-count" }
     /// The last serial number a starting router took.
     public var routerSerial: String { "/broker/\(cluster)/router-serial" }
     public func owner(_ partition: Int) -> String { "\(partitions)\(partition)/owner" }
@@ -282,5 +285,24 @@ public enum RouterSerial {
             }
         }
         throw EtcdError("could not take a router serial number: a hundred tries raced with other routers")
+    }
+}
+
+/// The cluster's partition count: fixed by the first host that joins.
+public enum PartitionCount {
+    /// The count etcd holds; `proposed` if none was written yet (it is now).
+    public static func agree(_ proposed: Int, keys: ClusterKeys, etcd: EtcdClient) async throws -> Int {
+        for _ in 0..<10 {
+            if let kv = try await etcd.range(keys.partitionCount).kvs.first {
+                guard let count = Int(String(decoding: kv.value, as: UTF8.self)) else {
+                    throw EtcdError("\(keys.partitionCount) holds no partition count")
+                }
+                return count
+            }
+            if try await etcd.putIf(unchanged: [(keys.partitionCount, 0)], puts: [(keys.partitionCount, Array(String(proposed).utf8), 0)]) != nil {
+                return proposed
+            }
+        }
+        throw EtcdError("could not agree on the partition count: ten tries raced with other hosts")
     }
 }

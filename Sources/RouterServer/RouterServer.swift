@@ -66,6 +66,9 @@ public struct RouterConfiguration: Sendable {
     public var workerEpochs: [Int: Int64] = [:]
     /// Where the routers of several hosts share their topology (etcd); nil: this router's own.
     public var sharedTopology: (any SharedTopology)?
+    /// Partitions the map gave no owner yet: their links keep trying in the background, and
+    /// the map's watch moves them to the owner when there is one, instead of failing the start.
+    public var ownerlessWorkers: Set<Int> = []
     /// This router's connection ids start after it. Workers tell connections apart by id, so
     /// routers that share workers take bases that differ (`RouterSerial`): ids never meet.
     public var connectionIDBase: UInt64 = 0
@@ -306,7 +309,14 @@ public final class RouterServer: Sendable {
         forwarder.links = links
         for link in links { link.republisher = forwarder }
         let deadline = NIODeadline.now() + configuration.workerWait
-        let connected = links.map { link in connectWithRetry(link, until: deadline) }
+        var connected: [EventLoopFuture<Void>] = []
+        for link in links {
+            if configuration.ownerlessWorkers.contains(link.partition.index) {
+                link.reconnectInBackground()
+            } else {
+                connected.append(connectWithRetry(link, until: deadline))
+            }
+        }
         return EventLoopFuture.andAllSucceed(connected, on: loop).map { NIOLoopBound(links, eventLoop: loop) }
     }
 

@@ -328,6 +328,11 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
         }
     }
 
+    /// A link whose worker is not there yet: it connects when it can, as after a loss.
+    func reconnectInBackground() {
+        scheduleReconnect(after: .milliseconds(100))
+    }
+
     private func scheduleReconnect(after delay: TimeAmount) {
         eventLoop.scheduleTask(in: delay) {
             guard !self.closed, self.handler == nil else { return }

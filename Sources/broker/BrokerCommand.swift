@@ -13,7 +13,7 @@ struct BrokerCommand: AsyncParsableCommand {
 struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster",
-        abstract: "Run a cluster of a router and its workers on this host.",
-        subcommands: [ClusterUpCommand.self, ClusterStatusCommand.self, ClusterDownCommand.self, ClusterPartitionsCommand.self,
+        abstract: "Run a cluster of a router and its workers on this host, or join this host to a cluster of several.",
+        subcommands: [ClusterUpCommand.self, ClusterJoinCommand.self, ClusterStatusCommand.self, ClusterDownCommand.self, ClusterPartitionsCommand.self,
                       ClusterRestartWorkerCommand.self, ClusterRestartCommand.self])
 }

@@ -49,32 +49,49 @@ struct ClusterUpCommand: AsyncParsableCommand {
         }
         let runtime = settings.runtime
         let router = settings.router
-        try ProcessSupport.prepareRuntimeDirectory(runtime)
-        let termination = ProcessSupport.catchTermination()
-        let supervisor = Supervisor(startTimeout: settings.startTimeout, policy: RestartPolicy(maxRestarts: settings.maxRestarts))
         // The children get what the cluster must agree on as flags, and the flags given here;
         // they read the rest from the same file and environment, and again on a reload.
-        var common = ["--parent-pid", "\(getpid())"]
-        common += ["--partitions", "\(settings.workers)", "--runtime-dir", runtime, "--data-dir", settings.data ?? runtime + "/data"]
+        var common = ["--partitions", "\(settings.workers)", "--runtime-dir", runtime, "--data-dir", settings.data ?? runtime + "/data"]
         if let path = file.config { common += ["--config", path] }
         if let level = logging.logLevel { common += ["--log-level", level] }
         let workerFlags = worker.consumerTimeout.map { ["--consumer-timeout", "\($0)"] } ?? []
+        var children = (0..<settings.workers).map { index in
+            (name: "worker \(index)", arguments: ["worker", "--partition", "\(index)"] + workerFlags + common)
+        }
+        children.append((name: "router", arguments: ["router"] + self.router.givenArguments + common))
+        let host = router.host == "0.0.0.0" ? "localhost" : router.host
+        try await ClusterSupervision(runtime: runtime, startTimeout: settings.startTimeout, maxRestarts: settings.maxRestarts)
+            .run(children, routerPort: router.port,
+                 ready: "broker cluster up: \(settings.workers) workers + router; connect to amqp://guest:guest@\(host):\(router.port)/ (runtime dir \(runtime)); Ctrl-C stops it")
+    }
+}
+
+/// What `cluster up` and `cluster join` share: their processes started as children of this
+/// one (each waited for until it says it is ready), restarted when they die, signalled on a
+/// reload, and stopped on SIGINT/SIGTERM.
+struct ClusterSupervision {
+    var runtime: String
+    var startTimeout: Double
+    var maxRestarts: Int
+
+    func run(_ children: [(name: String, arguments: [String])], routerPort: Int, ready: String) async throws {
+        try ProcessSupport.prepareRuntimeDirectory(runtime)
+        let termination = ProcessSupport.catchTermination()
+        let supervisor = Supervisor(startTimeout: startTimeout, policy: RestartPolicy(maxRestarts: maxRestarts))
         do {
-            for index in 0..<settings.workers {
-                try supervisor.start(name: "worker \(index)", arguments: ["worker", "--partition", "\(index)"] + workerFlags + common)
+            for child in children {
+                try supervisor.start(name: child.name, arguments: child.arguments + ["--parent-pid", "\(getpid())"])
             }
-            try supervisor.start(name: "router", arguments: ["router"] + self.router.givenArguments + common)
         } catch {
             supervisor.stopAll()
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode.failure
         }
-        let host = router.host == "0.0.0.0" ? "localhost" : router.host
         let directory = ClusterDirectory(runtime)
         let restarts = RestartListener(directory: directory, supervisor: supervisor)
         restarts.start()
-        directory.recordRunning(port: router.port)
-        ProcessSupport.report("broker cluster up: \(settings.workers) workers + router; connect to amqp://guest:guest@\(host):\(router.port)/ (runtime dir \(runtime)); Ctrl-C stops it")
+        directory.recordRunning(port: routerPort)
+        ProcessSupport.report(ready)
         supervisor.superviseRestarts()
         ProcessSupport.onReload {
             FileHandle.standardError.write(Data("broker: SIGHUP: every process reads its configuration again\n".utf8))

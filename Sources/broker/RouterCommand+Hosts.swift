@@ -26,25 +26,25 @@ extension RouterCommand {
         return RouterHosts(remoteWorkers: workers, tls: try linkTLS.resolve(config), coordination: try coordination.resolve(config))
     }
 
-    /// With etcd: the partition map, once every partition has an owner (up to 30 s), and where
-    /// the partitions of other hosts are.
+    /// With etcd: the partition map, once every partition has an owner (up to 10 s), where
+    /// the partitions of other hosts are, and which have no owner yet.
     func readPartitionMap(_ hosts: RouterHosts, partitions: Int, logger: Logger) async throws
-        -> (etcd: EtcdClient, keys: ClusterKeys, revision: Int64, remote: [Int: LinkEndpoint], epochs: [Int: Int64])? {
+        -> (etcd: EtcdClient, keys: ClusterKeys, revision: Int64, remote: [Int: LinkEndpoint], epochs: [Int: Int64], ownerless: Set<Int>)? {
         guard let url = hosts.coordination.etcd else { return nil }
         let etcd = EtcdClient(endpoint: url)
         let keys = ClusterKeys(cluster: hosts.coordination.clusterName)
-        let deadline = ContinuousClock.now + .seconds(30)
+        let deadline = ContinuousClock.now + .seconds(10)
         while true {
             let (owners, revision) = try await PartitionMap.read(keys: keys, etcd: etcd)
             let missing = (0..<partitions).filter { owners[$0] == nil }
             if missing.isEmpty || ContinuousClock.now >= deadline {
-                if !missing.isEmpty { logger.warning("etcd: partitions without a worker yet; their links wait", metadata: ["partitions": "\(missing)"]) }
+                if !missing.isEmpty { logger.warning("etcd: partitions without a worker yet; their links wait for one", metadata: ["partitions": "\(missing)"]) }
                 var remote: [Int: LinkEndpoint] = [:]
                 for (partition, owner) in owners where partition < partitions {
                     if case .remote(let endpoint) = PartitionMap.reach(owner, from: hosts.coordination.node) { remote[partition] = endpoint }
                 }
                 logger.info("etcd: partition map read", metadata: ["owners": "\(owners.count)", "remote": "\(remote.count)"])
-                return (etcd, keys, revision, remote, owners.mapValues(\.epoch))
+                return (etcd, keys, revision, remote, owners.mapValues(\.epoch), Set(missing))
             }
             try await Task.sleep(for: .milliseconds(200))
         }

@@ -221,6 +221,7 @@ struct RouterCommand: AsyncParsableCommand {
             if let map {
                 configuration.remoteWorkers.merge(map.remote) { _, fromMap in fromMap }
                 configuration.workerEpochs = map.epochs
+                configuration.ownerlessWorkers = map.ownerless
                 configuration.sharedTopology = EtcdTopology(etcd: map.etcd, key: map.keys.topology)
                 // 2^40 connections a start, 2^24 starts.
                 configuration.connectionIDBase = try await RouterSerial.next(keys: map.keys, etcd: map.etcd) << 40

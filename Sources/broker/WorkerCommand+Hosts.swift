@@ -41,7 +41,7 @@ extension WorkerCommand {
         logger.info("partition claimed in etcd", metadata: [
             "node": "\(claim.owner.node)", "address": "\(claim.owner.address)", "epoch": "\(claim.owner.epoch)",
         ])
-        ProcessSupport.report("claimed partition \(partition) epoch \(claim.owner.epoch)")
+        // Not on stdout: its first line is the worker's "ready" (or "error:") for cluster up and join.
         claim.keepAlive(logger: logger) { [partition] in
             ProcessSupport.report("error: worker \(partition): its claim in etcd ended; stopping")
             Foundation.exit(1)

@@ -30,7 +30,8 @@ def openssl(*args, cwd):
 
 def make_pki(directory):
     """A CA, a server certificate for localhost and 127.0.0.1, a client certificate it signed,
-    and a client certificate of another CA."""
+    a certificate for both roles (a host of `cluster join`: its workers and its router), and
+    a client certificate of another CA."""
     d = str(directory)
     for ca in ("ca", "other-ca"):
         openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{ca}.key", "-out", f"{ca}.pem", "-days", "2",
@@ -39,7 +40,10 @@ def make_pki(directory):
         f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
     with open(os.path.join(d, "client.ext"), "w") as f:
         f.write("extendedKeyUsage=clientAuth\n")
+    with open(os.path.join(d, "member.ext"), "w") as f:
+        f.write("extendedKeyUsage=serverAuth,clientAuth\n")
     for name, subject, ca, ext in [("server", "/CN=localhost", "ca", "server.ext"), ("client", "/O=Test/CN=tls-client", "ca", "client.ext"),
+                                   ("member", "/O=Test/CN=cluster-member", "ca", "member.ext"),
                                    ("stranger", "/O=Test/CN=stranger", "other-ca", "client.ext")]:
         openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject, cwd=d)
         openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key", "-CAcreateserial",

@@ -107,7 +107,7 @@ extension Setting {
     static let maxRestarts = Setting(key: "max_restarts", flag: "--max-restarts", kind: .integer(1...1000), defaultText: "5",
                                      help: "Restarts of one process within 60 s after which cluster up gives up.")
 
-    // Several hosts (Docs/scale-out.md): router and worker only, not cluster up.
+    // Several hosts (Docs/scale-out.md): router, worker and cluster join, not cluster up.
     static let linkListen = Setting(key: "link_listen", flag: "--link-listen (worker)", kind: .text, defaultText: "none",
                                     help: "HOST:PORT where a worker takes routers of other hosts (TCP, mutual TLS), besides its Unix socket.")
     static let workerLinks = Setting(key: "worker_links", flag: "--worker-link (router, repeated)", kind: .texts, defaultText: "none",
@@ -124,6 +124,8 @@ extension Setting {
                                      help: "The cluster's keys in etcd are under /broker/NAME/.")
     static let nodeName = Setting(key: "node_name", flag: "--node-name", kind: .text, defaultText: "the host name",
                                   help: "This host's name in the partition map.")
+    static let serve = Setting(key: "serve", flag: "--serve (cluster join)", kind: .text, defaultText: "every partition without a worker",
+                               help: "The partitions this host serves when it joins a cluster, e.g. 0,3.")
     static let etcdLeaseTTL = Setting(key: "etcd_lease_ttl", flag: "--etcd-lease-ttl (worker)", kind: .integer(2...3600), defaultText: "10",
                                       help: "Seconds a worker's claim outlives its last renewal in etcd.")
 
@@ -131,7 +133,7 @@ extension Setting {
         partitions, runtimeDir, dataDir, logLevel, host, port, eventLoops, heartbeat, users, loopbackUsers, enableTelemetry, telemetryHost, telemetryPort,
         diskFreeLimit, memoryHighWatermark, connectionMax, maxMessageSize, tlsPort, tlsCertFile, tlsKeyFile, tlsCAFile, tlsVerify,
         tlsFailIfNoPeerCert, tlsVersions, sslCertLoginFrom, telemetryTLS, consumerTimeout, startTimeout, maxRestarts,
-        linkListen, workerLinks, linkCertFile, linkKeyFile, linkCAFile, etcd, clusterName, nodeName, etcdLeaseTTL,
+        linkListen, workerLinks, linkCertFile, linkKeyFile, linkCAFile, etcd, clusterName, nodeName, etcdLeaseTTL, serve,
     ]
 
     static func named(_ key: String) -> Setting? { all.first { $0.key == key } }

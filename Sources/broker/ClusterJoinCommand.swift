@@ -1,0 +1,135 @@
+// `broker cluster join --etcd URL`: this host joins a cluster of several hosts (issue 18,
+// Docs/scale-out.md) with a router and workers for some of its partitions, supervised as
+// `cluster up` supervises its own. The partition count is the cluster's, kept in etcd by the
+// first host that joins; a host given another is refused.
+import ArgumentParser
+import ClusterCoordination
+import Foundation
+import LinkTransport
+
+struct ClusterJoinCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "join",
+        abstract: "Join a cluster of several hosts (etcd): start this host's router and workers for some of its partitions.")
+
+    @Option(help: "The cluster's partition count, fixed when its first host joined.")
+    var partitions: Int?
+
+    @Option(help: "The partitions this host serves, e.g. 0,3; default: every partition without a worker in the map.")
+    var serve: String?
+
+    @Option(help: "Where this host's workers take routers of other hosts, e.g. 10.0.0.2:5690: its k-th worker listens on PORT+k. Needs the --link-* files.")
+    var linkListen: String?
+
+    @Option(help: "Private directory for the workers' sockets; default: $XDG_RUNTIME_DIR/broker or /tmp/broker-<uid>.")
+    var runtimeDir: String?
+
+    @Option(help: "Directory of this host's durable state (its partitions' stores, the router's topology); default: <runtime-dir>/data.")
+    var dataDir: String?
+
+    @Option(help: "Seconds to wait for each process to become ready; default: 600.")
+    var startTimeout: Double?
+
+    @Option(help: "Restarts of one process within 60 s after which cluster join gives up and stops this host; default: 5.")
+    var maxRestarts: Int?
+
+    @OptionGroup var coordination: CoordinationOptions
+    @OptionGroup var linkTLS: LinkTLSOptions
+    @OptionGroup var router: RouterOptions
+    @OptionGroup var worker: WorkerOptions
+    @OptionGroup var logging: LoggingOptions
+    @OptionGroup var file: ConfigFileOption
+
+    func run() async throws {
+        let config: BrokerConfig
+        let plan: Plan
+        do {
+            config = try await file.load()
+            plan = try await self.plan(config)
+        } catch let error as BrokerConfig.Invalid {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode.failure
+        } catch {
+            FileHandle.standardError.write(Data("error: cluster join: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+        var common = ["--partitions", "\(plan.partitions)", "--runtime-dir", plan.runtime, "--data-dir", plan.data,
+                      "--etcd", plan.coordination.etcd!, "--cluster-name", plan.coordination.clusterName,
+                      "--node-name", plan.coordination.node]
+        if let path = file.config { common += ["--config", path] }
+        if let level = logging.logLevel { common += ["--log-level", level] }
+        var tlsFlags: [String] = []
+        if let tls = plan.tls {
+            tlsFlags = ["--link-cert-file", tls.certificateFile, "--link-key-file", tls.keyFile, "--link-ca-file", tls.caFile]
+        }
+        var workerFlags = ["--etcd-lease-ttl", "\(plan.coordination.leaseTTL)"] + tlsFlags
+        if let consumerTimeout = worker.consumerTimeout { workerFlags += ["--consumer-timeout", "\(consumerTimeout)"] }
+        var children = plan.served.enumerated().map { position, partition in
+            var arguments = ["worker", "--partition", "\(partition)"] + workerFlags + common
+            if let listen = plan.listen { arguments += ["--link-listen", "\(listen.host):\(listen.port + position)"] }
+            return (name: "worker \(partition)", arguments: arguments)
+        }
+        children.append((name: "router", arguments: ["router"] + router.givenArguments + tlsFlags + common))
+        let resolved = try router.resolve(config)
+        try await ClusterSupervision(runtime: plan.runtime, startTimeout: plan.startTimeout, maxRestarts: plan.maxRestarts)
+            .run(children, routerPort: resolved.port,
+                 ready: "broker cluster join: node '\(plan.coordination.node)' serves partitions \(plan.served.map(String.init).joined(separator: ",")) of \(plan.partitions) and a router on port \(resolved.port) (cluster '\(plan.coordination.clusterName)' in etcd at \(plan.coordination.etcd!)); Ctrl-C stops this host")
+    }
+
+    struct Plan {
+        var partitions: Int
+        var served: [Int]
+        var listen: (host: String, port: Int)?
+        var tls: LinkTLS?
+        var coordination: CoordinationOptions.Resolved
+        var runtime: String
+        var data: String
+        var startTimeout: Double
+        var maxRestarts: Int
+    }
+
+    /// Checks the settings against each other and against the cluster in etcd.
+    private func plan(_ config: BrokerConfig) async throws -> Plan {
+        let coordination = try self.coordination.resolve(config)
+        guard let url = coordination.etcd else { throw BrokerConfig.Invalid(description: "cluster join needs --etcd URL (or etcd in the file)") }
+        guard let partitions = try config.integer(.partitions, flag: partitions), partitions > 0 else {
+            throw BrokerConfig.Invalid(description: "cluster join needs --partitions N, the cluster's partition count")
+        }
+        let tls = try linkTLS.resolve(config)
+        var listen: (host: String, port: Int)?
+        if let text = try config.text(.linkListen, flag: linkListen) {
+            guard let endpoint = LinkEndpoint(parsing: text), case .tcp(let host, let port) = endpoint else {
+                throw BrokerConfig.Invalid(description: "--link-listen wants HOST:PORT, not '\(text)'")
+            }
+            guard tls != nil else { throw BrokerConfig.Invalid(description: "--link-listen needs --link-cert-file, --link-key-file and --link-ca-file") }
+            listen = (host, port)
+        }
+        let runtime = try config.text(.runtimeDir, flag: runtimeDir) ?? ClusterDirectory.defaultRuntimeDirectory
+        let etcd = EtcdClient(endpoint: url)
+        let keys = ClusterKeys(cluster: coordination.clusterName)
+        let agreed = try await PartitionCount.agree(partitions, keys: keys, etcd: etcd)
+        guard agreed == partitions else {
+            throw BrokerConfig.Invalid(description: "cluster '\(coordination.clusterName)' has \(agreed) partitions, not \(partitions): its partition count is fixed when its first host joins")
+        }
+        var served: [Int]
+        if let list = try config.text(.serve, flag: serve) {
+            served = try list.split(separator: ",").map { item in
+                guard let partition = Int(item.trimmingCharacters(in: .whitespaces)), (0..<partitions).contains(partition) else {
+                    throw BrokerConfig.Invalid(description: "--serve wants partitions in 0..<\(partitions), not '\(item)'")
+                }
+                return partition
+            }
+        } else {
+            let owners = try await PartitionMap.read(keys: keys, etcd: etcd).owners
+            served = (0..<partitions).filter { owners[$0] == nil }
+        }
+        served = Array(Set(served)).sorted()
+        guard !served.isEmpty else {
+            throw BrokerConfig.Invalid(description: "every partition of cluster '\(coordination.clusterName)' has a worker: name this host's with --serve")
+        }
+        return Plan(partitions: partitions, served: served, listen: listen, tls: tls, coordination: coordination,
+                    runtime: runtime, data: try config.text(.dataDir, flag: dataDir) ?? runtime + "/data",
+                    startTimeout: try config.number(.startTimeout, flag: startTimeout) ?? 600,
+                    maxRestarts: try config.integer(.maxRestarts, flag: maxRestarts) ?? 5)
+    }
+}
