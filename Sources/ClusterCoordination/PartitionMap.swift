@@ -290,6 +290,15 @@ public enum RouterSerial {
 
 /// The cluster's partition count: fixed by the first host that joins.
 public enum PartitionCount {
+    /// Fails, saying why, unless the cluster's count is `partitions` (or none was written yet:
+    /// it is now).
+    public static func check(_ partitions: Int, keys: ClusterKeys, etcd: EtcdClient) async throws {
+        let agreed = try await agree(partitions, keys: keys, etcd: etcd)
+        guard agreed == partitions else {
+            throw EtcdError("cluster '\(keys.cluster)' has \(agreed) partitions, not \(partitions): its partition count is fixed when its first host joins")
+        }
+    }
+
     /// The count etcd holds; `proposed` if none was written yet (it is now).
     public static func agree(_ proposed: Int, keys: ClusterKeys, etcd: EtcdClient) async throws -> Int {
         for _ in 0..<10 {

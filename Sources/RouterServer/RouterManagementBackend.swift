@@ -116,6 +116,13 @@ extension LoopServices {
         connections.values.compactMap { $0.managementSnapshot() }.sorted { $0.id.value < $1.id.value }
     }
 
+    /// Closes this loop's connections to `vhosts` (deleted) with 320 CONNECTION_FORCED.
+    func forceClose(in vhosts: Set<VHost>) {
+        for connection in connections.values where vhosts.contains(connection.vhost) {
+            connection.closeConnection(.connectionForced, "CONNECTION_FORCED - vhost '\(connection.vhost.name)' is deleted")
+        }
+    }
+
     /// Closes the connection called `name` with 320 CONNECTION_FORCED, as RabbitMQ's
     /// management plugin does; false when no connection of this loop has that name.
     func forceClose(named name: String, reason: String) -> Bool {

@@ -196,6 +196,12 @@ public final class RouterServer: Sendable {
             }.get()
         }
         loops.withLockedValue { $0 = allServices }
+        let everyLoop = allServices
+        context.topology.vhostsGone.withLockedValue { handler in
+            handler = { vhosts in
+                for services in everyLoop { services.eventLoop.execute { services.forceClose(in: Set(vhosts)) } }
+            }
+        }
         startResourceAlarms(services: allServices)
         for services in allServices { services.eventLoop.execute { services.startLagProbe() } }
         var telemetry: (Telemetry, SocketAddress?)?

@@ -194,7 +194,9 @@ extension TopologyStore {
             }
         }
         agreement.pending = kept
+        let gone = local.access.vhosts.subtracting(topology.access.vhosts)
         current.store(TopologySnapshot(topology), ordering: .releasing)
         writer?.changed(topology)
+        if !gone.isEmpty, let handler = vhostsGone.withLockedValue({ $0 }) { handler(Array(gone)) }
     }
 }

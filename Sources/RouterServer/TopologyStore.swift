@@ -25,6 +25,8 @@ final class TopologyStore: Sendable {
     let writers = NIOLockedValueBox<Agreement?>(nil)
     /// Saves the durable part after changes, off the event loops.
     let writer: TopologyWriter?
+    /// Told of vhosts another router deleted, so that this router closes their connections.
+    let vhostsGone = NIOLockedValueBox<(@Sendable ([VHost]) -> Void)?>(nil)
 
     /// `saved` is what `file` holds; the topology is saved at once if it differs (users
     /// made from the configuration on a first start).

@@ -107,10 +107,7 @@ struct ClusterJoinCommand: AsyncParsableCommand {
         let runtime = try config.text(.runtimeDir, flag: runtimeDir) ?? ClusterDirectory.defaultRuntimeDirectory
         let etcd = EtcdClient(endpoint: url)
         let keys = ClusterKeys(cluster: coordination.clusterName)
-        let agreed = try await PartitionCount.agree(partitions, keys: keys, etcd: etcd)
-        guard agreed == partitions else {
-            throw BrokerConfig.Invalid(description: "cluster '\(coordination.clusterName)' has \(agreed) partitions, not \(partitions): its partition count is fixed when its first host joins")
-        }
+        try await PartitionCount.check(partitions, keys: keys, etcd: etcd)
         var served: [Int]
         if let list = try config.text(.serve, flag: serve) {
             served = try list.split(separator: ",").map { item in

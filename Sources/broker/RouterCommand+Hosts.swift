@@ -33,6 +33,7 @@ extension RouterCommand {
         guard let url = hosts.coordination.etcd else { return nil }
         let etcd = EtcdClient(endpoint: url)
         let keys = ClusterKeys(cluster: hosts.coordination.clusterName)
+        try await PartitionCount.check(partitions, keys: keys, etcd: etcd)
         let deadline = ContinuousClock.now + .seconds(10)
         while true {
             let (owners, revision) = try await PartitionMap.read(keys: keys, etcd: etcd)

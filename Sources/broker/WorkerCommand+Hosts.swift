@@ -33,11 +33,12 @@ extension WorkerCommand {
     /// With etcd: claims the partition in the map (refused while another worker's claim is
     /// alive) and keeps the claim alive. A worker whose claim ends stops at once: another may
     /// hold the partition by then, and two must never serve it.
-    func claimPartition(_ hosts: WorkerHosts, logger: Logger) async throws -> PartitionClaim? {
+    func claimPartition(_ hosts: WorkerHosts, partitions: Int, logger: Logger) async throws -> PartitionClaim? {
         guard let url = hosts.coordination.etcd else { return nil }
+        let (keys, etcd) = (ClusterKeys(cluster: hosts.coordination.clusterName), EtcdClient(endpoint: url))
+        try await PartitionCount.check(partitions, keys: keys, etcd: etcd)
         let claim = try await PartitionClaim.claim(partition, node: hosts.coordination.node, address: hosts.listen?.description ?? "",
-                                                   keys: ClusterKeys(cluster: hosts.coordination.clusterName),
-                                                   etcd: EtcdClient(endpoint: url), ttl: hosts.coordination.leaseTTL)
+                                                   keys: keys, etcd: etcd, ttl: hosts.coordination.leaseTTL)
         logger.info("partition claimed in etcd", metadata: [
             "node": "\(claim.owner.node)", "address": "\(claim.owner.address)", "epoch": "\(claim.owner.epoch)",
         ])

@@ -56,7 +56,7 @@ struct WorkerCommand: AsyncParsableCommand {
             configuration.linkTLS = hosts.tls
             // Claimed first, so that a second worker of the partition is refused before it
             // touches the first one's socket or store.
-            let claim = try await claimPartition(hosts, logger: logger)
+            let claim = try await claimPartition(hosts, partitions: member.partitions, logger: logger)
             configuration.claimEpoch = claim?.owner.epoch
             let server = WorkerServer(configuration: configuration, logger: logger)
             let channels: [Channel]

@@ -4,7 +4,8 @@ Both routers follow the partition map and share the topology through etcd. Shown
 clients connected to the two routers:
 - exchanges, queues and bindings declared through one router route publishes made through the
   other, and a delete through one is seen by the other;
-- a user, vhost and permissions made through one router log in through the other;
+- a user, vhost and permissions made through one router log in through the other, and the
+  vhost deleted through one closes its connections on the other (320);
 - an exclusive reply queue of a client of A takes replies published through B, is locked
   (405) to B's clients, and goes away everywhere with its connection;
 - the same exchange or queue declared on both hosts at once: both get declare-ok;
@@ -160,7 +161,16 @@ def test_users_and_vhosts_made_through_one_router_log_in_through_the_other(clust
         assert result.returncode == 0, result.stdout + result.stderr
     connection = eventually(lambda: connect(cluster, "b", credentials=user, vhost=vhost))
     connection.channel().queue_declare(unique("q"), exclusive=True)
-    connection.close()
+
+    # The vhost deleted through A: B closes its connection to it, as RabbitMQ does (320).
+    result = subprocess.run([broker_binary(), "ctl", "delete_vhost", vhost, "--runtime-dir", str(cluster["dirs"]["a"])],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as closed:
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            connection.process_data_events(time_limit=0.2)
+    assert closed.value.reply_code == 320, closed.value
 
 
 def race(*calls):
