@@ -10,7 +10,6 @@ host A is given no addresses, only etcd, and follows the map. Shown with pika an
   the client stays connected, and no confirmed persistent message is lost."""
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -19,12 +18,11 @@ import pika
 import pytest
 
 from conftest import broker_binary, needs_own_broker, unique
-from test_hosts_netns import (AMQP_PORT, LINK_PORT, PARTITIONS, USER, Hosts, connect, drain, netns_process,
-                              publish_confirmed, queue_on, require_namespaces, round_trip_every_partition)
+from test_hosts_netns import (AMQP_PORT, ETCD_PORT, LINK_PORT, PARTITIONS, USER, Hosts, connect, drain, netns_process,
+                              publish_confirmed, queue_on, require_namespaces, round_trip_every_partition, start_etcd, stop_etcd)
 from test_link_tcp import link_tls
 from test_tls import make_pki
 
-ETCD_PORT = 2379
 TTL = 2
 
 
@@ -36,8 +34,6 @@ def etcd_url(hosts, host):
 def cluster(tmp_path_factory):
     needs_own_broker("--etcd", "not applicable: RabbitMQ clusters through Erlang distribution")
     require_namespaces()
-    if shutil.which("etcd") is None:
-        pytest.fail("etcd missing: install Debian's etcd-server (apt-get install etcd-server, or run Deploy/install-deps.sh)")
     pki = make_pki(tmp_path_factory.mktemp("etcd-pki"))
     hosts = Hosts(202)
     dirs = {h: tmp_path_factory.mktemp(f"etcd-host-{h}") for h in "abc"}
@@ -45,11 +41,6 @@ def cluster(tmp_path_factory):
         os.chmod(d, 0o700)
     common = ["--partitions", str(PARTITIONS), "--etcd-lease-ttl", str(TTL)]
     processes = {}
-    etcd = subprocess.Popen(
-        ["ip", "netns", "exec", hosts.names["a"], "etcd", "--data-dir", str(dirs["a"] / "etcd"),
-         "--listen-client-urls", f"http://0.0.0.0:{ETCD_PORT}", "--advertise-client-urls", f"http://{hosts.address['a']}:{ETCD_PORT}",
-         "--listen-peer-urls", "http://127.0.0.1:2380"],
-        stdout=open(dirs["a"] / "etcd.log", "w"), stderr=subprocess.STDOUT)
 
     def worker(host, partition, port=LINK_PORT):
         args = ["worker", "--partition", str(partition), *common, "--runtime-dir", str(dirs[host]),
@@ -62,12 +53,9 @@ def cluster(tmp_path_factory):
         processes[partition] = netns_process(hosts, host, worker(host, partition, port),
                                              str(dirs[host] / f"worker{partition}-{port}.log"), f"ready worker {partition}")
 
+    etcd = None
     try:
-        deadline = time.time() + 30
-        while subprocess.run(["ip", "netns", "exec", hosts.names["a"], "etcdctl", "--endpoints", f"127.0.0.1:{ETCD_PORT}",
-                              "endpoint", "health"], capture_output=True, env={**os.environ, "ETCDCTL_API": "3"}).returncode != 0:
-            assert time.time() < deadline and etcd.poll() is None, open(dirs["a"] / "etcd.log").read()
-            time.sleep(0.2)
+        etcd = start_etcd(hosts, dirs["a"])
         for host, partition in (("a", 0), ("b", 1), ("c", 2)):
             start_worker(host, partition)
         processes["router"] = netns_process(
@@ -81,8 +69,8 @@ def cluster(tmp_path_factory):
     finally:
         for p in processes.values():
             p.stop()
-        etcd.terminate()
-        etcd.wait(timeout=20)
+        if etcd:
+            stop_etcd(etcd)
         hosts.remove()
 
 

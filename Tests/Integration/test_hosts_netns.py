@@ -37,6 +37,8 @@ class Hosts:
     namespace joined to A (10.N.0.0/24). Each test file takes its own N."""
 
     def __init__(self, net):
+        self.net = net
+        self.routed = False
         tag = f"{net}{os.getpid() % 10000}"
         self.names = {h: f"brk{h}{tag}" for h in "abc"}
         self.links = []
@@ -61,11 +63,53 @@ class Hosts:
             ip(*prefix, "addr", "add", f"{addr}/24", "dev", dev)
             ip(*prefix, "link", "set", dev, "up")
 
+    def route_all(self):
+        """Every host reaches every other through A, and the test's namespace reaches them all."""
+        subprocess.run(["ip", "netns", "exec", self.names["a"], "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"], check=True)
+        ip("-n", self.names["b"], "route", "add", "default", "via", self.a_from["b"])
+        ip("-n", self.names["c"], "route", "add", "default", "via", self.a_from["c"])
+        ip("route", "replace", f"10.{self.net}.0.0/16", "via", self.address["a"])
+        self.routed = True
+
     def remove(self):
+        if self.routed:
+            ip("route", "del", f"10.{self.net}.0.0/16", check=False)
         for name in self.names.values():
             ip("netns", "delete", name, check=False)
         for link in self.links:
             ip("link", "delete", link, check=False)
+
+
+ETCD_PORT = 2379
+
+
+def start_etcd(hosts, directory):
+    """etcd (Debian's etcd-server) on host A, reached by the test at hosts.address['a'] and by
+    the hosts at hosts.a_from[host]; returns once it answers."""
+    if shutil.which("etcd") is None:
+        pytest.fail("etcd missing: install Debian's etcd-server (apt-get install etcd-server, or run Deploy/install-deps.sh)")
+    etcd = subprocess.Popen(
+        ["ip", "netns", "exec", hosts.names["a"], "etcd", "--data-dir", str(directory / "etcd"),
+         "--listen-client-urls", f"http://0.0.0.0:{ETCD_PORT}", "--advertise-client-urls", f"http://{hosts.address['a']}:{ETCD_PORT}",
+         "--listen-peer-urls", "http://127.0.0.1:2380"],
+        stdout=open(directory / "etcd.log", "w"), stderr=subprocess.STDOUT)
+    deadline = time.time() + 30
+    while subprocess.run(["ip", "netns", "exec", hosts.names["a"], "etcdctl", "--endpoints", f"127.0.0.1:{ETCD_PORT}",
+                          "endpoint", "health"], capture_output=True, env={**os.environ, "ETCDCTL_API": "3"}).returncode != 0:
+        if time.time() > deadline or etcd.poll() is not None:
+            stop_etcd(etcd)
+            pytest.fail("etcd did not start:\n" + open(directory / "etcd.log").read())
+        time.sleep(0.2)
+    return etcd
+
+
+def stop_etcd(etcd):
+    etcd.terminate()
+    try:
+        etcd.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        etcd.kill()
+        etcd.wait()
 
 
 def require_namespaces():

@@ -17,7 +17,6 @@ clients connected to the two routers:
 
 Needs root, iproute2 and etcd-server, as CI has (Deploy/install-deps.sh)."""
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -27,11 +26,11 @@ import pika
 import pytest
 
 from conftest import broker_binary, needs_own_broker, unique
-from test_hosts_netns import AMQP_PORT, LINK_PORT, PARTITIONS, USER, Hosts, ip, netns_process, queue_on, require_namespaces
+from test_hosts_netns import (AMQP_PORT, ETCD_PORT, LINK_PORT, PARTITIONS, USER, Hosts, netns_process, queue_on, require_namespaces,
+                              start_etcd, stop_etcd)
 from test_link_tcp import link_tls
 from test_tls import make_pki
 
-ETCD_PORT = 2379
 NET = 204
 TTL = 2
 
@@ -40,8 +39,6 @@ TTL = 2
 def cluster(tmp_path_factory):
     needs_own_broker("--etcd", "not applicable: RabbitMQ clusters through Erlang distribution")
     require_namespaces()
-    if shutil.which("etcd") is None:
-        pytest.fail("etcd missing: install Debian's etcd-server (apt-get install etcd-server, or run Deploy/install-deps.sh)")
     pki = make_pki(tmp_path_factory.mktemp("topology-pki"))
     hosts = Hosts(NET)
     dirs = {h: tmp_path_factory.mktemp(f"topology-host-{h}") for h in "abc"}
@@ -50,22 +47,11 @@ def cluster(tmp_path_factory):
     etcd_url = f"http://{hosts.address['a']}:{ETCD_PORT}"
     common = ["--partitions", str(PARTITIONS), "--etcd", etcd_url]
     processes = {}
-    etcd = subprocess.Popen(
-        ["ip", "netns", "exec", hosts.names["a"], "etcd", "--data-dir", str(dirs["a"] / "etcd"),
-         "--listen-client-urls", f"http://0.0.0.0:{ETCD_PORT}", "--advertise-client-urls", etcd_url,
-         "--listen-peer-urls", "http://127.0.0.1:2380"],
-        stdout=open(dirs["a"] / "etcd.log", "w"), stderr=subprocess.STDOUT)
+    etcd = None
     try:
-        # Every host reaches every other through A, and the test reaches them all.
-        subprocess.run(["ip", "netns", "exec", hosts.names["a"], "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"], check=True)
-        ip("-n", hosts.names["b"], "route", "add", "default", "via", hosts.a_from["b"])
-        ip("-n", hosts.names["c"], "route", "add", "default", "via", hosts.a_from["c"])
-        ip("route", "replace", f"10.{NET}.0.0/16", "via", hosts.address["a"])
-        deadline = time.time() + 30
-        while subprocess.run(["ip", "netns", "exec", hosts.names["a"], "etcdctl", "--endpoints", f"127.0.0.1:{ETCD_PORT}",
-                              "endpoint", "health"], capture_output=True, env={**os.environ, "ETCDCTL_API": "3"}).returncode != 0:
-            assert time.time() < deadline and etcd.poll() is None, open(dirs["a"] / "etcd.log").read()
-            time.sleep(0.2)
+        hosts.route_all()
+        etcd = start_etcd(hosts, dirs["a"])
+
         def start_worker(host, partition):
             processes[partition] = netns_process(
                 hosts, host, ["worker", "--partition", str(partition), *common, "--runtime-dir", str(dirs[host]),
@@ -88,9 +74,8 @@ def cluster(tmp_path_factory):
     finally:
         for p in processes.values():
             p.stop()
-        etcd.terminate()
-        etcd.wait(timeout=20)
-        ip("route", "del", f"10.{NET}.0.0/16", check=False)
+        if etcd:
+            stop_etcd(etcd)
         hosts.remove()
 
 
