@@ -81,15 +81,18 @@ public final class PartitionClaim: Sendable {
     public let owner: PartitionOwner
     let lease: Int64
     let ttl: Int
+    /// When the lease was asked for: etcd may end it a TTL after, unless renewed.
+    let granted: ContinuousClock.Instant
     let keys: ClusterKeys
     let etcd: EtcdClient
     private let renewal = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
-    init(partition: Int, owner: PartitionOwner, lease: Int64, ttl: Int, keys: ClusterKeys, etcd: EtcdClient) {
+    init(partition: Int, owner: PartitionOwner, lease: Int64, ttl: Int, granted: ContinuousClock.Instant, keys: ClusterKeys, etcd: EtcdClient) {
         self.partition = partition
         self.owner = owner
         self.lease = lease
         self.ttl = ttl
+        self.granted = granted
         self.keys = keys
         self.etcd = etcd
     }
@@ -103,7 +106,7 @@ public final class PartitionClaim: Sendable {
         var races = 0
         // Granted once the partition is free: a lease granted before waiting out an old claim
         // would end, unrenewed, while the worker waits.
-        var granted: Int64?
+        var granted: (lease: Int64, at: ContinuousClock.Instant)?
         while true {
             if let current = try await etcd.range(keys.owner(partition)).kvs.first {
                 let holder = try? JSONDecoder().decode(PartitionOwner.self, from: Data(current.value))
@@ -111,11 +114,14 @@ public final class PartitionClaim: Sendable {
                     try await Task.sleep(for: .milliseconds(250))
                     continue
                 }
-                if let granted { try? await etcd.revoke(granted) }
+                if let granted { try? await etcd.revoke(granted.lease) }
                 throw EtcdError("partition \(partition) is served by node '\(holder?.node ?? "?")' at '\(holder?.address ?? "?")' (epoch \(holder?.epoch ?? 0)); it is free once that worker stops and its lease ends")
             }
-            if granted == nil { granted = try await etcd.grantLease(ttl: ttl) }
-            let lease = granted!
+            if granted == nil {
+                let asked = ContinuousClock.now
+                granted = (try await etcd.grantLease(ttl: ttl), asked)
+            }
+            let lease = granted!.lease
             let last = try await etcd.range(keys.epoch(partition)).kvs.first
             let epoch = (last.flatMap { Int64(String(decoding: $0.value, as: UTF8.self)) } ?? 0) + 1
             let owner = PartitionOwner(node: node, address: address, epoch: epoch)
@@ -123,7 +129,9 @@ public final class PartitionClaim: Sendable {
                 unchanged: [(keys.owner(partition), 0), (keys.epoch(partition), last?.modRevision ?? 0)],
                 puts: [(keys.epoch(partition), Array(String(epoch).utf8), 0),
                        (keys.owner(partition), Array(try JSONEncoder().encode(owner)), lease)])
-            if claimed != nil { return PartitionClaim(partition: partition, owner: owner, lease: lease, ttl: ttl, keys: keys, etcd: etcd) }
+            if claimed != nil {
+                return PartitionClaim(partition: partition, owner: owner, lease: lease, ttl: ttl, granted: granted!.at, keys: keys, etcd: etcd)
+            }
             races += 1  // another claim got in between: look again
             if races >= 10 {
                 try? await etcd.revoke(lease)
@@ -137,11 +145,11 @@ public final class PartitionClaim: Sendable {
     /// sent at `t` succeeds by `t + TTL − TTL/3`, `lost` is called, before etcd can give the
     /// partition to anyone else. Each renewal is cut off at that deadline, body included.
     public func keepAlive(logger: Logger, lost: @escaping @Sendable () -> Void) {
-        let (etcd, lease, partition) = (self.etcd, self.lease, self.partition)
+        let (etcd, lease, partition, granted) = (self.etcd, self.lease, self.partition, self.granted)
         let ttl = Duration.seconds(self.ttl)
         let period = ttl / 3
         let task = Task {
-            var deadline = ContinuousClock.now + ttl - period
+            var deadline = granted + ttl - period
             var wait = period
             while !Task.isCancelled {
                 try? await Task.sleep(until: min(ContinuousClock.now + wait, deadline))

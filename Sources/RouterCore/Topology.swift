@@ -177,16 +177,24 @@ public struct Topology: Sendable {
         return owned
     }
 
+    /// The queues recorded on `partition`.
+    public func queueIDs(of partition: PartitionID) -> Set<QueueID> {
+        Set(vhosts.values.flatMap { $0.queues.values.filter { $0.partition == partition }.map(\.id) })
+    }
+
     /// Makes the registry of `partition`'s queues what its worker reports (the worker is the
     /// authority: after a restart of the worker or of the router). Queues the worker does not
-    /// have are forgotten with their bindings; the flags of the others are the worker's. An
+    /// have are forgotten with their bindings, of those recorded before the worker was asked
+    /// (`askedAfter`; every one when nil): a queue declared since, through another router, is
+    /// missing from an answer given before. The flags of the others are the worker's. An
     /// exclusive queue keeps the record the router has (with its owner), and is not added
     /// without one (its owner is gone).
-    public mutating func reconcileQueues(of partition: PartitionID, with reported: [QueueRecord]) {
+    public mutating func reconcileQueues(of partition: PartitionID, with reported: [QueueRecord], askedAfter: Set<QueueID>? = nil) {
         let byID = Dictionary(reported.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         var stale: [QueueID] = []
         for state in vhosts.values {
-            for record in state.queues.values where record.partition == partition && byID[record.id] == nil {
+            for record in state.queues.values where record.partition == partition && byID[record.id] == nil
+                && askedAfter?.contains(record.id) ?? true {
                 stale.append(record.id)
             }
         }

@@ -160,10 +160,22 @@ extension AMQPConnectionHandler {
         } catch {
             return closeChannel(channel, error.code, error.text, classID: classID, methodID: methodID)
         }
-        guard let reply else { return }
+        guard let reply else {
+            // nowait: no answer, but a change refused after another router's still fails the channel.
+            done?.assumeIsolated().whenComplete { [weak self] result in
+                self?.nowaitChangeDone(channel, result, classID: classID, methodID: methodID)
+            }
+            return
+        }
         guard let done else { return sendMethod(channel.number.value, reply) }
         channel.state.wait(for: PendingOperation(kind: .topologySaved(reply: reply), classID: classID, methodID: methodID))
-        done.whenComplete { [weak self] result in self?.topologySaved(channel, result) }
+        // Completes on this connection's loop (the store makes its promises there).
+        done.assumeIsolated().whenComplete { [weak self] result in self?.topologySaved(channel, result) }
+    }
+
+    private func nowaitChangeDone(_ channel: RouterChannel, _ result: Result<Void, Error>, classID: UInt16, methodID: UInt16) {
+        guard case .failure(let error as TopologyError) = result, channel.state.isOpen else { return }
+        closeChannel(channel, error.code, error.text, classID: classID, methodID: methodID)
     }
 
     private func topologySaved(_ channel: RouterChannel, _ result: Result<Void, Error>) {

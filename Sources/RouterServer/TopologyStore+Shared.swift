@@ -64,8 +64,16 @@ extension TopologyStore {
         return Task { await self.follow(shared, from: revision, logger: logger) }
     }
 
-    /// Brings other routers' changes in; after a failed watch, reads the part again.
+    /// Brings other routers' changes in; after a failed watch, reads the part again. It is
+    /// also read every 30 s, so that a watch stalled on a silent connection costs no more.
     private func follow(_ shared: any SharedTopology, from revision: Int64, logger: Logger) async {
+        let check = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(30))
+                if !Task.isCancelled, let (part, now) = try? await shared.read(), let part { received(part, revision: now) }
+            }
+        }
+        defer { check.cancel() }
         var revision = revision
         while !Task.isCancelled {
             do {
@@ -117,9 +125,16 @@ extension TopologyStore {
                 return (agreement!.pending, agreement!)
             }
             guard let (changes, base) = batch else { return }
-            // The batch on top of the agreed part, with this router's exclusive queues.
-            let local = snapshot
-            var candidate = (try? local.adopting(shared: base.part)) ?? local
+            // The batch on top of the agreed part, never on this router's own snapshot (it may
+            // lack another router's changes, which the write would then erase).
+            var candidate: Topology
+            do {
+                candidate = try snapshot.adopting(shared: base.part)
+            } catch {
+                base.logger.error("shared topology: cannot read the agreed part; trying again", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+                continue
+            }
             var refusals: [Int: TopologyError] = [:]
             for (index, pending) in changes.enumerated() {
                 var next = candidate
@@ -139,7 +154,13 @@ extension TopologyStore {
                     // Another router's change came first: adopt it, then try again.
                     let (latest, revision) = try await base.shared.read()
                     writers.withLockedValue { agreement in
-                        guard agreement != nil, let latest, revision > agreement!.revision else { return }
+                        guard agreement != nil else { return }
+                        guard let latest else {
+                            // The key was deleted (etcd wiped?): written anew from the last agreed part.
+                            agreement!.revision = 0
+                            return
+                        }
+                        guard revision > agreement!.revision else { return }
                         (agreement!.part, agreement!.revision) = (latest, revision)
                         rebuild(&agreement!)
                     }

@@ -12,6 +12,7 @@ extension WorkerLinkClient {
     func reconcileQueues() -> EventLoopFuture<Void> {
         let partition = self.partition
         let topology = self.topology
+        let recorded = topology.snapshot.queueIDs(of: partition)
         return get("/v1/stats").flatMapThrowing { response in
             guard response.status == 200 else {
                 throw LinkRequestFailed(partition: partition, reason: "queue list: status \(response.status)")
@@ -22,7 +23,9 @@ extension WorkerLinkClient {
                             durable: queue.durable, exclusiveOwner: queue.exclusive ? ConnectionID(0) : nil,
                             autoDelete: queue.autoDelete)
             }
-            try? topology.update { (t: inout Topology) throws(TopologyError) in t.reconcileQueues(of: partition, with: records) }
+            try? topology.update { (t: inout Topology) throws(TopologyError) in
+                t.reconcileQueues(of: partition, with: records, askedAfter: recorded)
+            }
         }
     }
 }

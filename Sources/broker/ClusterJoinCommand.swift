@@ -15,10 +15,10 @@ struct ClusterJoinCommand: AsyncParsableCommand {
     @Option(help: "The cluster's partition count, fixed when its first host joined.")
     var partitions: Int?
 
-    @Option(help: "The partitions this host serves, e.g. 0,3; default: every partition without a worker in the map.")
+    @Option(help: "The partitions this host serves, e.g. 0,3; default: every partition without a worker in the map, or with one of this node's.")
     var serve: String?
 
-    @Option(help: "Where this host's workers take routers of other hosts, e.g. 10.0.0.2:5690: its k-th worker listens on PORT+k. Needs the --link-* files.")
+    @Option(help: "Where this host's workers take routers of other hosts, e.g. 10.0.0.2:5690: the worker of partition P listens on PORT+P. Needs the --link-* files.")
     var linkListen: String?
 
     @Option(help: "Private directory for the workers' sockets; default: $XDG_RUNTIME_DIR/broker or /tmp/broker-<uid>.")
@@ -58,15 +58,14 @@ struct ClusterJoinCommand: AsyncParsableCommand {
                       "--node-name", plan.coordination.node]
         if let path = file.config { common += ["--config", path] }
         if let level = logging.logLevel { common += ["--log-level", level] }
-        var tlsFlags: [String] = []
-        if let tls = plan.tls {
-            tlsFlags = ["--link-cert-file", tls.certificateFile, "--link-key-file", tls.keyFile, "--link-ca-file", tls.caFile]
-        }
+        let tlsFlags = ["--link-cert-file", plan.tls.certificateFile, "--link-key-file", plan.tls.keyFile, "--link-ca-file", plan.tls.caFile]
         var workerFlags = ["--etcd-lease-ttl", "\(plan.coordination.leaseTTL)"] + tlsFlags
         if let consumerTimeout = worker.consumerTimeout { workerFlags += ["--consumer-timeout", "\(consumerTimeout)"] }
-        var children = plan.served.enumerated().map { position, partition in
-            var arguments = ["worker", "--partition", "\(partition)"] + workerFlags + common
-            if let listen = plan.listen { arguments += ["--link-listen", "\(listen.host):\(listen.port + position)"] }
+        var children = plan.served.map { partition in
+            // A port per partition, not per position: the same partition keeps its address
+            // (a worker restarted at its old address waits out its own claim).
+            let arguments = ["worker", "--partition", "\(partition)", "--link-listen", "\(plan.listen.host):\(plan.listen.port + partition)"]
+                + workerFlags + common
             return (name: "worker \(partition)", arguments: arguments)
         }
         children.append((name: "router", arguments: ["router"] + router.givenArguments + tlsFlags + common))
@@ -79,8 +78,8 @@ struct ClusterJoinCommand: AsyncParsableCommand {
     struct Plan {
         var partitions: Int
         var served: [Int]
-        var listen: (host: String, port: Int)?
-        var tls: LinkTLS?
+        var listen: (host: String, port: Int)
+        var tls: LinkTLS
         var coordination: CoordinationOptions.Resolved
         var runtime: String
         var data: String
@@ -95,15 +94,17 @@ struct ClusterJoinCommand: AsyncParsableCommand {
         guard let partitions = try config.integer(.partitions, flag: partitions), partitions > 0 else {
             throw BrokerConfig.Invalid(description: "cluster join needs --partitions N, the cluster's partition count")
         }
-        let tls = try linkTLS.resolve(config)
-        var listen: (host: String, port: Int)?
-        if let text = try config.text(.linkListen, flag: linkListen) {
-            guard let endpoint = LinkEndpoint(parsing: text), case .tcp(let host, let port) = endpoint else {
-                throw BrokerConfig.Invalid(description: "--link-listen wants HOST:PORT, not '\(text)'")
-            }
-            guard tls != nil else { throw BrokerConfig.Invalid(description: "--link-listen needs --link-cert-file, --link-key-file and --link-ca-file") }
-            listen = (host, port)
+        // Other hosts' routers reach this host's workers only there.
+        guard let text = try config.text(.linkListen, flag: linkListen) else {
+            throw BrokerConfig.Invalid(description: "cluster join needs --link-listen IP:PORT, where other hosts reach this host's workers")
         }
+        guard let endpoint = LinkEndpoint(parsing: text), case .tcp(let host, let port) = endpoint, port + partitions - 1 <= 65535 else {
+            throw BrokerConfig.Invalid(description: "--link-listen wants IP:PORT (with PORT+\(partitions - 1) a port too), not '\(text)'")
+        }
+        guard let tls = try linkTLS.resolve(config) else {
+            throw BrokerConfig.Invalid(description: "cluster join needs --link-cert-file, --link-key-file and --link-ca-file: links between hosts are mutual TLS")
+        }
+        let listen = (host: host, port: port)
         let runtime = try config.text(.runtimeDir, flag: runtimeDir) ?? ClusterDirectory.defaultRuntimeDirectory
         let etcd = EtcdClient(endpoint: url)
         let keys = ClusterKeys(cluster: coordination.clusterName)
@@ -117,8 +118,10 @@ struct ClusterJoinCommand: AsyncParsableCommand {
                 return partition
             }
         } else {
+            // With this node's own: after a crash of this host, its workers wait out their
+            // old claims and take their partitions back.
             let owners = try await PartitionMap.read(keys: keys, etcd: etcd).owners
-            served = (0..<partitions).filter { owners[$0] == nil }
+            served = (0..<partitions).filter { owners[$0] == nil || owners[$0]?.node == coordination.node }
         }
         served = Array(Set(served)).sorted()
         guard !served.isEmpty else {

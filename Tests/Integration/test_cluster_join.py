@@ -74,7 +74,7 @@ def test_each_host_serves_the_partitions_it_joined_with(cluster):
     assert result.returncode == 0, result.stderr
     rows = {row["partition"]: row for row in map(json.loads, result.stdout.splitlines())}
     assert [rows[p]["node"] for p in range(PARTITIONS)] == ["a", "b", "b"], rows
-    assert rows[2]["address"] == f"{cluster['hosts'].address['b']}:{LINK_PORT + 1}"
+    assert rows[2]["address"] == f"{cluster['hosts'].address['b']}:{LINK_PORT + 2}"
     assert "serves partitions 0 of 3" in cluster["processes"]["a"].text()
     assert "serves partitions 1,2 of 3" in cluster["processes"]["b"].text()
     assert "partitions without a worker yet; their links wait for one" in cluster["processes"]["a"].text()

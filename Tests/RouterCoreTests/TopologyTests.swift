@@ -274,6 +274,21 @@ struct TopologyTests {
         #expect(try t.route(exchange: ExchangeName("amq.fanout"), routingKey: "", headers: nil, in: Self.vhost).isEmpty)
     }
 
+    @Test("a worker's queue list forgets only queues recorded before it was asked")
+    func reconcileKeepsQueuesDeclaredSince() {
+        var t = Topology()
+        t.addQueue(Self.q("gone"))
+        t.addQueue(Self.q("kept"))
+        let asked = t.queueIDs(of: PartitionID(0))
+        t.addQueue(Self.q("declared-since"))  // through another router, after the list was asked for
+        t.reconcileQueues(of: PartitionID(0), with: [Self.q("kept")], askedAfter: asked)
+        #expect(t.queue(QueueID(vhost: Self.vhost, name: QueueName("gone"))) == nil)
+        #expect(t.queue(QueueID(vhost: Self.vhost, name: QueueName("kept"))) != nil)
+        #expect(t.queue(QueueID(vhost: Self.vhost, name: QueueName("declared-since"))) != nil)
+        t.reconcileQueues(of: PartitionID(0), with: [Self.q("kept")])
+        #expect(t.queue(QueueID(vhost: Self.vhost, name: QueueName("declared-since"))) == nil)
+    }
+
     @Test("vhosts are separate")
     func vhosts() throws {
         var t = Topology()
