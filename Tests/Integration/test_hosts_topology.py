@@ -11,6 +11,7 @@ clients connected to the two routers:
 - the same exchange or queue declared on both hosts at once: both get declare-ok;
 - an exchange declared at once on both hosts with two types: one declare-ok and one
   406 PRECONDITION_FAILED, and both routers then hold the same exchange;
+- router A killed (kill -9): router B forgets the exclusive queues of A's connections;
 - host B killed whole (its router and worker, kill -9): A's client stays connected and the
   partitions of hosts A and C keep serving; once B's processes start again, every confirmed
   persistent message of B's partition is there, through either router.
@@ -246,6 +247,34 @@ def test_an_exclusive_queue_of_one_host_takes_replies_from_the_other(cluster):
         assert closed.value.reply_code == 404
     eventually(gone_on_b)
     b.close()
+
+
+def test_a_router_killed_takes_its_connections_exclusive_queues_with_it(cluster):
+    """Router A dies with kill -9 while a client of it has an exclusive queue: the queue's worker
+    drops it when A's links close and tells the routers still linked, so router B forgets it
+    (404), as RabbitMQ does when a node goes down."""
+    a, b = connect(cluster, "a"), connect(cluster, "b")
+    queue = a.channel().queue_declare("", exclusive=True).method.queue
+
+    def locked_on_b():
+        ch = b.channel()
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as locked:
+            ch.basic_consume(queue, lambda *_: None)
+        assert locked.value.reply_code == 405
+    eventually(locked_on_b)
+
+    router = cluster["processes"]["router-a"]
+    os.kill(router.process.pid, signal.SIGKILL)
+    router.process.wait(timeout=10)
+
+    def gone_on_b():
+        ch = b.channel()
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as closed:
+            ch.queue_declare(queue, passive=True)
+        assert closed.value.reply_code == 404
+    eventually(gone_on_b)
+    b.close()
+    cluster["start_router"]("a")
 
 
 def test_a_whole_host_killed_leaves_the_others_serving_and_loses_no_confirmed_message(cluster):
