@@ -22,6 +22,9 @@ public struct EtcdKeyValue: Sendable, Equatable {
     public var createRevision: Int64
     public var modRevision: Int64
     public var lease: Int64
+
+    /// The value as a decimal number (epochs, serials, counts), or nil.
+    public var integer: Int64? { Int64(String(decoding: value, as: UTF8.self)) }
 }
 
 /// A change a watch reports.

@@ -123,7 +123,7 @@ public final class PartitionClaim: Sendable {
             }
             let lease = granted!.lease
             let last = try await etcd.range(keys.epoch(partition)).kvs.first
-            let epoch = (last.flatMap { Int64(String(decoding: $0.value, as: UTF8.self)) } ?? 0) + 1
+            let epoch = (last?.integer ?? 0) + 1
             let owner = PartitionOwner(node: node, address: address, epoch: epoch)
             let claimed = try await etcd.putIf(
                 unchanged: [(keys.owner(partition), 0), (keys.epoch(partition), last?.modRevision ?? 0)],
@@ -286,7 +286,7 @@ public enum RouterSerial {
     public static func next(keys: ClusterKeys, etcd: EtcdClient) async throws -> UInt64 {
         for _ in 0..<100 {
             let last = try await etcd.range(keys.routerSerial).kvs.first
-            let serial = (last.flatMap { UInt64(String(decoding: $0.value, as: UTF8.self)) } ?? 0) + 1
+            let serial = UInt64(max(0, last?.integer ?? 0)) + 1
             if try await etcd.putIf(unchanged: [(keys.routerSerial, last?.modRevision ?? 0)],
                                     puts: [(keys.routerSerial, Array(String(serial).utf8), 0)]) != nil {
                 return serial
@@ -298,26 +298,19 @@ public enum RouterSerial {
 
 /// The cluster's partition count: fixed by the first host that joins.
 public enum PartitionCount {
-    /// Fails, saying why, unless the cluster's count is `partitions` (or none was written yet:
-    /// it is now).
+    /// Fails, saying why, unless the cluster's count is `partitions`; writes it if none was
+    /// written yet.
     public static func check(_ partitions: Int, keys: ClusterKeys, etcd: EtcdClient) async throws {
-        let agreed = try await agree(partitions, keys: keys, etcd: etcd)
-        guard agreed == partitions else {
-            throw EtcdError("cluster '\(keys.cluster)' has \(agreed) partitions, not \(partitions): its partition count is fixed when its first host joins")
-        }
-    }
-
-    /// The count etcd holds; `proposed` if none was written yet (it is now).
-    public static func agree(_ proposed: Int, keys: ClusterKeys, etcd: EtcdClient) async throws -> Int {
         for _ in 0..<10 {
             if let kv = try await etcd.range(keys.partitionCount).kvs.first {
-                guard let count = Int(String(decoding: kv.value, as: UTF8.self)) else {
-                    throw EtcdError("\(keys.partitionCount) holds no partition count")
+                guard let agreed = kv.integer else { throw EtcdError("\(keys.partitionCount) holds no partition count") }
+                guard agreed == Int64(partitions) else {
+                    throw EtcdError("cluster '\(keys.cluster)' has \(agreed) partitions, not \(partitions): its partition count is fixed when its first host joins")
                 }
-                return count
+                return
             }
-            if try await etcd.putIf(unchanged: [(keys.partitionCount, 0)], puts: [(keys.partitionCount, Array(String(proposed).utf8), 0)]) != nil {
-                return proposed
+            if try await etcd.putIf(unchanged: [(keys.partitionCount, 0)], puts: [(keys.partitionCount, Array(String(partitions).utf8), 0)]) != nil {
+                return
             }
         }
         throw EtcdError("could not agree on the partition count: ten tries raced with other hosts")

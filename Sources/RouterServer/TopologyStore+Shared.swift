@@ -100,10 +100,16 @@ extension TopologyStore {
                 if revision > agreement!.seen?.revision ?? 0 { agreement!.seen = (part, revision) }
                 return
             }
-            agreement!.part = part
-            agreement!.revision = revision
-            rebuild(&agreement!)
+            adopt(part, revision: revision, into: &agreement!)
         }
+    }
+
+    /// Under the writers' lock: a newer agreed part replaces the last one, and the snapshot is
+    /// rebuilt on it.
+    private func adopt(_ part: DurableTopology, revision: Int64, into agreement: inout Agreement) {
+        guard revision > agreement.revision else { return }
+        (agreement.part, agreement.revision) = (part, revision)
+        rebuild(&agreement)
     }
 
     /// Commits the pending changes, a batch at a time, until none is left.
@@ -113,10 +119,7 @@ extension TopologyStore {
                 guard agreement != nil else { return nil }
                 if let seen = agreement!.seen {
                     agreement!.seen = nil
-                    if seen.revision > agreement!.revision {
-                        (agreement!.part, agreement!.revision) = seen
-                        rebuild(&agreement!)
-                    }
+                    adopt(seen.part, revision: seen.revision, into: &agreement!)
                 }
                 if agreement!.pending.isEmpty {
                     agreement!.committing = false
@@ -160,9 +163,7 @@ extension TopologyStore {
                             agreement!.revision = 0
                             return
                         }
-                        guard revision > agreement!.revision else { return }
-                        (agreement!.part, agreement!.revision) = (latest, revision)
-                        rebuild(&agreement!)
+                        adopt(latest, revision: revision, into: &agreement!)
                     }
                 }
             } catch {

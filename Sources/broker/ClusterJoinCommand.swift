@@ -21,18 +21,7 @@ struct ClusterJoinCommand: AsyncParsableCommand {
     @Option(help: "Where this host's workers take routers of other hosts, e.g. 10.0.0.2:5690: the worker of partition P listens on PORT+P. Needs the --link-* files.")
     var linkListen: String?
 
-    @Option(help: "Private directory for the workers' sockets; default: $XDG_RUNTIME_DIR/broker or /tmp/broker-<uid>.")
-    var runtimeDir: String?
-
-    @Option(help: "Directory of this host's durable state (its partitions' stores, the router's topology); default: <runtime-dir>/data.")
-    var dataDir: String?
-
-    @Option(help: "Seconds to wait for each process to become ready; default: 600.")
-    var startTimeout: Double?
-
-    @Option(help: "Restarts of one process within 60 s after which cluster join gives up and stops this host; default: 5.")
-    var maxRestarts: Int?
-
+    @OptionGroup var supervision: SupervisionOptions
     @OptionGroup var coordination: CoordinationOptions
     @OptionGroup var linkTLS: LinkTLSOptions
     @OptionGroup var router: RouterOptions
@@ -53,7 +42,7 @@ struct ClusterJoinCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("error: cluster join: \(error)\n".utf8))
             throw ExitCode.failure
         }
-        var common = ["--partitions", "\(plan.partitions)", "--runtime-dir", plan.runtime, "--data-dir", plan.data,
+        var common = ["--partitions", "\(plan.partitions)", "--runtime-dir", plan.supervision.runtime, "--data-dir", plan.supervision.data,
                       "--etcd", plan.coordination.etcd!, "--cluster-name", plan.coordination.clusterName,
                       "--node-name", plan.coordination.node]
         if let path = file.config { common += ["--config", path] }
@@ -70,8 +59,7 @@ struct ClusterJoinCommand: AsyncParsableCommand {
         }
         children.append((name: "router", arguments: ["router"] + router.givenArguments + tlsFlags + common))
         let resolved = try router.resolve(config)
-        try await ClusterSupervision(runtime: plan.runtime, startTimeout: plan.startTimeout, maxRestarts: plan.maxRestarts)
-            .run(children, routerPort: resolved.port,
+        try await plan.supervision.run(children, routerPort: resolved.port,
                  ready: "broker cluster join: node '\(plan.coordination.node)' serves partitions \(plan.served.map(String.init).joined(separator: ",")) of \(plan.partitions) and a router on port \(resolved.port) (cluster '\(plan.coordination.clusterName)' in etcd at \(plan.coordination.etcd!)); Ctrl-C stops this host")
     }
 
@@ -81,10 +69,7 @@ struct ClusterJoinCommand: AsyncParsableCommand {
         var listen: (host: String, port: Int)
         var tls: LinkTLS
         var coordination: CoordinationOptions.Resolved
-        var runtime: String
-        var data: String
-        var startTimeout: Double
-        var maxRestarts: Int
+        var supervision: ClusterSupervision
     }
 
     /// Checks the settings against each other and against the cluster in etcd.
@@ -105,7 +90,6 @@ struct ClusterJoinCommand: AsyncParsableCommand {
             throw BrokerConfig.Invalid(description: "cluster join needs --link-cert-file, --link-key-file and --link-ca-file: links between hosts are mutual TLS")
         }
         let listen = (host: host, port: port)
-        let runtime = try config.text(.runtimeDir, flag: runtimeDir) ?? ClusterDirectory.defaultRuntimeDirectory
         let etcd = EtcdClient(endpoint: url)
         let keys = ClusterKeys(cluster: coordination.clusterName)
         try await PartitionCount.check(partitions, keys: keys, etcd: etcd)
@@ -128,8 +112,6 @@ struct ClusterJoinCommand: AsyncParsableCommand {
             throw BrokerConfig.Invalid(description: "every partition of cluster '\(coordination.clusterName)' has a worker: name this host's with --serve")
         }
         return Plan(partitions: partitions, served: served, listen: listen, tls: tls, coordination: coordination,
-                    runtime: runtime, data: try config.text(.dataDir, flag: dataDir) ?? runtime + "/data",
-                    startTimeout: try config.number(.startTimeout, flag: startTimeout) ?? 600,
-                    maxRestarts: try config.integer(.maxRestarts, flag: maxRestarts) ?? 5)
+                    supervision: try supervision.resolve(config))
     }
 }

@@ -12,34 +12,18 @@ struct ClusterUpCommand: AsyncParsableCommand {
     @Option(help: "Number of worker processes (partitions); default: the number of cores.")
     var workers: Int?
 
-    @Option(help: "Private directory for the workers' sockets; default: $XDG_RUNTIME_DIR/broker or /tmp/broker-<uid>.")
-    var runtimeDir: String?
-
-    @Option(help: "Directory of the cluster's durable state (message stores, topology); default: <runtime-dir>/data.")
-    var dataDir: String?
-
-    @Option(help: "Seconds to wait for each process to become ready (a worker recovers its message store first: about 5 s per million messages); default: 600.")
-    var startTimeout: Double?
-
-    @Option(help: "Restarts of one process within 60 s after which cluster up gives up and stops the cluster; default: 5.")
-    var maxRestarts: Int?
-
+    @OptionGroup var supervision: SupervisionOptions
     @OptionGroup var router: RouterOptions
     @OptionGroup var worker: WorkerOptions
     @OptionGroup var logging: LoggingOptions
     @OptionGroup var file: ConfigFileOption
 
     func run() async throws {
-        let settings: (workers: Int, runtime: String, data: String?, startTimeout: Double, maxRestarts: Int,
-                       router: RouterOptions.Resolved)
+        let settings: (workers: Int, supervision: ClusterSupervision, router: RouterOptions.Resolved)
         do {
             let config = try await file.load()
             settings = (try config.integer(.partitions, flag: workers) ?? ProcessInfo.processInfo.activeProcessorCount,
-                        try config.text(.runtimeDir, flag: runtimeDir) ?? ClusterDirectory.defaultRuntimeDirectory,
-                        try config.text(.dataDir, flag: dataDir),
-                        try config.number(.startTimeout, flag: startTimeout) ?? 600,
-                        try config.integer(.maxRestarts, flag: maxRestarts) ?? 5,
-                        try router.resolve(config))
+                        try supervision.resolve(config), try router.resolve(config))
             // The children read these themselves; checked here so that a bad value stops
             // cluster up at once, naming the key, not a child later.
             _ = (try worker.consumerTimeout(config), try logging.level(config))
@@ -47,11 +31,11 @@ struct ClusterUpCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode.failure
         }
-        let runtime = settings.runtime
+        let runtime = settings.supervision.runtime
         let router = settings.router
         // The children get what the cluster must agree on as flags, and the flags given here;
         // they read the rest from the same file and environment, and again on a reload.
-        var common = ["--partitions", "\(settings.workers)", "--runtime-dir", runtime, "--data-dir", settings.data ?? runtime + "/data"]
+        var common = ["--partitions", "\(settings.workers)", "--runtime-dir", runtime, "--data-dir", settings.supervision.data]
         if let path = file.config { common += ["--config", path] }
         if let level = logging.logLevel { common += ["--log-level", level] }
         let workerFlags = worker.consumerTimeout.map { ["--consumer-timeout", "\($0)"] } ?? []
@@ -60,9 +44,31 @@ struct ClusterUpCommand: AsyncParsableCommand {
         }
         children.append((name: "router", arguments: ["router"] + self.router.givenArguments + common))
         let host = router.host == "0.0.0.0" ? "localhost" : router.host
-        try await ClusterSupervision(runtime: runtime, startTimeout: settings.startTimeout, maxRestarts: settings.maxRestarts)
-            .run(children, routerPort: router.port,
+        try await settings.supervision.run(children, routerPort: router.port,
                  ready: "broker cluster up: \(settings.workers) workers + router; connect to amqp://guest:guest@\(host):\(router.port)/ (runtime dir \(runtime)); Ctrl-C stops it")
+    }
+}
+
+/// The options of `cluster up` and `cluster join` for the processes they supervise.
+struct SupervisionOptions: ParsableArguments {
+    @Option(help: "Private directory for the workers' sockets; default: $XDG_RUNTIME_DIR/broker or /tmp/broker-<uid>.")
+    var runtimeDir: String?
+
+    @Option(help: "Directory of this host's durable state (message stores, topology); default: <runtime-dir>/data.")
+    var dataDir: String?
+
+    @Option(help: "Seconds to wait for each process to become ready (a worker recovers its message store first: about 5 s per million messages); default: 600.")
+    var startTimeout: Double?
+
+    @Option(help: "Restarts of one process within 60 s after which this host's processes are all stopped; default: 5.")
+    var maxRestarts: Int?
+
+    /// From the flags, the environment or the file.
+    func resolve(_ config: BrokerConfig) throws -> ClusterSupervision {
+        let runtime = try config.text(.runtimeDir, flag: runtimeDir) ?? ClusterDirectory.defaultRuntimeDirectory
+        return ClusterSupervision(runtime: runtime, data: try config.text(.dataDir, flag: dataDir) ?? runtime + "/data",
+                                  startTimeout: try config.number(.startTimeout, flag: startTimeout) ?? 600,
+                                  maxRestarts: try config.integer(.maxRestarts, flag: maxRestarts) ?? 5)
     }
 }
 
@@ -71,6 +77,7 @@ struct ClusterUpCommand: AsyncParsableCommand {
 /// reload, and stopped on SIGINT/SIGTERM.
 struct ClusterSupervision {
     var runtime: String
+    var data: String
     var startTimeout: Double
     var maxRestarts: Int
 

@@ -98,6 +98,14 @@ def eventually(check, timeout=10):
             time.sleep(0.1)
 
 
+def refused(connection, code, call):
+    """`call` on a new channel of `connection` must close that channel with `code`."""
+    ch = connection.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as closed:
+        call(ch)
+    assert closed.value.reply_code == code, closed.value
+
+
 def get_one(ch, queue, timeout=10):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -127,12 +135,7 @@ def test_topology_declared_through_one_router_routes_through_the_other(cluster):
     # Deleted through B: a publish through A then finds no exchange (404).
     on_b.exchange_delete(exchange)
 
-    def gone_on_a():
-        ch = a.channel()
-        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as closed:
-            ch.exchange_declare(exchange, passive=True)
-        assert closed.value.reply_code == 404
-    eventually(gone_on_a)
+    eventually(lambda: refused(a, 404, lambda ch: ch.exchange_declare(exchange, passive=True)))
     a.close()
     b.close()
 
@@ -233,19 +236,11 @@ def test_an_exclusive_queue_of_one_host_takes_replies_from_the_other(cluster):
     eventually(reply_from_b)
     assert get_one(on_a, reply_queue) == b"the answer"
 
-    ch = b.channel()
-    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as locked:
-        ch.basic_consume(reply_queue, lambda *_: None)
-    assert locked.value.reply_code == 405, locked.value
+    refused(b, 405, lambda ch: ch.basic_consume(reply_queue, lambda *_: None))
 
     a.close()
 
-    def gone_on_b():
-        ch = b.channel()
-        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as closed:
-            ch.queue_declare(reply_queue, passive=True)
-        assert closed.value.reply_code == 404
-    eventually(gone_on_b)
+    eventually(lambda: refused(b, 404, lambda ch: ch.queue_declare(reply_queue, passive=True)))
     b.close()
 
 
@@ -256,23 +251,13 @@ def test_a_router_killed_takes_its_connections_exclusive_queues_with_it(cluster)
     a, b = connect(cluster, "a"), connect(cluster, "b")
     queue = a.channel().queue_declare("", exclusive=True).method.queue
 
-    def locked_on_b():
-        ch = b.channel()
-        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as locked:
-            ch.basic_consume(queue, lambda *_: None)
-        assert locked.value.reply_code == 405
-    eventually(locked_on_b)
+    eventually(lambda: refused(b, 405, lambda ch: ch.basic_consume(queue, lambda *_: None)))
 
     router = cluster["processes"]["router-a"]
     os.kill(router.process.pid, signal.SIGKILL)
     router.process.wait(timeout=10)
 
-    def gone_on_b():
-        ch = b.channel()
-        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as closed:
-            ch.queue_declare(queue, passive=True)
-        assert closed.value.reply_code == 404
-    eventually(gone_on_b)
+    eventually(lambda: refused(b, 404, lambda ch: ch.queue_declare(queue, passive=True)))
     b.close()
     cluster["start_router"]("a")
 
