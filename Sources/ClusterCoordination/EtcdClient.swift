@@ -59,6 +59,10 @@ public final class EtcdClient: Sendable {
         _ = try await call("/v3/kv/put", body)
     }
 
+    public func delete(_ key: String) async throws {
+        _ = try await call("/v3/kv/deleterange", ["key": Self.b64(key)])
+    }
+
     /// The key, or every key starting with it when `prefix`; with the store's revision.
     public func range(_ key: String, prefix: Bool = false) async throws -> (kvs: [EtcdKeyValue], revision: Int64) {
         var body: [String: Any] = ["key": Self.b64(key)]

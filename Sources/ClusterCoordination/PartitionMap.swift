@@ -64,6 +64,9 @@ public struct ClusterKeys: Sendable {
     public var partitionCount: String { "/broker/\(cluster)/partition-count" }
     /// The last serial number a starting router took.
     public var routerSerial: String { "/broker/\(cluster)/router-serial" }
+    /// `moves/<P>`: the node partition P is being moved to (`broker cluster move-partition`).
+    public var moves: String { "/broker/\(cluster)/moves/" }
+    public func move(_ partition: Int) -> String { "\(moves)\(partition)" }
     public func owner(_ partition: Int) -> String { "\(partitions)\(partition)/owner" }
     public func epoch(_ partition: Int) -> String { "\(partitions)\(partition)/epoch" }
     public func load(_ partition: Int) -> String { "\(loads)\(partition)" }
@@ -99,9 +102,10 @@ public final class PartitionClaim: Sendable {
 
     /// Claims `partition` for `node` at `address`; fails, saying who has it, while another
     /// worker's claim is alive. A claim of this node at this address (this worker's previous
-    /// run, killed) is waited out, up to its TTL and two seconds.
+    /// run, killed), or `handedOver` (the owner that just handed the partition to this
+    /// worker), is waited out, up to its TTL and two seconds.
     public static func claim(_ partition: Int, node: String, address: String, keys: ClusterKeys, etcd: EtcdClient,
-                             ttl: Int) async throws -> PartitionClaim {
+                             ttl: Int, handedOver: PartitionOwner? = nil) async throws -> PartitionClaim {
         let patience = ContinuousClock.now + .seconds(ttl + 2)
         var races = 0
         // Granted once the partition is free: a lease granted before waiting out an old claim
@@ -110,7 +114,8 @@ public final class PartitionClaim: Sendable {
         while true {
             if let current = try await etcd.range(keys.owner(partition)).kvs.first {
                 let holder = try? JSONDecoder().decode(PartitionOwner.self, from: Data(current.value))
-                if holder?.node == node, holder?.address == address, ContinuousClock.now < patience {
+                let ours = holder?.node == node && holder?.address == address
+                if ours || (holder != nil && holder == handedOver), ContinuousClock.now < patience {
                     try await Task.sleep(for: .milliseconds(250))
                     continue
                 }

@@ -34,6 +34,10 @@ final class PartitionHost {
     /// Set once the worker stops: requests from the router are no longer applied (the router
     /// nacks what goes unanswered when the link closes).
     private(set) var draining = false
+    /// The partition's files on their way to a worker on another host, once one asked.
+    var handover: HandoverSender?
+    /// Called once that worker has written them all: this one lets go of the partition.
+    var handedOver: (() -> Void)?
     /// Control streams, one per router link: broadcasts go to all of them.
     var controlStreams: [StreamRef] = []
     /// The control stream whose request is being applied (its answers go back there).

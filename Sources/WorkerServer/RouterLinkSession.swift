@@ -43,13 +43,20 @@ final class RouterLinkSession: HTTP2LinkDelegate {
 
     func link(_ link: HTTP2LinkHandler, didOpenStream stream: HTTP2StreamID, method: String, path: String) {
         guard !fenced else { return }
-        // Fencing (etcd): the router names the claim it expects on its control stream, the
-        // first it opens; it must be this worker's claim (none names none). Operators' GET
-        // requests are not checked.
+        // A drained worker takes no new link: its router waits for the next owner. Only the
+        // new owner's word that it has the files still comes, on its own link.
+        if host.draining, !(method == "POST" && path.hasPrefix(Self.handoverDonePrefix)) {
+            link.resetStream(stream, errorCode: 7)  // REFUSED_STREAM
+            link.closeConnection()
+            return
+        }
+        // Fencing (etcd): a router names the claim it expects on its control stream, the
+        // first it opens, and a worker taking the partition over on its request; it must be
+        // this worker's claim (none names none). Operators' GET requests are not checked.
         if !epochChecked, method == "POST" {
-            let expected = path.hasPrefix(Self.epochControlPrefix) ? Int64(path.dropFirst(Self.epochControlPrefix.count)) : nil
+            let expected = path.range(of: "?epoch=").flatMap { Int64(path[$0.upperBound...]) }
             guard expected == epoch else {
-                logger.error("refused a router link that does not expect this worker's claim on the partition", metadata: [
+                logger.error("refused a link that does not expect this worker's claim on the partition", metadata: [
                     "expected": "\(expected.map(String.init) ?? "none")", "held": "\(epoch.map(String.init) ?? "none")",
                 ])
                 fenced = true
@@ -75,6 +82,9 @@ final class RouterLinkSession: HTTP2LinkDelegate {
     }
 
     static let epochControlPrefix = "/v1/control?epoch="
+    /// A worker on another host taking the partition over (`broker cluster move-partition`).
+    static let handoverPrefix = "/v1/handover?epoch="
+    static let handoverDonePrefix = "/v1/handover-done?epoch="
 
     func link(_ link: HTTP2LinkHandler, didReceiveResponse stream: HTTP2StreamID, status: Int) {}
 
@@ -152,7 +162,21 @@ final class RouterLinkSession: HTTP2LinkDelegate {
         streams.removeAll()
     }
 
+    func linkDidWrite(_ link: HTTP2LinkHandler) {
+        host.handover?.pump(from: link)
+    }
+
     private func answer(_ link: HTTP2LinkHandler, stream: HTTP2StreamID, method: String, path: String) {
+        if method == "POST", path.hasPrefix(Self.handoverPrefix) {
+            host.handOver(on: link, stream: stream)
+            return
+        }
+        if method == "POST", path.hasPrefix(Self.handoverDonePrefix) {
+            let sent = host.handover?.finished == true
+            link.respond(stream: stream, status: sent ? 200 : 409, endStream: true)
+            if sent { host.handedOver?() }
+            return
+        }
         let (status, body) = WorkerIntrospection.answer(method: method, path: path, host: host)
         link.respond(stream: stream, status: status, headers: [("content-type", "application/json")], endStream: false)
         link.send(stream: stream, data: ByteBuffer(string: body))

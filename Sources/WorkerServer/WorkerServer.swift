@@ -67,6 +67,7 @@ public final class WorkerServer: Sendable {
     private let syncThread = NIOThreadPool(numberOfThreads: 1)
     private let logger: Logger
     private let host = NIOLockedValueBox<NIOLoopBound<PartitionHost>?>(nil)
+    private let handedOver = NIOLockedValueBox<(@Sendable () -> Void)?>(nil)
 
     public init(configuration: WorkerConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -93,6 +94,7 @@ public final class WorkerServer: Sendable {
             let host = try PartitionHost(configuration: self.configuration, eventLoop: loop, syncThread: syncThread,
                                          logger: self.logger)
             host.startClock()
+            host.handedOver = { self.handedOver.withLockedValue { $0 }?() }
             return NIOLoopBound(host, eventLoop: loop)
         }.get()
         host.withLockedValue { $0 = state }
@@ -159,6 +161,12 @@ public final class WorkerServer: Sendable {
                 throw LinkPeerRefused(uid: peer.uid)
             }
         }
+    }
+
+    /// `body` runs once a worker on another host has taken the partition's files
+    /// (`broker cluster move-partition`): this one has drained and must let go of its claim.
+    public func onHandedOver(_ body: @escaping @Sendable () -> Void) {
+        handedOver.withLockedValue { $0 = body }
     }
 
     /// The partition's queues, messages, consumers and counters since start, read on its loop.

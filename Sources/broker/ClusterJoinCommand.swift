@@ -50,17 +50,21 @@ struct ClusterJoinCommand: AsyncParsableCommand {
         let tlsFlags = ["--link-cert-file", plan.tls.certificateFile, "--link-key-file", plan.tls.keyFile, "--link-ca-file", plan.tls.caFile]
         var workerFlags = ["--etcd-lease-ttl", "\(plan.coordination.leaseTTL)"] + tlsFlags
         if let consumerTimeout = worker.consumerTimeout { workerFlags += ["--consumer-timeout", "\(consumerTimeout)"] }
-        var children = plan.served.map { partition in
+        let listen = plan.listen
+        let worker: @Sendable (Int) -> [String] = { [workerFlags, common] partition in
             // A port per partition, not per position: the same partition keeps its address
             // (a worker restarted at its old address waits out its own claim).
-            let arguments = ["worker", "--partition", "\(partition)", "--link-listen", "\(plan.listen.host):\(plan.listen.port + partition)"]
-                + workerFlags + common
-            return (name: "worker \(partition)", arguments: arguments)
+            ["worker", "--partition", "\(partition)", "--link-listen", "\(listen.host):\(listen.port + partition)"] + workerFlags + common
         }
+        var children = plan.served.map { (name: "worker \($0)", arguments: worker($0)) }
         children.append((name: "router", arguments: ["router"] + router.givenArguments + tlsFlags + common))
         let resolved = try router.resolve(config)
         try await plan.supervision.run(children, routerPort: resolved.port,
-                 ready: "broker cluster join: node '\(plan.coordination.node)' serves partitions \(plan.served.map(String.init).joined(separator: ",")) of \(plan.partitions) and a router on port \(resolved.port) (cluster '\(plan.coordination.clusterName)' in etcd at \(plan.coordination.etcd!)); Ctrl-C stops this host")
+                 ready: "broker cluster join: node '\(plan.coordination.node)' serves partitions \(plan.served.map(String.init).joined(separator: ",")) of \(plan.partitions) and a router on port \(resolved.port) (cluster '\(plan.coordination.clusterName)' in etcd at \(plan.coordination.etcd!)); Ctrl-C stops this host") { supervisor in
+            // Partitions moved here later (broker cluster move-partition P --to NODE).
+            _ = PartitionMoves.follow(keys: ClusterKeys(cluster: plan.coordination.clusterName), etcd: EtcdClient(endpoint: plan.coordination.etcd!),
+                                      node: plan.coordination.node, supervisor: supervisor, worker: worker)
+        }
     }
 
     struct Plan {

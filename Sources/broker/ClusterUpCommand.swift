@@ -81,13 +81,18 @@ struct ClusterSupervision {
     var startTimeout: Double
     var maxRestarts: Int
 
-    func run(_ children: [(name: String, arguments: [String])], routerPort: Int, ready: String) async throws {
+    /// What every child is started with besides its own arguments.
+    static var childArguments: [String] { ["--parent-pid", "\(getpid())"] }
+
+    /// `running` gets the supervisor once every child is ready, e.g. to start more later.
+    func run(_ children: [(name: String, arguments: [String])], routerPort: Int, ready: String,
+             running: ((Supervisor) -> Void)? = nil) async throws {
         try ProcessSupport.prepareRuntimeDirectory(runtime)
         let termination = ProcessSupport.catchTermination()
         let supervisor = Supervisor(startTimeout: startTimeout, policy: RestartPolicy(maxRestarts: maxRestarts))
         do {
             for child in children {
-                try supervisor.start(name: child.name, arguments: child.arguments + ["--parent-pid", "\(getpid())"])
+                try supervisor.start(name: child.name, arguments: child.arguments + Self.childArguments)
             }
         } catch {
             supervisor.stopAll()
@@ -100,6 +105,7 @@ struct ClusterSupervision {
         directory.recordRunning(port: routerPort)
         ProcessSupport.report(ready)
         supervisor.superviseRestarts()
+        running?(supervisor)
         ProcessSupport.onReload {
             FileHandle.standardError.write(Data("broker: SIGHUP: every process reads its configuration again\n".utf8))
             supervisor.signalAll(SIGHUP)

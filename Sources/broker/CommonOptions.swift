@@ -214,7 +214,8 @@ final class Termination: @unchecked Sendable {
         }
     }
 
-    private func fire() {
+    /// Also called from within: the process stops as if signalled.
+    func fire() {
         let waiting: CheckedContinuation<Void, Never>? = lock.withLock {
             guard !fired else { return nil }
             fired = true

@@ -4,7 +4,14 @@ import ClusterCoordination
 import Foundation
 import LinkTransport
 import Logging
+import SystemFiles
 import WorkerServer
+
+/// How a worker's end tells its supervisor what to do.
+enum WorkerExit {
+    /// It handed its partition to a worker on another host: it is not started again.
+    static let handedOver: Int32 = 75
+}
 
 struct WorkerHosts: Sendable {
     var listen: LinkEndpoint?
@@ -33,12 +40,12 @@ extension WorkerCommand {
     /// With etcd: claims the partition in the map (refused while another worker's claim is
     /// alive) and keeps the claim alive. A worker whose claim ends stops at once: another may
     /// hold the partition by then, and two must never serve it.
-    func claimPartition(_ hosts: WorkerHosts, partitions: Int, logger: Logger) async throws -> PartitionClaim? {
+    func claimPartition(_ hosts: WorkerHosts, partitions: Int, handedOver: PartitionOwner?, logger: Logger) async throws -> PartitionClaim? {
         guard let url = hosts.coordination.etcd else { return nil }
         let (keys, etcd) = (ClusterKeys(cluster: hosts.coordination.clusterName), EtcdClient(endpoint: url))
         try await PartitionCount.check(partitions, keys: keys, etcd: etcd)
         let claim = try await PartitionClaim.claim(partition, node: hosts.coordination.node, address: hosts.listen?.description ?? "",
-                                                   keys: keys, etcd: etcd, ttl: hosts.coordination.leaseTTL)
+                                                   keys: keys, etcd: etcd, ttl: hosts.coordination.leaseTTL, handedOver: handedOver)
         logger.info("partition claimed in etcd", metadata: [
             "node": "\(claim.owner.node)", "address": "\(claim.owner.address)", "epoch": "\(claim.owner.epoch)",
         ])
@@ -48,6 +55,42 @@ extension WorkerCommand {
             Foundation.exit(1)
         }
         return claim
+    }
+
+    /// `--take-over`: when another node's worker owns the partition, copies its store here
+    /// (it drains and streams its files) and returns that owner, whose claim the new one
+    /// waits out. Nil when the partition is free or already this node's.
+    func takePartitionOver(_ hosts: WorkerHosts, member: ClusterMemberOptions.Resolved, logger: Logger) async throws -> PartitionOwner? {
+        guard let url = hosts.coordination.etcd, let tls = hosts.tls else {
+            throw BrokerConfig.Invalid(description: "--take-over needs --etcd and the --link-* files")
+        }
+        let root = member.dataDirectory
+        let (keys, etcd) = (ClusterKeys(cluster: hosts.coordination.clusterName), EtcdClient(endpoint: url))
+        guard let owner = try await PartitionMap.read(keys: keys, etcd: etcd).owners[partition],
+              owner.node != hosts.coordination.node else { return nil }
+        guard case .remote(let endpoint) = PartitionMap.reach(owner, from: hosts.coordination.node) else {
+            throw BrokerConfig.Invalid(description: "partition \(partition)'s owner on node '\(owner.node)' has no link address to take it from")
+        }
+        try DataDirectory.claim(root, partitions: member.partitions)
+        logger.info("taking the partition over", metadata: ["from": "\(owner.node)", "address": "\(owner.address)", "epoch": "\(owner.epoch)"])
+        let taken = try await PartitionHandover.take(from: endpoint, epoch: owner.epoch, tls: tls,
+                                                     into: DataDirectory.partitionPath(root, partition: partition), logger: logger)
+        logger.info("partition taken over", metadata: ["files": "\(taken.files)", "bytes": "\(taken.bytes)"])
+        return owner
+    }
+
+    /// After a handover: this host's copy of the store is stale from now on. It is kept aside
+    /// (`partition-<P>.moved-<epoch>`), never recovered by a later start here; then the claim
+    /// is given up and the process ends with the status that tells its supervisor not to
+    /// start it again.
+    func letGo(_ claim: PartitionClaim?, dataDirectory root: String, logger: Logger) async -> Never {
+        let path = DataDirectory.partitionPath(root, partition: partition)
+        let aside = "\(path).moved-\(claim?.owner.epoch ?? 0)"
+        Files.removeTree(aside)
+        if rename(path, aside) != 0 { logger.error("cannot set the handed-over store aside", metadata: ["path": "\(path)"]) }
+        await claim?.release()
+        logger.info("partition handed over to a worker on another host; stopping for good")
+        Foundation.exit(WorkerExit.handedOver)
     }
 
     /// Every 5 s, the partition's load into etcd, for `broker cluster partitions`.

@@ -2,6 +2,7 @@ import ArgumentParser
 import BrokerModel
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import WorkerServer
 
@@ -25,6 +26,9 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @Option(help: "HOST:PORT to take routers of other hosts on (TCP, mutual TLS with the --link-* files), besides the Unix socket.")
     var linkListen: String?
+
+    @Flag(help: "Take the partition over from its owner on another host first: its store is copied here and the owner lets go (broker cluster move-partition; needs --etcd). Without an owner elsewhere, start as usual.")
+    var takeOver = false
 
     @OptionGroup var linkTLS: LinkTLSOptions
     @OptionGroup var coordination: CoordinationOptions
@@ -56,7 +60,8 @@ struct WorkerCommand: AsyncParsableCommand {
             configuration.linkTLS = hosts.tls
             // Claimed first, so that a second worker of the partition is refused before it
             // touches the first one's socket or store.
-            let claim = try await claimPartition(hosts, partitions: member.partitions, logger: logger)
+            let previous = takeOver ? try await takePartitionOver(hosts, member: member, logger: logger) : nil
+            let claim = try await claimPartition(hosts, partitions: member.partitions, handedOver: previous, logger: logger)
             configuration.claimEpoch = claim?.owner.epoch
             let server = WorkerServer(configuration: configuration, logger: logger)
             let channels: [Channel]
@@ -67,11 +72,20 @@ struct WorkerCommand: AsyncParsableCommand {
                 throw error
             }
             let reporting = claim.map { reportLoad(of: server, in: $0, logger: logger) }
+            let handedOver = NIOLockedValueBox(false)
+            server.onHandedOver {
+                handedOver.withLockedValue { $0 = true }
+                termination.fire()
+            }
             ProcessSupport.report("ready worker \(partition)")
             ProcessSupport.notifySystemd("READY=1\nSTATUS=serving partition \(partition)")
             ProcessSupport.startWatchdog { await server.liveness() }
             await termination.wait()
             ProcessSupport.notifySystemd("STOPPING=1")
+            if handedOver.withLockedValue({ $0 }) {
+                reporting?.cancel()
+                await letGo(claim, dataDirectory: member.dataDirectory, logger: logger)
+            }
             logger.info("worker stopping")
             reporting?.cancel()
             for channel in channels { try? await channel.close() }

@@ -7,12 +7,16 @@ connected to both hosts and with `broker cluster partitions`:
 - a message published through host A reaches a consumer on host B, for a queue on every
   partition, and the other way round;
 - a host that names another partition count than the cluster's is refused, and so is one
-  that would serve nothing.
+  that would serve nothing;
+- `broker cluster move-partition` moves a partition from host B to host A while a publisher
+  on A sends it confirmed persistent messages and a consumer on B takes them: every confirmed
+  message arrives, and neither client's connection closes nor its consumer is cancelled.
 
 Needs root, iproute2 and etcd-server, as CI has (Deploy/install-deps.sh)."""
 import json
 import os
 import subprocess
+import threading
 import time
 
 import pika
@@ -118,3 +122,85 @@ def test_a_host_with_another_partition_count_or_nothing_to_serve_is_refused(clus
         result = subprocess.run([*cluster["prefix"]("c"), broker_binary(), *args], capture_output=True, text=True, timeout=60)
         assert result.returncode != 0, result.stdout
         assert expected in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_a_partition_moves_to_another_host_under_load(cluster):
+    hosts, dirs = cluster["hosts"], cluster["dirs"]
+    etcd_url = f"http://{hosts.address['a']}:{ETCD_PORT}"
+    queue = queue_on(2, unique("moving"))
+    persistent = pika.BasicProperties(delivery_mode=2)
+    setup = connect(cluster, "a")
+    channel = setup.channel()
+    channel.queue_declare(queue, durable=True)
+    channel.confirm_delivery()
+    confirmed = set()
+    for i in range(300):  # stored before the move: they travel in the store's files
+        channel.basic_publish("", queue, f"stored-{i}".encode(), persistent, mandatory=True)
+        confirmed.add(f"stored-{i}".encode())
+    setup.close()
+
+    stop, refused, publisher_state = threading.Event(), [], {}
+
+    def publish():
+        connection = connect(cluster, "a")
+        publishing = connection.channel()
+        publishing.confirm_delivery()
+        i = 0
+        while not stop.is_set():
+            body = f"live-{i}".encode()
+            i += 1
+            try:
+                publishing.basic_publish("", queue, body, persistent, mandatory=True)
+                confirmed.add(body)
+            except (pika.exceptions.NackError, pika.exceptions.UnroutableError) as error:
+                refused.append(type(error).__name__)  # while the partition moves: not confirmed
+                time.sleep(0.02)
+        publisher_state["open"] = connection.is_open
+        connection.close()
+
+    received, cancelled = [], []
+    consumer = connect(cluster, "b")
+    consuming = consumer.channel()
+    consuming.basic_qos(prefetch_count=50)
+    consuming.add_on_cancel_callback(lambda frame: cancelled.append(frame))
+
+    def on_message(ch, method, properties, body):
+        received.append(body)
+        ch.basic_ack(method.delivery_tag)
+
+    consuming.basic_consume(queue, on_message)
+    publisher = threading.Thread(target=publish)
+    publisher.start()
+    try:
+        consumer.process_data_events(time_limit=1.0)
+        move = subprocess.Popen([broker_binary(), "cluster", "move-partition", "2", "--to", "a", "--etcd", etcd_url],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        while move.poll() is None:
+            consumer.process_data_events(time_limit=0.1)
+        output = move.stdout.read()
+        assert move.returncode == 0, output
+        assert "partition 2 moved from node 'b'" in output and "to node 'a'" in output, output
+        deadline = time.time() + 3  # publishing goes on through the new owner
+        while time.time() < deadline:
+            consumer.process_data_events(time_limit=0.1)
+    finally:
+        stop.set()
+        publisher.join(30)
+    deadline = time.time() + 30
+    while not confirmed <= set(received) and time.time() < deadline:
+        consumer.process_data_events(time_limit=0.1)
+    missing = confirmed - set(received)
+    assert not missing, f"{len(missing)} confirmed messages lost, e.g. {sorted(missing)[:5]}"
+    assert any(body.startswith(b"live-") and body in confirmed for body in received[-20:]), "nothing published after the move"
+    assert publisher_state.get("open") and consumer.is_open, "a client connection was closed"
+    assert not cancelled, cancelled
+    consumer.close()
+    print(f"moved under load: {len(confirmed)} confirmed, {len(received)} received, refused while moving: {len(refused)}")
+
+    result = subprocess.run([broker_binary(), "cluster", "partitions", "--etcd", etcd_url, "--json"],
+                            capture_output=True, text=True, timeout=30)
+    rows = {row["partition"]: row for row in map(json.loads, result.stdout.splitlines())}
+    assert rows[2]["node"] == "a" and rows[2]["address"] == f"{hosts.address['a']}:{LINK_PORT + 2}", rows
+    assert "worker 2 handed its partition over to another host; not restarted" in cluster["processes"]["b"].text()
+    assert "worker 2 serves here now" in cluster["processes"]["a"].text()
+    assert list((dirs["b"] / "data").glob("partition-2.moved-*")), "the old host's copy was not set aside"

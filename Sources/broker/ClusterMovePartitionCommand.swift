@@ -1,0 +1,57 @@
+// `broker cluster move-partition P --to NODE`: moves a partition, with its stored messages, to
+// another host of the cluster (Docs/scale-out.md, "Moving a partition"). The node's
+// `cluster join` starts a worker that takes the store over; this command waits until the map
+// names that worker.
+import ArgumentParser
+import ClusterCoordination
+import Foundation
+
+struct ClusterMovePartitionCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "move-partition",
+        abstract: "Move a partition and its stored messages to another host's `cluster join` (etcd).")
+
+    @Argument(help: "The partition to move.")
+    var partition: Int
+
+    @Option(help: "The node (--node-name of its cluster join) to move it to.")
+    var to: String
+
+    @Option(help: "etcd's client URL, e.g. http://10.0.0.1:2379.")
+    var etcd: String
+
+    @Option(help: "The cluster's name in etcd; default: broker.")
+    var clusterName: String = "broker"
+
+    @Option(help: "Seconds to wait for the new worker to serve; default: 120.")
+    var timeout: Double = 120
+
+    func run() async throws {
+        let keys = ClusterKeys(cluster: clusterName)
+        let client = EtcdClient(endpoint: etcd)
+        let before = try await owner(keys, client)
+        guard let before else {
+            throw ValidationError("partition \(partition) has no worker: start one with `broker cluster join --serve \(partition)` on the host that should serve it")
+        }
+        if before.node == to {
+            print("partition \(partition) is served by node '\(to)' already (epoch \(before.epoch))")
+            return
+        }
+        try await client.put(keys.move(partition), Array(to.utf8))
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            if let now = try? await owner(keys, client), now.node == to {
+                try? await client.delete(keys.move(partition))
+                print("partition \(partition) moved from node '\(before.node)' (epoch \(before.epoch)) to node '\(to)' at \(now.address) (epoch \(now.epoch))")
+                return
+            }
+        }
+        try? await client.delete(keys.move(partition))
+        throw ValidationError("partition \(partition) did not move to node '\(to)' within \(Int(timeout)) s: is `broker cluster join --node-name \(to)` running? Its log says why")
+    }
+
+    private func owner(_ keys: ClusterKeys, _ client: EtcdClient) async throws -> PartitionOwner? {
+        try await PartitionMap.read(keys: keys, etcd: client).owners[partition]
+    }
+}

@@ -1,0 +1,51 @@
+// Moving a partition between hosts (Docs/scale-out.md, "Moving a partition"): the command
+// writes `/broker/<cluster>/moves/<P> = NODE`; the `cluster join` of that node follows
+// `moves/` and starts a worker for P with `--take-over`, which copies the owner's store and
+// claims P once the owner lets go.
+import ClusterCoordination
+import Foundation
+
+enum PartitionMoves {
+    /// Follows the moves to `node` from now on and starts a taking-over worker for each.
+    static func follow(keys: ClusterKeys, etcd: EtcdClient, node: String, supervisor: Supervisor,
+                       worker: @escaping @Sendable (Int) -> [String]) -> Task<Void, Never> {
+        Task {
+            var revision = (try? await etcd.range(keys.moves, prefix: true).revision) ?? 0
+            while !Task.isCancelled {
+                do {
+                    for try await events in etcd.watch(prefix: keys.moves, after: revision) {
+                        for case .put(let kv) in events {
+                            revision = max(revision, kv.modRevision)
+                            guard String(decoding: kv.value, as: UTF8.self) == node,
+                                  let partition = Int(kv.key.dropFirst(keys.moves.count)) else { continue }
+                            start(partition, supervisor: supervisor, arguments: worker(partition))
+                        }
+                    }
+                } catch {
+                    log("broker: etcd: the watch of partition moves failed (\(error)); watching again")
+                }
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    private static func start(_ partition: Int, supervisor: Supervisor, arguments: [String]) {
+        let name = "worker \(partition)"
+        guard !supervisor.isRunning(name) else { return }
+        log("broker: taking partition \(partition) over from its owner (broker cluster move-partition)")
+        // Supervisor.start waits for the worker's "ready": not on the watch's task.
+        DispatchQueue.global().async {
+            do {
+                try supervisor.start(name: name, arguments: arguments + ["--take-over"] + ClusterSupervision.childArguments,
+                                     retried: false)
+                log("broker: \(name) serves here now")
+            } catch {
+                log("broker: taking partition \(partition) over failed: \(error)")
+            }
+        }
+    }
+
+    private static func log(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}
