@@ -29,8 +29,27 @@ extension PartitionHost {
         let sender = HandoverSender(directory: DataDirectory.partitionPath(root, partition: configuration.partition.index),
                                     link: link, stream: stream)
         handover = sender
-        sender.pump()
+        pumpHandover()
     }
+
+    /// Sends more of the files; once the last is queued, the new worker has
+    /// `handoverAnswerTime` to say it wrote them.
+    func pumpHandover(from link: HTTP2LinkHandler? = nil) {
+        handover?.pump(from: link) {
+            eventLoop.scheduleTask(in: Self.handoverAnswerTime) { self.endHandover(done: false) }
+        }
+    }
+
+    /// The handover is over, one way or the other; once only.
+    func endHandover(done: Bool) {
+        guard let handover, !handover.ended else { return }
+        handover.ended = true
+        if !done { logger.error("the handover was not finished: the new worker went away or did not say it had the files") }
+        handoverEnded?(done)
+    }
+
+    /// How long the new worker has, after the last file, to say it wrote them.
+    static let handoverAnswerTime = TimeAmount.seconds(60)
 }
 
 /// Streams a partition's files, a piece at a time, as the link writes them out.
@@ -42,6 +61,8 @@ final class HandoverSender {
     private var current: (fd: Int32, path: String, offset: UInt64, size: UInt64)?
     /// Set once every file was queued and the stream ended.
     private(set) var finished = false
+    /// Set once the new worker said it had them all, or the handover failed.
+    var ended = false
     private(set) var bytes: UInt64 = 0
     private(set) var fileCount = 0
 
@@ -56,13 +77,17 @@ final class HandoverSender {
         self.files = PartitionArchive.files(under: directory)
     }
 
+    func isOn(_ link: HTTP2LinkHandler) -> Bool { self.link === link }
+
     /// Queues pieces until the link holds `ahead` bytes; called again each time it wrote.
-    func pump(from writer: HTTP2LinkHandler? = nil) {
+    /// `finished` is called once the last piece is queued.
+    func pump(from writer: HTTP2LinkHandler? = nil, finished whenFinished: () -> Void = {}) {
         guard !finished, let link, writer == nil || writer === link else { return }
         while link.queuedBytes(on: stream) < Self.ahead {
             guard let file = current ?? openNext() else {
                 finished = true
                 link.endStream(stream)
+                whenFinished()
                 return
             }
             let piece = Files.read(file.fd, at: file.offset, length: Int(min(UInt64(Self.piece), file.size - file.offset)))

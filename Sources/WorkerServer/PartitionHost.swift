@@ -36,8 +36,9 @@ final class PartitionHost {
     private(set) var draining = false
     /// The partition's files on their way to a worker on another host, once one asked.
     var handover: HandoverSender?
-    /// Called once that worker has written them all: this one lets go of the partition.
-    var handedOver: (() -> Void)?
+    /// Called once the handover ends: true when that worker has written every file (this one
+    /// lets go of the partition), false when it went away or never said so.
+    var handoverEnded: ((Bool) -> Void)?
     /// Control streams, one per router link: broadcasts go to all of them.
     var controlStreams: [StreamRef] = []
     /// The control stream whose request is being applied (its answers go back there).

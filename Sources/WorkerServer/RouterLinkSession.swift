@@ -152,6 +152,7 @@ final class RouterLinkSession: HTTP2LinkDelegate {
 
     func linkInactive(_ link: HTTP2LinkHandler) {
         logger.info("router link closed")
+        if host.handover?.isOn(link) == true { host.endHandover(done: false) }
         for (stream, role) in streams {
             switch role {
             case .connection(let connection, _): host.connectionGone(connection)
@@ -163,7 +164,7 @@ final class RouterLinkSession: HTTP2LinkDelegate {
     }
 
     func linkDidWrite(_ link: HTTP2LinkHandler) {
-        host.handover?.pump(from: link)
+        host.pumpHandover(from: link)
     }
 
     private func answer(_ link: HTTP2LinkHandler, stream: HTTP2StreamID, method: String, path: String) {
@@ -174,7 +175,7 @@ final class RouterLinkSession: HTTP2LinkDelegate {
         if method == "POST", path.hasPrefix(Self.handoverDonePrefix) {
             let sent = host.handover?.finished == true
             link.respond(stream: stream, status: sent ? 200 : 409, endStream: true)
-            if sent { host.handedOver?() }
+            if sent { host.endHandover(done: true) }
             return
         }
         let (status, body) = WorkerIntrospection.answer(method: method, path: path, host: host)

@@ -67,7 +67,7 @@ public final class WorkerServer: Sendable {
     private let syncThread = NIOThreadPool(numberOfThreads: 1)
     private let logger: Logger
     private let host = NIOLockedValueBox<NIOLoopBound<PartitionHost>?>(nil)
-    private let handedOver = NIOLockedValueBox<(@Sendable () -> Void)?>(nil)
+    private let handoverEnded = NIOLockedValueBox<(@Sendable (Bool) -> Void)?>(nil)
 
     public init(configuration: WorkerConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -94,7 +94,7 @@ public final class WorkerServer: Sendable {
             let host = try PartitionHost(configuration: self.configuration, eventLoop: loop, syncThread: syncThread,
                                          logger: self.logger)
             host.startClock()
-            host.handedOver = { self.handedOver.withLockedValue { $0 }?() }
+            host.handoverEnded = { done in self.handoverEnded.withLockedValue { $0 }?(done) }
             return NIOLoopBound(host, eventLoop: loop)
         }.get()
         host.withLockedValue { $0 = state }
@@ -163,10 +163,11 @@ public final class WorkerServer: Sendable {
         }
     }
 
-    /// `body` runs once a worker on another host has taken the partition's files
-    /// (`broker cluster move-partition`): this one has drained and must let go of its claim.
-    public func onHandedOver(_ body: @escaping @Sendable () -> Void) {
-        handedOver.withLockedValue { $0 = body }
+    /// `body` runs once a handover to a worker on another host (`broker cluster
+    /// move-partition`) ends: with true when that worker has the partition's files (this one
+    /// must let go of its claim), with false when it failed. Either way this one has drained.
+    public func onHandoverEnded(_ body: @escaping @Sendable (Bool) -> Void) {
+        handoverEnded.withLockedValue { $0 = body }
     }
 
     /// The partition's queues, messages, consumers and counters since start, read on its loop.

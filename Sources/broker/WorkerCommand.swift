@@ -73,7 +73,13 @@ struct WorkerCommand: AsyncParsableCommand {
             }
             let reporting = claim.map { reportLoad(of: server, in: $0, logger: logger) }
             let handedOver = NIOLockedValueBox(false)
-            server.onHandedOver {
+            server.onHandoverEnded { done in
+                guard done else {
+                    // Drained, so it serves no more; its supervisor starts it again on its own
+                    // store, which it never gave away.
+                    logger.error("stopping after the failed handover, to be started again")
+                    Foundation.exit(1)
+                }
                 handedOver.withLockedValue { $0 = true }
                 termination.fire()
             }

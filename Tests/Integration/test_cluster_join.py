@@ -10,7 +10,8 @@ connected to both hosts and with `broker cluster partitions`:
   that would serve nothing;
 - `broker cluster move-partition` moves a partition from host B to host A while a publisher
   on A sends it confirmed persistent messages and a consumer on B takes them: every confirmed
-  message arrives, and neither client's connection closes nor its consumer is cancelled.
+  message arrives, and neither client's connection closes nor its consumer is cancelled; a
+  move to a node that never takes it times out and leaves the map as it was.
 
 Needs root, iproute2 and etcd-server, as CI has (Deploy/install-deps.sh)."""
 import json
@@ -204,3 +205,17 @@ def test_a_partition_moves_to_another_host_under_load(cluster):
     assert "worker 2 handed its partition over to another host; not restarted" in cluster["processes"]["b"].text()
     assert "worker 2 serves here now" in cluster["processes"]["a"].text()
     assert list((dirs["b"] / "data").glob("partition-2.moved-*")), "the old host's copy was not set aside"
+
+
+def test_a_move_to_a_node_that_never_takes_it_times_out_and_changes_nothing(cluster):
+    etcd_url = f"http://{cluster['hosts'].address['a']}:{ETCD_PORT}"
+    result = subprocess.run([broker_binary(), "cluster", "move-partition", "1", "--to", "nowhere", "--etcd", etcd_url,
+                             "--timeout", "2"], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0, result.stdout
+    assert "did not move to node 'nowhere' within 2 s" in result.stdout + result.stderr, result.stdout + result.stderr
+    rows = subprocess.run([broker_binary(), "cluster", "partitions", "--etcd", etcd_url, "--json"],
+                          capture_output=True, text=True, timeout=30).stdout
+    assert {row["partition"]: row["node"] for row in map(json.loads, rows.splitlines())}[1] == "b", rows
+    moves = subprocess.run(["etcdctl", "--endpoints", etcd_url, "get", "--prefix", "/broker/broker/moves/"],
+                           capture_output=True, text=True, timeout=30)
+    assert moves.returncode == 0 and moves.stdout.strip() == "", moves.stdout + moves.stderr
