@@ -56,7 +56,7 @@ final class RouterLinkSession: HTTP2LinkDelegate {
         if !epochChecked, method == "POST" {
             let expected = path.range(of: "?epoch=").flatMap { Int64(path[$0.upperBound...]) }
             guard expected == epoch else {
-                logger.error("refused a link that does not expect this worker's claim on the partition", metadata: [
+                logger.error("refused a router link that does not expect this worker's claim on the partition", metadata: [
                     "expected": "\(expected.map(String.init) ?? "none")", "held": "\(epoch.map(String.init) ?? "none")",
                 ])
                 fenced = true
