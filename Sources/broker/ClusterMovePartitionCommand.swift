@@ -1,7 +1,7 @@
 // `broker cluster move-partition P --to NODE`: moves a partition, with its stored messages, to
 // another host of the cluster (Docs/scale-out.md, "Moving a partition"). The node's
-// `cluster join` starts a worker that takes the store over; this command waits until the map
-// names that worker.
+// `cluster join` starts a worker that takes the store over; this command waits until that
+// worker serves.
 import ArgumentParser
 import ClusterCoordination
 import Foundation
@@ -23,8 +23,8 @@ struct ClusterMovePartitionCommand: AsyncParsableCommand {
     @Option(help: "The cluster's name in etcd; default: broker.")
     var clusterName: String = "broker"
 
-    @Option(help: "Seconds to wait for the new worker to serve; default: 120.")
-    var timeout: Double = 120
+    @Option(help: "Seconds to wait for the new worker to serve (it recovers the store first: about 5 s per million messages); default: 300.")
+    var timeout: Double = 300
 
     func run() async throws {
         let keys = ClusterKeys(cluster: clusterName)
@@ -41,7 +41,7 @@ struct ClusterMovePartitionCommand: AsyncParsableCommand {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             try await Task.sleep(for: .milliseconds(200))
-            if let now = try? await owner(keys, client), now.node == to {
+            if let now = try? await servingOwner(keys, client), now.node == to {
                 try? await client.delete(keys.move(partition))
                 print("partition \(partition) moved from node '\(before.node)' (epoch \(before.epoch)) to node '\(to)' at \(now.address) (epoch \(now.epoch))")
                 return
@@ -53,5 +53,13 @@ struct ClusterMovePartitionCommand: AsyncParsableCommand {
 
     private func owner(_ keys: ClusterKeys, _ client: EtcdClient) async throws -> PartitionOwner? {
         try await PartitionMap.read(keys: keys, etcd: client).owners[partition]
+    }
+
+    /// The owner once it serves: a worker claims before it recovers its store, and reports
+    /// its load first once it is ready, so a load written after the claim says it serves.
+    private func servingOwner(_ keys: ClusterKeys, _ client: EtcdClient) async throws -> PartitionOwner? {
+        guard let claim = try await client.range(keys.owner(partition)).kvs.first,
+              let load = try await client.range(keys.load(partition)).kvs.first, load.modRevision > claim.modRevision else { return nil }
+        return try JSONDecoder().decode(PartitionOwner.self, from: Data(claim.value))
     }
 }

@@ -110,7 +110,7 @@ def main():
         publisher.join(60)
         print(move.stdout.strip() or move.stderr.strip())
         gap = max(b - a for a, b in zip(confirms, confirms[1:]))
-        count = connect("a").channel().queue_declare(stored, passive=True).method.message_count
+        count = connect("a").channel().queue_declare(stored, passive=True).method.message_count  # served: the command waited
         print(f"store {store_bytes / 1e6:.1f} MB: move took {moved:.2f} s; longest gap between confirms {gap:.2f} s; "
               f"{len(nacks)} publishes refused; {len(confirms)} confirmed; stored queue after the move: {count} of {args.count}")
         assert move.returncode == 0 and count == args.count
