@@ -24,7 +24,7 @@ import pika
 import pytest
 
 from conftest import broker_binary, needs_own_broker, unique
-from test_hosts_netns import AMQP_PORT, ETCD_PORT, LINK_PORT, PARTITIONS, USER, Hosts, queue_on, require_namespaces, start_etcd, stop_etcd
+from test_hosts_netns import AMQP_PORT, ETCD_PORT, LINK_PORT, PARTITIONS, USER, Hosts, queue_on, require_namespaces, start_etcd, tear_down
 from test_link_tcp import Process, link_tls
 from test_tls import make_pki
 
@@ -60,11 +60,7 @@ def cluster(tmp_path_factory):
         processes["b"] = Process(join_args("b"), str(dirs["b"] / "join.log"), "broker cluster join: node 'b'", prefix=prefix("b"))
         yield {"hosts": hosts, "dirs": dirs, "processes": processes, "join_args": join_args, "prefix": prefix}
     finally:
-        for p in processes.values():
-            p.stop()
-        if etcd:
-            stop_etcd(etcd)
-        hosts.remove()
+        tear_down(processes, etcd, hosts)
 
 
 def connect(cluster, host):

@@ -19,7 +19,7 @@ import pytest
 
 from conftest import broker_binary, needs_own_broker, unique
 from test_hosts_netns import (AMQP_PORT, ETCD_PORT, LINK_PORT, PARTITIONS, USER, Hosts, connect, drain, netns_process,
-                              publish_confirmed, queue_on, require_namespaces, round_trip_every_partition, start_etcd, stop_etcd)
+                              publish_confirmed, queue_on, require_namespaces, round_trip_every_partition, start_etcd, tear_down)
 from test_link_tcp import link_tls
 from test_tls import make_pki
 
@@ -67,11 +67,7 @@ def cluster(tmp_path_factory):
         yield {"hosts": hosts, "processes": processes, "dirs": dirs, "start_worker": start_worker, "worker": worker,
                "link_tls": link_tls(pki), "etcd": etcd}
     finally:
-        for p in processes.values():
-            p.stop()
-        if etcd:
-            stop_etcd(etcd)
-        hosts.remove()
+        tear_down(processes, etcd, hosts)
 
 
 def partition_map(cluster):

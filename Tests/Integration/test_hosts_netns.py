@@ -112,6 +112,15 @@ def stop_etcd(etcd):
         etcd.wait()
 
 
+def tear_down(processes, etcd, hosts):
+    """The end of a several-hosts fixture: its broker processes (a dict), etcd, the namespaces."""
+    for p in processes.values():
+        p.stop()
+    if etcd:
+        stop_etcd(etcd)
+    hosts.remove()
+
+
 def require_namespaces():
     if shutil.which("ip") is None:
         pytest.fail("iproute2 missing: install it (apt-get install iproute2, or run Deploy/install-deps.sh)")

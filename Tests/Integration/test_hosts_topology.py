@@ -28,7 +28,7 @@ import pytest
 
 from conftest import broker_binary, needs_own_broker, unique
 from test_hosts_netns import (AMQP_PORT, ETCD_PORT, LINK_PORT, PARTITIONS, USER, Hosts, netns_process, queue_on, require_namespaces,
-                              start_etcd, stop_etcd)
+                              start_etcd, tear_down)
 from test_link_tcp import link_tls
 from test_tls import make_pki
 
@@ -73,11 +73,7 @@ def cluster(tmp_path_factory):
             start_router(host)
         yield {"hosts": hosts, "dirs": dirs, "processes": processes, "start_worker": start_worker, "start_router": start_router}
     finally:
-        for p in processes.values():
-            p.stop()
-        if etcd:
-            stop_etcd(etcd)
-        hosts.remove()
+        tear_down(processes, etcd, hosts)
 
 
 def connect(cluster, host, credentials=USER, vhost="/"):

@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "Integration"))
 
 import pika  # noqa: E402
-from test_hosts_netns import ETCD_PORT, LINK_PORT, PARTITIONS, Hosts, queue_on, start_etcd, stop_etcd  # noqa: E402
+from test_hosts_netns import ETCD_PORT, LINK_PORT, PARTITIONS, Hosts, queue_on, start_etcd, tear_down  # noqa: E402
 from test_link_tcp import Process, link_tls  # noqa: E402
 from test_tls import make_pki  # noqa: E402
 
@@ -115,11 +115,7 @@ def main():
               f"{len(nacks)} publishes refused; {len(confirms)} confirmed; stored queue after the move: {count} of {args.count}")
         assert move.returncode == 0 and count == args.count
     finally:
-        for p in processes.values():
-            p.stop()
-        if etcd:
-            stop_etcd(etcd)
-        hosts.remove()
+        tear_down(processes, etcd, hosts)
 
 
 if __name__ == "__main__":
