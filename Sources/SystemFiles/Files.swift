@@ -113,8 +113,12 @@ public enum Files {
         try write(contents, to: fd, at: 0, path: temporary)
         guard fsync(fd) == 0 else { throw .posix("cannot sync", temporary) }
         guard rename(temporary, path) == 0 else { throw .posix("cannot rename to", path) }
-        let slash = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        syncDirectory(slash)
+        syncDirectory(parent(of: path))
+    }
+
+    /// The directory that holds `path`.
+    public static func parent(of path: String) -> String {
+        path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
     }
 
     /// The whole file, or nil when it does not exist.

@@ -38,19 +38,21 @@ public enum PartitionArchive {
         return buffer
     }
 
-    /// The receiving end: writes the files under `root` as their bytes arrive.
+    /// The receiving end: writes the files as their bytes arrive into `<target>.incoming`,
+    /// which replaces `target` only once the stream is complete (`finish`), so a take that
+    /// fails half-way never leaves a partial store where a worker would recover it.
     public struct Unpacker {
-        public let root: String
+        public let target: String
+        let root: String
         private var pending = ByteBuffer()
         private var current: (fd: Int32, path: String, offset: UInt64, left: UInt64)?
         public private(set) var files = 0
         public private(set) var bytes: UInt64 = 0
 
-        /// Replaces whatever `root` held (a copy of the partition from an earlier time this
-        /// host had it is stale: the map says another worker owns the partition).
-        public init(root: String) throws(FileError) {
-            self.root = root
-            Files.removeTree(root)
+        public init(target: String) throws(FileError) {
+            self.target = target
+            self.root = target + ".incoming"
+            Files.removeTree(root)  // what a failed take left
             try DataDirectory.makeDirectories(root)
         }
 
@@ -70,12 +72,17 @@ public enum PartitionArchive {
             pending.discardReadBytes()
         }
 
-        /// Checks that the stream ended between files and syncs the directories.
+        /// Checks that the stream ended between files, syncs them, and puts them in place of
+        /// `target` (a copy from an earlier time this host had the partition is stale: the map
+        /// says another worker owns it).
         public mutating func finish() throws(FileError) {
             guard current == nil, pending.readableBytes == 0 else {
                 throw FileError("the partition's files ended in the middle of \(current?.path ?? "a file header")")
             }
             syncDirectories(root)
+            Files.removeTree(target)
+            guard rename(root, target) == 0 else { throw .posix("cannot rename to", target) }
+            Files.syncDirectory(Files.parent(of: target))
         }
 
         /// Opens the next file if its whole header is in `pending`.

@@ -16,6 +16,9 @@ public enum PartitionHandover {
         public var description: String
     }
 
+    /// How long either end may hear nothing from the other before it gives the handover up.
+    static let quiet = Duration.seconds(60)
+
     /// Takes the partition from the worker at `owner` (whose claim has `epoch`) into
     /// `directory`; returns the files and bytes written.
     public static func take(from owner: LinkEndpoint, epoch: Int64, tls: LinkTLS, into directory: String,
@@ -25,18 +28,25 @@ public enum PartitionHandover {
         defer { group.shutdownGracefully { _ in } }
         let loop = group.next()
         let done = loop.makePromise(of: (files: Int, bytes: UInt64).self)
-        let unpacker = try PartitionArchive.Unpacker(root: directory)
-        let channel = try await ClientBootstrap(group: loop)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try LinkSocket.configure(channel)
-                    try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: nil))
-                    let handler = HTTP2LinkHandler(role: .client, logger: logger)
-                    handler.delegate = HandoverReceiver(epoch: epoch, unpacker: unpacker, done: done, logger: logger)
-                    try channel.pipeline.syncOperations.addHandler(handler)
+        let channel: Channel
+        do {
+            let unpacker = try PartitionArchive.Unpacker(target: directory)
+            channel = try await ClientBootstrap(group: loop)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try LinkSocket.configure(channel)
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: nil))
+                        let handler = HTTP2LinkHandler(role: .client, logger: logger)
+                        handler.delegate = HandoverReceiver(epoch: epoch, unpacker: unpacker, done: done, loop: channel.eventLoop,
+                                                            logger: logger)
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                    }
                 }
-            }
-            .connect(endpoint: owner)
+                .connect(endpoint: owner)
+        } catch {
+            done.fail(error)
+            throw error
+        }
         defer { channel.close(promise: nil) }
         return try await done.futureResult.get()
     }
@@ -60,12 +70,26 @@ private final class HandoverReceiver: HTTP2LinkDelegate {
     private var files = HTTP2StreamID.invalid
     private var written = HTTP2StreamID.invalid
     private var finished = false
+    /// When the owner last sent something: a link that stays quiet (a host gone without a
+    /// word) ends the take.
+    private var heard = ContinuousClock.now
 
-    init(epoch: Int64, unpacker: PartitionArchive.Unpacker, done: EventLoopPromise<(files: Int, bytes: UInt64)>, logger: Logger) {
+    init(epoch: Int64, unpacker: PartitionArchive.Unpacker, done: EventLoopPromise<(files: Int, bytes: UInt64)>,
+         loop: EventLoop, logger: Logger) {
         self.epoch = epoch
         self.unpacker = unpacker
         self.done = done
         self.logger = logger
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        loop.scheduleRepeatedTask(initialDelay: .seconds(5), delay: .seconds(5)) { task in
+            let receiver = bound.value
+            if receiver.finished {
+                task.cancel()
+            } else if ContinuousClock.now - receiver.heard > PartitionHandover.quiet {
+                receiver.finished = true
+                receiver.done.fail(PartitionHandover.Failed(description: "nothing came from the owner for \(PartitionHandover.quiet)"))
+            }
+        }
     }
 
     func linkActive(_ link: HTTP2LinkHandler) {
@@ -82,6 +106,7 @@ private final class HandoverReceiver: HTTP2LinkDelegate {
 
     func link(_ link: HTTP2LinkHandler, stream: HTTP2StreamID, didReceive data: ByteBuffer) {
         guard stream == files, !finished else { return }
+        heard = .now
         do {
             try unpacker.append(data)
         } catch {

@@ -15,8 +15,9 @@ import Glibc
 extension PartitionHost {
     /// The new owner asked for the partition on `stream`.
     func handOver(on link: HTTP2LinkHandler, stream: HTTP2StreamID) {
-        guard let root = configuration.dataDirectory, handover == nil else {
-            logger.error("refused a handover: this worker keeps no store, or hands over already")
+        // Only a worker with a claim in etcd hands over: a single-host worker has no taker.
+        guard let root = configuration.dataDirectory, configuration.claimEpoch != nil, handover == nil else {
+            logger.error("refused a handover: this worker has no claim in etcd or no store, or hands over already")
             link.respond(stream: stream, status: 409, endStream: true)
             return
         }
@@ -30,14 +31,40 @@ extension PartitionHost {
                                     link: link, stream: stream)
         handover = sender
         pumpHandover()
+        // A taker that goes quiet (its host gone without a word, or stuck) ends the handover.
+        eventLoop.scheduleRepeatedTask(initialDelay: .seconds(5), delay: .seconds(5)) { task in
+            guard !sender.ended else { return task.cancel() }
+            if ContinuousClock.now - sender.lastProgress > PartitionHandover.quiet { self.endHandover(done: false) }
+        }
     }
 
-    /// Sends more of the files; once the last is queued, the new worker has
-    /// `handoverAnswerTime` to say it wrote them.
+    /// Sends more of the files.
     func pumpHandover(from link: HTTP2LinkHandler? = nil) {
-        handover?.pump(from: link) {
-            eventLoop.scheduleTask(in: Self.handoverAnswerTime) { self.endHandover(done: false) }
+        guard let handover else { return }
+        do {
+            try handover.pump(from: link)
+        } catch {
+            logger.error("cannot send the partition's files", metadata: ["error": "\(error)"])
+            endHandover(done: false)
         }
+    }
+
+    /// The taker says it wrote every file. This worker's copy is set aside first
+    /// (`partition-<P>.moved-<epoch>`, synced), so that no later start here recovers it;
+    /// only then is the taker told, and it may claim the partition.
+    func handoverWritten(on link: HTTP2LinkHandler) -> Bool {
+        guard let handover, handover.isOn(link), handover.finished, !handover.ended, let root = configuration.dataDirectory else {
+            return false
+        }
+        let path = DataDirectory.partitionPath(root, partition: configuration.partition.index)
+        guard rename(path, "\(path).moved-\(configuration.claimEpoch ?? 0)") == 0 else {
+            logger.error("cannot set the handed-over store aside", metadata: ["path": "\(path)"])
+            endHandover(done: false)
+            return false
+        }
+        Files.syncDirectory(root)
+        endHandover(done: true)
+        return true
     }
 
     /// The handover is over, one way or the other; once only.
@@ -47,9 +74,6 @@ extension PartitionHost {
         if !done { logger.error("the handover was not finished: the new worker went away or did not say it had the files") }
         handoverEnded?(done)
     }
-
-    /// How long the new worker has, after the last file, to say it wrote them.
-    static let handoverAnswerTime = TimeAmount.seconds(60)
 }
 
 /// Streams a partition's files, a piece at a time, as the link writes them out.
@@ -63,6 +87,8 @@ final class HandoverSender {
     private(set) var finished = false
     /// Set once the new worker said it had them all, or the handover failed.
     var ended = false
+    /// When a piece last went out, or the last one did.
+    private(set) var lastProgress = ContinuousClock.now
     private(set) var bytes: UInt64 = 0
     private(set) var fileCount = 0
 
@@ -80,21 +106,25 @@ final class HandoverSender {
     func isOn(_ link: HTTP2LinkHandler) -> Bool { self.link === link }
 
     /// Queues pieces until the link holds `ahead` bytes; called again each time it wrote.
-    /// `finished` is called once the last piece is queued.
-    func pump(from writer: HTTP2LinkHandler? = nil, finished whenFinished: () -> Void = {}) {
-        guard !finished, let link, writer == nil || writer === link else { return }
+    func pump(from writer: HTTP2LinkHandler? = nil) throws(FileError) {
+        guard !finished, !ended, let link, writer == nil || writer === link else { return }
+        lastProgress = .now
         while link.queuedBytes(on: stream) < Self.ahead {
-            guard let file = current ?? openNext() else {
+            if current == nil { current = try openNext() }
+            guard let file = current else {
                 finished = true
                 link.endStream(stream)
-                whenFinished()
                 return
             }
             let piece = Files.read(file.fd, at: file.offset, length: Int(min(UInt64(Self.piece), file.size - file.offset)))
+            guard piece.readableBytes > 0 else {
+                close(file.fd)
+                throw FileError("\(file.path) ended at \(file.offset) of \(file.size) bytes")
+            }
             link.send(stream: stream, data: piece)
             bytes += UInt64(piece.readableBytes)
             let offset = file.offset + UInt64(piece.readableBytes)
-            if offset >= file.size || piece.readableBytes == 0 {
+            if offset >= file.size {
                 close(file.fd)
                 current = nil
             } else {
@@ -104,10 +134,10 @@ final class HandoverSender {
     }
 
     /// Opens the next file and queues its header; nil when none is left.
-    private func openNext() -> (fd: Int32, path: String, offset: UInt64, size: UInt64)? {
+    private func openNext() throws(FileError) -> (fd: Int32, path: String, offset: UInt64, size: UInt64)? {
         while let relative = files.first {
             files.removeFirst()
-            guard let fd = try? Files.open(directory + "/" + relative, create: false) else { continue }
+            let fd = try Files.open(directory + "/" + relative, create: false)
             let size = Files.size(of: fd)
             link?.send(stream: stream, data: PartitionArchive.header(path: relative, size: size))
             fileCount += 1

@@ -173,9 +173,7 @@ final class RouterLinkSession: HTTP2LinkDelegate {
             return
         }
         if method == "POST", path.hasPrefix(Self.handoverDonePrefix) {
-            let sent = host.handover?.finished == true
-            link.respond(stream: stream, status: sent ? 200 : 409, endStream: true)
-            if sent { host.endHandover(done: true) }
+            link.respond(stream: stream, status: host.handoverWritten(on: link) ? 200 : 409, endStream: true)
             return
         }
         let (status, body) = WorkerIntrospection.answer(method: method, path: path, host: host)

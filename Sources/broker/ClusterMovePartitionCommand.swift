@@ -29,11 +29,10 @@ struct ClusterMovePartitionCommand: AsyncParsableCommand {
     func run() async throws {
         let keys = ClusterKeys(cluster: clusterName)
         let client = EtcdClient(endpoint: etcd)
+        // Without an owner, the node's worker starts on the store it has (the owner handed it
+        // over but the answer was lost), or refuses when it has none.
         let before = try await owner(keys, client)
-        guard let before else {
-            throw ValidationError("partition \(partition) has no worker: start one with `broker cluster join --serve \(partition)` on the host that should serve it")
-        }
-        if before.node == to {
+        if let before, before.node == to {
             print("partition \(partition) is served by node '\(to)' already (epoch \(before.epoch))")
             return
         }
@@ -43,7 +42,8 @@ struct ClusterMovePartitionCommand: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(200))
             if let now = try? await servingOwner(keys, client), now.node == to {
                 try? await client.delete(keys.move(partition))
-                print("partition \(partition) moved from node '\(before.node)' (epoch \(before.epoch)) to node '\(to)' at \(now.address) (epoch \(now.epoch))")
+                let from = before.map { "from node '\($0.node)' (epoch \($0.epoch))" } ?? "(it had no worker)"
+                print("partition \(partition) moved \(from) to node '\(to)' at \(now.address) (epoch \(now.epoch))")
                 return
             }
         }

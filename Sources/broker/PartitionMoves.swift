@@ -7,12 +7,14 @@ import Foundation
 
 enum PartitionMoves {
     /// Follows the moves to `node` from now on and starts a taking-over worker for each.
+    /// After a failed watch it starts again from the current revision: a move made meanwhile
+    /// is missed (its command times out), an old one is never replayed.
     static func follow(keys: ClusterKeys, etcd: EtcdClient, node: String, supervisor: Supervisor,
                        worker: @escaping @Sendable (Int) -> [String]) -> Task<Void, Never> {
         Task {
-            var revision = (try? await etcd.range(keys.moves, prefix: true).revision) ?? 0
             while !Task.isCancelled {
                 do {
+                    var revision = try await etcd.range(keys.moves, prefix: true).revision
                     for try await events in etcd.watch(prefix: keys.moves, after: revision) {
                         for case .put(let kv) in events {
                             revision = max(revision, kv.modRevision)
@@ -29,15 +31,17 @@ enum PartitionMoves {
         }
     }
 
+    /// One start at a time, so that a move asked twice starts one worker.
+    private static let starting = DispatchQueue(label: "broker.moves")
+
     private static func start(_ partition: Int, supervisor: Supervisor, arguments: [String]) {
         let name = "worker \(partition)"
-        guard !supervisor.isRunning(name) else { return }
-        log("broker: taking partition \(partition) over from its owner (broker cluster move-partition)")
         // Supervisor.start waits for the worker's "ready": not on the watch's task.
-        DispatchQueue.global().async {
+        starting.async {
+            guard !supervisor.isRunning(name) else { return }
+            log("broker: taking partition \(partition) over from its owner (broker cluster move-partition)")
             do {
-                try supervisor.start(name: name, arguments: arguments + ["--take-over"] + ClusterSupervision.childArguments,
-                                     retried: false)
+                try supervisor.start(name: name, arguments: arguments + ["--take-over"] + ClusterSupervision.childArguments)
                 log("broker: \(name) serves here now")
             } catch {
                 log("broker: taking partition \(partition) over failed: \(error)")

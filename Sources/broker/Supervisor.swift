@@ -15,18 +15,15 @@ final class Supervisor: @unchecked Sendable {
     private var supervising = false
     /// Children being replaced on request: their end is not a crash.
     private var replacing: Set<ObjectIdentifier> = []
-    /// Children started with `retried: false` that have not said they are ready.
-    private var notReadyYet: Set<ObjectIdentifier> = []
 
     init(startTimeout: Double, policy: RestartPolicy) {
         self.startTimeout = startTimeout
         self.policy = policy
     }
 
-    /// Launches one child and waits for its "ready" (or "error: …") line. With
-    /// `retried: false`, a child that ends before it is ready is not restarted (the error
-    /// thrown says why).
-    func start(name: String, arguments: [String], retried: Bool = true) throws {
+    /// Launches one child and waits for its "ready" (or "error: …") line; one that does not
+    /// say it in time is killed.
+    func start(name: String, arguments: [String]) throws {
         let process = Process()
         // The resolved path, so that `ps` shows "broker worker …" rather than "exe".
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
@@ -48,14 +45,19 @@ final class Supervisor: @unchecked Sendable {
         process.terminationHandler = { [weak self] ended in
             self?.childExited(name: name, arguments: arguments, process: ended)
         }
-        if !retried { lock.withLock { _ = notReadyYet.insert(ObjectIdentifier(process)) } }
-        try process.run()
+        // Listed before it runs: one that ends at once is then removed, not left behind.
         lock.withLock { children.append((name, arguments, process)) }
+        do {
+            try process.run()
+        } catch {
+            lock.withLock { children.removeAll { $0.process === process } }
+            throw error
+        }
         guard ready.wait(timeout: .now() + startTimeout) == .success else {
+            kill(process.processIdentifier, SIGKILL)
             throw StartFailure(description: "\(name) did not become ready within \(Int(startTimeout))s")
         }
         let line = firstLine.line ?? ""
-        if line.hasPrefix("ready") { lock.withLock { _ = notReadyYet.remove(ObjectIdentifier(process)) } }
         guard line.hasPrefix("ready") else {
             let reason = line.hasPrefix("error: ") ? String(line.dropFirst(7)) : "\(name) exited before it was ready"
             throw StartFailure(description: reason)
@@ -71,14 +73,13 @@ final class Supervisor: @unchecked Sendable {
     /// a short time, or, after too many, the whole cluster stops with a failure (a partition
     /// that cannot stay up needs an operator, not a restart loop).
     private func childExited(name: String, arguments: [String], process: Process) {
-        let handedOver = process.terminationReason == .exit && process.terminationStatus == WorkerExit.handedOver
+        let final = process.terminationReason == .exit ? WorkerExit.final(process.terminationStatus) : nil
         let decision: RestartPolicy.Decision? = lock.withLock {
             children.removeAll { $0.process === process }
-            let early = notReadyYet.remove(ObjectIdentifier(process)) != nil
-            guard replacing.remove(ObjectIdentifier(process)) == nil, supervising, !stopping, !handedOver, !early else { return nil }
+            guard replacing.remove(ObjectIdentifier(process)) == nil, supervising, !stopping, final == nil else { return nil }
             return policy.crashed(name, at: Date().timeIntervalSince1970)
         }
-        if handedOver { log("broker: \(name) handed its partition over to another host; not restarted") }
+        if let final { log("broker: \(name) \(final); not restarted") }
         guard let decision else { return }
         let how = process.terminationReason == .uncaughtSignal
             ? "killed by signal \(process.terminationStatus)" : "exited with status \(process.terminationStatus)"

@@ -7,10 +7,21 @@ import Logging
 import SystemFiles
 import WorkerServer
 
-/// How a worker's end tells its supervisor what to do.
+/// How a worker's end tells its supervisor not to start it again.
 enum WorkerExit {
-    /// It handed its partition to a worker on another host: it is not started again.
+    /// It handed its partition to a worker on another host.
     static let handedOver: Int32 = 75
+    /// It could not take its partition over (`--take-over`): the owner keeps it.
+    static let takeOverFailed: Int32 = 76
+
+    /// What an exit status says, when it is one of these.
+    static func final(_ status: Int32) -> String? {
+        switch status {
+        case handedOver: "handed its partition over to another host"
+        case takeOverFailed: "could not take its partition over"
+        default: nil
+        }
+    }
 }
 
 struct WorkerHosts: Sendable {
@@ -59,35 +70,51 @@ extension WorkerCommand {
 
     /// `--take-over`: when another node's worker owns the partition, copies its store here
     /// (it drains and streams its files) and returns that owner, whose claim the new one
-    /// waits out. Nil when the partition is free or already this node's.
+    /// waits out. Nil when the partition is this node's, or free with a store of it here
+    /// (this worker restarted after its take). A take that fails ends the process with
+    /// `WorkerExit.takeOverFailed`: the owner keeps the partition.
     func takePartitionOver(_ hosts: WorkerHosts, member: ClusterMemberOptions.Resolved, logger: Logger) async throws -> PartitionOwner? {
-        guard let url = hosts.coordination.etcd, let tls = hosts.tls else {
-            throw BrokerConfig.Invalid(description: "--take-over needs --etcd and the --link-* files")
+        do {
+            guard let url = hosts.coordination.etcd, let tls = hosts.tls else {
+                throw BrokerConfig.Invalid(description: "--take-over needs --etcd and the --link-* files")
+            }
+            let (keys, etcd) = (ClusterKeys(cluster: hosts.coordination.clusterName), EtcdClient(endpoint: url))
+            let directory = DataDirectory.partitionPath(member.dataDirectory, partition: partition)
+            guard let owner = try await PartitionMap.read(keys: keys, etcd: etcd).owners[partition] else {
+                // Never an empty store in place of the real one, which is elsewhere.
+                guard Files.exists(directory) else {
+                    throw BrokerConfig.Invalid(description: "partition \(partition) has no owner to take it from, and no store here")
+                }
+                return nil
+            }
+            guard owner.node != hosts.coordination.node else { return nil }
+            guard case .remote(let endpoint) = PartitionMap.reach(owner, from: hosts.coordination.node) else {
+                throw BrokerConfig.Invalid(description: "partition \(partition)'s owner on node '\(owner.node)' has no link address to take it from")
+            }
+            try DataDirectory.claim(member.dataDirectory, partitions: member.partitions)
+            logger.info("taking the partition over", metadata: ["from": "\(owner.node)", "address": "\(owner.address)", "epoch": "\(owner.epoch)"])
+            let taken = try await PartitionHandover.take(from: endpoint, epoch: owner.epoch, tls: tls, into: directory, logger: logger)
+            logger.info("partition taken over", metadata: ["files": "\(taken.files)", "bytes": "\(taken.bytes)"])
+            return owner
+        } catch {
+            ProcessSupport.report("error: worker \(partition): cannot take the partition over: \(error)")
+            logger.error("cannot take the partition over", metadata: ["error": "\(error)"])
+            Foundation.exit(WorkerExit.takeOverFailed)
         }
-        let root = member.dataDirectory
-        let (keys, etcd) = (ClusterKeys(cluster: hosts.coordination.clusterName), EtcdClient(endpoint: url))
-        guard let owner = try await PartitionMap.read(keys: keys, etcd: etcd).owners[partition],
-              owner.node != hosts.coordination.node else { return nil }
-        guard case .remote(let endpoint) = PartitionMap.reach(owner, from: hosts.coordination.node) else {
-            throw BrokerConfig.Invalid(description: "partition \(partition)'s owner on node '\(owner.node)' has no link address to take it from")
-        }
-        try DataDirectory.claim(root, partitions: member.partitions)
-        logger.info("taking the partition over", metadata: ["from": "\(owner.node)", "address": "\(owner.address)", "epoch": "\(owner.epoch)"])
-        let taken = try await PartitionHandover.take(from: endpoint, epoch: owner.epoch, tls: tls,
-                                                     into: DataDirectory.partitionPath(root, partition: partition), logger: logger)
-        logger.info("partition taken over", metadata: ["files": "\(taken.files)", "bytes": "\(taken.bytes)"])
-        return owner
     }
 
-    /// After a handover: this host's copy of the store is stale from now on. It is kept aside
-    /// (`partition-<P>.moved-<epoch>`), never recovered by a later start here; then the claim
-    /// is given up and the process ends with the status that tells its supervisor not to
-    /// start it again.
-    func letGo(_ claim: PartitionClaim?, dataDirectory root: String, logger: Logger) async -> Never {
-        let path = DataDirectory.partitionPath(root, partition: partition)
-        let aside = "\(path).moved-\(claim?.owner.epoch ?? 0)"
-        Files.removeTree(aside)
-        if rename(path, aside) != 0 { logger.error("cannot set the handed-over store aside", metadata: ["path": "\(path)"]) }
+    /// A store this data directory handed to another host is never served again from here,
+    /// nor replaced by an empty one: the partition lives elsewhere (or comes back by a move).
+    func refuseHandedOverStore(_ root: String) throws {
+        let name = "partition-\(partition)"
+        guard !Files.exists(DataDirectory.partitionPath(root, partition: partition)),
+              let aside = Files.list(root).first(where: { $0.hasPrefix(name + ".moved-") }) else { return }
+        throw BrokerConfig.Invalid(description: "partition \(partition) was handed over to another host from \(root) (\(aside) is the copy it had): it comes back here only by `broker cluster move-partition \(partition) --to` this node")
+    }
+
+    /// After a handover (the copy here is already set aside): gives the claim up and ends the
+    /// process with the status that tells its supervisor not to start it again.
+    func letGo(_ claim: PartitionClaim?, logger: Logger) async -> Never {
         await claim?.release()
         logger.info("partition handed over to a worker on another host; stopping for good")
         Foundation.exit(WorkerExit.handedOver)

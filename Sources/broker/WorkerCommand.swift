@@ -61,17 +61,10 @@ struct WorkerCommand: AsyncParsableCommand {
             // Claimed first, so that a second worker of the partition is refused before it
             // touches the first one's socket or store.
             let previous = takeOver ? try await takePartitionOver(hosts, member: member, logger: logger) : nil
+            try refuseHandedOverStore(member.dataDirectory)
             let claim = try await claimPartition(hosts, partitions: member.partitions, handedOver: previous, logger: logger)
             configuration.claimEpoch = claim?.owner.epoch
             let server = WorkerServer(configuration: configuration, logger: logger)
-            let channels: [Channel]
-            do {
-                channels = try await server.start()
-            } catch {
-                await claim?.release()
-                throw error
-            }
-            let reporting = claim.map { reportLoad(of: server, in: $0, logger: logger) }
             let handedOver = NIOLockedValueBox(false)
             server.onHandoverEnded { done in
                 guard done else {
@@ -83,6 +76,14 @@ struct WorkerCommand: AsyncParsableCommand {
                 handedOver.withLockedValue { $0 = true }
                 termination.fire()
             }
+            let channels: [Channel]
+            do {
+                channels = try await server.start()
+            } catch {
+                await claim?.release()
+                throw error
+            }
+            let reporting = claim.map { reportLoad(of: server, in: $0, logger: logger) }
             ProcessSupport.report("ready worker \(partition)")
             ProcessSupport.notifySystemd("READY=1\nSTATUS=serving partition \(partition)")
             ProcessSupport.startWatchdog { await server.liveness() }
@@ -90,7 +91,7 @@ struct WorkerCommand: AsyncParsableCommand {
             ProcessSupport.notifySystemd("STOPPING=1")
             if handedOver.withLockedValue({ $0 }) {
                 reporting?.cancel()
-                await letGo(claim, dataDirectory: member.dataDirectory, logger: logger)
+                await letGo(claim, logger: logger)
             }
             logger.info("worker stopping")
             reporting?.cancel()

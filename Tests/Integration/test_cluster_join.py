@@ -201,6 +201,14 @@ def test_a_partition_moves_to_another_host_under_load(cluster):
     assert "worker 2 handed its partition over to another host; not restarted" in cluster["processes"]["b"].text()
     assert "worker 2 serves here now" in cluster["processes"]["a"].text()
     assert list((dirs["b"] / "data").glob("partition-2.moved-*")), "the old host's copy was not set aside"
+    # The old host never serves its handed-over copy again, nor an empty store in its place.
+    runtime = dirs["b"] / "after-move"
+    runtime.mkdir(mode=0o700)
+    worker = subprocess.run([*cluster["prefix"]("b"), broker_binary(), "worker", "--partition", "2", "--partitions", str(PARTITIONS),
+                             "--runtime-dir", str(runtime), "--data-dir", str(dirs["b"] / "data"), "--etcd", etcd_url,
+                             "--node-name", "b"], capture_output=True, text=True, timeout=60)
+    assert worker.returncode != 0 and "partition 2 was handed over to another host" in worker.stdout + worker.stderr, \
+        worker.stdout + worker.stderr
 
 
 def test_a_move_to_a_node_that_never_takes_it_times_out_and_changes_nothing(cluster):

@@ -29,11 +29,12 @@ import Testing
         try write(source.path + "/queues", Array("catalog".utf8))
         try write(source.path + "/gen-2/00000001.seg", big)
         try write(source.path + "/gen-2/00000002.seg", [])
-        try write(target.path + "/stale", [1, 2, 3])  // an old copy is replaced, not merged
+        let partition = target.path + "/partition-2"
+        try write(partition + "/stale", [1, 2, 3])  // an old copy is replaced, not merged
         #expect(PartitionArchive.files(under: source.path) == ["gen-2/00000001.seg", "gen-2/00000002.seg", "queues"])
         let stream = try pack(source.path)
         for cut in [7, 65_536, stream.readableBytes] {
-            var unpacker = try PartitionArchive.Unpacker(root: target.path)
+            var unpacker = try PartitionArchive.Unpacker(target: partition)
             var rest = stream
             // Byte by byte through the headers and the small file, then in pieces of `cut`.
             while rest.readableBytes > 0 {
@@ -43,28 +44,32 @@ import Testing
             try unpacker.finish()
             #expect(unpacker.files == 3)
             #expect(unpacker.bytes == UInt64(big.count + 7))
-            #expect(PartitionArchive.files(under: target.path) == ["gen-2/00000001.seg", "gen-2/00000002.seg", "queues"])
-            #expect(try Data(contentsOf: URL(fileURLWithPath: target.path + "/gen-2/00000001.seg")) == Data(big))
-            #expect(try Data(contentsOf: URL(fileURLWithPath: target.path + "/queues")) == Data("catalog".utf8))
+            #expect(PartitionArchive.files(under: partition) == ["gen-2/00000001.seg", "gen-2/00000002.seg", "queues"])
+            #expect(try Data(contentsOf: URL(fileURLWithPath: partition + "/gen-2/00000001.seg")) == Data(big))
+            #expect(try Data(contentsOf: URL(fileURLWithPath: partition + "/queues")) == Data("catalog".utf8))
+            #expect(!FileManager.default.fileExists(atPath: partition + ".incoming"))
         }
     }
 
-    @Test func aStreamCutInAFileIsRefused() throws {
+    @Test func aStreamCutInAFileIsRefusedAndLeavesTheOldCopy() throws {
         let source = TemporaryDirectory(), target = TemporaryDirectory()
         defer { source.remove(); target.remove() }
         try write(source.path + "/queues", Array("catalog".utf8))
+        let partition = target.path + "/partition-2"
+        try write(partition + "/queues", Array("old".utf8))
         var stream = try pack(source.path)
         stream.moveWriterIndex(to: stream.writerIndex - 1)
-        var unpacker = try PartitionArchive.Unpacker(root: target.path)
+        var unpacker = try PartitionArchive.Unpacker(target: partition)
         try unpacker.append(stream)
         #expect(throws: FileError.self) { try unpacker.finish() }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: partition + "/queues")) == Data("old".utf8))
     }
 
     @Test func aPathOutsideThePartitionIsRefused() throws {
         let target = TemporaryDirectory()
         defer { target.remove() }
         for path in ["../escape", "/etc/passwd", "a/./b", ""] {
-            var unpacker = try PartitionArchive.Unpacker(root: target.path + "/partition-1")
+            var unpacker = try PartitionArchive.Unpacker(target: target.path + "/partition-1")
             #expect(throws: FileError.self, "\(path)") { try unpacker.append(PartitionArchive.header(path: path, size: 1)) }
         }
         #expect(!FileManager.default.fileExists(atPath: target.path + "/escape"))
