@@ -11,7 +11,9 @@ connected to both hosts and with `broker cluster partitions`:
 - `broker cluster move-partition` moves a partition from host B to host A while a publisher
   on A sends it confirmed persistent messages and a consumer on B takes them: every confirmed
   message arrives, and neither client's connection closes nor its consumer is cancelled; a
-  move to a node that never takes it times out and leaves the map as it was.
+  move to a node that never takes it times out and leaves the map as it was;
+- a taker killed with kill -9 while the owner streams it a 300 MB store: the owner stops, its
+  supervisor starts it again on its own store, and every message is still there.
 
 Needs root, iproute2 and etcd-server, as CI has (Deploy/install-deps.sh)."""
 import json
@@ -58,7 +60,7 @@ def cluster(tmp_path_factory):
         processes["a"] = Process(join_args("a", "--serve", "0"), str(dirs["a"] / "join.log"), "broker cluster join: node 'a'",
                                  prefix=prefix("a"))
         processes["b"] = Process(join_args("b"), str(dirs["b"] / "join.log"), "broker cluster join: node 'b'", prefix=prefix("b"))
-        yield {"hosts": hosts, "dirs": dirs, "processes": processes, "join_args": join_args, "prefix": prefix}
+        yield {"hosts": hosts, "dirs": dirs, "processes": processes, "join_args": join_args, "prefix": prefix, "pki": pki}
     finally:
         tear_down(processes, etcd, hosts)
 
@@ -223,3 +225,59 @@ def test_a_move_to_a_node_that_never_takes_it_times_out_and_changes_nothing(clus
     moves = subprocess.run(["etcdctl", "--endpoints", etcd_url, "get", "--prefix", "/broker/broker/moves/"],
                            capture_output=True, text=True, timeout=30)
     assert moves.returncode == 0 and moves.stdout.strip() == "", moves.stdout + moves.stderr
+
+
+def test_a_taker_killed_mid_transfer_leaves_the_owner_serving_its_store(cluster):
+    hosts, dirs = cluster["hosts"], cluster["dirs"]
+    etcd_url = f"http://{hosts.address['a']}:{ETCD_PORT}"
+    queue = queue_on(1, unique("kept"))
+    connection = connect(cluster, "a")
+    channel = connection.channel()
+    channel.queue_declare(queue, durable=True)
+    channel.confirm_delivery()
+    body = b"k" * (1 << 20)
+    for _ in range(300):  # 300 MB: the transfer takes long enough to be cut
+        channel.basic_publish("", queue, body, pika.BasicProperties(delivery_mode=2))
+    connection.close()
+    epoch = partition_owner(etcd_url, 1)["epoch"]
+
+    # A taker on host C, killed once it has started to take partition 1.
+    taker_dir = dirs["c"] / "taker"
+    taker_dir.mkdir(mode=0o700)
+    log = taker_dir / "worker.log"
+    taker = subprocess.Popen([*cluster["prefix"]("c"), broker_binary(), "worker", "--partition", "1", "--partitions", str(PARTITIONS),
+                              "--take-over", "--runtime-dir", str(taker_dir), "--etcd", etcd_url, "--node-name", "c",
+                              "--link-listen", f"{hosts.address['c']}:{LINK_PORT + 1}", *link_tls(cluster["pki"], "member")],
+                             stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    deadline = time.time() + 30
+    while "taking the partition over" not in log.read_text():
+        assert time.time() < deadline and taker.poll() is None, log.read_text()
+        time.sleep(0.02)
+    time.sleep(0.3)
+    taker.kill()
+    taker.wait(10)
+    assert "took the partition's files" not in log.read_text(), "the transfer ended before the kill: make the store larger"
+    assert not (taker_dir / "data" / "partition-1").exists(), "a partial store was put in place"
+
+    # The owner gives the handover up, is started again on its own store, and serves it.
+    deadline = time.time() + 60
+    while True:
+        owner = partition_owner(etcd_url, 1)
+        if owner.get("node") == "b" and owner["epoch"] > epoch:
+            try:
+                check = connect(cluster, "a")
+                count = check.channel().queue_declare(queue, passive=True).method.message_count
+                check.close()
+                if count == 300:
+                    break
+            except pika.exceptions.AMQPError:
+                pass
+        assert time.time() < deadline, f"partition 1 did not come back: {owner}\n" + cluster["processes"]["b"].text()[-3000:]
+        time.sleep(0.2)
+    assert "stopping after the failed handover" in cluster["processes"]["b"].text()
+
+
+def partition_owner(etcd_url, partition):
+    result = subprocess.run([broker_binary(), "cluster", "partitions", "--etcd", etcd_url, "--json"],
+                            capture_output=True, text=True, timeout=30)
+    return {row["partition"]: row for row in map(json.loads, result.stdout.splitlines())}[partition]
