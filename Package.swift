@@ -84,6 +84,7 @@ let package = Package(
         ]),
         .target(name: "LinkTransport", dependencies: [
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         .target(name: "WorkerServer", dependencies: [

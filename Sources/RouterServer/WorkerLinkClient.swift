@@ -98,14 +98,7 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
                         HTTP2LinkHandler(role: .client, settings: Self.linkSettings, logger: logger))
                 }
             }
-        let connected: EventLoopFuture<Channel>
-        switch endpoint {
-        case .unix(let path):
-            connected = bootstrap.connect(unixDomainSocketPath: path)
-        case .tcp(let host, let port):
-            connected = bootstrap.connect(host: host, port: port)
-        }
-        return connected
+        return bootstrap.connect(to: endpoint)
             .flatMapThrowing { channel in
                 let handler = try channel.pipeline.syncOperations.handler(type: HTTP2LinkHandler.self)
                 handler.delegate = self

@@ -42,22 +42,13 @@ public enum PartitionHandover {
                         try channel.pipeline.syncOperations.addHandler(handler)
                     }
                 }
-                .connect(endpoint: owner)
+                .connect(to: owner).get()
         } catch {
             done.fail(error)
             throw error
         }
         defer { channel.close(promise: nil) }
         return try await done.futureResult.get()
-    }
-}
-
-extension ClientBootstrap {
-    func connect(endpoint: LinkEndpoint) async throws -> Channel {
-        switch endpoint {
-        case .unix(let path): try await connect(unixDomainSocketPath: path).get()
-        case .tcp(let host, let port): try await connect(host: host, port: port).get()
-        }
     }
 }
 
