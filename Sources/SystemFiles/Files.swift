@@ -77,6 +77,16 @@ public enum Files {
         if mkdir(path, 0o700) != 0, errno != EEXIST { throw .posix("cannot create directory", path) }
     }
 
+    public static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
+    }
+
+    public static func isRegularFile(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFREG
+    }
+
     public static func exists(_ path: String) -> Bool {
         access(path, F_OK) == 0
     }

@@ -16,12 +16,10 @@ public enum PartitionArchive {
             let path = relative.isEmpty ? root : root + "/" + relative
             for name in Files.list(path).sorted() {
                 let child = relative.isEmpty ? name : relative + "/" + name
-                var info = stat()
-                guard stat(root + "/" + child, &info) == 0 else { continue }
-                switch info.st_mode & S_IFMT {
-                case S_IFDIR: walk(child)
-                case S_IFREG: found.append(child)
-                default: break
+                if Files.isDirectory(root + "/" + child) {
+                    walk(child)
+                } else if Files.isRegularFile(root + "/" + child) {
+                    found.append(child)
                 }
             }
         }
@@ -118,9 +116,8 @@ public enum PartitionArchive {
 
         private func syncDirectories(_ path: String) {
             Files.syncDirectory(path)
-            for name in Files.list(path) {
-                var info = stat()
-                if stat(path + "/" + name, &info) == 0, info.st_mode & S_IFMT == S_IFDIR { syncDirectories(path + "/" + name) }
+            for name in Files.list(path) where Files.isDirectory(path + "/" + name) {
+                syncDirectories(path + "/" + name)
             }
         }
     }

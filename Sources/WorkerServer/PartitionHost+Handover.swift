@@ -63,6 +63,7 @@ extension PartitionHost {
             return false
         }
         Files.syncDirectory(root)
+        logger.info("the new worker has the partition's files", metadata: ["files": "\(handover.fileCount)", "bytes": "\(handover.bytes)"])
         endHandover(done: true)
         return true
     }

@@ -62,7 +62,7 @@ struct ClusterJoinCommand: AsyncParsableCommand {
         try await plan.supervision.run(children, routerPort: resolved.port,
                  ready: "broker cluster join: node '\(plan.coordination.node)' serves partitions \(plan.served.map(String.init).joined(separator: ",")) of \(plan.partitions) and a router on port \(resolved.port) (cluster '\(plan.coordination.clusterName)' in etcd at \(plan.coordination.etcd!)); Ctrl-C stops this host") { supervisor in
             // Partitions moved here later (broker cluster move-partition P --to NODE).
-            _ = PartitionMoves.follow(keys: ClusterKeys(cluster: plan.coordination.clusterName), etcd: EtcdClient(endpoint: plan.coordination.etcd!),
+            PartitionMoves.follow(keys: ClusterKeys(cluster: plan.coordination.clusterName), etcd: EtcdClient(endpoint: plan.coordination.etcd!),
                                       node: plan.coordination.node, supervisor: supervisor, worker: worker)
         }
     }

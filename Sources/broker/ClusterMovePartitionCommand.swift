@@ -17,18 +17,13 @@ struct ClusterMovePartitionCommand: AsyncParsableCommand {
     @Option(help: "The node (--node-name of its cluster join) to move it to.")
     var to: String
 
-    @Option(help: "etcd's client URL, e.g. http://10.0.0.1:2379.")
-    var etcd: String
-
-    @Option(help: "The cluster's name in etcd; default: broker.")
-    var clusterName: String = "broker"
+    @OptionGroup var cluster: ClusterInEtcd
 
     @Option(help: "Seconds to wait for the new worker to serve (it recovers the store first: about 5 s per million messages); default: 300.")
     var timeout: Double = 300
 
     func run() async throws {
-        let keys = ClusterKeys(cluster: clusterName)
-        let client = EtcdClient(endpoint: etcd)
+        let (keys, client) = (cluster.keys, cluster.client)
         // Without an owner, the node's worker starts on the store it has (the owner handed it
         // over but the answer was lost), or refuses when it has none.
         let before = try await owner(keys, client)

@@ -8,11 +8,7 @@ struct ClusterPartitionsCommand: AsyncParsableCommand {
         commandName: "partitions",
         abstract: "Show where each partition is served, and its load, from the partition map in etcd.")
 
-    @Option(help: "etcd's client URL, e.g. http://10.0.0.1:2379.")
-    var etcd: String
-
-    @Option(help: "The cluster's name in etcd; default: broker.")
-    var clusterName: String = "broker"
+    @OptionGroup var cluster: ClusterInEtcd
 
     @Option(help: "The number of partitions, to list those without a worker too.")
     var partitions: Int?
@@ -29,11 +25,11 @@ struct ClusterPartitionsCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let keys = ClusterKeys(cluster: clusterName)
+        let (keys, etcd) = (cluster.keys, cluster.etcd)
         let owners: [Int: PartitionOwner]
         let loads: [Int: PartitionLoad]
         do {
-            let client = EtcdClient(endpoint: etcd)
+            let client = cluster.client
             owners = try await PartitionMap.read(keys: keys, etcd: client).owners
             loads = try await PartitionMap.loads(keys: keys, etcd: client)
         } catch {
@@ -56,4 +52,16 @@ struct ClusterPartitionsCommand: AsyncParsableCommand {
             }
         }
     }
+}
+
+/// Where a cluster is in etcd, for the commands that read the map or ask for a move.
+struct ClusterInEtcd: ParsableArguments {
+    @Option(help: "etcd's client URL, e.g. http://10.0.0.1:2379.")
+    var etcd: String
+
+    @Option(help: "The cluster's name in etcd; default: broker.")
+    var clusterName: String = "broker"
+
+    var keys: ClusterKeys { ClusterKeys(cluster: clusterName) }
+    var client: EtcdClient { EtcdClient(endpoint: etcd) }
 }

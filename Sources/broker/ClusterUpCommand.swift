@@ -81,9 +81,6 @@ struct ClusterSupervision {
     var startTimeout: Double
     var maxRestarts: Int
 
-    /// What every child is started with besides its own arguments.
-    static var childArguments: [String] { ["--parent-pid", "\(getpid())"] }
-
     /// `running` gets the supervisor once every child is ready, e.g. to start more later.
     func run(_ children: [(name: String, arguments: [String])], routerPort: Int, ready: String,
              running: ((Supervisor) -> Void)? = nil) async throws {
@@ -92,7 +89,7 @@ struct ClusterSupervision {
         let supervisor = Supervisor(startTimeout: startTimeout, policy: RestartPolicy(maxRestarts: maxRestarts))
         do {
             for child in children {
-                try supervisor.start(name: child.name, arguments: child.arguments + Self.childArguments)
+                try supervisor.start(name: child.name, arguments: child.arguments)
             }
         } catch {
             supervisor.stopAll()

@@ -214,8 +214,7 @@ final class Termination: @unchecked Sendable {
         }
     }
 
-    /// Also called from within: the process stops as if signalled.
-    func fire() {
+    private func fire() {
         let waiting: CheckedContinuation<Void, Never>? = lock.withLock {
             guard !fired else { return nil }
             fired = true

@@ -10,14 +10,13 @@ enum PartitionMoves {
     /// After a failed watch it starts again from the current revision: a move made meanwhile
     /// is missed (its command times out), an old one is never replayed.
     static func follow(keys: ClusterKeys, etcd: EtcdClient, node: String, supervisor: Supervisor,
-                       worker: @escaping @Sendable (Int) -> [String]) -> Task<Void, Never> {
+                       worker: @escaping @Sendable (Int) -> [String]) {
         Task {
             while !Task.isCancelled {
                 do {
-                    var revision = try await etcd.range(keys.moves, prefix: true).revision
-                    for try await events in etcd.watch(prefix: keys.moves, after: revision) {
+                    let now = try await etcd.range(keys.moves, prefix: true).revision
+                    for try await events in etcd.watch(prefix: keys.moves, after: now) {
                         for case .put(let kv) in events {
-                            revision = max(revision, kv.modRevision)
                             guard String(decoding: kv.value, as: UTF8.self) == node,
                                   let partition = Int(kv.key.dropFirst(keys.moves.count)) else { continue }
                             start(partition, supervisor: supervisor, arguments: worker(partition))
@@ -41,7 +40,7 @@ enum PartitionMoves {
             guard !supervisor.isRunning(name) else { return }
             log("broker: taking partition \(partition) over from its owner (broker cluster move-partition)")
             do {
-                try supervisor.start(name: name, arguments: arguments + ["--take-over"] + ClusterSupervision.childArguments)
+                try supervisor.start(name: name, arguments: arguments + ["--take-over"])
                 log("broker: \(name) serves here now")
             } catch {
                 log("broker: taking partition \(partition) over failed: \(error)")

@@ -22,12 +22,12 @@ final class Supervisor: @unchecked Sendable {
     }
 
     /// Launches one child and waits for its "ready" (or "error: …") line; one that does not
-    /// say it in time is killed.
+    /// say it in time is killed. Every child also gets `--parent-pid`, so it ends with us.
     func start(name: String, arguments: [String]) throws {
         let process = Process()
         // The resolved path, so that `ps` shows "broker worker …" rather than "exe".
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = arguments
+        process.arguments = arguments + ["--parent-pid", "\(getpid())"]
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle.standardError

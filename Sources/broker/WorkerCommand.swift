@@ -2,7 +2,6 @@ import ArgumentParser
 import BrokerModel
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import WorkerServer
 
@@ -65,7 +64,6 @@ struct WorkerCommand: AsyncParsableCommand {
             let claim = try await claimPartition(hosts, partitions: member.partitions, handedOver: previous, logger: logger)
             configuration.claimEpoch = claim?.owner.epoch
             let server = WorkerServer(configuration: configuration, logger: logger)
-            let handedOver = NIOLockedValueBox(false)
             server.onHandoverEnded { done in
                 guard done else {
                     // Drained, so it serves no more; its supervisor starts it again on its own
@@ -73,8 +71,7 @@ struct WorkerCommand: AsyncParsableCommand {
                     logger.error("stopping after the failed handover, to be started again")
                     Foundation.exit(1)
                 }
-                handedOver.withLockedValue { $0 = true }
-                termination.fire()
+                Task { await letGo(claim, logger: logger) }
             }
             let channels: [Channel]
             do {
@@ -89,10 +86,6 @@ struct WorkerCommand: AsyncParsableCommand {
             ProcessSupport.startWatchdog { await server.liveness() }
             await termination.wait()
             ProcessSupport.notifySystemd("STOPPING=1")
-            if handedOver.withLockedValue({ $0 }) {
-                reporting?.cancel()
-                await letGo(claim, logger: logger)
-            }
             logger.info("worker stopping")
             reporting?.cancel()
             for channel in channels { try? await channel.close() }
