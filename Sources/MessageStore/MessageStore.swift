@@ -128,6 +128,15 @@ public final class MessageStore: PartitionJournal {
         if index == 0 { collect() }
     }
 
+    /// Present in a partition's directory after `carryOver`, until the next recovery.
+    static let carriedFile = "CARRIED"
+
+    public func carryOver() throws {
+        try syncAll()
+        try Files.replace(Files.parent(of: generationPath) + "/" + Self.carriedFile,
+                          with: ByteBuffer(string: "transient messages and queues carried over by a handover\n"))
+    }
+
     // MARK: Writing and syncing
 
     /// Writes what this tick recorded (one pwrite). On failure (e.g. a full disk) the

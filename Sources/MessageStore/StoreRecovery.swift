@@ -27,7 +27,11 @@ extension MessageStore {
                             logger: Logger) throws(FileError) -> (MessageStore, [RecoveredQueue]) {
         let started = engineMilliseconds()
         try DataDirectory.makeDirectories(directory)
-        let catalog = try QueueCatalog(path: directory + "/queues")
+        var catalog = try QueueCatalog(path: directory + "/queues")
+        // A handover marked the store: this recovery keeps what lived in memory, once.
+        let carriedPath = directory + "/" + carriedFile
+        let carried = Files.isRegularFile(carriedPath)
+        if !carried { try catalog.removeCarried() }
         let currentPath = directory + "/CURRENT"
         var generation = 0
         if let text = try Files.contents(of: currentPath) {
@@ -41,7 +45,7 @@ extension MessageStore {
         for name in Files.list(directory) where name.hasPrefix("gen-") && name != "gen-\(generation)" {
             Files.removeTree(directory + "/" + name)  // an interrupted compaction
         }
-        var scan = RecoveryScan(known: Set(catalog.queues.keys), partition: partition, logger: logger)
+        var scan = RecoveryScan(known: Set(catalog.queues.keys), keepTransient: carried, partition: partition, logger: logger)
         if generation > 0 { try scan.read(generation: oldPath) }
 
         let newPath = directory + "/gen-\(generation + 1)"
@@ -50,6 +54,7 @@ extension MessageStore {
                                      segmentLimit: segmentLimit, firstSegment: 1, logger: logger)
         var recovered: [RecoveredQueue] = []
         var copied = 0
+        var transient = 0
         var copier = RecordCopier(generation: oldPath)
         for (ref, definition) in catalog.queues.sorted(by: { $0.key < $1.key }) {
             let entries = (scan.live[ref] ?? [:]).sorted { $0.key < $1.key }
@@ -57,10 +62,12 @@ extension MessageStore {
             for (sequence, location) in entries {
                 guard let (expires, message) = copier.message(at: location) else { continue }
                 if run == nil { run = PagedRun(firstSequence: sequence, cursor: store.appendPosition) }
+                // A transient message stays one: it is not recovered again after a restart here.
                 let segment = store.append(message, queue: ref, sequence: sequence, expiresAt: store.engineTime(expires),
-                                           redelivered: location.redelivered, persistent: true)
+                                           redelivered: location.redelivered, persistent: location.persistent)
                 run!.added(segment: segment, bytes: message.body.readableBytes)
                 copied += 1
+                if !location.persistent { transient += 1 }
                 if copied % 1_000_000 == 0 {
                     try store.writeBuffered()
                     logger.info("recovering the message store", metadata: ["messages": "\(copied)", "of": "\(scan.liveCount)"])
@@ -74,6 +81,12 @@ extension MessageStore {
         Files.syncDirectory(newPath)
         try Files.replace(currentPath, with: ByteBuffer(string: "gen-\(generation + 1)\n"))
         Files.removeTree(oldPath)
+        if carried {
+            unlink(carriedPath)
+            Files.syncDirectory(directory)
+            logger.info("kept what a handover carried over", metadata: [
+                "transientMessages": "\(transient)", "carriedQueues": "\(catalog.queues.values.filter(\.isCarried).count)"])
+        }
         logger.info("message store ready", metadata: [
             "partition": "\(partition)", "queues": "\(recovered.count)", "messages": "\(copied)",
             "segmentsRead": "\(scan.segmentsRead)", "damagedRecords": "\(scan.damaged)",
@@ -87,11 +100,14 @@ struct RecordLocation {
     var segment: UInt32
     var offset: UInt64
     var redelivered: Bool
+    var persistent: Bool
 }
 
 /// The first pass: which messages are still wanted, per queue.
 struct RecoveryScan {
     let known: Set<UInt32>
+    /// Transient messages are wanted too (after a handover).
+    let keepTransient: Bool
     let partition: Int
     let logger: Logger
     var live: [UInt32: [UInt64: RecordLocation]] = [:]
@@ -101,8 +117,9 @@ struct RecoveryScan {
     var damaged = 0
     private var records = 0
 
-    init(known: Set<UInt32>, partition: Int, logger: Logger) {
+    init(known: Set<UInt32>, keepTransient: Bool = false, partition: Int, logger: Logger) {
         self.known = known
+        self.keepTransient = keepTransient
         self.partition = partition
         self.logger = logger
     }
@@ -149,9 +166,10 @@ struct RecoveryScan {
         case .message(let queue, let sequence, _, let flags, _):
             guard known.contains(queue) else { return }
             nextSequence[queue] = max(nextSequence[queue] ?? 0, sequence &+ 1)
-            guard flags.contains(.persistent) else { return }
+            let persistent = flags.contains(.persistent)
+            guard persistent || keepTransient else { return }
             if live[queue, default: [:]].updateValue(
-                RecordLocation(segment: segment, offset: offset, redelivered: flags.contains(.redelivered)),
+                RecordLocation(segment: segment, offset: offset, redelivered: flags.contains(.redelivered), persistent: persistent),
                 forKey: sequence) == nil {
                 liveCount += 1
             }

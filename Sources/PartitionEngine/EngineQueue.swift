@@ -89,7 +89,8 @@ final class EngineQueue {
         nextSequence &+= 1
         var segment: UInt32 = 0
         if let journal {
-            let persistent = message.isPersistent
+            // A queue a handover carried has a store too, but only for paging.
+            let persistent = message.isPersistent && durable && !exclusive
             if paged != nil || shouldStartPaging {
                 if paged == nil { paged = PagedRun(firstSequence: sequence, cursor: journal.appendPosition) }
                 segment = journal.append(message, queue: storeRef, sequence: sequence, expiresAt: expiresAt,

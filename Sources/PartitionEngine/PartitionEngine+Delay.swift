@@ -50,7 +50,7 @@ extension PartitionEngine {
     }
 
     /// The store's number for a delayed exchange's messages, recorded the first time.
-    private mutating func delayedExchangeRef(_ exchange: QueueID, _ journal: PartitionJournal) -> UInt32 {
+    mutating func delayedExchangeRef(_ exchange: QueueID, _ journal: PartitionJournal) -> UInt32 {
         if let ref = delayedRefs[exchange] { return ref }
         let ref = journal.queueDeclared(JournalQueue(id: exchange, autoDelete: false, arguments: ByteBuffer(),
                                                      kind: .delayedExchange))

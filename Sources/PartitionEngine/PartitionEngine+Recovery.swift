@@ -1,9 +1,10 @@
-// Durable queues coming back from the store after a restart.
+// Durable queues coming back from the store after a restart, and after a handover the
+// queues and messages it carried over (PartitionEngine+CarryOver).
 import BrokerModel
 import LinkWire
 
 extension PartitionEngine {
-    /// Re-creates a durable queue that the store recovered, with `run` describing its
+    /// Re-creates a durable queue (or one a handover carried) that the store recovered, with `run` describing its
     /// messages on disk (read back in order as consumers need them). Returns false when its
     /// arguments no longer parse (the queue is then left out).
     public mutating func restoreQueue(_ definition: JournalQueue, ref: UInt32, run: PagedRun?, nextSequence: UInt64, now: UInt64) -> Bool {
@@ -11,8 +12,9 @@ extension PartitionEngine {
         guard journal != nil, case .success(let policy) = QueuePolicy.parse(definition.arguments, queue: definition.id) else {
             return false
         }
-        let queue = EngineQueue(id: definition.id, durable: true, exclusive: false, autoDelete: definition.autoDelete,
-                                arguments: definition.arguments, policy: policy, owner: nil, stats: stats, ledger: ledger)
+        let queue = EngineQueue(id: definition.id, durable: definition.durable, exclusive: definition.exclusiveOwner != nil,
+                                autoDelete: definition.autoDelete, arguments: definition.arguments, policy: policy,
+                                owner: definition.exclusiveOwner, stats: stats, ledger: ledger)
         queue.lastUsed = now
         queue.journal = journal
         queue.storeRef = ref
@@ -24,6 +26,7 @@ extension PartitionEngine {
             if !queue.ready.isSingleLevel { queue.loadAllPaged() } else { ledger.wantPageIn.append(queue) }
         }
         queues[definition.id] = queue
+        if let owner = definition.exclusiveOwner { connectionState(owner).ownedQueues.append(queue) }
         if policy.isTimed { timedQueues[ObjectIdentifier(queue)] = queue }
         return true
     }

@@ -21,6 +21,8 @@ public struct JournalPosition: Hashable, Sendable {
 
 /// A durable queue's definition, as the store keeps it; or an x-delayed-message exchange
 /// whose persistent delayed messages the store keeps (`id.name` is then the exchange's name).
+/// A non-durable or exclusive queue is in the store only after a handover wrote it there
+/// (`isCarried`), and only until the worker's next restart.
 public struct JournalQueue: Hashable, Sendable {
     public enum Kind: Hashable, Sendable {
         case queue
@@ -31,13 +33,22 @@ public struct JournalQueue: Hashable, Sendable {
     public var autoDelete: Bool
     public var arguments: ByteBuffer
     public var kind: Kind
+    public var durable: Bool
+    /// The connection that declared an exclusive queue.
+    public var exclusiveOwner: ConnectionID?
 
-    public init(id: QueueID, autoDelete: Bool, arguments: ByteBuffer, kind: Kind = .queue) {
+    public init(id: QueueID, autoDelete: Bool, arguments: ByteBuffer, kind: Kind = .queue, durable: Bool = true,
+                exclusiveOwner: ConnectionID? = nil) {
         self.id = id
         self.autoDelete = autoDelete
         self.arguments = arguments
         self.kind = kind
+        self.durable = durable
+        self.exclusiveOwner = exclusiveOwner
     }
+
+    /// A queue that lives in memory, written to the store by a handover.
+    public var isCarried: Bool { !durable || exclusiveOwner != nil }
 }
 
 /// A message read back from the store.
@@ -117,6 +128,10 @@ public protocol PartitionJournal: AnyObject {
     /// Reads up to `limit` messages of queue `ref` with a sequence of at least `from`,
     /// forward from `cursor`, which it advances.
     func read(queue ref: UInt32, from: UInt64, cursor: inout JournalPosition, limit: Int) -> [JournalMessage]
+    /// Before a handover: makes everything recorded durable, and marks the store so that its
+    /// next recovery (the new owner's) keeps the transient messages and carried queues too,
+    /// once.
+    func carryOver() throws
 }
 
 /// When a queue of a store keeps its newest messages on disk only, and how it reads them back.

@@ -177,6 +177,11 @@ public struct Topology: Sendable {
         return owned
     }
 
+    /// Whether `connection` declared an exclusive queue in `vhost` that lives on `partition`.
+    public func ownsExclusiveQueue(_ connection: ConnectionID, in vhost: VHost, on partition: PartitionID) -> Bool {
+        vhosts[vhost]?.queues.values.contains { $0.exclusiveOwner == connection && $0.partition == partition } ?? false
+    }
+
     /// The queues recorded on `partition`.
     public func queueIDs(of partition: PartitionID) -> Set<QueueID> {
         Set(vhosts.values.flatMap { $0.queues.values.filter { $0.partition == partition }.map(\.id) })

@@ -1,8 +1,9 @@
 // Handing the partition to a worker on another host (`broker cluster move-partition`,
 // Docs/scale-out.md). The new worker links to this one as a router would and asks for the
-// partition. This worker drains as on a clean stop (store synced and closed, confirms sent),
-// closes every other link, and streams its store's files on the request's stream
-// (SystemFiles/PartitionArchive). Once the new worker has written them all it says so, and
+// partition. This worker writes what lives in memory only to its store (transient messages,
+// non-durable queues: PartitionEngine+CarryOver), drains as on a clean stop (store synced
+// and closed, confirms sent), closes every other link, and streams its store's files on the
+// request's stream (SystemFiles/PartitionArchive). Once the new worker has written them all it says so, and
 // this worker gives up its claim and exits; routers follow the map to the new owner.
 import LinkHTTP2
 import NIOCore
@@ -22,6 +23,12 @@ extension PartitionHost {
             return
         }
         logger.info("handing the partition over to a worker on another host: draining")
+        do {
+            try engine.carryOver()
+        } catch {
+            logger.error("cannot write the partition's transient messages and non-durable queues to its store; they are not handed over",
+                         metadata: ["error": "\(error)"])
+        }
         for channel in drain() where (try? channel.pipeline.syncOperations.handler(type: HTTP2LinkHandler.self)) !== link {
             // After the drain's writes, which the link handler flushes before it closes.
             channel.eventLoop.execute { channel.close(promise: nil) }

@@ -13,7 +13,11 @@ connected to both hosts and with `broker cluster partitions`:
   message arrives, and neither client's connection closes nor its consumer is cancelled; a
   move to a node that never takes it times out and leaves the map as it was;
 - a taker killed with kill -9 while the owner streams it a 300 MB store: the owner stops, its
-  supervisor starts it again on its own store, and every message is still there.
+  supervisor starts it again on its own store, and every message is still there;
+- what lives in memory only moves too: transient messages keep their places among persistent
+  ones, unacked deliveries come back redelivered to the re-attached consumer, and non-durable
+  and exclusive queues move with their messages, exclusive ones still their owners' (and
+  deleted when the owner closes).
 
 Needs root, iproute2 and etcd-server, as CI has (Deploy/install-deps.sh)."""
 import json
@@ -275,6 +279,96 @@ def test_a_taker_killed_mid_transfer_leaves_the_owner_serving_its_store(cluster)
         assert time.time() < deadline, f"partition 1 did not come back: {owner}\n" + cluster["processes"]["b"].text()[-3000:]
         time.sleep(0.2)
     assert "stopping after the failed handover" in cluster["processes"]["b"].text()
+
+
+def test_a_move_carries_transient_messages_unacked_deliveries_and_non_durable_queues(cluster):
+    etcd_url = f"http://{cluster['hosts'].address['a']}:{ETCD_PORT}"
+    target = "a" if partition_owner(etcd_url, 2)["node"] == "b" else "b"
+    mixed, plain, mine, held, idle = (queue_on(2, unique(name)) for name in ("mixed", "plain", "mine", "held", "idle"))
+    transient, persistent = pika.BasicProperties(delivery_mode=1), pika.BasicProperties(delivery_mode=2)
+    # The keeper stays connected through the move: it owns `mine` and holds deliveries of `held`.
+    keeper = connect(cluster, "a")
+    deadline = time.time() + 30
+    while True:  # run alone, the test may start before host A's router links to partition 2
+        channel = keeper.channel()
+        try:
+            channel.queue_declare(mixed, durable=True)
+            break
+        except pika.exceptions.ChannelClosedByBroker:
+            assert time.time() < deadline, "partition 2 is not served"
+            time.sleep(0.2)
+    channel.confirm_delivery()
+    channel.queue_declare(plain)
+    channel.queue_declare(mine, exclusive=True)
+    channel.queue_declare(held)
+    for i in range(6):  # transient ones between persistent ones: they come back in their places
+        channel.basic_publish("", mixed, f"d{i}".encode(), persistent if i % 2 == 0 else transient, mandatory=True)
+    for i in range(3):
+        for queue, prefix in ((plain, "p"), (mine, "x"), (held, "h")):
+            channel.basic_publish("", queue, f"{prefix}{i}".encode(), transient, mandatory=True)
+    consuming = keeper.channel()
+    consuming.basic_qos(prefetch_count=10)
+    deliveries, cancelled = [], []
+    consuming.add_on_cancel_callback(cancelled.append)
+    consuming.basic_consume(held, lambda ch, method, properties, body: deliveries.append((body, method.redelivered, method.delivery_tag)))
+    deadline = time.time() + 10
+    while len(deliveries) < 3:
+        assert time.time() < deadline, deliveries
+        keeper.process_data_events(time_limit=0.1)
+    # Another connection owns an exclusive queue there and does nothing more until it closes.
+    idler = connect(cluster, "a")
+    idler.channel().queue_declare(idle, exclusive=True)
+
+    move = subprocess.Popen([broker_binary(), "cluster", "move-partition", "2", "--to", target, "--etcd", etcd_url],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    while move.poll() is None:
+        keeper.process_data_events(time_limit=0.1)
+    output = move.stdout.read()
+    assert move.returncode == 0, output
+    assert f"to node '{target}'" in output, output
+    new_owner = cluster["processes"][target].text()
+    assert "kept what a handover carried over" in new_owner, new_owner[-3000:]
+
+    # The unacked deliveries come back to the re-attached consumer, marked redelivered.
+    deadline = time.time() + 30
+    while len(deliveries) < 6:
+        assert time.time() < deadline, deliveries
+        keeper.process_data_events(time_limit=0.1)
+    assert [(body, redelivered) for body, redelivered, _ in deliveries[3:]] == [(b"h0", True), (b"h1", True), (b"h2", True)]
+    consuming.basic_ack(deliveries[-1][2], multiple=True)
+    assert not cancelled, cancelled
+
+    def drain(queue):
+        bodies = []
+        while True:
+            method, _, body = channel.basic_get(queue, auto_ack=True)
+            if method is None:
+                return bodies
+            bodies.append(body.decode())
+
+    assert drain(mixed) == [f"d{i}" for i in range(6)]
+    assert drain(plain) == ["p0", "p1", "p2"]
+    assert drain(mine) == ["x0", "x1", "x2"]
+    # Still exclusive to their owners, as the new worker checks (host B's router does not know the owners).
+    other = connect(cluster, "b")
+    for queue in (mine, idle):
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as refused:
+            other.channel().queue_declare(queue, passive=True)
+        assert refused.value.reply_code == 405, refused.value
+    # An exclusive queue goes when its owner closes, though the owner sent nothing since the move.
+    idler.close()
+    deadline = time.time() + 10
+    while True:
+        try:
+            other.channel().queue_declare(idle, passive=True)
+        except pika.exceptions.ChannelClosedByBroker as error:
+            if error.reply_code == 404:
+                break
+        assert time.time() < deadline, f"{idle} outlived its owner's connection"
+        time.sleep(0.2)
+    assert keeper.is_open and other.is_open
+    other.close()
+    keeper.close()
 
 
 def partition_owner(etcd_url, partition):
