@@ -10,6 +10,8 @@
 //                         routers' watch on partitions/ is not woken by it every few seconds
 //   topology              the routers' shared topology (RouterServer's SharedTopology), no lease
 //   router-serial         the last number a starting router took (RouterSerial), no lease
+//   routers/<serial>      {"node", "address", "pid", "serial"} of a router alive, with its lease
+//                         (RouterMembership)
 //   partition-count       the cluster's partition count, written by the first host to join, no lease
 import Foundation
 import Logging
@@ -64,6 +66,9 @@ public struct ClusterKeys: Sendable {
     public var partitionCount: String { "/broker/\(cluster)/partition-count" }
     /// The last serial number a starting router took.
     public var routerSerial: String { "/broker/\(cluster)/router-serial" }
+    /// `routers/<serial>`: a router alive, under its lease.
+    public var routers: String { "/broker/\(cluster)/routers/" }
+    public func router(_ serial: UInt64) -> String { "\(routers)\(serial)" }
     /// `moves/<P>`: the node partition P is being moved to (`broker cluster move-partition`).
     public var moves: String { "/broker/\(cluster)/moves/" }
     public func move(_ partition: Int) -> String { "\(moves)\(partition)" }
@@ -145,38 +150,11 @@ public final class PartitionClaim: Sendable {
         }
     }
 
-    /// Keeps the lease alive, three times a TTL. etcd ends the lease a TTL after it last
-    /// renewed it, which is no earlier than when our renewal was sent; so unless a renewal
-    /// sent at `t` succeeds by `t + TTL − TTL/3`, `lost` is called, before etcd can give the
-    /// partition to anyone else. Each renewal is cut off at that deadline, body included.
+    /// Keeps the lease alive (LeaseRenewal); `lost` is called if it cannot be kept.
     public func keepAlive(logger: Logger, lost: @escaping @Sendable () -> Void) {
-        let (etcd, lease, partition, granted) = (self.etcd, self.lease, self.partition, self.granted)
-        let ttl = Duration.seconds(self.ttl)
-        let period = ttl / 3
-        let task = Task {
-            var deadline = granted + ttl - period
-            var wait = period
-            while !Task.isCancelled {
-                try? await Task.sleep(until: min(ContinuousClock.now + wait, deadline))
-                if Task.isCancelled { return }
-                let sent = ContinuousClock.now
-                do {
-                    let left = deadline - sent
-                    guard left > .zero else { break }
-                    if try await Self.within(left, { try await etcd.keepAlive(lease) }) {
-                        deadline = sent + ttl - period
-                        wait = period
-                        continue
-                    }
-                    logger.error("etcd: the partition's lease has ended", metadata: ["partition": "\(partition)"])
-                    break
-                } catch {
-                    if Task.isCancelled { return }
-                    logger.warning("etcd: cannot renew the partition's lease; retrying", metadata: ["error": "\(error)"])
-                    wait = .milliseconds(200)
-                }
-            }
-            if Task.isCancelled { return }
+        let partition = self.partition
+        let task = LeaseRenewal.start(lease, ttl: ttl, granted: granted, etcd: etcd, what: "partition \(partition) claim",
+                                      logger: logger) {
             logger.error("etcd: the partition's claim could not be kept", metadata: ["partition": "\(partition)"])
             lost()
         }

@@ -14,6 +14,6 @@ struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster",
         abstract: "Run a cluster of a router and its workers on this host, or join this host to a cluster of several.",
-        subcommands: [ClusterUpCommand.self, ClusterJoinCommand.self, ClusterStatusCommand.self, ClusterDownCommand.self, ClusterPartitionsCommand.self, ClusterMovePartitionCommand.self,
+        subcommands: [ClusterUpCommand.self, ClusterJoinCommand.self, ClusterStatusCommand.self, ClusterDownCommand.self, ClusterPartitionsCommand.self, ClusterMembersCommand.self, ClusterMovePartitionCommand.self,
                       ClusterRestartWorkerCommand.self, ClusterRestartCommand.self])
 }

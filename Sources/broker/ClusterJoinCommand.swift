@@ -44,11 +44,11 @@ struct ClusterJoinCommand: AsyncParsableCommand {
         }
         var common = ["--partitions", "\(plan.partitions)", "--runtime-dir", plan.supervision.runtime, "--data-dir", plan.supervision.data,
                       "--etcd", plan.coordination.etcd!, "--cluster-name", plan.coordination.clusterName,
-                      "--node-name", plan.coordination.node]
+                      "--node-name", plan.coordination.node, "--etcd-lease-ttl", "\(plan.coordination.leaseTTL)"]
         if let path = file.config { common += ["--config", path] }
         if let level = logging.logLevel { common += ["--log-level", level] }
         let tlsFlags = ["--link-cert-file", plan.tls.certificateFile, "--link-key-file", plan.tls.keyFile, "--link-ca-file", plan.tls.caFile]
-        var workerFlags = ["--etcd-lease-ttl", "\(plan.coordination.leaseTTL)"] + tlsFlags
+        var workerFlags = tlsFlags
         if let consumerTimeout = worker.consumerTimeout { workerFlags += ["--consumer-timeout", "\(consumerTimeout)"] }
         let listen = plan.listen
         let worker: @Sendable (Int) -> [String] = { [workerFlags, common] partition in

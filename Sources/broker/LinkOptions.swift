@@ -41,7 +41,7 @@ struct CoordinationOptions: ParsableArguments {
     @Option(help: "This host's name in the partition map; default: the host name.")
     var nodeName: String?
 
-    @Option(help: "Seconds a worker's claim outlives its last renewal in etcd (the lease TTL); default: 10.")
+    @Option(help: "Seconds a worker's claim, or a router's membership, outlives its last renewal in etcd (the lease TTL); default: 10.")
     var etcdLeaseTtl: Int?
 
     struct Resolved: Sendable {

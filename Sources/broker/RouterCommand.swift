@@ -218,13 +218,18 @@ struct RouterCommand: AsyncParsableCommand {
             configuration.remoteWorkers = hosts.remoteWorkers
             configuration.linkTLS = hosts.tls
             let map = try await readPartitionMap(hosts, partitions: member.partitions, logger: logger)
+            var membership: RouterMembership?
             if let map {
                 configuration.remoteWorkers.merge(map.remote) { _, fromMap in fromMap }
                 configuration.workerEpochs = map.epochs
                 configuration.ownerlessWorkers = map.ownerless
-                configuration.sharedTopology = EtcdTopology(etcd: map.etcd, key: map.keys.topology)
-                // 2^40 connections a start, 2^24 starts.
-                configuration.connectionIDBase = try await RouterSerial.next(keys: map.keys, etcd: map.etcd) << 40
+                let topology = EtcdTopology(etcd: map.etcd, key: map.keys.topology)
+                configuration.sharedTopology = topology
+                let serial = try await RouterSerial.next(keys: map.keys, etcd: map.etcd)
+                configuration.connectionIDBase = serial << 40  // 2^40 connections a start, 2^24 starts
+                membership = try await joinRouters(etcd: map.etcd, keys: map.keys, serial: serial, topology: topology,
+                                                   coordination: hosts.coordination, logger: logger)
+                membership?.keepAlive(logger: logger)
             }
             let termination = ProcessSupport.catchTermination()
             let server = try RouterServer(configuration: configuration, logger: logger)
@@ -259,6 +264,7 @@ struct RouterCommand: AsyncParsableCommand {
             let left = await server.closeClients(timeout: .seconds(5))
             if left > 0 { logger.warning("router stopping with \(left) client connections still open") }
             try? await server.shutdown()
+            await membership?.leave()
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
             ProcessSupport.report("error: port \(router.port) on \(router.host) is already in use")
             throw ExitCode.failure

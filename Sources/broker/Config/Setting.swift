@@ -126,8 +126,8 @@ extension Setting {
                                   help: "This host's name in the partition map.")
     static let serve = Setting(key: "serve", flag: "--serve (cluster join)", kind: .text, defaultText: "every partition without a worker",
                                help: "The partitions this host serves when it joins a cluster, e.g. 0,3.")
-    static let etcdLeaseTTL = Setting(key: "etcd_lease_ttl", flag: "--etcd-lease-ttl (worker)", kind: .integer(2...3600), defaultText: "10",
-                                      help: "Seconds a worker's claim outlives its last renewal in etcd.")
+    static let etcdLeaseTTL = Setting(key: "etcd_lease_ttl", flag: "--etcd-lease-ttl", kind: .integer(2...3600), defaultText: "10",
+                                      help: "Seconds a worker's claim, or a router's membership, outlives its last renewal in etcd.")
 
     static let all: [Setting] = [
         partitions, runtimeDir, dataDir, logLevel, host, port, eventLoops, heartbeat, users, loopbackUsers, enableTelemetry, telemetryHost, telemetryPort,
