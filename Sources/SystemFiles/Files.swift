@@ -106,10 +106,8 @@ public enum Files {
     }
 
     public static func removeTree(_ path: String) {
-        for name in list(path) {
-            let child = path + "/" + name
-            if unlink(child) != 0 { removeTree(child) }
-        }
+        if unlink(path) == 0 { return }  // a file
+        for name in list(path) { removeTree(path + "/" + name) }
         rmdir(path)
     }
 

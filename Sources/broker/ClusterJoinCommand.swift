@@ -61,9 +61,11 @@ struct ClusterJoinCommand: AsyncParsableCommand {
         let resolved = try router.resolve(config)
         try await plan.supervision.run(children, routerPort: resolved.port,
                  ready: "broker cluster join: node '\(plan.coordination.node)' serves partitions \(plan.served.map(String.init).joined(separator: ",")) of \(plan.partitions) and a router on port \(resolved.port) (cluster '\(plan.coordination.clusterName)' in etcd at \(plan.coordination.etcd!)); Ctrl-C stops this host") { supervisor in
-            // Partitions moved here later (broker cluster move-partition P --to NODE).
-            PartitionMoves.follow(keys: ClusterKeys(cluster: plan.coordination.clusterName), etcd: EtcdClient(endpoint: plan.coordination.etcd!),
-                                      node: plan.coordination.node, supervisor: supervisor, worker: worker)
+            // Partitions moved here later (broker cluster move-partition P --to NODE), and the
+            // copies of those moved away.
+            let (keys, etcd) = (ClusterKeys(cluster: plan.coordination.clusterName), EtcdClient(endpoint: plan.coordination.etcd!))
+            PartitionMoves.follow(keys: keys, etcd: etcd, node: plan.coordination.node, supervisor: supervisor, worker: worker)
+            MovedCopies.sweep(dataDirectory: plan.supervision.data, keys: keys, etcd: etcd)
         }
     }
 

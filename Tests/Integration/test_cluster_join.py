@@ -206,7 +206,14 @@ def test_a_partition_moves_to_another_host_under_load(cluster):
     assert rows[2]["node"] == "a" and rows[2]["address"] == f"{hosts.address['a']}:{LINK_PORT + 2}", rows
     assert "worker 2 handed its partition over to another host; not restarted" in cluster["processes"]["b"].text()
     assert "worker 2 serves here now" in cluster["processes"]["a"].text()
-    assert list((dirs["b"] / "data").glob("partition-2.moved-*")), "the old host's copy was not set aside"
+    moved = list((dirs["b"] / "data").glob("partition-2.moved-*"))
+    assert moved, "the old host's copy was not set aside"
+    # Emptied once the new owner serves; the directory stays, with a note.
+    deadline = time.time() + 30
+    while sorted(os.listdir(moved[0])) != ["MOVED"]:
+        assert time.time() < deadline, f"{moved[0]} still holds {sorted(os.listdir(moved[0]))}"
+        time.sleep(0.5)
+    assert "node 'a' serves it" in (moved[0] / "MOVED").read_text()
     # The old host never serves its handed-over copy again, nor an empty store in its place.
     runtime = dirs["b"] / "after-move"
     runtime.mkdir(mode=0o700)
