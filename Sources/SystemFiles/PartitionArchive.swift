@@ -47,9 +47,12 @@ public enum PartitionArchive {
         public private(set) var files = 0
         public private(set) var bytes: UInt64 = 0
 
+        /// Where the files of `target` are written until the stream is complete.
+        public static func incoming(_ target: String) -> String { target + ".incoming" }
+
         public init(target: String) throws(FileError) {
             self.target = target
-            self.root = target + ".incoming"
+            self.root = Self.incoming(target)
             Files.removeTree(root)  // what a failed take left
             try DataDirectory.makeDirectories(root)
         }

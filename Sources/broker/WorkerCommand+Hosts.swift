@@ -74,12 +74,12 @@ extension WorkerCommand {
     /// (this worker restarted after its take). A take that fails ends the process with
     /// `WorkerExit.takeOverFailed`: the owner keeps the partition.
     func takePartitionOver(_ hosts: WorkerHosts, member: ClusterMemberOptions.Resolved, logger: Logger) async throws -> PartitionOwner? {
+        let directory = DataDirectory.partitionPath(member.dataDirectory, partition: partition)
         do {
             guard let url = hosts.coordination.etcd, let tls = hosts.tls else {
                 throw BrokerConfig.Invalid(description: "--take-over needs --etcd and the --link-* files")
             }
             let (keys, etcd) = (ClusterKeys(cluster: hosts.coordination.clusterName), EtcdClient(endpoint: url))
-            let directory = DataDirectory.partitionPath(member.dataDirectory, partition: partition)
             guard let owner = try await PartitionMap.read(keys: keys, etcd: etcd).owners[partition] else {
                 // Never an empty store in place of the real one, which is elsewhere.
                 guard Files.exists(directory) else {
@@ -99,6 +99,7 @@ extension WorkerCommand {
         } catch {
             ProcessSupport.report("error: worker \(partition): cannot take the partition over: \(error)")
             logger.error("cannot take the partition over", metadata: ["error": "\(error)"])
+            Files.removeTree(PartitionArchive.Unpacker.incoming(directory))  // the part copied
             Foundation.exit(WorkerExit.takeOverFailed)
         }
     }

@@ -14,6 +14,9 @@ connected to both hosts and with `broker cluster partitions`:
   move to a node that never takes it times out and leaves the map as it was;
 - a taker killed with kill -9 while the owner streams it a 300 MB store: the owner stops, its
   supervisor starts it again on its own store, and every message is still there;
+- the owner killed with kill -9 while it streams a 200 MB store: the taker gives up with
+  status 76 and removes what it copied, and the owner's supervisor starts it again on its
+  own store, with every message;
 - what lives in memory only moves too: transient messages keep their places among persistent
   ones, unacked deliveries come back redelivered to the re-attached consumer, and non-durable
   and exclusive queues move with their messages, exclusive ones still their owners' (and
@@ -22,6 +25,7 @@ connected to both hosts and with `broker cluster partitions`:
 Needs root, iproute2 and etcd-server, as CI has (Deploy/install-deps.sh)."""
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -286,6 +290,60 @@ def test_a_taker_killed_mid_transfer_leaves_the_owner_serving_its_store(cluster)
         assert time.time() < deadline, f"partition 1 did not come back: {owner}\n" + cluster["processes"]["b"].text()[-3000:]
         time.sleep(0.2)
     assert "stopping after the failed handover" in cluster["processes"]["b"].text()
+
+
+def test_an_owner_killed_mid_transfer_is_restarted_on_its_store_and_the_taker_gives_up(cluster):
+    hosts, dirs = cluster["hosts"], cluster["dirs"]
+    etcd_url = f"http://{hosts.address['a']}:{ETCD_PORT}"
+    owner_node = partition_owner(etcd_url, 1)["node"]
+    queue = queue_on(1, unique("owner-killed"))
+    connection = connect(cluster, "a")
+    channel = connection.channel()
+    channel.queue_declare(queue, durable=True)
+    channel.confirm_delivery()
+    body = b"o" * (1 << 20)
+    for _ in range(200):  # 200 MB: the transfer takes long enough to be cut
+        channel.basic_publish("", queue, body, pika.BasicProperties(delivery_mode=2))
+    connection.close()
+    epoch = partition_owner(etcd_url, 1)["epoch"]
+
+    taker_dir = dirs["c"] / "taker-of-killed"
+    taker_dir.mkdir(mode=0o700)
+    log = taker_dir / "worker.log"
+    taker = subprocess.Popen([*cluster["prefix"]("c"), broker_binary(), "worker", "--partition", "1", "--partitions", str(PARTITIONS),
+                              "--take-over", "--runtime-dir", str(taker_dir), "--etcd", etcd_url, "--node-name", "c",
+                              "--link-listen", f"{hosts.address['c']}:{LINK_PORT + 1}", *link_tls(cluster["pki"], "member")],
+                             stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    deadline = time.time() + 30
+    while "taking the partition over" not in log.read_text():
+        assert time.time() < deadline and taker.poll() is None, log.read_text()
+        time.sleep(0.02)
+    time.sleep(0.3)
+    owner_pid = int(subprocess.run(["pgrep", "-f", f"worker --partition 1 .*{dirs[owner_node]}"], capture_output=True, text=True,
+                                   check=True).stdout.split()[0])
+    os.kill(owner_pid, signal.SIGKILL)
+
+    # The taker gives up: it is not started again, and nothing it copied is left.
+    assert taker.wait(30) == 76, log.read_text()
+    assert "cannot take the partition over" in log.read_text()
+    data = taker_dir / "data"
+    assert not (data / "partition-1").exists() and not (data / "partition-1.incoming").exists(), sorted(os.listdir(data))
+    # The owner's supervisor starts it again on its own store (a crash, as any other).
+    deadline = time.time() + 60
+    while True:
+        owner = partition_owner(etcd_url, 1)
+        if owner.get("node") == owner_node and owner["epoch"] > epoch:
+            try:
+                check = connect(cluster, "a")
+                count = check.channel().queue_declare(queue, passive=True).method.message_count
+                check.channel().queue_delete(queue)
+                check.close()
+                assert count == 200, count
+                break
+            except pika.exceptions.AMQPError:
+                pass
+        assert time.time() < deadline, f"partition 1 did not come back: {owner}"
+        time.sleep(0.2)
 
 
 def test_a_move_carries_transient_messages_unacked_deliveries_and_non_durable_queues(cluster):
