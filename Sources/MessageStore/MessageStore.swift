@@ -85,6 +85,15 @@ public final class MessageStore: PartitionJournal {
         }
     }
 
+    public func queuesDeclared(_ queues: [JournalQueue]) -> [UInt32] {
+        do {
+            return try catalog.add(queues)
+        } catch {
+            logger.error("cannot record queues", metadata: ["queues": "\(queues.count)", "error": "\(error)"])
+            return queues.map { _ in 0 }
+        }
+    }
+
     public func queueDeleted(_ ref: UInt32) {
         do {
             try catalog.remove(ref)

@@ -51,11 +51,19 @@ struct QueueCatalog {
     }
 
     mutating func add(_ queue: JournalQueue) throws(FileError) -> UInt32 {
-        let ref = nextRef
-        nextRef &+= 1
-        queues[ref] = queue
+        try add([queue])[0]
+    }
+
+    /// Adds queues with one rewrite of the file.
+    mutating func add(_ added: [JournalQueue]) throws(FileError) -> [UInt32] {
+        var refs: [UInt32] = []
+        for queue in added {
+            refs.append(nextRef)
+            queues[nextRef] = queue
+            nextRef &+= 1
+        }
         try save()
-        return ref
+        return refs
     }
 
     mutating func remove(_ ref: UInt32) throws(FileError) {

@@ -11,14 +11,18 @@ import LinkWire
 extension PartitionEngine {
     public mutating func carryOver() throws {
         guard let journal else { return }
-        for queue in queues.values.sorted(by: { $0.id.name.name < $1.id.name.name }) {
-            if queue.journal == nil {
-                queue.storeRef = journal.queueDeclared(JournalQueue(
-                    id: queue.id, autoDelete: queue.autoDelete, arguments: queue.arguments, durable: queue.durable,
-                    exclusiveOwner: queue.owner))
-                queue.journal = journal
-            }
-            // Those with a record already: persistent ones, and transient ones paged out and read back.
+        let sorted = queues.values.sorted { ($0.id.vhost.name, $0.id.name.name) < ($1.id.vhost.name, $1.id.name.name) }
+        let inMemory = sorted.filter { $0.journal == nil }
+        let refs = journal.queuesDeclared(inMemory.map {
+            JournalQueue(id: $0.id, autoDelete: $0.autoDelete, arguments: $0.arguments, durable: $0.durable, exclusiveOwner: $0.owner)
+        })
+        for (queue, ref) in zip(inMemory, refs) {
+            queue.storeRef = ref
+            queue.journal = journal
+        }
+        for queue in sorted where queue.storeRef != 0 {
+            // Only those without a record: persistent ones, and transient ones paged out (and
+            // read back), have theirs already.
             for entry in queue.ready.inDeliveryOrder where entry.stored == 0 {
                 _ = journal.append(entry.message, queue: queue.storeRef, sequence: entry.sequence, expiresAt: entry.expiresAt,
                                    redelivered: entry.redelivered, persistent: false)
@@ -26,7 +30,7 @@ extension PartitionEngine {
         }
         for connection in connections.values {
             for channel in connection.channels.values {
-                for delivery in channel.unacked where delivery.stored == 0 && !delivery.queue.isDeleted {
+                for delivery in channel.unacked where delivery.stored == 0 && !delivery.queue.isDeleted && delivery.queue.storeRef != 0 {
                     _ = journal.append(delivery.message, queue: delivery.queue.storeRef, sequence: delivery.sequence,
                                        expiresAt: .max, redelivered: true, persistent: false)
                 }

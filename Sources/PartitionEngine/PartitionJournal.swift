@@ -109,6 +109,8 @@ public struct PagedRun: Sendable {
 public protocol PartitionJournal: AnyObject {
     /// Records a durable queue; returns the number its records carry.
     func queueDeclared(_ queue: JournalQueue) -> UInt32
+    /// Records several queues at once (a handover's carried queues), in order.
+    func queuesDeclared(_ queues: [JournalQueue]) -> [UInt32]
     /// Forgets a durable queue: its records no longer count.
     func queueDeleted(_ ref: UInt32)
     /// Appends a message of queue `ref`; returns the segment it went to. `persistent` false:

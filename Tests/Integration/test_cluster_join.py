@@ -9,9 +9,10 @@ connected to both hosts and with `broker cluster partitions`:
 - a host that names another partition count than the cluster's is refused, and so is one
   that would serve nothing;
 - `broker cluster move-partition` moves a partition from host B to host A while a publisher
-  on A sends it confirmed persistent messages and a consumer on B takes them: every confirmed
-  message arrives, and neither client's connection closes nor its consumer is cancelled; a
-  move to a node that never takes it times out and leaves the map as it was;
+  on A sends it confirmed messages, persistent and transient in turn, and a consumer on B
+  takes them: every confirmed message arrives, and neither client's connection closes nor
+  its consumer is cancelled; a move to a node that never takes it times out and leaves the
+  map as it was;
 - a taker killed with kill -9 while the owner streams it a 300 MB store: the owner stops, its
   supervisor starts it again on its own store, and every message is still there;
 - the owner killed with kill -9 while it streams a 200 MB store: the taker gives up with
@@ -135,7 +136,7 @@ def test_a_partition_moves_to_another_host_under_load(cluster):
     hosts, dirs = cluster["hosts"], cluster["dirs"]
     etcd_url = f"http://{hosts.address['a']}:{ETCD_PORT}"
     queue = queue_on(2, unique("moving"))
-    persistent = pika.BasicProperties(delivery_mode=2)
+    persistent, transient = pika.BasicProperties(delivery_mode=2), pika.BasicProperties(delivery_mode=1)
     setup = connect(cluster, "a")
     channel = setup.channel()
     channel.queue_declare(queue, durable=True)
@@ -157,7 +158,8 @@ def test_a_partition_moves_to_another_host_under_load(cluster):
             body = f"live-{i}".encode()
             i += 1
             try:
-                publishing.basic_publish("", queue, body, persistent, mandatory=True)
+                # Transient ones too: a confirmed message moves whether it is on disk or not.
+                publishing.basic_publish("", queue, body, persistent if i % 2 else transient, mandatory=True)
                 confirmed.add(body)
             except (pika.exceptions.NackError, pika.exceptions.UnroutableError) as error:
                 refused.append(type(error).__name__)  # while the partition moves: not confirmed
