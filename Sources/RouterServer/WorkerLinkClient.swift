@@ -336,10 +336,7 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
                     self.reconcileQueues().whenComplete { _ in self.linkRestored() }
                 case .failure(let error):
                     self.logger.debug("link to worker: reconnect failed", metadata: ["endpoint": "\(self.endpoint)", "error": "\(error)"])
-                    // A restarted worker, or one taking a partition over, listens once its
-                    // store is recovered, a second or two later: look often, since a refused
-                    // connect costs a syscall, and every look later delays its publishers.
-                    self.scheduleReconnect(after: min(delay * 2, .milliseconds(250)))
+                    self.scheduleReconnect(after: min(delay * 2, .seconds(2)))
                 }
             }
         }
