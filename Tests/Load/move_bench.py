@@ -8,11 +8,12 @@ publisher on A sends confirmed persistent messages to another queue of partition
 the store's size, the move command's wall time, the longest gap between two confirmed
 publishes, the publishes nacked, and checks that every message came through.
 
-    sudo Tests/Load/move_bench.py --broker-bin .build/release/broker [--count 100000] [--size 1024]
+    sudo Tests/Load/move_bench.py --broker-bin .build/release/broker [--count 100000] [--size 1024] [--transient]
 """
 import argparse
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,9 @@ def main():
     parser.add_argument("--broker-bin", required=True)
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--transient", action="store_true",
+                        help="fill a non-durable queue with transient messages: they live in memory, and the owner "
+                             "writes them to its store as it hands over")
     args = parser.parse_args()
     binary = os.path.abspath(args.broker_bin)
     os.environ["BROKER_BIN"] = binary  # for test_link_tcp.Process
@@ -70,13 +74,14 @@ def main():
         stored, live = queue_on(2, "move-stored"), queue_on(2, "move-live")
         filler = connect("b")
         channel = filler.channel()
-        for queue in (stored, live):
-            channel.queue_declare(queue, durable=True)
+        channel.queue_declare(stored, durable=not args.transient)
+        channel.queue_declare(live, durable=True)
         body = b"x" * args.size
         persistent = pika.BasicProperties(delivery_mode=2)
+        filled_as = pika.BasicProperties(delivery_mode=1) if args.transient else persistent
         started = time.time()
         for _ in range(args.count):
-            channel.basic_publish("", stored, body, persistent)
+            channel.basic_publish("", stored, body, filled_as)
         while channel.queue_declare(stored, passive=True).method.message_count < args.count:
             time.sleep(0.2)
         print(f"filled {args.count} x {args.size} B in {time.time() - started:.1f} s")
@@ -111,11 +116,13 @@ def main():
         print(move.stdout.strip() or move.stderr.strip())
         gap = max(b - a for a, b in zip(confirms, confirms[1:]))
         count = connect("a").channel().queue_declare(stored, passive=True).method.message_count  # served: the command waited
-        print(f"store {store_bytes / 1e6:.1f} MB: move took {moved:.2f} s; longest gap between confirms {gap:.2f} s; "
+        what = f"{args.count * args.size / 1e6:.1f} MB transient in memory, store" if args.transient else "store"
+        print(f"{what} {store_bytes / 1e6:.1f} MB: move took {moved:.2f} s; longest gap between confirms {gap:.2f} s; "
               f"{len(nacks)} publishes refused; {len(confirms)} confirmed; stored queue after the move: {count} of {args.count}")
         assert move.returncode == 0 and count == args.count
     finally:
         tear_down(processes, etcd, hosts)
+        shutil.rmtree(work, ignore_errors=True)  # the stores: hundreds of MB a run
 
 
 if __name__ == "__main__":
