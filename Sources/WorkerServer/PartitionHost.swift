@@ -153,9 +153,9 @@ final class PartitionHost {
     private func tick(due: NIODeadline) {
         let now = NIODeadline.now()
         loopLag.observe(seconds: Double(max(0, (now - due).nanoseconds)) / 1e9)
-        if !paused.isEmpty { resumeDrainedConnections() }
+        if !paused.isEmpty, !draining { resumeDrainedConnections() }
         if storeFailing { scheduleFlush() }
-        if engine.hasTimers || engine.hasConnections {
+        if !draining, engine.hasTimers || engine.hasConnections {
             advanceClock()
             engine.tick(now: engineTime, into: &output)
         }
@@ -168,6 +168,9 @@ final class PartitionHost {
         connectionOfStream[ref] = nil
         paused.remove(connection)
         pending[ref] = nil
+        // Drained, the engine stays as it is: its store is closed, and may be on its way to
+        // another host with what the engine carried over (no queue deleted meanwhile).
+        guard !draining else { return }
         advanceClock()
         engine.connectionGone(connection, now: engineTime, into: &output)
         dispatchOutput()
@@ -175,6 +178,7 @@ final class PartitionHost {
 
     /// Stops taking requests, syncs the store, releases the confirms that waited for it and
     /// hands everything pending to the links; returns the links for the caller to close.
+    /// From then on nothing changes the engine (`draining` is checked at each entry).
     func drain() -> [Channel] {
         draining = true
         advanceClock()
@@ -186,7 +190,7 @@ final class PartitionHost {
 
     func dispatchOutput() {
         defer { armClock() }
-        if engine.wantsPageIn { engine.pageIn(now: engineTime, into: &output) }
+        if engine.wantsPageIn, !draining { engine.pageIn(now: engineTime, into: &output) }
         guard !output.events.isEmpty else {
             // E.g. the removal records of acks. A store that cannot write is retried on the
             // clock tick instead, not in a loop.
@@ -266,12 +270,14 @@ final class PartitionHost {
         writeStore()
         for (ref, buffer) in pending where buffer.readableBytes > 0 {
             ref.link.send(stream: ref.stream, data: buffer)
-            if ref.link.queuedBytes(on: ref.stream) > Self.pauseAbove, let connection = connectionOfStream[ref],
+            if !draining, ref.link.queuedBytes(on: ref.stream) > Self.pauseAbove, let connection = connectionOfStream[ref],
                paused.insert(connection).inserted {
                 engine.setPaused(true, connection: connection, now: engineTime, into: &output)
             }
         }
         pending.removeAll(keepingCapacity: true)
+        // Drained, no more deliveries: what the store (or a handover) holds is what is left.
+        guard !draining else { return }
         engine.outputFlushed(now: engineTime, into: &output)
         dispatchOutput()
     }

@@ -373,6 +373,12 @@ def test_a_move_carries_transient_messages_unacked_deliveries_and_non_durable_qu
     for i in range(3):
         for queue, prefix in ((plain, "p"), (mine, "x"), (held, "h")):
             channel.basic_publish("", queue, f"{prefix}{i}".encode(), transient, mandatory=True)
+    # A store large enough that its last file, the queue catalog, goes out well after the owner
+    # closed its links, when the connections' exclusive queues must still be in the catalog.
+    bulk = queue_on(2, unique("bulk"))
+    channel.queue_declare(bulk, durable=True)
+    for _ in range(150):
+        channel.basic_publish("", bulk, b"b" * (1 << 20), persistent, mandatory=True)
     consuming = keeper.channel()
     consuming.basic_qos(prefetch_count=10)
     deliveries, cancelled = [], []
@@ -413,6 +419,7 @@ def test_a_move_carries_transient_messages_unacked_deliveries_and_non_durable_qu
                 return bodies
             bodies.append(body.decode())
 
+    assert channel.queue_delete(bulk).method.message_count == 150
     assert drain(mixed) == [f"d{i}" for i in range(6)]
     assert drain(plain) == ["p0", "p1", "p2"]
     assert drain(mine) == ["x0", "x1", "x2"]
