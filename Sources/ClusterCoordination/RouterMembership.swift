@@ -1,7 +1,6 @@
 // Routers' membership in etcd: each router registers `routers/<serial>` under a lease it
 // keeps alive, so its key is gone a TTL after it dies (at once when it stops cleanly).
-// Workers are members through their partition claims. `broker cluster members` lists both;
-// a router that starts and finds no other router knows the whole cluster had stopped.
+// Workers are members through their partition claims. `broker cluster members` lists both.
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -30,9 +29,15 @@ public final class RouterMembership: Sendable {
     let keys: ClusterKeys
     let etcd: EtcdClient
     let ttl: Int
-    /// The lease, when it was asked for (etcd may end it a TTL after), and its renewal.
-    private let state = NIOLockedValueBox<(lease: Int64, granted: ContinuousClock.Instant, renewal: Task<Void, Never>?)>(
-        (0, .now, nil))
+    /// The lease, when it was asked for (etcd may end it a TTL after), the task renewing it
+    /// (or registering again), and whether the router has left.
+    private struct State {
+        var lease: Int64 = 0
+        var granted = ContinuousClock.now
+        var renewal: Task<Void, Never>?
+        var left = false
+    }
+    private let state = NIOLockedValueBox(State())
 
     private init(member: RouterMember, others: [RouterMember], lease: (Int64, ContinuousClock.Instant), keys: ClusterKeys,
                  etcd: EtcdClient, ttl: Int) {
@@ -72,28 +77,42 @@ public final class RouterMembership: Sendable {
     public func keepAlive(logger: Logger) {
         let (lease, granted) = state.withLockedValue { ($0.lease, $0.granted) }
         let task = LeaseRenewal.start(lease, ttl: ttl, granted: granted, etcd: etcd, what: "router's membership", logger: logger) {
-            Task { await self.registerAgain(logger: logger) }
+            self.registerAgain(logger: logger)
+        }
+        state.withLockedValue { $0.renewal = $0.left ? nil : task }
+    }
+
+    private func registerAgain(logger: Logger) {
+        let task = Task {
+            while !Task.isCancelled {
+                do {
+                    let lease = try await Self.register(member, keys: keys, etcd: etcd, ttl: ttl)
+                    let left = state.withLockedValue { state in
+                        (state.lease, state.granted) = lease
+                        return state.left
+                    }
+                    // Left meanwhile: this registration must not outlive the router.
+                    if left || Task.isCancelled {
+                        try? await etcd.revoke(lease.0)
+                        return
+                    }
+                    logger.notice("etcd: this router is registered again", metadata: ["serial": "\(member.serial)"])
+                    return keepAlive(logger: logger)
+                } catch {
+                    logger.warning("etcd: cannot register this router again; retrying", metadata: ["error": "\(error)"])
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
         }
         state.withLockedValue { $0.renewal = task }
     }
 
-    private func registerAgain(logger: Logger) async {
-        while !Task.isCancelled {
-            do {
-                let lease = try await Self.register(member, keys: keys, etcd: etcd, ttl: ttl)
-                state.withLockedValue { ($0.lease, $0.granted) = lease }
-                logger.notice("etcd: this router is registered again", metadata: ["serial": "\(member.serial)"])
-                return keepAlive(logger: logger)
-            } catch {
-                logger.warning("etcd: cannot register this router again; retrying", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: .seconds(1))
-            }
-        }
-    }
-
     /// Leaves at once (a clean stop), instead of a TTL after.
     public func leave() async {
-        let (lease, renewal) = state.withLockedValue { ($0.lease, $0.renewal) }
+        let (lease, renewal) = state.withLockedValue { state in
+            state.left = true
+            return (state.lease, state.renewal)
+        }
         renewal?.cancel()
         try? await etcd.revoke(lease)
     }

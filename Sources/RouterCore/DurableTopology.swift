@@ -304,26 +304,3 @@ extension DurableTopology {
         return Int(count)
     }
 }
-
-extension DurableTopology {
-    /// What a shared part keeps once every router of the cluster has stopped, as RabbitMQ
-    /// keeps after its last node stops: transient exchanges go, and exclusive queues, whose
-    /// connections are gone; and the bindings from or to either. Non-durable queues stay:
-    /// their workers report them, or their absence, when routers link to them.
-    public var afterEveryRouterStopped: DurableTopology {
-        var left = self
-        let goneExchanges = Set(exchanges.filter { !$0.definition.durable }.map { [$0.vhost.name, $0.definition.name.name] })
-        let goneQueues = Set(queues.filter { $0.exclusiveOwner != nil }.map { [$0.id.vhost.name, $0.id.name.name] })
-        left.exchanges.removeAll { !$0.definition.durable }
-        left.queues.removeAll { $0.exclusiveOwner != nil }
-        left.bindings.removeAll { entry in
-            let vhost = entry.vhost.name
-            if goneExchanges.contains([vhost, entry.binding.source.name]) { return true }
-            switch entry.binding.destination {
-            case .queue(let name): return goneQueues.contains([vhost, name.name])
-            case .exchange(let name): return goneExchanges.contains([vhost, name.name])
-            }
-        }
-        return left
-    }
-}

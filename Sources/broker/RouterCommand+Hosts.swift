@@ -53,25 +53,12 @@ extension RouterCommand {
 }
 
 extension RouterCommand {
-    /// Registers this router in etcd (RouterMembership). The first router of a cluster that
-    /// had stopped (no other registered) drops from the shared topology what RabbitMQ loses
-    /// when its last node stops: transient exchanges, and exclusive queues. The topology is
-    /// read before registering and written only if unchanged since, so that nothing a router
-    /// that started meanwhile declared is dropped.
-    func joinRouters(etcd: EtcdClient, keys: ClusterKeys, serial: UInt64, topology: EtcdTopology,
-                     coordination: CoordinationOptions.Resolved, logger: Logger) async throws -> RouterMembership {
-        let before = try await topology.read()
+    /// Registers this router in etcd (RouterMembership), before it takes clients.
+    func joinRouters(etcd: EtcdClient, keys: ClusterKeys, serial: UInt64, coordination: CoordinationOptions.Resolved,
+                     logger: Logger) async throws -> RouterMembership {
         let member = RouterMember(node: coordination.node, address: "\(router.host):\(router.port)", pid: getpid(), serial: serial)
         let membership = try await RouterMembership.join(member, keys: keys, etcd: etcd, ttl: coordination.leaseTTL)
         logger.info("etcd: this router is registered", metadata: ["serial": "\(serial)", "otherRouters": "\(membership.others.count)"])
-        guard membership.others.isEmpty, let part = before.part else { return membership }
-        let left = part.afterEveryRouterStopped
-        guard left != part else { return membership }
-        if try await topology.write(left, ifAt: before.revision) != nil {
-            logger.notice("etcd: no other router is running, so the whole cluster had stopped: its transient exchanges and exclusive queues are dropped",
-                          metadata: ["exchanges": "\(part.exchanges.count - left.exchanges.count)",
-                                     "queues": "\(part.queues.count - left.queues.count)"])
-        }
         return membership
     }
 }

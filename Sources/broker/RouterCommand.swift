@@ -200,6 +200,7 @@ struct RouterCommand: AsyncParsableCommand {
         }
         let logger = logging.bootstrap(label: "broker.router", level: level)
         ProcessSupport.exitWithParent(self.member.parentPid)
+        var membership: RouterMembership?
         do {
             var configuration = RouterConfiguration(
                 host: router.host, port: router.port, partitions: member.partitions, runtimeDirectory: member.runtimeDir,
@@ -218,16 +219,14 @@ struct RouterCommand: AsyncParsableCommand {
             configuration.remoteWorkers = hosts.remoteWorkers
             configuration.linkTLS = hosts.tls
             let map = try await readPartitionMap(hosts, partitions: member.partitions, logger: logger)
-            var membership: RouterMembership?
             if let map {
                 configuration.remoteWorkers.merge(map.remote) { _, fromMap in fromMap }
                 configuration.workerEpochs = map.epochs
                 configuration.ownerlessWorkers = map.ownerless
-                let topology = EtcdTopology(etcd: map.etcd, key: map.keys.topology)
-                configuration.sharedTopology = topology
+                configuration.sharedTopology = EtcdTopology(etcd: map.etcd, key: map.keys.topology)
                 let serial = try await RouterSerial.next(keys: map.keys, etcd: map.etcd)
                 configuration.connectionIDBase = serial << 40  // 2^40 connections a start, 2^24 starts
-                membership = try await joinRouters(etcd: map.etcd, keys: map.keys, serial: serial, topology: topology,
+                membership = try await joinRouters(etcd: map.etcd, keys: map.keys, serial: serial,
                                                    coordination: hosts.coordination, logger: logger)
                 membership?.keepAlive(logger: logger)
             }
@@ -266,9 +265,11 @@ struct RouterCommand: AsyncParsableCommand {
             try? await server.shutdown()
             await membership?.leave()
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            await membership?.leave()
             ProcessSupport.report("error: port \(router.port) on \(router.host) is already in use")
             throw ExitCode.failure
         } catch {
+            await membership?.leave()
             ProcessSupport.report("error: router: \(error)")
             throw ExitCode.failure
         }

@@ -47,17 +47,6 @@ import Testing
         #expect(decoded.queues.first { $0.id.name.name == "mine" }?.exclusiveOwner == ConnectionID(7))
     }
 
-    @Test func afterEveryRouterStoppedTransientExchangesAndExclusiveQueuesGoWithTheirBindings() throws {
-        var topology = try sample()
-        try topology.bind(Binding(source: ExchangeName("orders"), queue: QueueName("mine"), routingKey: "r"), in: .default)
-        let left = topology.sharedPart.afterEveryRouterStopped
-        #expect(left.exchanges.map(\.definition.name.name) == ["later", "orders"])
-        #expect(left.queues.map(\.id.name.name).sorted() == ["kept", "lost"])
-        // orders → kept, orders → lost and orders → later stay; scratch → kept and orders → mine go.
-        #expect(left.bindings.count == 3)
-        #expect(!left.bindings.contains { $0.binding.source.name == "scratch" || $0.binding.destination == .queue(QueueName("mine")) })
-    }
-
     @Test func adoptingAnotherRoutersPartReplacesAllButTheLoopbackUsers() throws {
         var mine = try sample()
         mine.access.loopbackUsers = ["guest", "local"]
