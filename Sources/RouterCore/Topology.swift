@@ -166,15 +166,15 @@ public struct Topology: Sendable {
     /// Forgets every exclusive queue owned by `connection` (it closed); returns their ids,
     /// sorted by vhost and name.
     public mutating func removeExclusiveQueues(of connection: ConnectionID) -> [QueueID] {
-        var owned: [QueueID] = []
-        for state in vhosts.values {
-            for record in state.queues.values where record.exclusiveOwner == connection {
-                owned.append(record.id)
-            }
-        }
-        owned.sort { ($0.vhost.name, $0.name.name) < ($1.vhost.name, $1.name.name) }
+        let owned = exclusiveQueues(of: connection).map(\.id)
         for id in owned { removeQueue(id) }
         return owned
+    }
+
+    /// The exclusive queues `connection` declared, sorted by vhost and name.
+    public func exclusiveQueues(of connection: ConnectionID) -> [QueueRecord] {
+        vhosts.values.flatMap { $0.queues.values.filter { $0.exclusiveOwner == connection } }
+            .sorted { ($0.id.vhost.name, $0.id.name.name) < ($1.id.vhost.name, $1.id.name.name) }
     }
 
     /// Whether `connection` declared an exclusive queue in `vhost` that lives on `partition`.

@@ -44,6 +44,7 @@ extension AMQPConnectionHandler {
     /// re-attached once the worker is back.
     func linkStreamClosed(partition: PartitionID) {
         guard streams.remove(partition), connection.isOpen else { return }
+        streamsLost.insert(partition)
         streams.outbound[partition.index].clear()
         logger.debug("stream to a worker lost", metadata: ["partition": "\(partition.index)"])
         for channel in channels.values where channel.state.isOpen {

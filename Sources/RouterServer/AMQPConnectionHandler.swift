@@ -42,6 +42,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     var requests = RequestTable()
 
     var streams: WorkerStreams
+    /// Partitions whose stream this connection lost (their worker went away) at some point.
+    var streamsLost: Set<PartitionID> = []
     var clientOutbound = ByteBuffer()
     var flushScheduled = false
     /// How this connection's socket is read (ReadPacing).
@@ -318,6 +320,16 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
     private func releaseWorkers() {
         services.blocked[id] = nil
         for channel in channels.values { unregisterReplyConsumer(channel) }
+        let owner = id
+        // The worker of an exclusive queue this connection lost its stream to (its link was
+        // down, as while a partition moves) must still hear of the close, to delete it.
+        if !streamsLost.isEmpty {
+            let owned = Set(context.topology.snapshot.exclusiveQueues(of: owner).map(\.partition))
+            for partition in streamsLost.intersection(owned) where streams[partition] == nil {
+                links[partition.index].connectionClosed(owner)
+            }
+            streamsLost.removeAll()
+        }
         guard !streams.isEmpty || !channels.isEmpty else { return }
         for (partition, stream) in streams.open {
             let pending = streams.outbound[partition.index]
@@ -326,7 +338,6 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         }
         streams.removeAll()
         channels.removeAll()
-        let owner = id
         try? context.topology.update { (t: inout Topology) throws(TopologyError) in _ = t.removeExclusiveQueues(of: owner) }
     }
 

@@ -51,6 +51,10 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     private var drainWaiters: [HTTP2StreamID: (sink: WorkerStreamSink, lowWater: Int)] = [:]
     /// Sinks to tell when the link is back (connections whose consumers wait to re-attach).
     private var relinkWaiters: [ObjectIdentifier: WeakSink] = [:]
+    /// Connections that closed while the link was down, to tell the worker of
+    /// (`connectionClosed`), and the streams telling it, until it answers.
+    private var closedWhileUnlinked: [ConnectionID] = []
+    private var announcing: [HTTP2StreamID: ConnectionID] = [:]
     /// The events of one DATA chunk, decoded before any is dispatched; kept for its capacity.
     private var decodedEvents: [ConnectionEvent] = []
     /// Bytes received on a client connection's stream and not yet given back to its window,
@@ -170,10 +174,22 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
         relinkWaiters[ObjectIdentifier(sink)] = WeakSink(sink: sink)
     }
 
+    /// `connection` closed with no stream to this worker while owning an exclusive queue
+    /// there: a stream opened and ended at once tells the worker, which deletes the queue;
+    /// while the link is down, once it is back. Told again on the next link until a worker
+    /// took it (answered 200): a draining one refuses.
+    func connectionClosed(_ connection: ConnectionID) {
+        guard let handler else { return closedWhileUnlinked.append(connection) }
+        announcing[handler.openStream(method: "POST", path: "/v1/connections/\(connection.value)", endStream: true)] = connection
+    }
+
     private func linkRestored() {
         // A link refused right after connecting (TLS, a fenced epoch) is down again: the
         // waiters stay for the next one.
         guard handler != nil else { return }
+        let closed = closedWhileUnlinked
+        closedWhileUnlinked.removeAll()
+        for connection in closed { connectionClosed(connection) }
         let waiters = relinkWaiters.values.compactMap(\.sink)
         relinkWaiters.removeAll()
         logger.info("link to worker restored", metadata: ["connections": "\(waiters.count)"])
@@ -224,6 +240,10 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     func link(_ link: HTTP2LinkHandler, didOpenStream stream: HTTP2StreamID, method: String, path: String) {}
 
     func link(_ link: HTTP2LinkHandler, didReceiveResponse stream: HTTP2StreamID, status: Int) {
+        if let connection = announcing.removeValue(forKey: stream) {
+            if status != 200 { closedWhileUnlinked.append(connection) }
+            return
+        }
         if requests[stream] != nil {
             requests[stream]!.status = status
             return
@@ -273,12 +293,15 @@ final class WorkerLinkClient: HTTP2LinkDelegate {
     }
 
     func link(_ link: HTTP2LinkHandler, streamDidClose stream: HTTP2StreamID, errorCode: UInt32) {
+        if let connection = announcing.removeValue(forKey: stream) { closedWhileUnlinked.append(connection) }  // refused
         streamGone(stream)
     }
 
     func linkInactive(_ link: HTTP2LinkHandler) {
         guard handler === link else { return }
         handler = nil
+        closedWhileUnlinked += announcing.values
+        announcing.removeAll()
         withheld.removeAll()
         drainWaiters.removeAll()
         channel = nil

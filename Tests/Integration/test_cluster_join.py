@@ -21,7 +21,7 @@ connected to both hosts and with `broker cluster partitions`:
 - what lives in memory only moves too: transient messages keep their places among persistent
   ones, unacked deliveries come back redelivered to the re-attached consumer, and non-durable
   and exclusive queues move with their messages, exclusive ones still their owners' (and
-  deleted when the owner closes).
+  deleted when the owner closes, also when it closes while the partition moves).
 
 Needs root, iproute2 and etcd-server, as CI has (Deploy/install-deps.sh)."""
 import json
@@ -388,14 +388,22 @@ def test_a_move_carries_transient_messages_unacked_deliveries_and_non_durable_qu
     while len(deliveries) < 3:
         assert time.time() < deadline, deliveries
         keeper.process_data_events(time_limit=0.1)
-    # Another connection owns an exclusive queue there and does nothing more until it closes.
+    # Another connection owns an exclusive queue there and does nothing more until it closes;
+    # a third closes while the partition moves.
     idler = connect(cluster, "a")
     idler.channel().queue_declare(idle, exclusive=True)
+    closer, closed_queue = connect(cluster, "a"), queue_on(2, unique("closed-while-moving"))
+    closer.channel().queue_declare(closed_queue, exclusive=True)
+    lost = "partition=2 [RouterServer] link to worker lost"
+    links_lost = cluster["processes"]["a"].text().count(lost)
 
     move = subprocess.Popen([broker_binary(), "cluster", "move-partition", "2", "--to", target, "--etcd", etcd_url],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     while move.poll() is None:
         keeper.process_data_events(time_limit=0.1)
+        if closer.is_open and cluster["processes"]["a"].text().count(lost) >= links_lost + 2:
+            time.sleep(0.2)  # every event loop's link to the old owner is lost: no stream to end
+            closer.close()
     output = move.stdout.read()
     assert move.returncode == 0, output
     assert f"to node '{target}'" in output, output
@@ -429,20 +437,27 @@ def test_a_move_carries_transient_messages_unacked_deliveries_and_non_durable_qu
         with pytest.raises(pika.exceptions.ChannelClosedByBroker) as refused:
             other.channel().queue_declare(queue, passive=True)
         assert refused.value.reply_code == 405, refused.value
+    assert not closer.is_open, "the router's links to the old owner were not seen lost"
+    eventually_gone(other, closed_queue)
     # An exclusive queue goes when its owner closes, though the owner sent nothing since the move.
     idler.close()
-    deadline = time.time() + 10
-    while True:
-        try:
-            other.channel().queue_declare(idle, passive=True)
-        except pika.exceptions.ChannelClosedByBroker as error:
-            if error.reply_code == 404:
-                break
-        assert time.time() < deadline, f"{idle} outlived its owner's connection"
-        time.sleep(0.2)
+    eventually_gone(other, idle)
     assert keeper.is_open and other.is_open
     other.close()
     keeper.close()
+
+
+def eventually_gone(connection, queue):
+    """An exclusive queue whose owner closed is deleted (404) within 10 s."""
+    deadline = time.time() + 10
+    while True:
+        try:
+            connection.channel().queue_declare(queue, passive=True)
+        except pika.exceptions.ChannelClosedByBroker as error:
+            if error.reply_code == 404:
+                return
+        assert time.time() < deadline, f"{queue} outlived its owner's connection"
+        time.sleep(0.2)
 
 
 def partition_owner(etcd_url, partition):
