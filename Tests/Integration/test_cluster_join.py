@@ -245,32 +245,12 @@ def test_a_move_to_a_node_that_never_takes_it_times_out_and_changes_nothing(clus
 
 
 def test_a_taker_killed_mid_transfer_leaves_the_owner_serving_its_store(cluster):
-    hosts, dirs = cluster["hosts"], cluster["dirs"]
-    etcd_url = f"http://{hosts.address['a']}:{ETCD_PORT}"
-    queue = queue_on(1, unique("kept"))
-    connection = connect(cluster, "a")
-    channel = connection.channel()
-    channel.queue_declare(queue, durable=True)
-    channel.confirm_delivery()
-    body = b"k" * (1 << 20)
-    for _ in range(300):  # 300 MB: the transfer takes long enough to be cut
-        channel.basic_publish("", queue, body, pika.BasicProperties(delivery_mode=2))
-    connection.close()
+    etcd_url = f"http://{cluster['hosts'].address['a']}:{ETCD_PORT}"
+    queue = fill_partition_1(cluster, "kept", 300)  # 300 MB: the transfer takes long enough to be cut
     epoch = partition_owner(etcd_url, 1)["epoch"]
 
     # A taker on host C, killed once it has started to take partition 1.
-    taker_dir = dirs["c"] / "taker"
-    taker_dir.mkdir(mode=0o700)
-    log = taker_dir / "worker.log"
-    taker = subprocess.Popen([*cluster["prefix"]("c"), broker_binary(), "worker", "--partition", "1", "--partitions", str(PARTITIONS),
-                              "--take-over", "--runtime-dir", str(taker_dir), "--etcd", etcd_url, "--node-name", "c",
-                              "--link-listen", f"{hosts.address['c']}:{LINK_PORT + 1}", *link_tls(cluster["pki"], "member")],
-                             stdout=open(log, "w"), stderr=subprocess.STDOUT)
-    deadline = time.time() + 30
-    while "taking the partition over" not in log.read_text():
-        assert time.time() < deadline and taker.poll() is None, log.read_text()
-        time.sleep(0.02)
-    time.sleep(0.3)
+    taker_dir, log, taker = start_taker(cluster, "taker")
     taker.kill()
     taker.wait(10)
     assert "took the partition's files" not in log.read_text(), "the transfer ended before the kill: make the store larger"
@@ -295,32 +275,13 @@ def test_a_taker_killed_mid_transfer_leaves_the_owner_serving_its_store(cluster)
 
 
 def test_an_owner_killed_mid_transfer_is_restarted_on_its_store_and_the_taker_gives_up(cluster):
-    hosts, dirs = cluster["hosts"], cluster["dirs"]
-    etcd_url = f"http://{hosts.address['a']}:{ETCD_PORT}"
+    dirs = cluster["dirs"]
+    etcd_url = f"http://{cluster['hosts'].address['a']}:{ETCD_PORT}"
     owner_node = partition_owner(etcd_url, 1)["node"]
-    queue = queue_on(1, unique("owner-killed"))
-    connection = connect(cluster, "a")
-    channel = connection.channel()
-    channel.queue_declare(queue, durable=True)
-    channel.confirm_delivery()
-    body = b"o" * (1 << 20)
-    for _ in range(200):  # 200 MB: the transfer takes long enough to be cut
-        channel.basic_publish("", queue, body, pika.BasicProperties(delivery_mode=2))
-    connection.close()
+    queue = fill_partition_1(cluster, "owner-killed", 200)  # 200 MB: the transfer takes long enough to be cut
     epoch = partition_owner(etcd_url, 1)["epoch"]
 
-    taker_dir = dirs["c"] / "taker-of-killed"
-    taker_dir.mkdir(mode=0o700)
-    log = taker_dir / "worker.log"
-    taker = subprocess.Popen([*cluster["prefix"]("c"), broker_binary(), "worker", "--partition", "1", "--partitions", str(PARTITIONS),
-                              "--take-over", "--runtime-dir", str(taker_dir), "--etcd", etcd_url, "--node-name", "c",
-                              "--link-listen", f"{hosts.address['c']}:{LINK_PORT + 1}", *link_tls(cluster["pki"], "member")],
-                             stdout=open(log, "w"), stderr=subprocess.STDOUT)
-    deadline = time.time() + 30
-    while "taking the partition over" not in log.read_text():
-        assert time.time() < deadline and taker.poll() is None, log.read_text()
-        time.sleep(0.02)
-    time.sleep(0.3)
+    taker_dir, log, taker = start_taker(cluster, "taker-of-killed")
     owner_pid = int(subprocess.run(["pgrep", "-f", f"worker --partition 1 .*{dirs[owner_node]}"], capture_output=True, text=True,
                                    check=True).stdout.split()[0])
     os.kill(owner_pid, signal.SIGKILL)
@@ -445,6 +406,39 @@ def test_a_move_carries_transient_messages_unacked_deliveries_and_non_durable_qu
     assert keeper.is_open and other.is_open
     other.close()
     keeper.close()
+
+
+def fill_partition_1(cluster, name, megabytes):
+    """A durable queue on partition 1 with `megabytes` persistent 1 MB messages; its name."""
+    queue = queue_on(1, unique(name))
+    connection = connect(cluster, "a")
+    channel = connection.channel()
+    channel.queue_declare(queue, durable=True)
+    channel.confirm_delivery()
+    body = b"m" * (1 << 20)
+    for _ in range(megabytes):
+        channel.basic_publish("", queue, body, pika.BasicProperties(delivery_mode=2))
+    connection.close()
+    return queue
+
+
+def start_taker(cluster, name):
+    """`broker worker --partition 1 --take-over` on host C, once it has started to take the
+    partition: its directory, its log and its process."""
+    hosts, etcd_url = cluster["hosts"], f"http://{cluster['hosts'].address['a']}:{ETCD_PORT}"
+    taker_dir = cluster["dirs"]["c"] / name
+    taker_dir.mkdir(mode=0o700)
+    log = taker_dir / "worker.log"
+    taker = subprocess.Popen([*cluster["prefix"]("c"), broker_binary(), "worker", "--partition", "1", "--partitions", str(PARTITIONS),
+                              "--take-over", "--runtime-dir", str(taker_dir), "--etcd", etcd_url, "--node-name", "c",
+                              "--link-listen", f"{hosts.address['c']}:{LINK_PORT + 1}", *link_tls(cluster["pki"], "member")],
+                             stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    deadline = time.time() + 30
+    while "taking the partition over" not in log.read_text():
+        assert time.time() < deadline and taker.poll() is None, log.read_text()
+        time.sleep(0.02)
+    time.sleep(0.3)
+    return taker_dir, log, taker
 
 
 def eventually_gone(connection, queue):
