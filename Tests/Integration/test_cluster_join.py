@@ -316,15 +316,7 @@ def test_a_move_carries_transient_messages_unacked_deliveries_and_non_durable_qu
     transient, persistent = pika.BasicProperties(delivery_mode=1), pika.BasicProperties(delivery_mode=2)
     # The keeper stays connected through the move: it owns `mine` and holds deliveries of `held`.
     keeper = connect(cluster, "a")
-    deadline = time.time() + 30
-    while True:  # run alone, the test may start before host A's router links to partition 2
-        channel = keeper.channel()
-        try:
-            channel.queue_declare(mixed, durable=True)
-            break
-        except pika.exceptions.ChannelClosedByBroker:
-            assert time.time() < deadline, "partition 2 is not served"
-            time.sleep(0.2)
+    channel = declare_when_served(keeper, mixed)
     channel.confirm_delivery()
     channel.queue_declare(plain)
     channel.queue_declare(mine, exclusive=True)
@@ -408,12 +400,25 @@ def test_a_move_carries_transient_messages_unacked_deliveries_and_non_durable_qu
     keeper.close()
 
 
+def declare_when_served(connection, queue):
+    """Declares a durable queue, retrying for up to 30 s: run alone, a test may start before
+    host A's router has linked to every partition (404 meanwhile). Returns the channel."""
+    deadline = time.time() + 30
+    while True:
+        channel = connection.channel()
+        try:
+            channel.queue_declare(queue, durable=True)
+            return channel
+        except pika.exceptions.ChannelClosedByBroker:
+            assert time.time() < deadline, f"{queue}'s partition is not served"
+            time.sleep(0.2)
+
+
 def fill_partition_1(cluster, name, megabytes):
     """A durable queue on partition 1 with `megabytes` persistent 1 MB messages; its name."""
     queue = queue_on(1, unique(name))
     connection = connect(cluster, "a")
-    channel = connection.channel()
-    channel.queue_declare(queue, durable=True)
+    channel = declare_when_served(connection, queue)
     channel.confirm_delivery()
     body = b"m" * (1 << 20)
     for _ in range(megabytes):
