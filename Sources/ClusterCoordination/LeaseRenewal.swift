@@ -21,7 +21,7 @@ enum LeaseRenewal {
                 do {
                     let left = deadline - sent
                     guard left > .zero else { break }
-                    if try await PartitionClaim.within(left, { try await etcd.keepAlive(lease) }) {
+                    if try await within(left, { try await etcd.keepAlive(lease) }) {
                         deadline = sent + ttl - period
                         wait = period
                         continue
@@ -36,6 +36,19 @@ enum LeaseRenewal {
             }
             if Task.isCancelled { return }
             lost()
+        }
+    }
+
+    /// `body`'s result, or an error once `limit` has passed.
+    static func within<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                throw EtcdError("no answer from etcd within \(limit)")
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
         }
     }
 }

@@ -161,19 +161,6 @@ public final class PartitionClaim: Sendable {
         renewal.withLockedValue { $0 = task }
     }
 
-    /// `body`'s result, or an error once `limit` has passed.
-    static func within<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                throw EtcdError("no answer from etcd within \(limit)")
-            }
-            defer { group.cancelAll() }
-            return try await group.next()!
-        }
-    }
-
     /// Publishes the partition's load under the claim's lease (gone with the claim).
     public func report(_ load: PartitionLoad) async throws {
         try await etcd.put(keys.load(partition), Array(try JSONEncoder().encode(load)), lease: lease)
@@ -189,6 +176,15 @@ public final class PartitionClaim: Sendable {
 
 /// The routers' view of the map.
 public enum PartitionMap {
+    /// The partition's owner once it serves: a worker claims before it recovers its store,
+    /// and reports its load first once it is ready, so a load written after the claim says it
+    /// serves. Nil while none does.
+    public static func servingOwner(_ partition: Int, keys: ClusterKeys, etcd: EtcdClient) async throws -> PartitionOwner? {
+        guard let claim = try await etcd.range(keys.owner(partition)).kvs.first,
+              let load = try await etcd.range(keys.load(partition)).kvs.first, load.modRevision > claim.modRevision else { return nil }
+        return try JSONDecoder().decode(PartitionOwner.self, from: Data(claim.value))
+    }
+
     /// The owners of the partitions present, with the store's revision.
     public static func read(keys: ClusterKeys, etcd: EtcdClient) async throws -> (owners: [Int: PartitionOwner], revision: Int64) {
         let (kvs, revision) = try await etcd.range(keys.partitions, prefix: true)

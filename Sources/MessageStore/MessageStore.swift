@@ -76,20 +76,11 @@ public final class MessageStore: PartitionJournal {
 
     // MARK: PartitionJournal
 
-    public func queueDeclared(_ queue: JournalQueue) -> UInt32 {
-        do {
-            return try catalog.add(queue)
-        } catch {
-            logger.error("cannot record durable queue", metadata: ["queue": "\(queue.id)", "error": "\(error)"])
-            return 0
-        }
-    }
-
     public func queuesDeclared(_ queues: [JournalQueue]) -> [UInt32] {
         do {
             return try catalog.add(queues)
         } catch {
-            logger.error("cannot record queues", metadata: ["queues": "\(queues.count)", "error": "\(error)"])
+            logger.error("cannot record durable queues", metadata: ["queues": "\(queues.map(\.id))", "error": "\(error)"])
             return queues.map { _ in 0 }
         }
     }

@@ -50,10 +50,6 @@ struct QueueCatalog {
         }
     }
 
-    mutating func add(_ queue: JournalQueue) throws(FileError) -> UInt32 {
-        try add([queue])[0]
-    }
-
     /// Adds queues with one rewrite of the file.
     mutating func add(_ added: [JournalQueue]) throws(FileError) -> [UInt32] {
         var refs: [UInt32] = []

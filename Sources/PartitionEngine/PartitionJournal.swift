@@ -107,9 +107,8 @@ public struct PagedRun: Sendable {
 }
 
 public protocol PartitionJournal: AnyObject {
-    /// Records a durable queue; returns the number its records carry.
-    func queueDeclared(_ queue: JournalQueue) -> UInt32
-    /// Records several queues at once (a handover's carried queues), in order.
+    /// Records queues (a durable one, or a handover's carried ones) with one write; returns
+    /// the numbers their records carry, in order (0 for none, if the store cannot write).
     func queuesDeclared(_ queues: [JournalQueue]) -> [UInt32]
     /// Forgets a durable queue: its records no longer count.
     func queueDeleted(_ ref: UInt32)
@@ -134,6 +133,11 @@ public protocol PartitionJournal: AnyObject {
     /// next recovery (the new owner's) keeps the transient messages and carried queues too,
     /// once.
     func carryOver() throws
+}
+
+extension PartitionJournal {
+    /// Records a durable queue; returns the number its records carry.
+    public func queueDeclared(_ queue: JournalQueue) -> UInt32 { queuesDeclared([queue])[0] }
 }
 
 /// When a queue of a store keeps its newest messages on disk only, and how it reads them back.

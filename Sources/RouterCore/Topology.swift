@@ -177,11 +177,6 @@ public struct Topology: Sendable {
             .sorted { ($0.id.vhost.name, $0.id.name.name) < ($1.id.vhost.name, $1.id.name.name) }
     }
 
-    /// Whether `connection` declared an exclusive queue in `vhost` that lives on `partition`.
-    public func ownsExclusiveQueue(_ connection: ConnectionID, in vhost: VHost, on partition: PartitionID) -> Bool {
-        vhosts[vhost]?.queues.values.contains { $0.exclusiveOwner == connection && $0.partition == partition } ?? false
-    }
-
     /// The queues recorded on `partition`.
     public func queueIDs(of partition: PartitionID) -> Set<QueueID> {
         Set(vhosts.values.flatMap { $0.queues.values.filter { $0.partition == partition }.map(\.id) })

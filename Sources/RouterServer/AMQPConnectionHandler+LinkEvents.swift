@@ -52,8 +52,7 @@ extension AMQPConnectionHandler {
             emitConfirms(channel)
         }
         requestsLost(to: partition)
-        guard channels.values.contains(where: { $0.state.isOpen && $0.hasConsumers(on: partition) })
-            || ownsExclusiveQueue(on: partition) else { return }
+        guard channels.values.contains(where: { $0.state.isOpen && $0.hasConsumers(on: partition) }) else { return }
         if links[partition.index].isLinked {
             linkRestored(partition: partition)  // only the stream was reset: the worker is there
         } else {
@@ -72,22 +71,12 @@ extension AMQPConnectionHandler {
         }
     }
 
-    /// The worker owning `partition` is back: the consumers there are re-attached, and the
-    /// stream is opened again for an exclusive queue there (one a handover carried to a new
-    /// worker), so that the worker hears when this connection closes and deletes it.
+    /// The worker owning `partition` is back: the consumers there are re-attached.
     func linkRestored(partition: PartitionID) {
         guard connection.isOpen else { return }
         for channel in channels.values where channel.state.isOpen {
             perform(channel.reattach(on: partition, vhost: vhost, requests: &requests), classID: 0, methodID: 0, on: channel)
         }
-        if streams[partition] == nil, ownsExclusiveQueue(on: partition),
-           let stream = links[partition.index].openStream(for: id, sink: self) {
-            streams[partition] = stream
-        }
-    }
-
-    private func ownsExclusiveQueue(on partition: PartitionID) -> Bool {
-        context.topology.snapshot.ownsExclusiveQueue(id, in: vhost, on: partition)
     }
 
     /// The consumer is gone on its worker (its queue was deleted or did not survive a

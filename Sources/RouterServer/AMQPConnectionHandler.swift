@@ -322,7 +322,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler, WorkerStreamSink {
         for channel in channels.values { unregisterReplyConsumer(channel) }
         let owner = id
         // The worker of an exclusive queue this connection lost its stream to (its link was
-        // down, as while a partition moves) must still hear of the close, to delete it.
+        // down, as while a partition moves; a handover may have carried the queue to a new
+        // worker) must still hear of the close, to delete it.
         if !streamsLost.isEmpty {
             let owned = Set(context.topology.snapshot.exclusiveQueues(of: owner).map(\.partition))
             for partition in streamsLost.intersection(owned) where streams[partition] == nil {

@@ -21,6 +21,21 @@ public enum DataDirectory {
     }
 
     public static func partitionPath(_ root: String, partition: Int) -> String { "\(root)/partition-\(partition)" }
+
+    /// Where a worker sets aside the store it handed over with claim `epoch`
+    /// (`partition-P.moved-E`): never recovered again.
+    public static func movedPath(_ root: String, partition: Int, epoch: Int64) -> String {
+        "\(partitionPath(root, partition: partition)).moved-\(epoch)"
+    }
+
+    /// The partition and epoch of a name in the data directory that `movedPath` made.
+    public static func moved(_ name: String) -> (partition: Int, epoch: Int64)? {
+        guard name.hasPrefix("partition-") else { return nil }
+        let parts = name.dropFirst("partition-".count).split(separator: ".", maxSplits: 1)
+        guard parts.count == 2, parts[1].hasPrefix("moved-"), let partition = Int(parts[0]),
+              let epoch = Int64(parts[1].dropFirst("moved-".count)) else { return nil }
+        return (partition, epoch)
+    }
     public static func routerPath(_ root: String) -> String { "\(root)/router" }
 
     /// Creates `path` and its parents, private to the broker's user.

@@ -64,7 +64,8 @@ extension PartitionHost {
             return false
         }
         let path = DataDirectory.partitionPath(root, partition: configuration.partition.index)
-        guard rename(path, "\(path).moved-\(configuration.claimEpoch ?? 0)") == 0 else {
+        guard rename(path, DataDirectory.movedPath(root, partition: configuration.partition.index,
+                                                   epoch: configuration.claimEpoch ?? 0)) == 0 else {
             logger.error("cannot set the handed-over store aside", metadata: ["path": "\(path)"])
             endHandover(done: false)
             return false

@@ -35,7 +35,7 @@ struct ClusterMovePartitionCommand: AsyncParsableCommand {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             try await Task.sleep(for: .milliseconds(200))
-            if let now = try? await servingOwner(keys, client), now.node == to {
+            if let now = try? await PartitionMap.servingOwner(partition, keys: keys, etcd: client), now.node == to {
                 try? await client.delete(keys.move(partition))
                 let from = before.map { "from node '\($0.node)' (epoch \($0.epoch))" } ?? "(it had no worker)"
                 print("partition \(partition) moved \(from) to node '\(to)' at \(now.address) (epoch \(now.epoch))")
@@ -50,11 +50,4 @@ struct ClusterMovePartitionCommand: AsyncParsableCommand {
         try await PartitionMap.read(keys: keys, etcd: client).owners[partition]
     }
 
-    /// The owner once it serves: a worker claims before it recovers its store, and reports
-    /// its load first once it is ready, so a load written after the claim says it serves.
-    private func servingOwner(_ keys: ClusterKeys, _ client: EtcdClient) async throws -> PartitionOwner? {
-        guard let claim = try await client.range(keys.owner(partition)).kvs.first,
-              let load = try await client.range(keys.load(partition)).kvs.first, load.modRevision > claim.modRevision else { return nil }
-        return try JSONDecoder().decode(PartitionOwner.self, from: Data(claim.value))
-    }
 }

@@ -107,6 +107,11 @@ enum ProcessSupport {
         FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
 
+    /// A supervisor's line to its log (standard error).
+    static func note(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
     /// Tells systemd (`Type=notify` units) the process's state, e.g. "READY=1" once it
     /// really serves, "STOPPING=1" when it begins to stop: one datagram to `$NOTIFY_SOCKET`
     /// (sd_notify(3)'s protocol, no libsystemd). Nothing when the variable is not set.

@@ -3,7 +3,6 @@
 // host's disk. The directory stays, with a note, so that a worker started here for P by
 // mistake still refuses to serve an empty store in the partition's place.
 import ClusterCoordination
-import Foundation
 import NIOCore
 import SystemFiles
 
@@ -20,35 +19,23 @@ enum MovedCopies {
         }
     }
 
-    /// Empties each copy whose partition a later claim serves: its owner's epoch is higher, and
-    /// its load was reported after that claim (so the owner recovered the store it took).
+    /// Empties each copy whose partition a later claim serves (its owner recovered the store
+    /// it took).
     static func sweepOnce(dataDirectory root: String, keys: ClusterKeys, etcd: EtcdClient) async {
         for name in Files.list(root) {
-            guard let (partition, epoch) = parse(name) else { continue }
+            guard let (partition, epoch) = DataDirectory.moved(name) else { continue }
             let path = root + "/" + name
             guard Files.list(path).contains(where: { $0 != note }) else { continue }
-            guard let ownerKey = try? await etcd.range(keys.owner(partition)).kvs.first,
-                  let owner = try? JSONDecoder().decode(PartitionOwner.self, from: Data(ownerKey.value)), owner.epoch > epoch,
-                  let load = try? await etcd.range(keys.load(partition)).kvs.first, load.modRevision > ownerKey.modRevision
-            else { continue }
+            guard let owner = try? await PartitionMap.servingOwner(partition, keys: keys, etcd: etcd), owner.epoch > epoch else { continue }
             do {
                 try Files.replace(path + "/" + note, with: ByteBuffer(
                     string: "partition \(partition) was handed over at epoch \(epoch); node '\(owner.node)' serves it since epoch \(owner.epoch)\n"))
             } catch {
-                FileHandle.standardError.write(Data("broker: cannot empty \(path): \(error)\n".utf8))
+                ProcessSupport.note("broker: cannot empty \(path): \(error)")
                 continue
             }
             for entry in Files.list(path) where entry != note { Files.removeTree(path + "/" + entry) }
-            FileHandle.standardError.write(Data(
-                "broker: emptied \(path), the copy of partition \(partition) handed over: node '\(owner.node)' serves it (epoch \(owner.epoch))\n".utf8))
+            ProcessSupport.note("broker: emptied \(path), the copy of partition \(partition) handed over: node '\(owner.node)' serves it (epoch \(owner.epoch))")
         }
-    }
-
-    /// `partition-P.moved-E` → (P, E).
-    static func parse(_ name: String) -> (partition: Int, epoch: Int64)? {
-        guard name.hasPrefix("partition-"), let dot = name.range(of: ".moved-") else { return nil }
-        guard let partition = Int(name[name.index(name.startIndex, offsetBy: "partition-".count)..<dot.lowerBound]),
-              let epoch = Int64(name[dot.upperBound...]) else { return nil }
-        return (partition, epoch)
     }
 }

@@ -23,7 +23,7 @@ enum PartitionMoves {
                         }
                     }
                 } catch {
-                    log("broker: etcd: the watch of partition moves failed (\(error)); watching again")
+                    ProcessSupport.note("broker: etcd: the watch of partition moves failed (\(error)); watching again")
                 }
                 try? await Task.sleep(for: .seconds(1))
             }
@@ -38,17 +38,13 @@ enum PartitionMoves {
         // Supervisor.start waits for the worker's "ready": not on the watch's task.
         starting.async {
             guard !supervisor.isRunning(name) else { return }
-            log("broker: taking partition \(partition) over from its owner (broker cluster move-partition)")
+            ProcessSupport.note("broker: taking partition \(partition) over from its owner (broker cluster move-partition)")
             do {
                 try supervisor.start(name: name, arguments: arguments + ["--take-over"])
-                log("broker: \(name) serves here now")
+                ProcessSupport.note("broker: \(name) serves here now")
             } catch {
-                log("broker: taking partition \(partition) over failed: \(error)")
+                ProcessSupport.note("broker: taking partition \(partition) over failed: \(error)")
             }
         }
-    }
-
-    private static func log(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 }

@@ -79,23 +79,23 @@ final class Supervisor: @unchecked Sendable {
             guard replacing.remove(ObjectIdentifier(process)) == nil, supervising, !stopping, final == nil else { return nil }
             return policy.crashed(name, at: Date().timeIntervalSince1970)
         }
-        if let final { log("broker: \(name) \(final); not restarted") }
+        if let final { ProcessSupport.note("broker: \(name) \(final); not restarted") }
         guard let decision else { return }
         let how = process.terminationReason == .uncaughtSignal
             ? "killed by signal \(process.terminationStatus)" : "exited with status \(process.terminationStatus)"
         switch decision {
         case .restart(let delay):
-            log("broker: \(name) \(how); restarting in \(String(format: "%.1f", delay)) s")
+            ProcessSupport.note("broker: \(name) \(how); restarting in \(String(format: "%.1f", delay)) s")
             DispatchQueue.global().asyncAfter(deadline: .now() + delay) {
                 guard !self.lock.withLock({ self.stopping }) else { return }
                 do {
                     try self.start(name: name, arguments: arguments)
                 } catch {
-                    self.log("broker: restarting \(name) failed: \(error)")
+                    ProcessSupport.note("broker: restarting \(name) failed: \(error)")
                 }
             }
         case .giveUp(let crashes, let window):
-            log("broker: \(name) \(how); it ended \(crashes) times within \(Int(window)) s: giving up and stopping the cluster")
+            ProcessSupport.note("broker: \(name) \(how); it ended \(crashes) times within \(Int(window)) s: giving up and stopping the cluster")
             DispatchQueue.global().async {
                 self.stopAll()
                 exit(EXIT_FAILURE)
@@ -129,9 +129,6 @@ final class Supervisor: @unchecked Sendable {
         return (old, new)
     }
 
-    private func log(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
-    }
 
     /// Sends `signal` to every running child.
     func signalAll(_ signal: Int32) {

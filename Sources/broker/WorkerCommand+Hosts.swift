@@ -107,9 +107,8 @@ extension WorkerCommand {
     /// A store this data directory handed to another host is never served again from here,
     /// nor replaced by an empty one: the partition lives elsewhere (or comes back by a move).
     func refuseHandedOverStore(_ root: String) throws {
-        let name = "partition-\(partition)"
         guard !Files.exists(DataDirectory.partitionPath(root, partition: partition)),
-              let aside = Files.list(root).first(where: { $0.hasPrefix(name + ".moved-") }) else { return }
+              let aside = Files.list(root).first(where: { DataDirectory.moved($0)?.partition == partition }) else { return }
         throw BrokerConfig.Invalid(description: "partition \(partition) was handed over to another host from \(root) (\(aside) is the copy it had): it comes back here only by `broker cluster move-partition \(partition) --to` this node")
     }
 
